@@ -75,6 +75,11 @@ impl WatchHub {
         self.lock().watchers.len()
     }
 
+    /// Ends every watch: each reads what it has queued, then an "unavailable" error.
+    pub fn close(&self) {
+        self.lock().watchers.clear();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -209,16 +209,15 @@ impl Store for MemoryStore {
 
     async fn get(&self, key: &[u8], revision: Option<Revision>) -> Result<GetResponse> {
         check_key(key)?;
-        let request = ListRequest {
-            prefix: Bytes::copy_from_slice(key),
-            revision,
-            ..ListRequest::default()
-        };
-        let page = self.list(request).await?;
-        let kv = page.kvs.into_iter().find(|kv| kv.key.as_ref() == key);
+        let state = self.lock();
+        let revision = revision.unwrap_or(state.revision);
+        state.check_revision(revision)?;
+        let range = KeyRange::single(key);
+        let current = state.kvs.get(key).map(|stored| Ok(stored.kv.clone()));
+        let (kvs, _) = list_snapshot(current.into_iter(), state.events_after(revision), &range, 1)?;
         Ok(GetResponse {
-            revision: page.revision,
-            kv,
+            revision,
+            kv: kvs.into_iter().next(),
         })
     }
 

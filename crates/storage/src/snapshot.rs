@@ -50,6 +50,16 @@ impl KeyRange {
         }
     }
 
+    /// The range holding just `key`.
+    pub fn single(key: &[u8]) -> KeyRange {
+        let mut end = key.to_vec();
+        end.push(0);
+        KeyRange {
+            start: Bound::Included(Bytes::copy_from_slice(key)),
+            end: Some(Bytes::from(end)),
+        }
+    }
+
     /// Whether `key` is in the range.
     pub fn contains(&self, key: &[u8]) -> bool {
         let after_start = match &self.start {
