@@ -90,6 +90,7 @@ struct WriteResult {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    max: Duration,
 }
 
 /// `writers` tasks each create fresh keys one after another for `seconds`.
@@ -127,7 +128,25 @@ async fn writes(store: &Arc<dyn Store>, writers: usize, seconds: u64, tag: &str)
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
+        max: latencies.last().copied().unwrap_or_default(),
     }
+}
+
+/// Writes with 16 writers while the whole history (at least the list measurement's keys) is
+/// compacted; returns the writes' latencies and how long the compaction call took.
+async fn writes_during_compaction(store: &Arc<dyn Store>, seconds: u64) -> (WriteResult, Duration) {
+    let target = store.current_revision().await.expect("revision");
+    let compactor = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let started = Instant::now();
+            store.compact(target).await.expect("compact");
+            started.elapsed()
+        })
+    };
+    let result = writes(store, 16, seconds, "compaction").await;
+    (result, compactor.await.expect("compactor"))
 }
 
 struct ListResult {
@@ -259,8 +278,8 @@ async fn main() -> anyhow::Result<()> {
         "### Durable writes ({VALUE_BYTES}-byte values, {} s per run)\n",
         args.seconds
     );
-    println!("| store | writers | writes/s | p50 ms | p99 ms |");
-    println!("|---|---:|---:|---:|---:|");
+    println!("| store | writers | writes/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
     let mut rates = Vec::new();
     for writers in [1, 16, 256] {
         for subject in &subjects {
@@ -302,6 +321,22 @@ async fn main() -> anyhow::Result<()> {
             r.load.as_secs_f64(),
             ms(r.whole),
             ms(r.paged)
+        );
+    }
+
+    println!("\n### Writes while the history of the list measurement is compacted (16 writers)\n");
+    println!("| store | compaction call ms | writes/s | p50 ms | p99 ms | max ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for subject in &subjects {
+        let (r, took) = writes_during_compaction(&subject.store, args.seconds).await;
+        println!(
+            "| {} | {} | {:.0} | {} | {} | {} |",
+            subject.name,
+            ms(took),
+            r.per_second,
+            ms(r.p50),
+            ms(r.p99),
+            ms(r.max)
         );
     }
 

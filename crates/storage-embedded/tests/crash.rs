@@ -20,11 +20,11 @@ const WRITERS: usize = 8;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, flag, dir, round] = &args[..] {
-        if flag == "--child" {
-            child(Path::new(dir), round);
-            return;
-        }
+    if let [_, flag, dir, round] = &args[..]
+        && flag == "--child"
+    {
+        child(Path::new(dir), round);
+        return;
     }
     // `cargo test` passes harness flags; this binary has one test and runs it whatever they say.
     println!("running 1 test");

@@ -1,0 +1,67 @@
+//! Mechanical checks of the rules in ARCHITECTURE.md that a reader should not have to police.
+
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_opens_with_module_docs() {
+    let mut files = Vec::new();
+    rust_files(&workspace().join("crates"), &mut files);
+    let undocumented: Vec<_> = files
+        .iter()
+        .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
+        .collect();
+    assert!(files.len() > 10);
+    assert!(
+        undocumented.is_empty(),
+        "start these with a `//!` comment: {undocumented:?}"
+    );
+}
+
+/// The `[dependencies]` section of a crate's manifest.
+fn dependencies(krate: &str) -> String {
+    let manifest =
+        std::fs::read_to_string(workspace().join("crates").join(krate).join("Cargo.toml")).unwrap();
+    let start = manifest
+        .find("[dependencies]")
+        .expect("a [dependencies] section");
+    let rest = &manifest[start + 1..];
+    rest[..rest.find("\n[").unwrap_or(rest.len())].to_string()
+}
+
+#[test]
+fn the_storage_contract_depends_on_no_engine_and_no_protocol() {
+    let deps = dependencies("storage");
+    for forbidden in [
+        "redb", "etcd", "axum", "hyper", "prost", "tonic", "kube", "anyhow",
+    ] {
+        assert!(
+            !deps.contains(forbidden),
+            "crates/storage must not depend on {forbidden}"
+        );
+    }
+}
+
+#[test]
+fn only_binaries_use_anyhow() {
+    for krate in ["storage", "storage-embedded", "storage-etcd"] {
+        assert!(
+            !dependencies(krate).contains("anyhow"),
+            "{krate} is a library: use typed errors"
+        );
+    }
+}
