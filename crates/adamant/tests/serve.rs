@@ -60,3 +60,34 @@ fn an_unknown_store_is_refused_with_the_accepted_forms() {
         "{stderr}"
     );
 }
+
+/// With the `etcd` feature, `adamant serve --store etcd://...` runs on a real etcd.
+#[cfg(feature = "etcd")]
+#[test]
+fn serve_runs_on_etcd() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(storage_etcd::server::EtcdServer::start())
+        .expect("start etcd");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .arg(format!("--store=etcd://{}", server.endpoint()))
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let ready = lines
+        .find(|line| line.contains("adamant is ready"))
+        .expect("never ready");
+    assert!(
+        ready.contains(&format!("store=etcd://{}", server.endpoint())),
+        "{ready}"
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(!dir.path().join("store.redb").exists());
+    terminate(child);
+}
