@@ -286,11 +286,12 @@ async fn main() -> anyhow::Result<()> {
             let tag = format!("w{writers}");
             let r = writes(&subject.store, writers, args.seconds, &tag).await;
             println!(
-                "| {} | {writers} | {:.0} | {} | {} |",
+                "| {} | {writers} | {:.0} | {} | {} | {} |",
                 subject.name,
                 r.per_second,
                 ms(r.p50),
-                ms(r.p99)
+                ms(r.p99),
+                ms(r.max)
             );
             rates.push((subject.name, writers, r.per_second));
         }
