@@ -25,7 +25,7 @@ use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, StorageBackend,
     TableDefinition,
 };
-use storage::engine::WriteOp;
+use storage::engine::{self, WriteOp};
 use storage::{
     Deleted, Event, GetResponse, History, KeyRange, KeyValue, ListRequest, ListResponse, Result,
     Revision, StorageError, Store, Watch, WatchHub, WriteOptions, check_key, list_snapshot,
@@ -228,22 +228,6 @@ impl Shared {
         Ok((get(REVISION)?, get(COMPACTED)?))
     }
 
-    fn check_revision(revision: Revision, current: Revision, compacted: Revision) -> Result<()> {
-        if revision > current {
-            return Err(StorageError::FutureRevision {
-                requested: revision,
-                current,
-            });
-        }
-        if revision < compacted {
-            return Err(StorageError::Compacted {
-                requested: revision,
-                compacted,
-            });
-        }
-        Ok(())
-    }
-
     /// Lists `range` at `revision` (current if `None`), from one read transaction.
     fn read_range(
         &self,
@@ -254,7 +238,7 @@ impl Shared {
         let txn = self.db.begin_read().map_err(unavailable)?;
         let (current, compacted) = Self::read_meta(&txn)?;
         let revision = revision.unwrap_or(current);
-        Self::check_revision(revision, current, compacted)?;
+        engine::check_read(revision, current, compacted)?;
         let later = if revision < current {
             let log = txn.open_table(LOG).map_err(unavailable)?;
             let entries = log.range(revision + 1..=current).map_err(unavailable)?;
@@ -433,15 +417,10 @@ impl Store for EmbeddedStore {
     }
 
     async fn create(&self, key: Bytes, value: Bytes, options: WriteOptions) -> Result<KeyValue> {
-        let op = WriteOp::Create {
-            key,
-            value,
-            ttl: options.ttl,
-        };
-        match self.write(op).await? {
-            Event::Put { kv, .. } => Ok(kv),
-            Event::Delete { .. } => unreachable!("a create yields a put"),
-        }
+        let ttl = options.ttl;
+        self.write(WriteOp::Create { key, value, ttl })
+            .await
+            .map(engine::written)
     }
 
     async fn update(
@@ -451,23 +430,20 @@ impl Store for EmbeddedStore {
         expected: Revision,
         options: WriteOptions,
     ) -> Result<KeyValue> {
+        let ttl = options.ttl;
         let op = WriteOp::Update {
             key,
             value,
             expected,
-            ttl: options.ttl,
+            ttl,
         };
-        match self.write(op).await? {
-            Event::Put { kv, .. } => Ok(kv),
-            Event::Delete { .. } => unreachable!("an update yields a put"),
-        }
+        self.write(op).await.map(engine::written)
     }
 
     async fn delete(&self, key: Bytes, expected: Option<Revision>) -> Result<Deleted> {
-        match self.write(WriteOp::Delete { key, expected }).await? {
-            Event::Delete { revision, prev, .. } => Ok(Deleted { revision, prev }),
-            Event::Put { .. } => unreachable!("a delete yields a delete"),
-        }
+        self.write(WriteOp::Delete { key, expected })
+            .await
+            .map(engine::deleted)
     }
 
     async fn watch(&self, prefix: Bytes, after: Revision) -> Result<Watch> {

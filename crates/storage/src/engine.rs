@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::{Event, KeyValue, Result, Revision, StorageError, check_key, check_write};
+use crate::{Deleted, Event, KeyValue, Result, Revision, StorageError, check_key, check_write};
 
 /// A key as a backend keeps it: its [`KeyValue`] and when it expires.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +78,40 @@ impl WriteOp {
             WriteOp::Delete { key, .. } | WriteOp::Expire { key, .. } => key.len(),
         }
     }
+}
+
+/// The answer to a create or an update, from the event it made.
+pub fn written(event: Event) -> KeyValue {
+    match event {
+        Event::Put { kv, .. } => kv,
+        Event::Delete { .. } => unreachable!("creates and updates make puts"),
+    }
+}
+
+/// The answer to a delete, from the event it made.
+pub fn deleted(event: Event) -> Deleted {
+    match event {
+        Event::Delete { revision, prev, .. } => Deleted { revision, prev },
+        Event::Put { .. } => unreachable!("deletes make deletes"),
+    }
+}
+
+/// Checks that a read at `revision` is possible in a store at `current` whose history starts
+/// after `compacted`.
+pub fn check_read(revision: Revision, current: Revision, compacted: Revision) -> Result<()> {
+    if revision > current {
+        return Err(StorageError::FutureRevision {
+            requested: revision,
+            current,
+        });
+    }
+    if revision < compacted {
+        return Err(StorageError::Compacted {
+            requested: revision,
+            compacted,
+        });
+    }
+    Ok(())
 }
 
 /// A backend's view of one write transaction.
@@ -161,43 +195,41 @@ pub fn apply(tx: &mut impl Tx, revision: Revision, op: WriteOp, now: u64) -> Res
                 prev: Some(old.kv),
             }
         }
-        WriteOp::Delete { key, expected } => {
-            let old = tx
-                .read(&key)?
-                .ok_or_else(|| StorageError::NotFound { key: key.to_vec() })?;
-            if let Some(expected) = expected.filter(|e| *e != old.kv.mod_revision) {
-                return Err(StorageError::Conflict {
-                    key: key.to_vec(),
-                    expected,
-                    actual: old.kv.mod_revision,
-                });
-            }
-            tx.remove(&old)?;
-            Event::Delete {
-                key,
-                revision,
-                prev: old.kv,
-            }
-        }
+        WriteOp::Delete { key, expected } => remove(tx, key, revision, expected, |_| true)?,
+        // Only if not written since it was found expired, and expired indeed.
         WriteOp::Expire { key, mod_revision } => {
-            let old = tx
-                .read(&key)?
-                .ok_or_else(|| StorageError::NotFound { key: key.to_vec() })?;
-            if old.kv.mod_revision != mod_revision || old.expires_at.is_none_or(|at| at > now) {
-                return Err(StorageError::Conflict {
-                    key: key.to_vec(),
-                    expected: mod_revision,
-                    actual: old.kv.mod_revision,
-                });
-            }
-            tx.remove(&old)?;
-            Event::Delete {
-                key,
-                revision,
-                prev: old.kv,
-            }
+            remove(tx, key, revision, Some(mod_revision), |old| {
+                old.expires_at.is_some_and(|at| at <= now)
+            })?
         }
     };
     tx.append(&event)?;
     Ok(event)
+}
+
+/// Removes `key` if its mod revision is `expected` (when given) and `due` holds of it.
+fn remove(
+    tx: &mut impl Tx,
+    key: Bytes,
+    revision: Revision,
+    expected: Option<Revision>,
+    due: impl FnOnce(&Stored) -> bool,
+) -> Result<Event> {
+    let old = tx
+        .read(&key)?
+        .ok_or_else(|| StorageError::NotFound { key: key.to_vec() })?;
+    let actual = old.kv.mod_revision;
+    if expected.is_some_and(|e| e != actual) || !due(&old) {
+        return Err(StorageError::Conflict {
+            key: key.to_vec(),
+            expected: expected.unwrap_or(actual),
+            actual,
+        });
+    }
+    tx.remove(&old)?;
+    Ok(Event::Delete {
+        key,
+        revision,
+        prev: old.kv,
+    })
 }

@@ -70,19 +70,7 @@ impl Tx for State {
 
 impl State {
     fn check_revision(&self, revision: Revision) -> Result<()> {
-        if revision > self.revision {
-            return Err(StorageError::FutureRevision {
-                requested: revision,
-                current: self.revision,
-            });
-        }
-        if revision < self.compacted {
-            return Err(StorageError::Compacted {
-                requested: revision,
-                compacted: self.compacted,
-            });
-        }
-        Ok(())
+        engine::check_read(revision, self.revision, self.compacted)
     }
 
     /// The events after `revision`.
@@ -240,15 +228,9 @@ impl Store for MemoryStore {
     }
 
     async fn create(&self, key: Bytes, value: Bytes, options: WriteOptions) -> Result<KeyValue> {
-        let op = WriteOp::Create {
-            key,
-            value,
-            ttl: options.ttl,
-        };
-        match self.write(op)? {
-            Event::Put { kv, .. } => Ok(kv),
-            Event::Delete { .. } => unreachable!("a create yields a put"),
-        }
+        let ttl = options.ttl;
+        self.write(WriteOp::Create { key, value, ttl })
+            .map(engine::written)
     }
 
     async fn update(
@@ -258,23 +240,19 @@ impl Store for MemoryStore {
         expected: Revision,
         options: WriteOptions,
     ) -> Result<KeyValue> {
+        let ttl = options.ttl;
         let op = WriteOp::Update {
             key,
             value,
             expected,
-            ttl: options.ttl,
+            ttl,
         };
-        match self.write(op)? {
-            Event::Put { kv, .. } => Ok(kv),
-            Event::Delete { .. } => unreachable!("an update yields a put"),
-        }
+        self.write(op).map(engine::written)
     }
 
     async fn delete(&self, key: Bytes, expected: Option<Revision>) -> Result<Deleted> {
-        match self.write(WriteOp::Delete { key, expected })? {
-            Event::Delete { revision, prev, .. } => Ok(Deleted { revision, prev }),
-            Event::Put { .. } => unreachable!("a delete yields a delete"),
-        }
+        self.write(WriteOp::Delete { key, expected })
+            .map(engine::deleted)
     }
 
     async fn watch(&self, prefix: Bytes, after: Revision) -> Result<Watch> {
