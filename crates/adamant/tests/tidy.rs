@@ -57,8 +57,25 @@ fn the_storage_contract_depends_on_no_engine_and_no_protocol() {
 }
 
 #[test]
+fn the_registry_never_sees_http_nor_an_engine() {
+    let deps = dependencies("registry");
+    for forbidden in ["axum", "hyper", "http", "tower", "redb", "etcd", "anyhow"] {
+        assert!(
+            !deps.contains(forbidden),
+            "crates/registry must not depend on {forbidden}"
+        );
+    }
+}
+
+#[test]
 fn only_binaries_use_anyhow() {
-    for krate in ["storage", "storage-embedded", "storage-etcd"] {
+    for krate in [
+        "apimachinery",
+        "registry",
+        "storage",
+        "storage-embedded",
+        "storage-etcd",
+    ] {
         assert!(
             !dependencies(krate).contains("anyhow"),
             "{krate} is a library: use typed errors"
