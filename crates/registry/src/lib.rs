@@ -13,8 +13,10 @@
 mod error;
 pub mod object;
 mod store;
+mod watch;
 
 pub use error::ApiError;
 pub use store::{
     DefaultStrategy, ListOptions, ListResult, Registry, Resource, Strategy, WriteOptions,
 };
+pub use watch::{Start, WatchEvent};

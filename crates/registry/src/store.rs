@@ -149,7 +149,7 @@ pub struct Registry {
 const GENERATED_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const GENERATED_LENGTH: usize = 5;
 
-fn decode(bytes: &[u8], revision: Revision) -> Result<Value, ApiError> {
+pub(crate) fn decode(bytes: &[u8], revision: Revision) -> Result<Value, ApiError> {
     let mut object: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Internal(format!("a stored object cannot be decoded: {e}")))?;
     meta_mut(&mut object).insert("resourceVersion".into(), revision.to_string().into());
@@ -483,21 +483,7 @@ impl Registry {
         options: &ListOptions,
     ) -> Result<ListResult, ApiError> {
         let prefix = resource.prefix(namespace);
-        let mut selectable = vec![
-            "metadata.name".to_string(),
-            "metadata.namespace".to_string(),
-        ];
-        selectable.extend(resource.strategy.selectable_fields());
-        for term in options.fields.terms() {
-            if !selectable.contains(&term.field) {
-                let known: Vec<String> = selectable.iter().map(|f| format!("{f:?}")).collect();
-                return Err(ApiError::BadRequest(format!(
-                    "{:?} is not a known field selector: only {}",
-                    term.field,
-                    known.join(", ")
-                )));
-            }
-        }
+        self.check_selectors(resource, options)?;
         let (mut revision, mut start_after) = match &options.continue_token {
             Some(token) => {
                 let (revision, after) = decode_continue(token)?;
@@ -552,7 +538,40 @@ impl Registry {
         }
     }
 
-    fn selected(&self, resource: &Resource, object: &Value, options: &ListOptions) -> bool {
+    /// Refuses field selectors on fields the kind does not offer.
+    pub(crate) fn check_selectors(
+        &self,
+        resource: &Resource,
+        options: &ListOptions,
+    ) -> Result<(), ApiError> {
+        let mut selectable = vec![
+            "metadata.name".to_string(),
+            "metadata.namespace".to_string(),
+        ];
+        selectable.extend(resource.strategy.selectable_fields());
+        for term in options.fields.terms() {
+            if !selectable.contains(&term.field) {
+                let known: Vec<String> = selectable.iter().map(|f| format!("{f:?}")).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "{:?} is not a known field selector: only {}",
+                    term.field,
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub(crate) fn selected(
+        &self,
+        resource: &Resource,
+        object: &Value,
+        options: &ListOptions,
+    ) -> bool {
         let labels = meta_map(object, "labels");
         options.labels.matches_map(&labels)
             && options.fields.terms().iter().all(|term| {

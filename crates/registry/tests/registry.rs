@@ -352,3 +352,117 @@ async fn lists_filter_and_page_through_one_snapshot() {
         ]],
     );
 }
+
+/// Each watch event as `TYPE namespace/name rv` (or the error), in order.
+async fn take_events(
+    stream: impl futures::Stream<Item = registry::WatchEvent> + Unpin,
+    n: usize,
+) -> Vec<String> {
+    use futures::StreamExt;
+    use registry::WatchEvent;
+    let events: Vec<WatchEvent> =
+        tokio::time::timeout(std::time::Duration::from_secs(10), stream.take(n).collect())
+            .await
+            .expect("the watch delivered too little");
+    events
+        .iter()
+        .map(|e| {
+            let show = |kind: &str, o: &Value| {
+                format!(
+                    "{kind} {}/{} labels={}",
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or(""),
+                    o["metadata"]["labels"]
+                )
+            };
+            match e {
+                WatchEvent::Added(o) => show("ADDED", o),
+                WatchEvent::Modified(o) => show("MODIFIED", o),
+                WatchEvent::Deleted(o) => show("DELETED", o),
+                WatchEvent::Bookmark(rv) => format!("BOOKMARK {rv}"),
+                WatchEvent::Error(e) => format!("ERROR {e}"),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn watches_translate_changes_and_selector_transitions() {
+    use registry::Start;
+    let store = Arc::new(MemoryStore::new());
+    let r = Registry::new(store.clone());
+    let w = widgets();
+    let existing = r.create(&w, "default", widget("a"), NONE).await.unwrap();
+    r.create(&w, "other", widget("b"), NONE).await.unwrap();
+
+    // From now: the current objects first, then the changes.
+    let web = ListOptions {
+        labels: labels::Selector::parse("tier=web").unwrap(),
+        ..Default::default()
+    };
+    let everything = r
+        .watch(&w, None, &ListOptions::default(), Start::Now)
+        .await
+        .unwrap();
+    let in_default = r
+        .watch(&w, Some("default"), &web, Start::After(rv(&existing)))
+        .await
+        .unwrap();
+
+    let mut a = existing.clone();
+    a["metadata"]["labels"] = json!({"tier": "web"});
+    let a = r.update(&w, "default", "a", a, NONE).await.unwrap();
+    let mut a2 = a.clone();
+    a2["spec"]["size"] = json!(5);
+    let a2 = r.update(&w, "default", "a", a2, NONE).await.unwrap();
+    let mut a3 = a2.clone();
+    a3["metadata"]["labels"] = json!({"tier": "db"});
+    r.update(&w, "default", "a", a3, NONE).await.unwrap();
+    let mut a4 = widget("a");
+    a4["metadata"]["labels"] = json!({"tier": "web"});
+    r.update(&w, "default", "a", a4, NONE).await.unwrap();
+    r.delete(&w, "default", "a", None, NONE).await.unwrap();
+
+    expect![[r#"
+        [
+            "ADDED default/a labels=null",
+            "ADDED other/b labels=null",
+            "MODIFIED default/a labels={\"tier\":\"web\"}",
+            "MODIFIED default/a labels={\"tier\":\"web\"}",
+            "MODIFIED default/a labels={\"tier\":\"db\"}",
+            "MODIFIED default/a labels={\"tier\":\"web\"}",
+            "DELETED default/a labels={\"tier\":\"web\"}",
+        ]
+    "#]]
+    .assert_debug_eq(&take_events(Box::pin(everything), 7).await);
+    expect![[r#"
+        [
+            "ADDED default/a labels={\"tier\":\"web\"}",
+            "MODIFIED default/a labels={\"tier\":\"web\"}",
+            "DELETED default/a labels={\"tier\":\"web\"}",
+            "ADDED default/a labels={\"tier\":\"web\"}",
+            "DELETED default/a labels={\"tier\":\"web\"}",
+        ]
+    "#]]
+    .assert_debug_eq(&take_events(Box::pin(in_default), 5).await);
+
+    // A watch from a compacted version: 410, and nothing after it.
+    use storage::Store;
+    let current = store.current_revision().await.unwrap();
+    store.compact(current).await.unwrap();
+    let old = r
+        .watch(
+            &w,
+            None,
+            &ListOptions::default(),
+            Start::After(rv(&existing)),
+        )
+        .await
+        .unwrap();
+    let events = take_events(Box::pin(old), 2).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(
+        events[0].starts_with("ERROR too old resource version"),
+        "{events:?}"
+    );
+}

@@ -1,0 +1,135 @@
+//! Watching a resource: storage events as Kubernetes watch events.
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde_json::Value;
+use storage::{Event, Revision, StorageError, WatchItem};
+
+use crate::error::ApiError;
+use crate::store::{ListOptions, Registry, Resource, decode};
+
+/// What a watcher of a resource receives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WatchEvent {
+    /// An object appeared (or started matching the selectors).
+    Added(Value),
+    /// An object changed and still matches.
+    Modified(Value),
+    /// An object went (or stopped matching); with its last state and the revision of the change.
+    Deleted(Value),
+    /// Every change up to this revision has been sent.
+    Bookmark(Revision),
+    /// The watch is over; the client must list again (410) or watch again.
+    Error(ApiError),
+}
+
+/// Where a watch starts, from `resourceVersion`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// `""` or `"0"`: the current objects as `Added` first, then changes.
+    Now,
+    /// `"N"`: the changes after revision N.
+    After(Revision),
+}
+
+impl Registry {
+    /// Watches `resource` in `namespace` (all for `None`), with the selectors of `options`.
+    pub async fn watch(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        options: &ListOptions,
+        start: Start,
+    ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static + use<>, ApiError> {
+        let mut initial = Vec::new();
+        let after = match start {
+            Start::After(revision) => revision,
+            Start::Now => {
+                let unpaged = ListOptions {
+                    limit: 0,
+                    continue_token: None,
+                    ..options.clone()
+                };
+                let list = self.list(resource, namespace, &unpaged).await?;
+                initial = list.items.into_iter().map(WatchEvent::Added).collect();
+                list.resource_version
+            }
+        };
+        self.check_selectors(resource, options)?;
+        let prefix = resource.prefix(namespace);
+        let watch = self
+            .store()
+            .watch(Bytes::from(prefix), after)
+            .await
+            .map_err(|e| ApiError::from_storage(e, &resource.qualified(), ""))?;
+        let resource = resource.clone();
+        let options = options.clone();
+        let registry = self.clone();
+        let changes = watch
+            .map(move |item| registry.translate(&resource, &options, item))
+            .filter_map(futures::future::ready);
+        // An error ends the watch: nothing may follow it.
+        let mut over = false;
+        let changes = changes.take_while(move |event| {
+            let go_on = !over;
+            over |= matches!(event, WatchEvent::Error(_));
+            futures::future::ready(go_on)
+        });
+        Ok(futures::stream::iter(initial).chain(changes))
+    }
+
+    fn translate(
+        &self,
+        resource: &Resource,
+        options: &ListOptions,
+        item: Result<WatchItem, StorageError>,
+    ) -> Option<WatchEvent> {
+        let event = match item {
+            Ok(WatchItem::Progress(revision)) => return Some(WatchEvent::Bookmark(revision)),
+            Ok(WatchItem::Event(event)) => event,
+            Err(StorageError::Compacted {
+                requested,
+                compacted,
+            }) => {
+                return Some(WatchEvent::Error(ApiError::Gone(format!(
+                    "too old resource version: {requested} ({compacted})"
+                ))));
+            }
+            Err(e) => {
+                return Some(WatchEvent::Error(ApiError::from_storage(
+                    e,
+                    &resource.qualified(),
+                    "",
+                )));
+            }
+        };
+        let decoded = |bytes: &[u8], revision| decode(bytes, revision).map_err(WatchEvent::Error);
+        let result = (|| {
+            let revision = event.revision();
+            let old = match event.prev() {
+                Some(prev) => Some(decoded(&prev.value, revision)?),
+                None => None,
+            };
+            let old_matches = old
+                .as_ref()
+                .is_some_and(|o| self.selected(resource, o, options));
+            Ok(match &event {
+                Event::Put { kv, .. } => {
+                    let new = decoded(&kv.value, kv.mod_revision)?;
+                    match (old_matches, self.selected(resource, &new, options)) {
+                        (true, true) => Some(WatchEvent::Modified(new)),
+                        (false, true) => Some(WatchEvent::Added(new)),
+                        // Stopped matching: gone for this watcher, as of this revision.
+                        (true, false) => old.map(WatchEvent::Deleted),
+                        (false, false) => None,
+                    }
+                }
+                Event::Delete { .. } => old.filter(|_| old_matches).map(WatchEvent::Deleted),
+            })
+        })();
+        match result {
+            Ok(event) => event,
+            Err(error) => Some(error),
+        }
+    }
+}
