@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+pub use crate::ParseError;
+
 /// One condition on one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Term {
@@ -20,18 +22,6 @@ pub struct Term {
 pub struct Selector {
     terms: Vec<Term>,
 }
-
-/// Why a field selector could not be parsed; the message is kube-apiserver's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError(pub String);
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 impl Selector {
     /// Parses a selector.

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use crate::ParseError;
+
 use crate::validation::{is_qualified_name, is_valid_label_value};
 use crate::{FieldError, aggregate};
 
@@ -50,18 +52,6 @@ pub struct Requirement {
 pub struct Selector {
     requirements: Vec<Requirement>,
 }
-
-/// Why a label selector could not be parsed; the message is kube-apiserver's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError(pub String);
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 impl Requirement {
     /// A requirement, checked as kube-apiserver checks one: a valid key, valid values, the

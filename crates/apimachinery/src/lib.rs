@@ -12,6 +12,18 @@ pub mod validation;
 
 use std::fmt;
 
+/// Why a label or field selector could not be parsed; the message is kube-apiserver's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 /// What is wrong with one field, as kube-apiserver's `field.Error` says it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
