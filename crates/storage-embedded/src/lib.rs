@@ -170,16 +170,8 @@ impl EmbeddedStore {
     }
 
     fn send(&self, request: Request) -> Result<()> {
-        if let Some(reason) = self
-            .shared
-            .failed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            return Err(StorageError::Unavailable(format!(
-                "the store stopped taking writes after a failed commit ({reason}); restart to reopen it"
-            )));
+        if let Some(error) = self.shared.stopped() {
+            return Err(error);
         }
         let writer = self.writer.as_ref().ok_or_else(closed)?;
         writer.send(request).map_err(|_| closed())
@@ -217,6 +209,16 @@ fn closed() -> StorageError {
 }
 
 impl Shared {
+    /// The error for writes once a commit has failed, if one has.
+    fn stopped(&self) -> Option<StorageError> {
+        let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        failed.as_ref().map(|reason| {
+            StorageError::Unavailable(format!(
+                "the store stopped taking writes after a failed commit ({reason}); restart to reopen it"
+            ))
+        })
+    }
+
     fn read_meta(txn: &redb::ReadTransaction) -> Result<(Revision, Revision)> {
         let meta = txn.open_table(META).map_err(unavailable)?;
         let get = |name| -> Result<Revision> {

@@ -28,6 +28,14 @@ pub(crate) enum Request {
 }
 
 impl Request {
+    /// Answers the request with `error`, doing nothing.
+    fn reject(self, error: &StorageError) {
+        match self {
+            Request::Write(_, reply) => drop(reply.send(Err(error.clone()))),
+            Request::Compact(_, reply) => drop(reply.send(Err(error.clone()))),
+        }
+    }
+
     fn size(&self) -> usize {
         match self {
             Request::Write(op, _) => op.size(),
@@ -115,24 +123,13 @@ impl Answer {
 }
 
 fn commit(shared: &Shared, batch: Vec<Request>, housekeeping: bool) {
-    let failed = shared
-        .failed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    if let Some(reason) = failed {
-        let error =
-            StorageError::Unavailable(format!("the store stopped taking writes ({reason})"));
-        for request in batch {
-            match request {
-                Request::Write(_, reply) => drop(reply.send(Err(error.clone()))),
-                Request::Compact(_, reply) => drop(reply.send(Err(error.clone()))),
-            }
-        }
+    if let Some(error) = shared.stopped() {
+        batch.into_iter().for_each(|request| request.reject(&error));
         return;
     }
     let mut answers = Vec::with_capacity(batch.len());
-    let outcome = transact(shared, batch, housekeeping, &mut answers);
+    let mut pending = batch.into_iter();
+    let outcome = transact(shared, &mut pending, housekeeping, &mut answers);
     match outcome {
         Ok(Some((revision, events))) => {
             shared.revision.store(revision, Ordering::Release);
@@ -143,9 +140,9 @@ fn commit(shared: &Shared, batch: Vec<Request>, housekeeping: bool) {
         Err(error) => {
             tracing::error!(%error, "a commit failed; the store takes no more writes");
             *shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
-            for answer in answers {
-                answer.fail(&error);
-            }
+            // Nothing of the batch was committed: those applied and those not reached alike.
+            answers.into_iter().for_each(|answer| answer.fail(&error));
+            pending.for_each(|request| request.reject(&error));
         }
     }
 }
@@ -154,7 +151,7 @@ fn commit(shared: &Shared, batch: Vec<Request>, housekeeping: bool) {
 /// committed, or `None` if nothing needed writing.
 fn transact(
     shared: &Shared,
-    batch: Vec<Request>,
+    batch: &mut impl Iterator<Item = Request>,
     housekeeping: bool,
     answers: &mut Vec<Answer>,
 ) -> Result<Option<(Revision, Vec<Event>)>> {
@@ -191,7 +188,7 @@ fn transact(
             }
             Ok(result)
         };
-        for request in batch {
+        for request in batch.by_ref() {
             match request {
                 Request::Write(op, reply) => {
                     let result = apply(&mut tables, &mut revision, op)?;

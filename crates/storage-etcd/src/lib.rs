@@ -83,11 +83,13 @@ impl EtcdStore {
     fn error(&self, error: etcd_client::Error, requested: Revision) -> StorageError {
         let text = error.to_string();
         if text.contains("required revision has been compacted") {
+            // etcd does not say where its history starts; past `requested`, at least.
             StorageError::Compacted {
                 requested,
-                compacted: self.compacted.load(Ordering::Relaxed).max(requested),
+                compacted: self.compacted.load(Ordering::Relaxed).max(requested + 1),
             }
         } else if text.contains("required revision is a future revision") {
+            // etcd does not say its revision either; callers ask (`future_revision`).
             StorageError::FutureRevision {
                 requested,
                 current: requested - 1,
