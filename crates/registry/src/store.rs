@@ -248,11 +248,10 @@ impl Registry {
             .is_empty()
             && !generate.is_empty()
         {
-            let suffix: String = (0..GENERATED_LENGTH)
-                .map(|_| {
-                    let i = uuid::Uuid::new_v4().as_bytes()[0] as usize % GENERATED_ALPHABET.len();
-                    GENERATED_ALPHABET[i] as char
-                })
+            let random = uuid::Uuid::new_v4();
+            let suffix: String = random.as_bytes()[..GENERATED_LENGTH]
+                .iter()
+                .map(|b| GENERATED_ALPHABET[usize::from(*b) % GENERATED_ALPHABET.len()] as char)
                 .collect();
             meta.insert("name".into(), format!("{generate}{suffix}").into());
         }

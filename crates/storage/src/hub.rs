@@ -70,11 +70,6 @@ impl WatchHub {
         })
     }
 
-    /// How many watchers are registered.
-    pub fn watchers(&self) -> usize {
-        self.lock().watchers.len()
-    }
-
     /// Ends every watch: each reads what it has queued, then an "unavailable" error.
     pub fn close(&self) {
         self.lock().watchers.clear();

@@ -30,7 +30,6 @@ mod snapshot;
 pub mod testing;
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -259,9 +258,6 @@ pub trait Store: Send + Sync + 'static {
     /// nothing.
     async fn compact(&self, revision: Revision) -> Result<()>;
 }
-
-/// Any `Arc<S>` is a store too, so a shared handle can be passed where a store is expected.
-pub type SharedStore = Arc<dyn Store>;
 
 /// Checks a write's key and value against the limits every backend shares. Backends call it
 /// before doing anything, so an oversized write changes nothing.
