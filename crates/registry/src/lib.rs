@@ -17,6 +17,6 @@ mod watch;
 
 pub use error::ApiError;
 pub use store::{
-    DefaultStrategy, ListOptions, ListResult, Registry, Resource, Strategy, WriteOptions,
+    Admit, DefaultStrategy, ListOptions, ListResult, Registry, Resource, Strategy, WriteOptions,
 };
 pub use watch::{Start, WatchEvent};

@@ -110,10 +110,27 @@ fn qualify(name: &str, group: &str) -> String {
 }
 
 /// Options of a write.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct WriteOptions {
     /// Check and prepare everything, store nothing (`dryRun=All`).
     pub dry_run: bool,
+    /// The admission chain the write passes through.
+    pub admission: Option<Arc<dyn Admit>>,
+}
+
+/// Admission: the checks and changes of plug-ins outside the kind's strategy. Both hooks run
+/// inside the write, on every retry, with the object as stored before the write (`None` on
+/// create).
+pub trait Admit: Send + Sync {
+    /// Changes the object before the strategy prepares and validates it (mutating admission).
+    fn mutate(&self, _new: &mut Value, _old: Option<&Value>) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// Accepts or refuses the prepared, valid object (validating admission).
+    fn validate(&self, _new: &Value, _old: Option<&Value>) -> Result<(), ApiError> {
+        Ok(())
+    }
 }
 
 /// Options of a list.
@@ -161,6 +178,22 @@ fn encode(object: &Value) -> Bytes {
     let mut object = object.clone();
     meta_mut(&mut object).remove("resourceVersion");
     Bytes::from(serde_json::to_vec(&object).expect("JSON values serialize"))
+}
+
+/// Refuses a body that is not an object named as the URL says.
+fn check_body(object: &Value, name: &str) -> Result<(), ApiError> {
+    if !object.is_object() {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    let given_name = object::name(object);
+    if given_name != name {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({given_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_resource_version(object: &Value) -> Result<Option<Revision>, ApiError> {
@@ -217,7 +250,7 @@ impl Registry {
         resource: &Resource,
         namespace: &str,
         mut object: Value,
-        options: WriteOptions,
+        options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         if !object.is_object() {
             return Err(ApiError::BadRequest(
@@ -265,12 +298,18 @@ impl Registry {
         meta.insert("uid".into(), uuid::Uuid::new_v4().to_string().into());
         meta.insert("creationTimestamp".into(), object::now().into());
         meta.insert("generation".into(), 1.into());
+        if let Some(admission) = &options.admission {
+            admission.mutate(&mut object, None)?;
+        }
         resource.strategy.prepare_for_create(&mut object);
         let name = object::name(&object).to_string();
         let mut causes = Self::validate_meta(resource, &object);
         causes.extend(resource.strategy.validate(&object));
         if !causes.is_empty() {
             return Err(Self::invalid(resource, &name, causes));
+        }
+        if let Some(admission) = &options.admission {
+            admission.validate(&object, None)?;
         }
         let key = resource.key(object::namespace(&object), &name);
         if options.dry_run {
@@ -338,26 +377,34 @@ impl Registry {
         namespace: &str,
         name: &str,
         object: Value,
-        options: WriteOptions,
+        options: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        if !object.is_object() {
-            return Err(ApiError::BadRequest(
-                "the body must be a JSON object".into(),
-            ));
-        }
-        let given_name = object::name(&object);
-        if given_name != name {
-            return Err(ApiError::BadRequest(format!(
-                "the name of the object ({given_name}) does not match the name on the URL ({name})"
-            )));
-        }
-        let expected = parse_resource_version(&object)?;
+        check_body(&object, name)?;
+        self.update_with(resource, namespace, name, options, |_| Ok(object.clone()))
+            .await
+    }
+
+    /// Updates an object to what `change` makes of the current one, retrying on concurrent
+    /// writes (`change` runs again on the newer object). A `resourceVersion` in the result is a
+    /// precondition: it must be the current one (409 otherwise). An update that changes nothing
+    /// stores nothing and returns the object as it is.
+    pub async fn update_with(
+        &self,
+        resource: &Resource,
+        namespace: &str,
+        name: &str,
+        options: &WriteOptions,
+        mut change: impl FnMut(&Value) -> Result<Value, ApiError>,
+    ) -> Result<Value, ApiError> {
         loop {
             let (old, revision) = self.read(resource, namespace, name).await?;
+            let object = change(&old)?;
+            check_body(&object, name)?;
+            let expected = parse_resource_version(&object)?;
             if expected.is_some_and(|e| e != revision) {
                 return Err(self.conflict(resource, name));
             }
-            let mut new = object.clone();
+            let mut new = object;
             let meta = meta_mut(&mut new);
             for system in [
                 "uid",
@@ -375,6 +422,9 @@ impl Registry {
                 meta.insert("namespace".into(), object::namespace(&old).into());
             }
             meta.insert("resourceVersion".into(), revision.to_string().into());
+            if let Some(admission) = &options.admission {
+                admission.mutate(&mut new, Some(&old))?;
+            }
             resource.strategy.prepare_for_update(&mut new, &old);
             if spec_part(&new) != spec_part(&old) {
                 let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
@@ -386,7 +436,13 @@ impl Registry {
             if !causes.is_empty() {
                 return Err(Self::invalid(resource, name, causes));
             }
-            if new == old || options.dry_run {
+            if new == old {
+                return Ok(new);
+            }
+            if let Some(admission) = &options.admission {
+                admission.validate(&new, Some(&old))?;
+            }
+            if options.dry_run {
                 return Ok(new);
             }
             let key = Bytes::from(resource.key(namespace, name));
@@ -408,9 +464,9 @@ impl Registry {
                     meta_mut(&mut new).insert("resourceVersion".into(), written.to_string().into());
                     return Ok(new);
                 }
-                // Someone else wrote in between: an unconditional update tries again.
-                Err(StorageError::Conflict { .. }) if expected.is_none() => continue,
-                Err(StorageError::Conflict { .. }) => return Err(self.conflict(resource, name)),
+                // Someone else wrote in between: try again on what they wrote (a precondition
+                // in the result then fails as it should).
+                Err(StorageError::Conflict { .. }) => continue,
                 Err(e) => return Err(ApiError::from_storage(e, &resource.qualified(), name)),
             }
         }
@@ -433,7 +489,7 @@ impl Registry {
         namespace: &str,
         name: &str,
         resource_version: Option<Revision>,
-        options: WriteOptions,
+        options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         loop {
             let (mut object, revision) = self.read(resource, namespace, name).await?;

@@ -42,13 +42,16 @@ fn rv(object: &Value) -> i64 {
         .unwrap()
 }
 
-const NONE: WriteOptions = WriteOptions { dry_run: false };
+const NONE: WriteOptions = WriteOptions {
+    dry_run: false,
+    admission: None,
+};
 
 #[tokio::test]
 async fn create_fills_system_metadata_and_refuses_duplicates() {
     let r = registry();
     let created = r
-        .create(&widgets(), "default", widget("a"), NONE)
+        .create(&widgets(), "default", widget("a"), &NONE)
         .await
         .unwrap();
     let meta = &created["metadata"];
@@ -58,7 +61,7 @@ async fn create_fills_system_metadata_and_refuses_duplicates() {
     assert!(meta["creationTimestamp"].as_str().unwrap().ends_with('Z'));
     assert_eq!(r.get(&widgets(), "default", "a").await.unwrap(), created);
     check_err(
-        r.create(&widgets(), "default", widget("a"), NONE).await,
+        r.create(&widgets(), "default", widget("a"), &NONE).await,
         expect![[r#"widgets.example.com "a" already exists"#]],
     );
     check_err(
@@ -77,13 +80,13 @@ async fn create_validates_metadata_with_field_causes() {
     let mut bad = widget("Bad_Name");
     bad["metadata"]["labels"] = json!({"ok": "fine", "bad key": "x"});
     check_err(
-        r.create(&widgets(), "default", bad, NONE).await,
+        r.create(&widgets(), "default", bad, &NONE).await,
         expect![[
             r#"Widget.example.com "Bad_Name" is invalid: [metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*'), metadata.labels: Invalid value: "bad key": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')]"#
         ]],
     );
     check_err(
-        r.create(&widgets(), "default", json!({"metadata": {}}), NONE)
+        r.create(&widgets(), "default", json!({"metadata": {}}), &NONE)
             .await,
         expect![[
             r#"Widget.example.com "" is invalid: metadata.name: Required value: name or generateName is required"#
@@ -92,7 +95,7 @@ async fn create_validates_metadata_with_field_causes() {
     let mut elsewhere = widget("a");
     elsewhere["metadata"]["namespace"] = json!("other");
     check_err(
-        r.create(&widgets(), "default", elsewhere, NONE).await,
+        r.create(&widgets(), "default", elsewhere, &NONE).await,
         expect![
             "the namespace of the provided object does not match the namespace sent on the request"
         ],
@@ -104,10 +107,10 @@ async fn generate_name_makes_a_fresh_name() {
     let r = registry();
     let object = json!({"metadata": {"generateName": "w-"}});
     let a = r
-        .create(&widgets(), "default", object.clone(), NONE)
+        .create(&widgets(), "default", object.clone(), &NONE)
         .await
         .unwrap();
-    let b = r.create(&widgets(), "default", object, NONE).await.unwrap();
+    let b = r.create(&widgets(), "default", object, &NONE).await.unwrap();
     let name = a["metadata"]["name"].as_str().unwrap();
     assert!(name.starts_with("w-") && name.len() == 7, "{name}");
     assert_ne!(a["metadata"]["name"], b["metadata"]["name"]);
@@ -117,13 +120,13 @@ async fn generate_name_makes_a_fresh_name() {
 async fn updates_are_optimistic_and_no_ops_store_nothing() {
     let r = registry();
     let created = r
-        .create(&widgets(), "default", widget("a"), NONE)
+        .create(&widgets(), "default", widget("a"), &NONE)
         .await
         .unwrap();
 
     // Same content: nothing written, same resource version.
     let same = r
-        .update(&widgets(), "default", "a", created.clone(), NONE)
+        .update(&widgets(), "default", "a", created.clone(), &NONE)
         .await
         .unwrap();
     assert_eq!(rv(&same), rv(&created));
@@ -132,7 +135,7 @@ async fn updates_are_optimistic_and_no_ops_store_nothing() {
     let mut labelled = created.clone();
     labelled["metadata"]["labels"] = json!({"tier": "web"});
     let labelled = r
-        .update(&widgets(), "default", "a", labelled, NONE)
+        .update(&widgets(), "default", "a", labelled, &NONE)
         .await
         .unwrap();
     assert!(rv(&labelled) > rv(&created));
@@ -143,7 +146,7 @@ async fn updates_are_optimistic_and_no_ops_store_nothing() {
     resized["spec"]["size"] = json!(2);
     resized["metadata"]["uid"] = json!("forged");
     let resized = r
-        .update(&widgets(), "default", "a", resized, NONE)
+        .update(&widgets(), "default", "a", resized, &NONE)
         .await
         .unwrap();
     assert_eq!(resized["metadata"]["generation"], 2);
@@ -151,7 +154,7 @@ async fn updates_are_optimistic_and_no_ops_store_nothing() {
 
     // A stale version: 409, nothing changed.
     check_err(
-        r.update(&widgets(), "default", "a", labelled, NONE).await,
+        r.update(&widgets(), "default", "a", labelled, &NONE).await,
         expect![[
             r#"Operation cannot be fulfilled on widgets.example.com "a": the object has been modified; please apply your changes to the latest version and try again"#
         ]],
@@ -160,18 +163,18 @@ async fn updates_are_optimistic_and_no_ops_store_nothing() {
     let mut unconditional = widget("a");
     unconditional["spec"]["size"] = json!(3);
     let latest = r
-        .update(&widgets(), "default", "a", unconditional, NONE)
+        .update(&widgets(), "default", "a", unconditional, &NONE)
         .await
         .unwrap();
     assert_eq!(latest["metadata"]["generation"], 3);
 
     check_err(
-        r.update(&widgets(), "default", "b", widget("a"), NONE)
+        r.update(&widgets(), "default", "b", widget("a"), &NONE)
             .await,
         expect!["the name of the object (a) does not match the name on the URL (b)"],
     );
     check_err(
-        r.update(&widgets(), "default", "zz", widget("zz"), NONE)
+        r.update(&widgets(), "default", "zz", widget("zz"), &NONE)
             .await,
         expect![[r#"widgets.example.com "zz" not found"#]],
     );
@@ -180,9 +183,12 @@ async fn updates_are_optimistic_and_no_ops_store_nothing() {
 #[tokio::test]
 async fn dry_run_checks_everything_and_stores_nothing() {
     let r = registry();
-    let dry = WriteOptions { dry_run: true };
+    let dry = WriteOptions {
+        dry_run: true,
+        admission: None,
+    };
     let preview = r
-        .create(&widgets(), "default", widget("a"), dry)
+        .create(&widgets(), "default", widget("a"), &dry)
         .await
         .unwrap();
     assert_eq!(preview["metadata"]["name"], "a");
@@ -191,14 +197,14 @@ async fn dry_run_checks_everything_and_stores_nothing() {
         expect![[r#"widgets.example.com "a" not found"#]],
     );
     let created = r
-        .create(&widgets(), "default", widget("a"), NONE)
+        .create(&widgets(), "default", widget("a"), &NONE)
         .await
         .unwrap();
     check_err(
-        r.create(&widgets(), "default", widget("a"), dry).await,
+        r.create(&widgets(), "default", widget("a"), &dry).await,
         expect![[r#"widgets.example.com "a" already exists"#]],
     );
-    r.delete(&widgets(), "default", "a", None, dry)
+    r.delete(&widgets(), "default", "a", None, &dry)
         .await
         .unwrap();
     assert_eq!(r.get(&widgets(), "default", "a").await.unwrap(), created);
@@ -209,23 +215,23 @@ async fn finalizers_hold_deletion_until_removed() {
     let r = registry();
     let mut held = widget("a");
     held["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
-    let created = r.create(&widgets(), "default", held, NONE).await.unwrap();
+    let created = r.create(&widgets(), "default", held, &NONE).await.unwrap();
     check_err(
-        r.delete(&widgets(), "default", "a", Some(rv(&created) - 1), NONE)
+        r.delete(&widgets(), "default", "a", Some(rv(&created) - 1), &NONE)
             .await,
         expect![[
             r#"Operation cannot be fulfilled on widgets.example.com "a": the object has been modified; please apply your changes to the latest version and try again"#
         ]],
     );
     let marked = r
-        .delete(&widgets(), "default", "a", None, NONE)
+        .delete(&widgets(), "default", "a", None, &NONE)
         .await
         .unwrap();
     assert!(marked["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(r.get(&widgets(), "default", "a").await.unwrap(), marked);
     let mut released = marked.clone();
     released["metadata"]["finalizers"] = json!([]);
-    r.update(&widgets(), "default", "a", released, NONE)
+    r.update(&widgets(), "default", "a", released, &NONE)
         .await
         .unwrap();
     check_err(
@@ -268,7 +274,7 @@ async fn lists_filter_and_page_through_one_snapshot() {
         for n in 0..5 {
             let color = if n % 2 == 0 { "red" } else { "blue" };
             let object = json!({"metadata": {"name": format!("w{n}"), "labels": {"n": n.to_string()}}, "spec": {"color": color}});
-            r.create(&colored, ns, object, NONE)
+            r.create(&colored, ns, object, &NONE)
                 .await
                 .unwrap_or_else(|e| panic!("{i}: {e}"));
         }
@@ -326,7 +332,7 @@ async fn lists_filter_and_page_through_one_snapshot() {
     };
     let first = list(None, options.clone()).await.unwrap();
     assert_eq!(names(&first.items), ["a/w0", "a/w2"]);
-    r.delete(&colored, "b", "w0", None, NONE).await.unwrap();
+    r.delete(&colored, "b", "w0", None, &NONE).await.unwrap();
     let mut seen = names(&first.items);
     let mut token = first.continue_token;
     while let Some(t) = token {
@@ -346,7 +352,7 @@ async fn lists_filter_and_page_through_one_snapshot() {
 
     let invalid = json!({"metadata": {"name": "w9"}, "spec": {"color": "green"}});
     check_err(
-        r.create(&colored, "a", invalid, NONE).await,
+        r.create(&colored, "a", invalid, &NONE).await,
         expect![[
             r#"Widget.example.com "w9" is invalid: spec.color: Invalid value: "\"green\"": must be red or blue"#
         ]],
@@ -392,8 +398,8 @@ async fn watches_translate_changes_and_selector_transitions() {
     let store = Arc::new(MemoryStore::new());
     let r = Registry::new(store.clone());
     let w = widgets();
-    let existing = r.create(&w, "default", widget("a"), NONE).await.unwrap();
-    r.create(&w, "other", widget("b"), NONE).await.unwrap();
+    let existing = r.create(&w, "default", widget("a"), &NONE).await.unwrap();
+    r.create(&w, "other", widget("b"), &NONE).await.unwrap();
 
     // From now: the current objects first, then the changes.
     let web = ListOptions {
@@ -411,17 +417,17 @@ async fn watches_translate_changes_and_selector_transitions() {
 
     let mut a = existing.clone();
     a["metadata"]["labels"] = json!({"tier": "web"});
-    let a = r.update(&w, "default", "a", a, NONE).await.unwrap();
+    let a = r.update(&w, "default", "a", a, &NONE).await.unwrap();
     let mut a2 = a.clone();
     a2["spec"]["size"] = json!(5);
-    let a2 = r.update(&w, "default", "a", a2, NONE).await.unwrap();
+    let a2 = r.update(&w, "default", "a", a2, &NONE).await.unwrap();
     let mut a3 = a2.clone();
     a3["metadata"]["labels"] = json!({"tier": "db"});
-    r.update(&w, "default", "a", a3, NONE).await.unwrap();
+    r.update(&w, "default", "a", a3, &NONE).await.unwrap();
     let mut a4 = widget("a");
     a4["metadata"]["labels"] = json!({"tier": "web"});
-    r.update(&w, "default", "a", a4, NONE).await.unwrap();
-    r.delete(&w, "default", "a", None, NONE).await.unwrap();
+    r.update(&w, "default", "a", a4, &NONE).await.unwrap();
+    r.delete(&w, "default", "a", None, &NONE).await.unwrap();
 
     expect![[r#"
         [
