@@ -44,6 +44,16 @@ pub struct ServeArgs {
     /// How often to compact history older than that, in seconds.
     #[arg(long, default_value_t = Retention::default().interval.as_secs())]
     pub compact_interval_seconds: u64,
+    /// Where the Kubernetes API listens (HTTPS). Port 0 picks a free port.
+    #[arg(long, env = "ADAMANT_LISTEN", default_value = "127.0.0.1:6443")]
+    pub listen: std::net::SocketAddr,
+    /// The address written into the kubeconfig and the serving certificate, for when the API
+    /// listens on `0.0.0.0` or behind another address.
+    #[arg(long, env = "ADAMANT_ADVERTISE_ADDRESS")]
+    pub advertise_address: Option<String>,
+    /// More DNS names or addresses for the API's serving certificate (repeatable).
+    #[arg(long = "tls-host")]
+    pub tls_hosts: Vec<String>,
 }
 
 /// Runs a parsed command line.
@@ -75,10 +85,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         interval: Duration::from_secs(args.compact_interval_seconds.max(1)),
     };
     let compactor = storage::spawn_compactor(store.clone(), retention);
-    tracing::info!(store = %args.store, revision, data_dir = %args.data_dir.display(), "adamant is ready");
+    let server = apiserver::ApiServer::new(store.clone(), Vec::new())
+        .await
+        .context("cannot start the API server")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}: choose another --listen address", args.listen))?;
+    let local = listener.local_addr()?;
+    let config = apiserver::Config {
+        data_dir: args.data_dir.clone(),
+        advertise_address: args.advertise_address.clone(),
+        extra_hosts: args.tls_hosts.clone(),
+    };
+    let tls = server
+        .prepare_tls(&config, local)
+        .await
+        .context("cannot set up the API server's TLS")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    server.spawn_controllers(stopped.clone());
+    let serving = tokio::spawn(server.clone().serve(listener, tls, stopped));
+    tracing::info!(
+        store = %args.store,
+        revision,
+        api = %format!("https://{local}"),
+        kubeconfig = %args.data_dir.join("kubeconfig").display(),
+        "adamant is ready"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let _ = serving.await;
     compactor.abort();
+    drop(server);
     drop(store);
     Ok(())
 }

@@ -50,6 +50,10 @@ pub enum FieldErrorKind {
     Forbidden,
     /// The value is a duplicate (`FieldValueDuplicate`).
     Duplicate(String),
+    /// The value has the wrong type (`FieldValueTypeInvalid`); holds the value as shown.
+    TypeInvalid(String),
+    /// The list has too many items (`FieldValueTooMany`).
+    TooMany,
 }
 
 impl FieldError {
@@ -75,6 +79,43 @@ impl FieldError {
         }
     }
 
+    /// A value that may not be set or changed.
+    pub fn forbidden(path: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::Forbidden,
+            detail: detail.into(),
+        }
+    }
+
+    /// A value that is not one of `supported`.
+    pub fn not_supported(path: impl Into<String>, value: impl Into<String>, supported: &[&str]) -> Self {
+        let quoted: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::NotSupported(value.into()),
+            detail: format!("supported values: {}", quoted.join(", ")),
+        }
+    }
+
+    /// A value that is too long.
+    pub fn too_long(path: impl Into<String>, max: usize) -> Self {
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::TooLong,
+            detail: format!("may not be more than {max} bytes"),
+        }
+    }
+
+    /// A value seen twice.
+    pub fn duplicate(path: impl Into<String>, value: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::Duplicate(value.into()),
+            detail: String::new(),
+        }
+    }
+
     /// The reason kube-apiserver gives for this kind (`StatusCause.reason`).
     pub fn reason(&self) -> &'static str {
         match self.kind {
@@ -84,6 +125,8 @@ impl FieldError {
             FieldErrorKind::NotSupported(_) => "FieldValueNotSupported",
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::Duplicate(_) => "FieldValueDuplicate",
+            FieldErrorKind::TypeInvalid(_) => "FieldValueTypeInvalid",
+            FieldErrorKind::TooMany => "FieldValueTooMany",
         }
     }
 
@@ -96,6 +139,8 @@ impl FieldError {
             FieldErrorKind::NotSupported(v) => ("Unsupported value", Some(v)),
             FieldErrorKind::Forbidden => ("Forbidden", None),
             FieldErrorKind::Duplicate(v) => ("Duplicate value", Some(v)),
+            FieldErrorKind::TypeInvalid(v) => ("Invalid value", Some(v)),
+            FieldErrorKind::TooMany => ("Too many", None),
         };
         let mut body = kind.to_string();
         if let Some(value) = value {

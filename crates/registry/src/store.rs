@@ -121,14 +121,15 @@ pub struct WriteOptions {
 /// Admission: the checks and changes of plug-ins outside the kind's strategy. Both hooks run
 /// inside the write, on every retry, with the object as stored before the write (`None` on
 /// create).
+#[async_trait::async_trait]
 pub trait Admit: Send + Sync {
     /// Changes the object before the strategy prepares and validates it (mutating admission).
-    fn mutate(&self, _new: &mut Value, _old: Option<&Value>) -> Result<(), ApiError> {
+    async fn mutate(&self, _new: &mut Value, _old: Option<&Value>) -> Result<(), ApiError> {
         Ok(())
     }
 
     /// Accepts or refuses the prepared, valid object (validating admission).
-    fn validate(&self, _new: &Value, _old: Option<&Value>) -> Result<(), ApiError> {
+    async fn validate(&self, _new: &Value, _old: Option<&Value>) -> Result<(), ApiError> {
         Ok(())
     }
 }
@@ -299,7 +300,7 @@ impl Registry {
         meta.insert("creationTimestamp".into(), object::now().into());
         meta.insert("generation".into(), 1.into());
         if let Some(admission) = &options.admission {
-            admission.mutate(&mut object, None)?;
+            admission.mutate(&mut object, None).await?;
         }
         resource.strategy.prepare_for_create(&mut object);
         let name = object::name(&object).to_string();
@@ -309,7 +310,7 @@ impl Registry {
             return Err(Self::invalid(resource, &name, causes));
         }
         if let Some(admission) = &options.admission {
-            admission.validate(&object, None)?;
+            admission.validate(&object, None).await?;
         }
         let key = resource.key(object::namespace(&object), &name);
         if options.dry_run {
@@ -423,7 +424,7 @@ impl Registry {
             }
             meta.insert("resourceVersion".into(), revision.to_string().into());
             if let Some(admission) = &options.admission {
-                admission.mutate(&mut new, Some(&old))?;
+                admission.mutate(&mut new, Some(&old)).await?;
             }
             resource.strategy.prepare_for_update(&mut new, &old);
             if spec_part(&new) != spec_part(&old) {
@@ -440,7 +441,7 @@ impl Registry {
                 return Ok(new);
             }
             if let Some(admission) = &options.admission {
-                admission.validate(&new, Some(&old))?;
+                admission.validate(&new, Some(&old)).await?;
             }
             if options.dry_run {
                 return Ok(new);

@@ -1,0 +1,92 @@
+//! Authentication (who asks: client certificates, CN = user and O = groups) and authorization
+//! (may they: a layer with its own interface; every authenticated user is allowed for now).
+
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// An authenticated user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// The user name.
+    pub name: String,
+    /// The groups, `system:authenticated` included.
+    pub groups: Vec<String>,
+}
+
+impl User {
+    /// The user a verified client certificate names, if it names one.
+    pub fn from_certificate(der: &[u8]) -> Option<User> {
+        let (_, certificate) = X509Certificate::from_der(der).ok()?;
+        let subject = certificate.subject();
+        let name = subject
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())?
+            .to_string();
+        let mut groups: Vec<String> = subject
+            .iter_organization()
+            .filter_map(|o| o.as_str().ok())
+            .map(str::to_string)
+            .collect();
+        groups.push("system:authenticated".into());
+        Some(User { name, groups })
+    }
+
+    /// The anonymous user.
+    pub fn anonymous() -> User {
+        User {
+            name: "system:anonymous".into(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    }
+
+    /// Whether the user is anonymous.
+    pub fn is_anonymous(&self) -> bool {
+        self.name == "system:anonymous"
+    }
+}
+
+/// What a request wants to do, as Kubernetes' authorizers see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attributes {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete`, `deletecollection`, or
+    /// the lower-cased HTTP method for non-resource requests.
+    pub verb: String,
+    /// Whether the request is about a resource (else about a path).
+    pub resource_request: bool,
+    /// The API group.
+    pub group: String,
+    /// The plural resource.
+    pub resource: String,
+    /// The subresource.
+    pub subresource: String,
+    /// The namespace.
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+    /// The path of a non-resource request.
+    pub path: String,
+}
+
+/// The paths anyone may read (kube-apiserver's `system:public-info-viewer`).
+pub const PUBLIC_PATHS: &[&str] = &["/livez", "/readyz", "/healthz", "/version"];
+
+/// Decides whether a user may do what they ask.
+pub trait Authorizer: Send + Sync {
+    /// `Ok(())` to allow; `Err(reason)` to refuse with 403.
+    fn authorize(&self, user: &User, attributes: &Attributes) -> Result<(), String>;
+}
+
+/// Allows every authenticated user everything, and anonymous users the public paths.
+pub struct AllowAuthenticated;
+
+impl Authorizer for AllowAuthenticated {
+    fn authorize(&self, user: &User, attributes: &Attributes) -> Result<(), String> {
+        if !user.is_anonymous()
+            || (!attributes.resource_request && PUBLIC_PATHS.contains(&attributes.path.as_str()))
+        {
+            Ok(())
+        } else {
+            Err("anonymous requests may only read /livez, /readyz, /healthz and /version".into())
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! Adamant's Kubernetes-compatible API server: the generic half of the product, knowing nothing
+//! of EVE. It serves the native kinds Adamant reuses and any CustomResourceDefinition over
+//! HTTPS, with discovery, OpenAPI, every verb, watch streams and tables, on the
+//! [`registry`]. Only this crate knows the Kubernetes wire format and HTTP.
+
+pub mod admission;
+pub mod auth;
+pub mod catalog;
+pub mod crd;
+pub mod discovery;
+mod http;
+pub mod native;
+pub mod openapi;
+pub mod pki;
+pub mod schema;
+mod server;
+pub mod status;
+pub mod table;
+
+pub use server::{ApiServer, Config, SYSTEM_NAMESPACES, StartError};

@@ -1,0 +1,210 @@
+//! The PKI: a root certificate authority kept in the store (a Secret in `kube-system`, so
+//! replicas on one store share it), the API server's certificate and the admin's client
+//! certificate issued from it, and their exports under `DATA/pki/` with `DATA/kubeconfig`.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
+use registry::{ApiError, Registry, WriteOptions};
+use serde_json::json;
+
+use crate::native;
+
+/// The Secret in `kube-system` that holds the root certificate authority.
+pub const ROOT_SECRET: &str = "adamant-root-ca";
+
+/// The user of the admin kubeconfig.
+pub const ADMIN_USER: &str = "adamant-admin";
+
+/// What can go wrong with the PKI.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// A certificate could not be made or read.
+    #[error("certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    /// The store refused or failed.
+    #[error("the root certificate authority could not be stored or read: {0}")]
+    Store(#[from] ApiError),
+    /// The stored root is damaged.
+    #[error("the stored root certificate authority (Secret kube-system/{ROOT_SECRET}) is damaged: {0}; delete it to make a new one (every issued certificate then changes)")]
+    Damaged(String),
+    /// An export could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The root certificate authority.
+pub struct Root {
+    /// The certificate, PEM.
+    pub certificate_pem: String,
+    key: KeyPair,
+}
+
+/// A certificate and its key, PEM.
+pub struct Issued {
+    /// The certificate chain (leaf first), PEM.
+    pub certificate_pem: String,
+    /// The private key, PEM.
+    pub key_pem: String,
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn unb64(value: &serde_json::Value) -> Result<String, PkiError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap_or(""))
+        .map_err(|e| PkiError::Damaged(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| PkiError::Damaged(e.to_string()))
+}
+
+impl Root {
+    /// The root in the store, made and stored first if there is none. Concurrent first starts
+    /// agree on one root: the store's create-if-absent decides.
+    pub async fn load_or_create(registry: &Registry) -> Result<Root, PkiError> {
+        let secrets = native::secret_resource();
+        loop {
+            match registry.get(&secrets, "kube-system", ROOT_SECRET).await {
+                Ok(secret) => {
+                    let certificate_pem = unb64(&secret["data"]["tls.crt"])?;
+                    let key_pem = unb64(&secret["data"]["tls.key"])?;
+                    let key =
+                        KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Damaged(e.to_string()))?;
+                    return Ok(Root {
+                        certificate_pem,
+                        key,
+                    });
+                }
+                Err(ApiError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let key = KeyPair::generate()?;
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.distinguished_name.push(DnType::CommonName, "adamant-root-ca");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            let certificate = params.self_signed(&key)?;
+            let secret = json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": ROOT_SECRET, "namespace": "kube-system"},
+                "type": "kubernetes.io/tls",
+                "data": {"tls.crt": b64(&certificate.pem()), "tls.key": b64(&key.serialize_pem())},
+            });
+            match registry
+                .create(&secrets, "kube-system", secret, &WriteOptions::default())
+                .await
+            {
+                Ok(_) | Err(ApiError::AlreadyExists { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn issue(&self, mut params: CertificateParams) -> Result<Issued, PkiError> {
+        let key = KeyPair::generate()?;
+        let issuer = Issuer::from_ca_cert_pem(&self.certificate_pem, &self.key)?;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        let certificate = params.signed_by(&key, &issuer)?;
+        Ok(Issued {
+            certificate_pem: certificate.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// A serving certificate for `hosts` (DNS names or addresses).
+    pub fn issue_server(&self, hosts: &[String]) -> Result<Issued, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "adamant-apiserver");
+        for host in hosts {
+            let san = match host.parse::<IpAddr>() {
+                Ok(ip) => SanType::IpAddress(ip),
+                Err(_) => SanType::DnsName(host.clone().try_into()?),
+            };
+            if !params.subject_alt_names.contains(&san) {
+                params.subject_alt_names.push(san);
+            }
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(params)
+    }
+
+    /// A client certificate for `user` in `groups` (CN and O, as Kubernetes reads them).
+    pub fn issue_client(&self, user: &str, groups: &[&str]) -> Result<Issued, PkiError> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CommonName, user);
+        for group in groups {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationName, *group);
+        }
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        self.issue(params)
+    }
+}
+
+fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
+    let error = |source| PkiError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, contents).map_err(error)?;
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+            .map_err(error)?;
+    }
+    let _ = private;
+    std::fs::rename(&temporary, path).map_err(error)
+}
+
+/// Writes `DATA/pki/` (root certificate, server and admin certificates and keys) and the
+/// admin's `DATA/kubeconfig` for `server_url`.
+pub fn export(
+    data_dir: &Path,
+    root: &Root,
+    server: &Issued,
+    admin: &Issued,
+    server_url: &str,
+) -> Result<(), PkiError> {
+    let pki = data_dir.join("pki");
+    std::fs::create_dir_all(&pki).map_err(|source| PkiError::Write {
+        path: pki.display().to_string(),
+        source,
+    })?;
+    write(&pki.join("root-certificate.pem"), &root.certificate_pem, false)?;
+    write(&pki.join("apiserver.crt"), &server.certificate_pem, false)?;
+    write(&pki.join("apiserver.key"), &server.key_pem, true)?;
+    write(&pki.join("admin.crt"), &admin.certificate_pem, false)?;
+    write(&pki.join("admin.key"), &admin.key_pem, true)?;
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: adamant\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {ca}\nusers:\n- name: {ADMIN_USER}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: adamant\n  context:\n    cluster: adamant\n    user: {ADMIN_USER}\n    namespace: default\ncurrent-context: adamant\n",
+        ca = b64(&root.certificate_pem),
+        cert = b64(&admin.certificate_pem),
+        key = b64(&admin.key_pem),
+    );
+    write(&data_dir.join("kubeconfig"), &kubeconfig, true)
+}

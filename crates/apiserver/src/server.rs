@@ -1,0 +1,549 @@
+//! The API server: its state (store, catalog, admission, authorizer), its start (default
+//! namespaces, PKI, kubeconfig), its controllers (CRD establishment and cleanup, namespace
+//! finalization) and its HTTPS listener.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use registry::{ApiError, ListOptions, Registry, Resource, Start, WatchEvent, WriteOptions};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use serde_json::{Value, json};
+use storage::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admission::Plugin;
+use crate::auth::{AllowAuthenticated, Authorizer, User};
+use crate::catalog::{Catalog, Column, Kind, Printer, merge_components};
+use crate::crd::{self, CLEANUP_FINALIZER, CrdStatusStrategy, CrdStrategy};
+use crate::native;
+use crate::pki::{self, PkiError, Root};
+use crate::schema::{Components, Schema};
+
+/// The namespaces that exist from the start and cannot be deleted.
+pub const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where `pki/` and `kubeconfig` are written.
+    pub data_dir: PathBuf,
+    /// The address clients are told to use, when the listener's is not reachable (`0.0.0.0`).
+    pub advertise_address: Option<String>,
+    /// More names or addresses for the serving certificate.
+    pub extra_hosts: Vec<String>,
+}
+
+/// What can stop the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The PKI failed.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// The store failed.
+    #[error("the store failed while starting: {0}")]
+    Store(#[from] ApiError),
+    /// TLS could not be set up.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The API server's state. Cheap to share (`Arc`).
+pub struct ApiServer {
+    pub(crate) registry: Registry,
+    catalog: RwLock<Arc<Catalog>>,
+    base_components: Arc<Components>,
+    pub(crate) plugins: Arc<Vec<Arc<dyn Plugin>>>,
+    pub(crate) authorizer: Arc<dyn Authorizer>,
+    pub(crate) crd_kind: Arc<Kind>,
+}
+
+fn crd_kind(components: &Arc<Components>) -> Kind {
+    let name = native::native_schema_name("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
+    let main = Resource {
+        group: "apiextensions.k8s.io".into(),
+        resource: "customresourcedefinitions".into(),
+        kind: "CustomResourceDefinition".into(),
+        namespaced: false,
+        strategy: Arc::new(CrdStrategy),
+    };
+    Kind {
+        group: "apiextensions.k8s.io".into(),
+        version: "v1".into(),
+        resource: "customresourcedefinitions".into(),
+        kind: "CustomResourceDefinition".into(),
+        singular: "customresourcedefinition".into(),
+        short_names: vec!["crd".into(), "crds".into()],
+        categories: Vec::new(),
+        namespaced: false,
+        storage_version: "v1".into(),
+        status: Some(Resource {
+            strategy: Arc::new(CrdStatusStrategy),
+            ..main.clone()
+        }),
+        main,
+        scale: None,
+        printer: Printer::Native {
+            columns: vec![Column::new("Created At", "date", 0, "When the definition was created")],
+            cells: |o| vec![o["metadata"]["creationTimestamp"].clone()],
+        },
+        schema: Schema::new(
+            json!({"$ref": format!("#/components/schemas/{name}")}),
+            components.clone(),
+            false,
+        ),
+        schema_name: name,
+        native: true,
+        selectable_fields: Vec::new(),
+    }
+}
+
+impl ApiServer {
+    /// A server over `store`, with the default namespaces in place and the CRDs in the store
+    /// served.
+    pub async fn new(
+        store: Arc<dyn Store>,
+        plugins: Vec<Arc<dyn Plugin>>,
+    ) -> Result<Arc<ApiServer>, StartError> {
+        let registry = Registry::new(store);
+        let base_components = Arc::new(native::components());
+        let server = Arc::new(ApiServer {
+            registry,
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            crd_kind: Arc::new(crd_kind(&base_components)),
+            base_components,
+            plugins: Arc::new(plugins),
+            authorizer: Arc::new(AllowAuthenticated),
+        });
+        let namespaces = native::namespace_resource();
+        for name in SYSTEM_NAMESPACES {
+            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            match server
+                .registry
+                .create(&namespaces, "", namespace, &WriteOptions::default())
+                .await
+            {
+                Ok(_) | Err(ApiError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        server.refresh_catalog().await?;
+        Ok(server)
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("not poisoned").clone()
+    }
+
+    /// Rebuilds the catalog from the native kinds and the established CRDs in the store.
+    pub async fn refresh_catalog(&self) -> Result<(), ApiError> {
+        let crds = self
+            .registry
+            .list(&self.crd_kind.main, None, &ListOptions::default())
+            .await?;
+        let mut kinds = native::kinds(&self.base_components);
+        kinds.push((*self.crd_kind).clone());
+        let mut parts = vec![(*self.base_components).clone()];
+        for crd in &crds.items {
+            if !is_established(crd) || !registry::object::meta_str(crd, "deletionTimestamp").is_empty() {
+                continue;
+            }
+            let (more, components) = crd::kinds(crd, &self.base_components);
+            kinds.extend(more);
+            parts.push(components);
+        }
+        let components = Arc::new(merge_components(parts));
+        let catalog = Catalog::new(kinds, components);
+        *self.catalog.write().expect("not poisoned") = Arc::new(catalog);
+        Ok(())
+    }
+
+    /// Establishes a CRD (status conditions) if it is not yet, and refreshes the catalog.
+    pub(crate) async fn establish(&self, crd: &Value) -> Result<(), ApiError> {
+        let name = registry::object::name(crd).to_string();
+        let status_resource = self.crd_kind.status.clone().expect("CRDs have status");
+        let now = registry::object::now();
+        self.registry
+            .update_with(&status_resource, "", &name, &WriteOptions::default(), |current| {
+                let mut next = current.clone();
+                next["status"] = crd::established_status(current, &now);
+                if let Some(meta) = next["metadata"].as_object_mut() {
+                    meta.remove("resourceVersion");
+                }
+                Ok(next)
+            })
+            .await?;
+        self.refresh_catalog().await
+    }
+
+    /// Runs the controllers until `shutdown` turns true.
+    pub fn spawn_controllers(self: &Arc<Self>, shutdown: watch::Receiver<bool>) {
+        let server = self.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move { server.crd_controller(stop).await });
+        let server = self.clone();
+        tokio::spawn(async move { server.namespace_controller(shutdown).await });
+    }
+
+    async fn crd_controller(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let watch = self
+                .registry
+                .watch(&self.crd_kind.main, None, &ListOptions::default(), Start::Now)
+                .await;
+            let mut events = match watch {
+                Ok(events) => Box::pin(events),
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching CRDs failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            loop {
+                let event = tokio::select! {
+                    event = events.next() => event,
+                    _ = shutdown.changed() => return,
+                };
+                let Some(event) = event else { break };
+                let result = match event {
+                    WatchEvent::Added(crd) | WatchEvent::Modified(crd) => self.reconcile_crd(&crd).await,
+                    WatchEvent::Deleted(_) => self.refresh_catalog().await,
+                    WatchEvent::Bookmark(_) => Ok(()),
+                    WatchEvent::Error(e) => {
+                        tracing::debug!(error = %e, "CRD watch ended; watching again");
+                        break;
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "reconciling a CRD failed");
+                }
+            }
+        }
+    }
+
+    async fn reconcile_crd(&self, crd: &Value) -> Result<(), ApiError> {
+        let name = registry::object::name(crd).to_string();
+        if !registry::object::meta_str(crd, "deletionTimestamp").is_empty() {
+            self.refresh_catalog().await?;
+            // Delete every object of the resource, then let the CRD go.
+            let (kinds, _) = crd::kinds(crd, &self.base_components);
+            if let Some(kind) = kinds.first() {
+                let all = self.registry.list(&kind.main, None, &ListOptions::default()).await?;
+                for object in &all.items {
+                    let ns = registry::object::namespace(object).to_string();
+                    let object_name = registry::object::name(object).to_string();
+                    match self
+                        .registry
+                        .delete(&kind.main, &ns, &object_name, None, &WriteOptions::default())
+                        .await
+                    {
+                        Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                let left = self.registry.list(&kind.main, None, &ListOptions::default()).await?;
+                if !left.items.is_empty() {
+                    return Ok(());
+                }
+            }
+            let result = self
+                .registry
+                .update_with(&self.crd_kind.main, "", &name, &WriteOptions::default(), |current| {
+                    let mut next = current.clone();
+                    if let Some(list) = next["metadata"]["finalizers"].as_array_mut() {
+                        list.retain(|f| f != CLEANUP_FINALIZER);
+                    }
+                    next["metadata"]
+                        .as_object_mut()
+                        .map(|m| m.remove("resourceVersion"));
+                    Ok(next)
+                })
+                .await;
+            return match result {
+                Ok(_) | Err(ApiError::NotFound { .. }) => self.refresh_catalog().await,
+                Err(e) => Err(e),
+            };
+        }
+        let status = crd::established_status(crd, "");
+        let established = is_established(crd)
+            && crd["status"]["acceptedNames"] == status["acceptedNames"]
+            && crd["status"]["storedVersions"] == status["storedVersions"];
+        if established {
+            self.refresh_catalog().await
+        } else {
+            self.establish(crd).await
+        }
+    }
+
+    /// Brings the catalog up to date after a write of a CRD through the API, so that its
+    /// resource is served when the write returns.
+    pub(crate) async fn reconcile_written_crd(&self, crd: &Value) -> Result<(), ApiError> {
+        let name = registry::object::name(crd);
+        match self.registry.get(&self.crd_kind.main, "", name).await {
+            Ok(current) => self.reconcile_crd(&current).await,
+            Err(ApiError::NotFound { .. }) => self.refresh_catalog().await,
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn namespace_controller(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let namespaces = native::namespace_resource();
+        loop {
+            let watch = self
+                .registry
+                .watch(&namespaces, None, &ListOptions::default(), Start::Now)
+                .await;
+            let mut events = match watch {
+                Ok(events) => Box::pin(events),
+                Err(e) => {
+                    tracing::warn!(error = %e, "watching namespaces failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            let mut terminating: Vec<String> = Vec::new();
+            loop {
+                tokio::select! {
+                    event = events.next() => match event {
+                        Some(WatchEvent::Added(ns) | WatchEvent::Modified(ns)) => {
+                            let name = registry::object::name(&ns).to_string();
+                            if !registry::object::meta_str(&ns, "deletionTimestamp").is_empty() {
+                                if !terminating.contains(&name) {
+                                    terminating.push(name.clone());
+                                }
+                                if let Err(e) = self.finalize_namespace(&name).await {
+                                    tracing::warn!(namespace = %name, error = %e, "emptying a namespace failed");
+                                }
+                            }
+                        }
+                        Some(WatchEvent::Deleted(ns)) => {
+                            let name = registry::object::name(&ns).to_string();
+                            terminating.retain(|n| *n != name);
+                        }
+                        Some(WatchEvent::Bookmark(_)) => {}
+                        Some(WatchEvent::Error(_)) | None => break,
+                    },
+                    _ = tick.tick() => {
+                        for name in terminating.clone() {
+                            match self.finalize_namespace(&name).await {
+                                Ok(true) => terminating.retain(|n| *n != name),
+                                Ok(false) => {}
+                                Err(e) => tracing::warn!(namespace = %name, error = %e, "emptying a namespace failed"),
+                            }
+                        }
+                    }
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+
+    /// Deletes what is in a terminating namespace; once it is empty, removes the namespace.
+    /// Returns whether the namespace is gone.
+    async fn finalize_namespace(&self, name: &str) -> Result<bool, ApiError> {
+        let catalog = self.catalog();
+        let mut left = 0;
+        for kind in catalog.namespaced_storage() {
+            let objects = self
+                .registry
+                .list(&kind.main, Some(name), &ListOptions::default())
+                .await?;
+            for object in &objects.items {
+                left += 1;
+                let object_name = registry::object::name(object).to_string();
+                if !registry::object::meta_str(object, "deletionTimestamp").is_empty() {
+                    continue;
+                }
+                match self
+                    .registry
+                    .delete(&kind.main, name, &object_name, None, &WriteOptions::default())
+                    .await
+                {
+                    Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if left > 0 {
+            // Deleted ones are checked again at the next tick; finalizers may hold others.
+            let mut still = 0;
+            for kind in catalog.namespaced_storage() {
+                still += self
+                    .registry
+                    .list(&kind.main, Some(name), &ListOptions::default())
+                    .await?
+                    .items
+                    .len();
+            }
+            if still > 0 {
+                return Ok(false);
+            }
+        }
+        let namespaces = native::namespace_resource();
+        let result = self
+            .registry
+            .update_with(&namespaces, "", name, &WriteOptions::default(), |current| {
+                let mut next = current.clone();
+                next["spec"]["finalizers"] = json!([]);
+                next["metadata"].as_object_mut().map(|m| m.remove("resourceVersion"));
+                Ok(next)
+            })
+            .await;
+        match result {
+            Ok(_) | Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        match self
+            .registry
+            .delete(&namespaces, "", name, None, &WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes the PKI (root from the store), writes `DATA/pki/` and `DATA/kubeconfig` for
+    /// `local` (the listener's address), and returns the TLS configuration.
+    pub async fn prepare_tls(
+        &self,
+        config: &Config,
+        local: SocketAddr,
+    ) -> Result<Arc<rustls::ServerConfig>, StartError> {
+        let root = Root::load_or_create(&self.registry).await?;
+        let host = match (&config.advertise_address, local.ip()) {
+            (Some(address), _) => address.clone(),
+            (None, ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+            (None, ip) => ip.to_string(),
+        };
+        let mut hosts = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+            host.clone(),
+        ];
+        if !local.ip().is_unspecified() {
+            hosts.push(local.ip().to_string());
+        }
+        hosts.extend(config.extra_hosts.iter().cloned());
+        let serving = root.issue_server(&hosts)?;
+        let admin = root.issue_client(pki::ADMIN_USER, &["system:masters"])?;
+        let url_host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let url = format!("https://{url_host}:{}", local.port());
+        pki::export(&config.data_dir, &root, &serving, &admin, &url)?;
+        tls_config(&root, &serving)
+    }
+
+    /// Serves HTTPS on `listener` until `shutdown` turns true.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        loop {
+            let (tcp, _) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepting a connection failed");
+                        continue;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let server = self.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let user = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|leaf| User::from_certificate(leaf))
+                    .unwrap_or_else(User::anonymous);
+                let service = service_fn(move |request| {
+                    let server = server.clone();
+                    let user = user.clone();
+                    let shutdown = shutdown.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(
+                            crate::http::handle(server, user, request, shutdown).await,
+                        )
+                    }
+                });
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                if let Err(e) = builder
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await
+                {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+    }
+}
+
+fn is_established(crd: &Value) -> bool {
+    crd["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Established" && c["status"] == "True")
+}
+
+fn tls_config(root: &Root, serving: &pki::Issued) -> Result<Arc<rustls::ServerConfig>, StartError> {
+    let tls = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(root.certificate_pem.as_bytes()) {
+        roots.add(certificate.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| tls(&e))?;
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(serving.certificate_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| tls(&e))?;
+    let key = PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes()).map_err(|e| tls(&e))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| tls(&e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
