@@ -307,6 +307,7 @@ struct Call {
     query: Query,
     accept: String,
     subject: Subject,
+    finalize: registry::Resource,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -384,6 +385,7 @@ async fn resource(
         "" => true,
         "status" => kind.status.is_some(),
         "scale" => kind.scale.is_some(),
+        "finalize" => kind.native && kind.resource == "namespaces" && verb == "update",
         _ => false,
     };
     if !sub_ok || (!subresource.is_empty() && !matches!(verb, "get" | "update" | "patch")) {
@@ -399,6 +401,7 @@ async fn resource(
         query,
         accept,
         subject,
+        finalize: native::namespace_finalize_resource(),
     };
     let content_type = request
         .headers()
@@ -519,6 +522,7 @@ impl Call {
     fn registry_resource(&self) -> &registry::Resource {
         match self.subresource.as_str() {
             "status" => self.kind.status.as_ref().unwrap_or(&self.kind.main),
+            "finalize" => &self.finalize,
             _ => &self.kind.main,
         }
     }
@@ -989,34 +993,13 @@ impl Call {
 
     async fn delete_one(&self, name: &str, precondition: Option<i64>, dry_run: bool) -> Result<(Value, bool), ApiError> {
         let options = WriteOptions { dry_run, admission: None };
-        if self.kind.group.is_empty() && self.kind.resource == "namespaces" {
-            if SYSTEM_NAMESPACES.contains(&name) {
-                return Err(ApiError::Forbidden(format!(
-                    "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
-                )));
-            }
-            let now = registry::object::now();
-            let marked = self
-                .server
-                .registry
-                .update_with(&self.kind.main, "", name, &options, |current| {
-                    if precondition.is_some_and(|rv| current["metadata"]["resourceVersion"] != rv.to_string()) {
-                        return Err(ApiError::Conflict {
-                            resource: "namespaces".into(),
-                            name: name.into(),
-                            reason: "the object has been modified; please apply your changes to the latest version and try again".into(),
-                        });
-                    }
-                    let mut next = current.clone();
-                    if registry::object::meta_str(&next, "deletionTimestamp").is_empty() {
-                        next["metadata"]["deletionTimestamp"] = now.clone().into();
-                        next["metadata"]["deletionGracePeriodSeconds"] = 0.into();
-                    }
-                    next["status"]["phase"] = "Terminating".into();
-                    Ok(next)
-                })
-                .await?;
-            return Ok((marked, true));
+        if self.kind.group.is_empty()
+            && self.kind.resource == "namespaces"
+            && SYSTEM_NAMESPACES.contains(&name)
+        {
+            return Err(ApiError::Forbidden(format!(
+                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+            )));
         }
         let deleted = self
             .server
@@ -1092,6 +1075,7 @@ impl Call {
             query: self.query.clone(),
             accept: self.accept.clone(),
             subject: self.subject.clone(),
+            finalize: self.finalize.clone(),
         }
     }
 

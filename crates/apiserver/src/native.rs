@@ -42,6 +42,15 @@ pub fn components() -> Components {
         .into_iter()
         .into_iter().collect::<Vec<_>>().into_iter()
         .collect();
+    // `JSON` (defaults, enums and examples in CRD schemas) takes any JSON value.
+    if let Some(json) = components.get_mut(
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
+    ) {
+        *json = json!({
+            "description": json["description"].clone(),
+            "x-kubernetes-preserve-unknown-fields": true,
+        });
+    }
     for (group, version, kind) in [
         ("", "v1", "ConfigMap"),
         ("", "v1", "Secret"),
@@ -317,6 +326,30 @@ impl Strategy for StatusOnly {
     }
 }
 
+/// The `finalize` subresource of Namespaces: only `spec.finalizers` changes.
+pub struct NamespaceFinalize;
+
+impl Strategy for NamespaceFinalize {
+    fn name_rule(&self) -> NameRule {
+        NameRule::PathSegment
+    }
+
+    fn holds_deletion(&self, object: &Value) -> bool {
+        NamespaceStrategy.holds_deletion(object)
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) {
+        let finalizers = new["spec"]["finalizers"].clone();
+        *new = old.clone();
+        new["spec"]["finalizers"] = if finalizers.is_null() { json!([]) } else { finalizers };
+    }
+}
+
+/// The registry resource of the `finalize` subresource of Namespaces.
+pub fn namespace_finalize_resource() -> Resource {
+    plain("", "namespaces", "Namespace", false, Arc::new(NamespaceFinalize))
+}
+
 /// Copies the old status into an update of the main resource.
 pub fn keep_status(new: &mut Value, old: &Value) {
     if let Some(map) = new.as_object_mut() {
@@ -360,6 +393,16 @@ impl Strategy for NamespaceStrategy {
         if let Some(labels) = labels.as_object_mut() {
             labels.insert("kubernetes.io/metadata.name".into(), name.into());
         }
+    }
+
+    fn holds_deletion(&self, object: &Value) -> bool {
+        object["spec"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    }
+
+    fn prepare_for_delete(&self, object: &mut Value) {
+        object["status"]["phase"] = "Terminating".into();
     }
 
     fn selectable_fields(&self) -> Vec<String> {

@@ -89,7 +89,7 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
         main,
         scale: None,
         printer: Printer::Native {
-            columns: vec![Column::new("Created At", "date", 0, "When the definition was created")],
+            columns: vec![Column::new("Created At", "string", 0, "When the definition was created")],
             cells: |o| vec![o["metadata"]["creationTimestamp"].clone()],
         },
         schema: Schema::new(
@@ -391,25 +391,19 @@ impl ApiServer {
                 return Ok(false);
             }
         }
-        let namespaces = native::namespace_resource();
+        // Done: dropping the `kubernetes` finalizer lets the namespace go.
         let result = self
             .registry
-            .update_with(&namespaces, "", name, &WriteOptions::default(), |current| {
+            .update_with(&native::namespace_finalize_resource(), "", name, &WriteOptions::default(), |current| {
                 let mut next = current.clone();
-                next["spec"]["finalizers"] = json!([]);
+                if let Some(list) = next["spec"]["finalizers"].as_array_mut() {
+                    list.retain(|f| f != "kubernetes");
+                }
                 next["metadata"].as_object_mut().map(|m| m.remove("resourceVersion"));
                 Ok(next)
             })
             .await;
         match result {
-            Ok(_) | Err(ApiError::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        match self
-            .registry
-            .delete(&namespaces, "", name, None, &WriteOptions::default())
-            .await
-        {
             Ok(_) | Err(ApiError::NotFound { .. }) => Ok(true),
             Err(e) => Err(e),
         }

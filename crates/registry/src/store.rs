@@ -39,6 +39,16 @@ pub trait Strategy: Send + Sync {
         Vec::new()
     }
 
+    /// Whether a deleted object must wait for more than its `metadata.finalizers` (a Namespace
+    /// waits for its `spec.finalizers`).
+    fn holds_deletion(&self, _object: &Value) -> bool {
+        false
+    }
+
+    /// Changes an object whose deletion waits, as it is marked (a Namespace turns
+    /// `Terminating`).
+    fn prepare_for_delete(&self, _object: &mut Value) {}
+
     /// The fields other than `metadata.name` and `metadata.namespace` that field selectors may
     /// name.
     fn selectable_fields(&self) -> Vec<String> {
@@ -448,8 +458,10 @@ impl Registry {
             }
             let key = Bytes::from(resource.key(namespace, name));
             // The last finalizer of an object being deleted is gone: the object goes too.
-            let result =
-                if !meta_str(&new, "deletionTimestamp").is_empty() && finalizers(&new).is_empty() {
+            let result = if !meta_str(&new, "deletionTimestamp").is_empty()
+                && finalizers(&new).is_empty()
+                && !resource.strategy.holds_deletion(&new)
+            {
                     self.store
                         .delete(key, Some(revision))
                         .await
@@ -498,13 +510,14 @@ impl Registry {
                 return Err(self.conflict(resource, name));
             }
             let key = Bytes::from(resource.key(namespace, name));
-            if !finalizers(&object).is_empty() {
+            if !finalizers(&object).is_empty() || resource.strategy.holds_deletion(&object) {
                 if !meta_str(&object, "deletionTimestamp").is_empty() || options.dry_run {
                     return Ok(object);
                 }
                 let meta = meta_mut(&mut object);
                 meta.insert("deletionTimestamp".into(), object::now().into());
                 meta.insert("deletionGracePeriodSeconds".into(), 0.into());
+                resource.strategy.prepare_for_delete(&mut object);
                 match self
                     .store
                     .update(key, encode(&object), revision, Default::default())
