@@ -90,7 +90,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the API server")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}: choose another --listen address", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: choose another --listen address",
+                args.listen
+            )
+        })?;
     let local = listener.local_addr()?;
     let config = apiserver::Config {
         data_dir: args.data_dir.clone(),

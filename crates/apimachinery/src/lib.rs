@@ -89,7 +89,11 @@ impl FieldError {
     }
 
     /// A value that is not one of `supported`.
-    pub fn not_supported(path: impl Into<String>, value: impl Into<String>, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        path: impl Into<String>,
+        value: impl Into<String>,
+        supported: &[&str],
+    ) -> Self {
         let quoted: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
         FieldError {
             path: path.into(),

@@ -9,9 +9,7 @@ use apimachinery::validation::{is_dns1123_label, is_dns1123_subdomain};
 use registry::{Resource, Strategy};
 use serde_json::{Value, json};
 
-use crate::catalog::{
-    API_VERSION_DOC, Column, KIND_DOC, Kind, Printer, ScalePaths, schema_name,
-};
+use crate::catalog::{API_VERSION_DOC, Column, KIND_DOC, Kind, Printer, ScalePaths, schema_name};
 use crate::native::keep_status;
 use crate::schema::{Components, Schema};
 
@@ -134,7 +132,11 @@ fn validate_crd(object: &Value) -> Vec<FieldError> {
     }
     let singular = str_of(spec, &["names", "singular"]);
     for message in is_dns1123_label(singular) {
-        errors.push(FieldError::invalid("spec.names.singular", singular, message));
+        errors.push(FieldError::invalid(
+            "spec.names.singular",
+            singular,
+            message,
+        ));
     }
     if kind.is_empty() {
         errors.push(FieldError::required("spec.names.kind", ""));
@@ -197,7 +199,10 @@ fn validate_crd(object: &Value) -> Vec<FieldError> {
             "must have exactly one version marked as storage version",
         ));
     }
-    let storage = versions.iter().filter(|v| v["storage"] == json!(true)).count();
+    let storage = versions
+        .iter()
+        .filter(|v| v["storage"] == json!(true))
+        .count();
     if !versions.is_empty() && storage != 1 {
         errors.push(FieldError::invalid(
             "spec.versions",
@@ -229,7 +234,12 @@ fn validate_crd(object: &Value) -> Vec<FieldError> {
                 "schemas are required",
             ));
         } else {
-            structural(schema, &format!("{at}.schema.openAPIV3Schema"), true, &mut errors);
+            structural(
+                schema,
+                &format!("{at}.schema.openAPIV3Schema"),
+                true,
+                &mut errors,
+            );
         }
         for (j, column) in version["additionalPrinterColumns"]
             .as_array()
@@ -244,13 +254,20 @@ fn validate_crd(object: &Value) -> Vec<FieldError> {
             let type_ = str_of(column, &["type"]);
             let types = ["integer", "number", "string", "boolean", "date"];
             if !types.contains(&type_) {
-                errors.push(FieldError::not_supported(format!("{at}.type"), type_, &types));
+                errors.push(FieldError::not_supported(
+                    format!("{at}.type"),
+                    type_,
+                    &types,
+                ));
             }
             if str_of(column, &["jsonPath"]).is_empty() {
                 errors.push(FieldError::required(format!("{at}.jsonPath"), ""));
             }
         }
-        let selectable = version["selectableFields"].as_array().cloned().unwrap_or_default();
+        let selectable = version["selectableFields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if selectable.len() > 8 {
             errors.push(FieldError {
                 path: format!("{at}.selectableFields"),
@@ -285,7 +302,10 @@ fn structural(schema: &Value, path: &str, root: bool, errors: &mut Vec<FieldErro
     let Some(map) = schema.as_object() else {
         return;
     };
-    let typed = map.get("type").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+    let typed = map
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
     let int_or_string = map.get("x-kubernetes-int-or-string") == Some(&json!(true));
     let preserve = map.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
     if !typed && !int_or_string && !preserve {
@@ -294,7 +314,12 @@ fn structural(schema: &Value, path: &str, root: bool, errors: &mut Vec<FieldErro
             "must not be empty for specified object fields",
         ));
     }
-    if root && map.get("type").and_then(Value::as_str).is_some_and(|t| t != "object") {
+    if root
+        && map
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t != "object")
+    {
         errors.push(FieldError::invalid(
             format!("{path}.type"),
             map["type"].as_str().unwrap_or(""),
@@ -319,7 +344,12 @@ fn structural(schema: &Value, path: &str, root: bool, errors: &mut Vec<FieldErro
         structural(items, &format!("{path}.items"), false, errors);
     }
     if let Some(additional) = map.get("additionalProperties").filter(|a| a.is_object()) {
-        structural(additional, &format!("{path}.additionalProperties"), false, errors);
+        structural(
+            additional,
+            &format!("{path}.additionalProperties"),
+            false,
+            errors,
+        );
     }
 }
 
@@ -492,7 +522,11 @@ pub fn kinds(crd: &Value, base: &Arc<Components>) -> (Vec<Kind>, Components) {
             });
         let mut columns = Vec::new();
         let mut paths = Vec::new();
-        for column in version["additionalPrinterColumns"].as_array().into_iter().flatten() {
+        for column in version["additionalPrinterColumns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             columns.push(Column {
                 name: str_of(column, &["name"]).into(),
                 type_: str_of(column, &["type"]).into(),

@@ -43,17 +43,29 @@ fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-fn respond(code: u16, content_type: &str, body: impl Into<Bytes>, warnings: &[String]) -> Response<Body> {
+fn respond(
+    code: u16,
+    content_type: &str,
+    body: impl Into<Bytes>,
+    warnings: &[String],
+) -> Response<Body> {
     let mut response = Response::new(full(body));
-    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/json")),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
     for warning in warnings {
-        let text = format!("299 - {}", serde_json::to_string(warning).unwrap_or_default());
+        let text = format!(
+            "299 - {}",
+            serde_json::to_string(warning).unwrap_or_default()
+        );
         if let Ok(value) = HeaderValue::from_str(&text) {
             headers.append(header::WARNING, value);
         }
@@ -79,7 +91,11 @@ fn error_response(error: &ApiError, subject: &Subject, warnings: &[String]) -> R
 fn not_found() -> Response<Body> {
     json_response(
         404,
-        &failure(404, "NotFound", "the server could not find the requested resource"),
+        &failure(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
         &[],
     )
 }
@@ -96,15 +112,13 @@ fn percent_decode(text: &str) -> String {
         let hex = |b: u8| (b as char).to_digit(16);
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(high), Some(low)) => {
-                        out.push((high * 16 + low) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -129,7 +143,10 @@ impl Query {
 
     /// A parameter's first value.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -175,7 +192,10 @@ pub(crate) async fn handle(
         .map(percent_decode)
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let resource_path = matches!(segments.as_slice(), ["api", "v1", _, ..] | ["apis", _, _, _, ..]);
+    let resource_path = matches!(
+        segments.as_slice(),
+        ["api", "v1", _, ..] | ["apis", _, _, _, ..]
+    );
     if !resource_path {
         let attributes = Attributes {
             verb: request.method().as_str().to_lowercase(),
@@ -184,11 +204,30 @@ pub(crate) async fn handle(
             ..Default::default()
         };
         if let Err(reason) = server.authorizer.authorize(&user, &attributes) {
-            return json_response(403, &failure(403, "Forbidden", &format!("forbidden: User \"{}\" cannot {} path \"{path}\": {reason}", user.name, attributes.verb)), &[]);
+            return json_response(
+                403,
+                &failure(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "forbidden: User \"{}\" cannot {} path \"{path}\": {reason}",
+                        user.name, attributes.verb
+                    ),
+                ),
+                &[],
+            );
         }
     }
     if request.method() != Method::GET && !resource_path {
-        return json_response(405, &failure(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"), &[]);
+        return json_response(
+            405,
+            &failure(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ),
+            &[],
+        );
     }
     let catalog = server.catalog();
     match segments.as_slice() {
@@ -245,12 +284,18 @@ pub(crate) async fn handle(
                     matches!(a, "application/json" | "*/*" | "application/*")
                 })
             {
-                return json_response(406, &failure(406, "NotAcceptable", "only application/json is served"), &[]);
+                return json_response(
+                    406,
+                    &failure(406, "NotAcceptable", "only application/json is served"),
+                    &[],
+                );
             }
             match query.get("hash") {
                 Some(hash) if hash != document.hash => {
                     let mut response = respond(301, "application/json", "", &[]);
-                    if let Ok(location) = HeaderValue::from_str(&format!("/openapi/v3/{key}?hash={}", document.hash)) {
+                    if let Ok(location) =
+                        HeaderValue::from_str(&format!("/openapi/v3/{key}?hash={}", document.hash))
+                    {
                         response.headers_mut().insert(header::LOCATION, location);
                     }
                     response
@@ -263,7 +308,10 @@ pub(crate) async fn handle(
                     }
                     headers.insert(header::VARY, HeaderValue::from_static("Accept"));
                     if hash.is_some() {
-                        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+                        headers.insert(
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_static("public, immutable"),
+                        );
                     }
                     response
                 }
@@ -276,21 +324,37 @@ pub(crate) async fn handle(
                     matches!(a, "application/json" | "*/*" | "application/*")
                 })
             {
-                return json_response(406, &failure(406, "NotAcceptable", "/openapi/v2 is served as application/json only"), &[]);
+                return json_response(
+                    406,
+                    &failure(
+                        406,
+                        "NotAcceptable",
+                        "/openapi/v2 is served as application/json only",
+                    ),
+                    &[],
+                );
             }
-            let body = catalog
-                .swagger
-                .get_or_init(|| serde_json::to_vec(&openapi::swagger(&catalog)).expect("JSON").into());
+            let body = catalog.swagger.get_or_init(|| {
+                serde_json::to_vec(&openapi::swagger(&catalog))
+                    .expect("JSON")
+                    .into()
+            });
             respond(200, "application/json", body.clone(), &[])
         }
         ["api", "v1", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            resource(server, user, request, "", "v1", rest, query, accept, shutdown).await
+            resource(
+                server, user, request, "", "v1", rest, query, accept, shutdown,
+            )
+            .await
         }
         ["apis", group, version, rest @ ..] => {
             let (group, version) = (group.to_string(), version.to_string());
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            resource(server, user, request, &group, &version, rest, query, accept, shutdown).await
+            resource(
+                server, user, request, &group, &version, rest, query, accept, shutdown,
+            )
+            .await
         }
         _ => not_found(),
     }
@@ -327,7 +391,9 @@ async fn resource(
     // kube-apiserver's RequestInfo: `namespaces/{ns}/...` unless it is a namespace's own
     // subresource.
     let (namespace, parts): (Option<&str>, &[&str]) = match rest.as_slice() {
-        ["namespaces", ns, next, more @ ..] if !matches!(*next, "status" | "finalize") || !more.is_empty() => {
+        ["namespaces", ns, next, more @ ..]
+            if !matches!(*next, "status" | "finalize") || !more.is_empty() =>
+        {
             (Some(*ns), &rest[2..])
         }
         _ => (None, &rest[..]),
@@ -431,7 +497,9 @@ async fn resource(
             }
         }
         _ => Err((
-            ApiError::MethodNotAllowed(format!("the server does not allow this method on the requested resource ({method})")),
+            ApiError::MethodNotAllowed(format!(
+                "the server does not allow this method on the requested resource ({method})"
+            )),
             Vec::new(),
         )),
     };
@@ -447,7 +515,9 @@ async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(
             "Request entity too large: limit is {MAX_BODY}"
         ))),
-        Err(e) => Err(ApiError::BadRequest(format!("reading the request body failed: {e}"))),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "reading the request body failed: {e}"
+        ))),
     }
 }
 
@@ -474,7 +544,8 @@ impl Call {
     }
 
     fn include(&self) -> Result<Include, (ApiError, Vec<String>)> {
-        Include::parse(self.query.get("includeObject")).map_err(|e| (ApiError::BadRequest(e), Vec::new()))
+        Include::parse(self.query.get("includeObject"))
+            .map_err(|e| (ApiError::BadRequest(e), Vec::new()))
     }
 
     fn dry_run(&self) -> Result<bool, (ApiError, Vec<String>)> {
@@ -593,7 +664,12 @@ impl Call {
 
     /// Prunes unknown fields (refusing them under Strict, warning under Warn), checks the
     /// types of native kinds, and applies defaults.
-    fn normalize(&self, object: &mut Value, validation: FieldValidation, warnings: &mut Vec<String>) -> Result<(), ApiError> {
+    fn normalize(
+        &self,
+        object: &mut Value,
+        validation: FieldValidation,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
         let unknown = self.kind.schema.prune(object);
         let described: Vec<String> = unknown
             .iter()
@@ -601,7 +677,9 @@ impl Call {
             .collect();
         match validation {
             FieldValidation::Strict if !described.is_empty() => {
-                return Err(self.cannot_handle(&format!("strict decoding error: {}", described.join(", "))));
+                return Err(
+                    self.cannot_handle(&format!("strict decoding error: {}", described.join(", ")))
+                );
             }
             FieldValidation::Warn => warnings.extend(described),
             _ => {}
@@ -625,7 +703,12 @@ impl Call {
         Ok(())
     }
 
-    fn write_options(&self, operation: Operation, name: &str, dry_run: bool) -> (WriteOptions, Arc<Chain>) {
+    fn write_options(
+        &self,
+        operation: Operation,
+        name: &str,
+        dry_run: bool,
+    ) -> (WriteOptions, Arc<Chain>) {
         let chain = Arc::new(Chain::new(
             self.server.plugins.clone(),
             AdmissionRequest {
@@ -656,7 +739,12 @@ impl Call {
             return Err(ApiError::BadRequest("the namespace of the request is missing: create namespaced objects under /namespaces/{namespace}/".into()));
         }
         let namespaces = native::namespace_resource();
-        match self.server.registry.get(&namespaces, "", &self.namespace).await {
+        match self
+            .server
+            .registry
+            .get(&namespaces, "", &self.namespace)
+            .await
+        {
             Ok(ns) => {
                 if !registry::object::meta_str(&ns, "deletionTimestamp").is_empty() {
                     return Err(ApiError::Forbidden(format!(
@@ -672,7 +760,9 @@ impl Call {
     }
 
     async fn after_write(&self, object: &Value) {
-        if self.kind.group == "apiextensions.k8s.io" && self.kind.resource == "customresourcedefinitions" {
+        if self.kind.group == "apiextensions.k8s.io"
+            && self.kind.resource == "customresourcedefinitions"
+        {
             if let Err(e) = self.server.reconcile_written_crd(object).await {
                 tracing::warn!(error = %e, "establishing a CRD failed");
             }
@@ -692,51 +782,103 @@ impl Call {
         let object = self.served(object);
         if self.wants_table() {
             let include = self.include()?;
-            let table = table::table(&self.kind, &[object.clone()], json!({"resourceVersion": object["metadata"]["resourceVersion"]}), include, true);
-            return Ok(respond(200, TABLE_TYPE, serde_json::to_vec(&table).expect("JSON"), &[]));
+            let table = table::table(
+                &self.kind,
+                &[object.clone()],
+                json!({"resourceVersion": object["metadata"]["resourceVersion"]}),
+                include,
+                true,
+            );
+            return Ok(respond(
+                200,
+                TABLE_TYPE,
+                serde_json::to_vec(&table).expect("JSON"),
+                &[],
+            ));
         }
         Ok(json_response(200, &object, &[]))
     }
 
     fn list_options(&self) -> Result<ListOptions, (ApiError, Vec<String>)> {
         let labels = labels::Selector::parse(self.query.get("labelSelector").unwrap_or(""))
-            .map_err(|e| (ApiError::BadRequest(format!("unable to parse requirement: {e}")), Vec::new()))?;
+            .map_err(|e| (ApiError::BadRequest(e.to_string()), Vec::new()))?;
         let fields = fields::Selector::parse(self.query.get("fieldSelector").unwrap_or(""))
             .map_err(|e| (ApiError::BadRequest(e.to_string()), Vec::new()))?;
         let limit = match self.query.get("limit") {
             None | Some("") => 0,
-            Some(text) => text.parse::<i64>().map_err(|_| {
-                (ApiError::BadRequest(format!("limit: Invalid value: {text:?}: must be an integer")), Vec::new())
-            })?.max(0) as usize,
+            Some(text) => text
+                .parse::<i64>()
+                .map_err(|_| {
+                    (
+                        ApiError::BadRequest(format!(
+                            "limit: Invalid value: {text:?}: must be an integer"
+                        )),
+                        Vec::new(),
+                    )
+                })?
+                .max(0) as usize,
         };
-        let continue_token = self.query.get("continue").filter(|c| !c.is_empty()).map(str::to_string);
+        let continue_token = self
+            .query
+            .get("continue")
+            .filter(|c| !c.is_empty())
+            .map(str::to_string);
         let rv = self.query.get("resourceVersion").unwrap_or("");
         let rv_match = self.query.get("resourceVersionMatch").unwrap_or("");
         let mut causes = Vec::new();
         if !rv_match.is_empty() {
             if rv.is_empty() {
-                causes.push(FieldError::forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"));
+                causes.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden unless resourceVersion is provided",
+                ));
             }
             if continue_token.is_some() {
-                causes.push(FieldError::forbidden("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"));
+                causes.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden when continue is provided",
+                ));
             }
             if !["NotOlderThan", "Exact"].contains(&rv_match) {
-                causes.push(FieldError::not_supported("resourceVersionMatch", rv_match, &["Exact", "NotOlderThan", ""]));
+                causes.push(FieldError::not_supported(
+                    "resourceVersionMatch",
+                    rv_match,
+                    &["Exact", "NotOlderThan", ""],
+                ));
             }
             if rv_match == "Exact" && rv == "0" {
-                causes.push(FieldError::forbidden("resourceVersionMatch", "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+                causes.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+                ));
             }
         }
         if !rv.is_empty() && rv.parse::<u64>().is_err() {
-            causes.push(FieldError::invalid("resourceVersion", rv, "must be a decimal number"));
+            causes.push(FieldError::invalid(
+                "resourceVersion",
+                rv,
+                "must be a decimal number",
+            ));
         }
         if self.query.get("sendInitialEvents").is_some() && !self.query.flag("watch") {
-            causes.push(FieldError::forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"));
+            causes.push(FieldError::forbidden(
+                "sendInitialEvents",
+                "sendInitialEvents is forbidden for list",
+            ));
         }
         if !causes.is_empty() {
-            return fail(ApiError::Invalid { kind: "ListOptions.meta.k8s.io".into(), name: String::new(), causes });
+            return fail(ApiError::Invalid {
+                kind: "ListOptions.meta.k8s.io".into(),
+                name: String::new(),
+                causes,
+            });
         }
-        Ok(ListOptions { labels, fields, limit, continue_token })
+        Ok(ListOptions {
+            labels,
+            fields,
+            limit,
+            continue_token,
+        })
     }
 
     fn list_namespace(&self) -> Option<&str> {
@@ -758,7 +900,12 @@ impl Call {
         let items: Vec<Value> = list.items.into_iter().map(|o| self.served(o)).collect();
         if self.wants_table() {
             let table = table::table(&self.kind, &items, metadata, self.include()?, true);
-            return Ok(respond(200, TABLE_TYPE, serde_json::to_vec(&table).expect("JSON"), &[]));
+            return Ok(respond(
+                200,
+                TABLE_TYPE,
+                serde_json::to_vec(&table).expect("JSON"),
+                &[],
+            ));
         }
         let body = json!({
             "kind": format!("{}List", self.kind.kind),
@@ -771,21 +918,28 @@ impl Call {
 
     async fn create(&self, content_type: &str, body: Bytes) -> Outcome {
         if !self.name.is_empty() {
-            return fail(ApiError::MethodNotAllowed("POST is not allowed on a named object; use PUT to replace it".into()));
+            return fail(ApiError::MethodNotAllowed(
+                "POST is not allowed on a named object; use PUT to replace it".into(),
+            ));
         }
         let dry_run = self.dry_run()?;
         let validation = self.field_validation()?;
         let mut object = self.decode(content_type, &body)?;
         let mut warnings = Vec::new();
-        self.normalize(&mut object, validation, &mut warnings).map_err(|e| (e, warnings.clone()))?;
+        self.normalize(&mut object, validation, &mut warnings)
+            .map_err(|e| (e, warnings.clone()))?;
         let name = registry::object::name(&object).to_string();
         if !registry::object::meta_str(&object, "resourceVersion").is_empty() {
             return Err((
-                ApiError::BadRequest("resourceVersion should not be set on objects to be created".into()),
+                ApiError::BadRequest(
+                    "resourceVersion should not be set on objects to be created".into(),
+                ),
                 warnings,
             ));
         }
-        self.check_namespace(&name).await.map_err(|e| (e, warnings.clone()))?;
+        self.check_namespace(&name)
+            .await
+            .map_err(|e| (e, warnings.clone()))?;
         let (options, chain) = self.write_options(Operation::Create, &name, dry_run);
         let object = self.stored(object);
         let created = self
@@ -812,7 +966,8 @@ impl Call {
         let validation = self.field_validation()?;
         let mut object = self.decode(content_type, &body)?;
         let mut warnings = Vec::new();
-        self.normalize(&mut object, validation, &mut warnings).map_err(|e| (e, warnings.clone()))?;
+        self.normalize(&mut object, validation, &mut warnings)
+            .map_err(|e| (e, warnings.clone()))?;
         if self.kind.namespaced {
             let given = registry::object::namespace(&object);
             if !given.is_empty() && given != self.namespace {
@@ -824,7 +979,13 @@ impl Call {
         let updated = self
             .server
             .registry
-            .update(self.registry_resource(), &self.namespace, &self.name, object, &options)
+            .update(
+                self.registry_resource(),
+                &self.namespace,
+                &self.name,
+                object,
+                &options,
+            )
             .await;
         warnings.extend(chain.warnings());
         let updated = updated.map_err(|e| (e, warnings.clone()))?;
@@ -840,12 +1001,22 @@ impl Call {
             Merge(Value),
         }
         let patch = match content_type {
-            "application/json-patch+json" => Kind::Json(serde_json::from_slice(&body).map_err(|e| {
-                (ApiError::BadRequest(format!("the JSON patch is not valid: {e}")), Vec::new())
-            })?),
-            "application/merge-patch+json" => Kind::Merge(serde_json::from_slice(&body).map_err(|e| {
-                (ApiError::BadRequest(format!("the merge patch is not valid JSON: {e}")), Vec::new())
-            })?),
+            "application/json-patch+json" => {
+                Kind::Json(serde_json::from_slice(&body).map_err(|e| {
+                    (
+                        ApiError::BadRequest(format!("the JSON patch is not valid: {e}")),
+                        Vec::new(),
+                    )
+                })?)
+            }
+            "application/merge-patch+json" => {
+                Kind::Merge(serde_json::from_slice(&body).map_err(|e| {
+                    (
+                        ApiError::BadRequest(format!("the merge patch is not valid JSON: {e}")),
+                        Vec::new(),
+                    )
+                })?)
+            }
             _ => {
                 return fail(ApiError::UnsupportedMediaType(format!(
                     "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json"
@@ -854,11 +1025,17 @@ impl Call {
         };
         let apply = move |target: &mut Value| -> Result<(), ApiError> {
             match &patch {
-                Kind::Json(operations) => json_patch::patch(target, operations).map_err(|e| ApiError::Invalid {
-                    kind: String::new(),
-                    name: String::new(),
-                    causes: vec![FieldError::invalid("patch", String::from_utf8_lossy(&body).to_string(), e.to_string())],
-                }),
+                Kind::Json(operations) => {
+                    json_patch::patch(target, operations).map_err(|e| ApiError::Invalid {
+                        kind: String::new(),
+                        name: String::new(),
+                        causes: vec![FieldError::invalid(
+                            "patch",
+                            String::from_utf8_lossy(&body).to_string(),
+                            e.to_string(),
+                        )],
+                    })
+                }
                 Kind::Merge(merge) => {
                     json_patch::merge(target, merge);
                     Ok(())
@@ -881,19 +1058,27 @@ impl Call {
         let patched = self
             .server
             .registry
-            .update_with(self.registry_resource(), &self.namespace, &self.name, &options, |current| {
-                let mut object = self.served(current.clone());
-                apply(&mut object)?;
-                if !object.is_object() {
-                    return Err(ApiError::BadRequest("the patch made the object something other than a JSON object".into()));
-                }
-                if let Err((e, _)) = self.check_type(&object) {
-                    return Err(e);
-                }
-                warnings.clear();
-                self.normalize(&mut object, validation, &mut warnings)?;
-                Ok(self.stored(object))
-            })
+            .update_with(
+                self.registry_resource(),
+                &self.namespace,
+                &self.name,
+                &options,
+                |current| {
+                    let mut object = self.served(current.clone());
+                    apply(&mut object)?;
+                    if !object.is_object() {
+                        return Err(ApiError::BadRequest(
+                            "the patch made the object something other than a JSON object".into(),
+                        ));
+                    }
+                    if let Err((e, _)) = self.check_type(&object) {
+                        return Err(e);
+                    }
+                    warnings.clear();
+                    self.normalize(&mut object, validation, &mut warnings)?;
+                    Ok(self.stored(object))
+                },
+            )
             .await;
         warnings.extend(chain.warnings());
         let patched = patched.map_err(|e| (e, warnings.clone()))?;
@@ -935,38 +1120,56 @@ impl Call {
         let dry_run = self.dry_run()?;
         let (options, chain) = self.write_options(Operation::Update, &self.name, dry_run);
         let paths = self.scale_paths().clone();
-        let written = self
-            .server
-            .registry
-            .update_with(&self.kind.main, &self.namespace, &self.name, &options, |current| {
-                let scale = self.scale_of(current).map_err(|(e, _)| e)?;
-                let wanted = change(&scale)?;
-                let replicas = wanted["spec"]["replicas"].as_i64().ok_or_else(|| ApiError::Invalid {
-                    kind: "Scale.autoscaling".into(),
-                    name: self.name.clone(),
-                    causes: vec![FieldError::required("spec.replicas", "")],
-                })?;
-                if replicas < 0 {
-                    return Err(ApiError::Invalid {
-                        kind: "Scale.autoscaling".into(),
-                        name: self.name.clone(),
-                        causes: vec![FieldError::invalid("spec.replicas", replicas.to_string(), "must be greater than or equal to 0")],
-                    });
-                }
-                let mut next = current.clone();
-                let mut node = &mut next;
-                for part in paths.spec_replicas.trim_start_matches('.').split('.') {
-                    if !node[part].is_object() && part != paths.spec_replicas.rsplit('.').next().unwrap_or("") {
-                        node[part] = json!({});
-                    }
-                    node = &mut node[part];
-                }
-                *node = json!(replicas);
-                let rv = wanted["metadata"]["resourceVersion"].as_str().unwrap_or("").to_string();
-                registry::object::meta_mut(&mut next).insert("resourceVersion".into(), rv.into());
-                Ok(next)
-            })
-            .await;
+        let written =
+            self.server
+                .registry
+                .update_with(
+                    &self.kind.main,
+                    &self.namespace,
+                    &self.name,
+                    &options,
+                    |current| {
+                        let scale = self.scale_of(current).map_err(|(e, _)| e)?;
+                        let wanted = change(&scale)?;
+                        let replicas = wanted["spec"]["replicas"].as_i64().ok_or_else(|| {
+                            ApiError::Invalid {
+                                kind: "Scale.autoscaling".into(),
+                                name: self.name.clone(),
+                                causes: vec![FieldError::required("spec.replicas", "")],
+                            }
+                        })?;
+                        if replicas < 0 {
+                            return Err(ApiError::Invalid {
+                                kind: "Scale.autoscaling".into(),
+                                name: self.name.clone(),
+                                causes: vec![FieldError::invalid(
+                                    "spec.replicas",
+                                    replicas.to_string(),
+                                    "must be greater than or equal to 0",
+                                )],
+                            });
+                        }
+                        let mut next = current.clone();
+                        let mut node = &mut next;
+                        for part in paths.spec_replicas.trim_start_matches('.').split('.') {
+                            if !node[part].is_object()
+                                && part != paths.spec_replicas.rsplit('.').next().unwrap_or("")
+                            {
+                                node[part] = json!({});
+                            }
+                            node = &mut node[part];
+                        }
+                        *node = json!(replicas);
+                        let rv = wanted["metadata"]["resourceVersion"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_string();
+                        registry::object::meta_mut(&mut next)
+                            .insert("resourceVersion".into(), rv.into());
+                        Ok(next)
+                    },
+                )
+                .await;
         let warnings = chain.warnings();
         let written = written.map_err(|e| (e, warnings.clone()))?;
         Ok(json_response(200, &self.scale_of(&written)?, &warnings))
@@ -977,22 +1180,41 @@ impl Call {
         let mut precondition = None;
         if !body.is_empty() {
             let options: Value = serde_json::from_slice(body).map_err(|e| {
-                (ApiError::BadRequest(format!("the DeleteOptions body is not valid JSON: {e}")), Vec::new())
+                (
+                    ApiError::BadRequest(format!("the DeleteOptions body is not valid JSON: {e}")),
+                    Vec::new(),
+                )
             })?;
             if let Some(rv) = options["preconditions"]["resourceVersion"].as_str() {
                 precondition = Some(rv.parse::<i64>().map_err(|_| {
-                    (ApiError::BadRequest(format!("preconditions.resourceVersion {rv:?} is not a resource version")), Vec::new())
+                    (
+                        ApiError::BadRequest(format!(
+                            "preconditions.resourceVersion {rv:?} is not a resource version"
+                        )),
+                        Vec::new(),
+                    )
                 })?);
             }
-            if options["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All")) {
+            if options["dryRun"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|v| v == "All"))
+            {
                 dry_run = true;
             }
         }
         Ok((precondition, dry_run))
     }
 
-    async fn delete_one(&self, name: &str, precondition: Option<i64>, dry_run: bool) -> Result<(Value, bool), ApiError> {
-        let options = WriteOptions { dry_run, admission: None };
+    async fn delete_one(
+        &self,
+        name: &str,
+        precondition: Option<i64>,
+        dry_run: bool,
+    ) -> Result<(Value, bool), ApiError> {
+        let options = WriteOptions {
+            dry_run,
+            admission: None,
+        };
         if self.kind.group.is_empty()
             && self.kind.resource == "namespaces"
             && SYSTEM_NAMESPACES.contains(&name)
@@ -1004,7 +1226,13 @@ impl Call {
         let deleted = self
             .server
             .registry
-            .delete(&self.kind.main, &self.namespace, name, precondition, &options)
+            .delete(
+                &self.kind.main,
+                &self.namespace,
+                name,
+                precondition,
+                &options,
+            )
             .await?;
         let pending = !registry::object::meta_str(&deleted, "deletionTimestamp").is_empty();
         Ok((deleted, pending))
@@ -1048,7 +1276,10 @@ impl Call {
         for object in list.items {
             let name = registry::object::name(&object).to_string();
             let namespace = registry::object::namespace(&object).to_string();
-            let call = Call { namespace, ..self.clone_shallow() };
+            let call = Call {
+                namespace,
+                ..self.clone_shallow()
+            };
             match call.delete_one(&name, None, dry_run).await {
                 Ok((deleted, _)) => items.push(self.served(deleted)),
                 Err(ApiError::NotFound { .. }) => {}
@@ -1090,17 +1321,34 @@ impl Call {
         };
         let rv = self.query.get("resourceVersion").unwrap_or("").to_string();
         let bookmarks = self.query.flag("allowWatchBookmarks");
-        let initial_events = self.query.get("sendInitialEvents").map(|v| v == "true" || v == "1");
+        let initial_events = self
+            .query
+            .get("sendInitialEvents")
+            .map(|v| v == "true" || v == "1");
         if initial_events == Some(true) {
             let mut causes = Vec::new();
             if self.query.get("resourceVersionMatch") != Some("NotOlderThan") {
-                causes.push(FieldError::forbidden("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+                causes.push(FieldError::forbidden(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                ));
             }
             if !bookmarks {
-                causes.push(FieldError::forbidden("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
+                causes.push(FieldError::forbidden(
+                    "allowWatchBookmarks",
+                    "sendInitialEvents requires setting allowWatchBookmarks to true",
+                ));
             }
             if !causes.is_empty() {
-                return error_response(&ApiError::Invalid { kind: "ListOptions.meta.k8s.io".into(), name: String::new(), causes }, &self.subject, &[]);
+                return error_response(
+                    &ApiError::Invalid {
+                        kind: "ListOptions.meta.k8s.io".into(),
+                        name: String::new(),
+                        causes,
+                    },
+                    &self.subject,
+                    &[],
+                );
             }
         }
         let timeout = self
@@ -1122,7 +1370,12 @@ impl Call {
             None => rv.is_empty() || rv == "0",
         };
         let (initial, start) = if send_initial {
-            match self.server.registry.list(&self.kind.main, namespace.as_deref(), &options).await {
+            match self
+                .server
+                .registry
+                .list(&self.kind.main, namespace.as_deref(), &options)
+                .await
+            {
                 Ok(list) => (list.items, list.resource_version),
                 Err(e) => return error_response(&e, &self.subject, &[]),
             }
@@ -1132,7 +1385,12 @@ impl Call {
         let events = match self
             .server
             .registry
-            .watch(&self.kind.main, namespace.as_deref(), &options, Start::After(start))
+            .watch(
+                &self.kind.main,
+                namespace.as_deref(),
+                &options,
+                Start::After(start),
+            )
             .await
         {
             Ok(events) => events,
@@ -1148,36 +1406,54 @@ impl Call {
             let encode = |event_type: &str, object: Value, first_row: &mut bool| -> Bytes {
                 let object = if table && event_type != "ERROR" && event_type != "BOOKMARK" {
                     let rv = object["metadata"]["resourceVersion"].clone();
-                    let t = table::table(&kind, &[object], json!({"resourceVersion": rv}), include, *first_row);
+                    let t = table::table(
+                        &kind,
+                        &[object],
+                        json!({"resourceVersion": rv}),
+                        include,
+                        *first_row,
+                    );
                     *first_row = false;
                     t
                 } else {
                     object
                 };
-                let mut line = serde_json::to_vec(&json!({"type": event_type, "object": object})).expect("JSON");
+                let mut line = serde_json::to_vec(&json!({"type": event_type, "object": object}))
+                    .expect("JSON");
                 line.push(b'\n');
                 Bytes::from(line)
             };
             let bookmark = |rv: i64, end: bool| -> Value {
                 let mut object = json!({"kind": kind.kind, "apiVersion": kind.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
                 if end {
-                    object["metadata"]["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+                    object["metadata"]["annotations"] =
+                        json!({"k8s.io/initial-events-end": "true"});
                 }
                 object
             };
             for object in initial {
-                if sender.send(encode("ADDED", call.served(object), &mut first_row)).await.is_err() {
+                if sender
+                    .send(encode("ADDED", call.served(object), &mut first_row))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
             if initial_events == Some(true)
-                && sender.send(encode("BOOKMARK", bookmark(start, true), &mut first_row)).await.is_err()
+                && sender
+                    .send(encode("BOOKMARK", bookmark(start, true), &mut first_row))
+                    .await
+                    .is_err()
             {
                 return;
             }
             let deadline = tokio::time::sleep(timeout);
             tokio::pin!(deadline);
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + BOOKMARK_INTERVAL, BOOKMARK_INTERVAL);
+            let mut ticker = tokio::time::interval_at(
+                tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+                BOOKMARK_INTERVAL,
+            );
             loop {
                 let line = tokio::select! {
                     event = events.next() => match event {
@@ -1214,16 +1490,24 @@ impl Call {
             }
         });
         let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|bytes| (Ok::<_, std::io::Error>(Frame::data(bytes)), receiver))
+            receiver
+                .recv()
+                .await
+                .map(|bytes| (Ok::<_, std::io::Error>(Frame::data(bytes)), receiver))
         });
         let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-        let content_type = if table { TABLE_TYPE } else { "application/json" };
+        let content_type = if table {
+            TABLE_TYPE
+        } else {
+            "application/json"
+        };
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache, private"),
+        );
         response
     }
 }

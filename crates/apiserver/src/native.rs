@@ -40,12 +40,14 @@ pub fn components() -> Components {
     let mut components: Components = generator
         .take_definitions(true)
         .into_iter()
-        .into_iter().collect::<Vec<_>>().into_iter()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect();
     // `JSON` (defaults, enums and examples in CRD schemas) takes any JSON value.
-    if let Some(json) = components.get_mut(
-        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON",
-    ) {
+    if let Some(json) =
+        components.get_mut("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON")
+    {
         *json = json!({
             "description": json["description"].clone(),
             "x-kubernetes-preserve-unknown-fields": true,
@@ -164,7 +166,14 @@ fn kind(
 
 /// The native kinds, over `components` (which must hold [`components`]).
 pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
-    let age_column = || Column::new("Age", "date", 0, "CreationTimestamp is a timestamp representing the server time when this object was created.");
+    let age_column = || {
+        Column::new(
+            "Age",
+            "date",
+            0,
+            "CreationTimestamp is a timestamp representing the server time when this object was created.",
+        )
+    };
     vec![
         kind(
             components,
@@ -236,7 +245,12 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
                 Column::new("Capacity", "string", 0, "The capacity of the bound volume"),
                 Column::new("Access Modes", "string", 0, "The access modes"),
                 Column::new("StorageClass", "string", 0, "The storage class"),
-                Column::new("VolumeAttributesClass", "string", 0, "The volume attributes class"),
+                Column::new(
+                    "VolumeAttributesClass",
+                    "string",
+                    0,
+                    "The volume attributes class",
+                ),
                 age_column(),
                 Column::new("VolumeMode", "string", 1, "The volume mode"),
             ],
@@ -279,9 +293,19 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
             None,
             vec![
                 Column::new("Provisioner", "string", 0, "The provisioner"),
-                Column::new("ReclaimPolicy", "string", 0, "What happens to released volumes"),
+                Column::new(
+                    "ReclaimPolicy",
+                    "string",
+                    0,
+                    "What happens to released volumes",
+                ),
                 Column::new("VolumeBindingMode", "string", 0, "When volumes are bound"),
-                Column::new("AllowVolumeExpansion", "boolean", 0, "Whether volumes may grow"),
+                Column::new(
+                    "AllowVolumeExpansion",
+                    "boolean",
+                    0,
+                    "Whether volumes may grow",
+                ),
                 age_column(),
             ],
             |o| {
@@ -341,13 +365,23 @@ impl Strategy for NamespaceFinalize {
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         let finalizers = new["spec"]["finalizers"].clone();
         *new = old.clone();
-        new["spec"]["finalizers"] = if finalizers.is_null() { json!([]) } else { finalizers };
+        new["spec"]["finalizers"] = if finalizers.is_null() {
+            json!([])
+        } else {
+            finalizers
+        };
     }
 }
 
 /// The registry resource of the `finalize` subresource of Namespaces.
 pub fn namespace_finalize_resource() -> Resource {
-    plain("", "namespaces", "Namespace", false, Arc::new(NamespaceFinalize))
+    plain(
+        "",
+        "namespaces",
+        "Namespace",
+        false,
+        Arc::new(NamespaceFinalize),
+    )
 }
 
 /// Copies the old status into an update of the main resource.
@@ -423,7 +457,11 @@ fn check_key(path: &str, key: &str) -> Vec<FieldError> {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     let at = format!("{path}[{key}]");
     if key.len() > 253 {
-        errors.push(FieldError::invalid(&at, key, "must be no more than 253 characters"));
+        errors.push(FieldError::invalid(
+            &at,
+            key,
+            "must be no more than 253 characters",
+        ));
     }
     if !valid_chars {
         errors.push(FieldError::invalid(&at, key, "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"));
@@ -534,7 +572,12 @@ impl SecretStrategy {
                     .into();
             }
         }
-        if map.get("type").and_then(Value::as_str).unwrap_or("").is_empty() {
+        if map
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .is_empty()
+        {
             map.insert("type".into(), "Opaque".into());
         }
     }
@@ -652,7 +695,12 @@ pub fn parse_quantity(text: &str) -> Option<bool> {
 /// The PersistentVolumeClaim strategy.
 pub struct ClaimStrategy;
 
-const ACCESS_MODES: &[&str] = &["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"];
+const ACCESS_MODES: &[&str] = &[
+    "ReadWriteOnce",
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOncePod",
+];
 
 impl Strategy for ClaimStrategy {
     fn prepare_for_create(&self, object: &mut Value) {
@@ -682,7 +730,11 @@ impl Strategy for ClaimStrategy {
         for mode in &modes {
             let mode = mode.as_str().unwrap_or("");
             if !ACCESS_MODES.contains(&mode) {
-                errors.push(FieldError::not_supported("spec.accessModes", mode, ACCESS_MODES));
+                errors.push(FieldError::not_supported(
+                    "spec.accessModes",
+                    mode,
+                    ACCESS_MODES,
+                ));
             }
         }
         if modes.iter().any(|m| m == "ReadWriteOncePod") && modes.len() > 1 {
@@ -806,7 +858,11 @@ impl Strategy for StorageClassStrategy {
             errors.push(FieldError::too_long("parameters", 256 * 1024));
         }
         if parameters.keys().any(String::is_empty) {
-            errors.push(FieldError::invalid("parameters", "", "key may not be empty"));
+            errors.push(FieldError::invalid(
+                "parameters",
+                "",
+                "key may not be empty",
+            ));
         }
         if let Some(policy) = object["reclaimPolicy"].as_str()
             && !["Delete", "Retain"].contains(&policy)
@@ -851,7 +907,10 @@ impl Strategy for StorageClassStrategy {
             ));
         }
         if new["volumeBindingMode"] != old["volumeBindingMode"] {
-            errors.push(FieldError::forbidden("volumeBindingMode", "field is immutable"));
+            errors.push(FieldError::forbidden(
+                "volumeBindingMode",
+                "field is immutable",
+            ));
         }
         errors
     }
@@ -862,7 +921,13 @@ pub fn custom_schema_name(group: &str, version: &str, kind: &str) -> String {
     schema_name(group, version, kind)
 }
 
-fn plain(group: &str, resource: &str, kind: &str, namespaced: bool, strategy: Arc<dyn Strategy>) -> Resource {
+fn plain(
+    group: &str,
+    resource: &str,
+    kind: &str,
+    namespaced: bool,
+    strategy: Arc<dyn Strategy>,
+) -> Resource {
     Resource {
         group: group.into(),
         resource: resource.into(),
@@ -879,5 +944,11 @@ pub fn secret_resource() -> Resource {
 
 /// The registry resource of Namespaces.
 pub fn namespace_resource() -> Resource {
-    plain("", "namespaces", "Namespace", false, Arc::new(NamespaceStrategy))
+    plain(
+        "",
+        "namespaces",
+        "Namespace",
+        false,
+        Arc::new(NamespaceStrategy),
+    )
 }

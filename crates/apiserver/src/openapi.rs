@@ -44,27 +44,83 @@ fn parameter(name: &str, description: &str, type_: &str) -> Value {
 
 fn list_parameters() -> Vec<Value> {
     vec![
-        parameter("allowWatchBookmarks", "allowWatchBookmarks requests watch events with type \"BOOKMARK\".", "boolean"),
-        parameter("continue", "The continue option should be set when retrieving more results from the server.", "string"),
-        parameter("fieldSelector", "A selector to restrict the list of returned objects by their fields. Defaults to everything.", "string"),
-        parameter("labelSelector", "A selector to restrict the list of returned objects by their labels. Defaults to everything.", "string"),
-        parameter("limit", "limit is a maximum number of responses to return for a list call.", "integer"),
-        parameter("resourceVersion", "resourceVersion sets a constraint on what resource versions a request may be served from.", "string"),
-        parameter("resourceVersionMatch", "resourceVersionMatch determines how resourceVersion is applied to list calls.", "string"),
-        parameter("sendInitialEvents", "`sendInitialEvents=true` may be set together with `watch=true`.", "boolean"),
-        parameter("timeoutSeconds", "Timeout for the list/watch call.", "integer"),
-        parameter("watch", "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications.", "boolean"),
+        parameter(
+            "allowWatchBookmarks",
+            "allowWatchBookmarks requests watch events with type \"BOOKMARK\".",
+            "boolean",
+        ),
+        parameter(
+            "continue",
+            "The continue option should be set when retrieving more results from the server.",
+            "string",
+        ),
+        parameter(
+            "fieldSelector",
+            "A selector to restrict the list of returned objects by their fields. Defaults to everything.",
+            "string",
+        ),
+        parameter(
+            "labelSelector",
+            "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
+            "string",
+        ),
+        parameter(
+            "limit",
+            "limit is a maximum number of responses to return for a list call.",
+            "integer",
+        ),
+        parameter(
+            "resourceVersion",
+            "resourceVersion sets a constraint on what resource versions a request may be served from.",
+            "string",
+        ),
+        parameter(
+            "resourceVersionMatch",
+            "resourceVersionMatch determines how resourceVersion is applied to list calls.",
+            "string",
+        ),
+        parameter(
+            "sendInitialEvents",
+            "`sendInitialEvents=true` may be set together with `watch=true`.",
+            "boolean",
+        ),
+        parameter(
+            "timeoutSeconds",
+            "Timeout for the list/watch call.",
+            "integer",
+        ),
+        parameter(
+            "watch",
+            "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications.",
+            "boolean",
+        ),
     ]
 }
 
 fn write_parameters(patch: bool) -> Vec<Value> {
     let mut parameters = vec![
-        parameter("dryRun", "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run stages will be processed", "string"),
-        parameter("fieldManager", "fieldManager is a name associated with the actor or entity that is making these changes.", "string"),
-        parameter("fieldValidation", "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict", "string"),
+        parameter(
+            "dryRun",
+            "When present, indicates that modifications should not be persisted. Valid values are: - All: all dry run stages will be processed",
+            "string",
+        ),
+        parameter(
+            "fieldManager",
+            "fieldManager is a name associated with the actor or entity that is making these changes.",
+            "string",
+        ),
+        parameter(
+            "fieldValidation",
+            "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore - Warn - Strict",
+            "string",
+        ),
     ];
     if patch {
-        parameters.push(parameter("force", "Force is going to \"force\" Apply requests.", "boolean"));
+        parameters.push(parameter(
+            "force",
+            "Force is going to \"force\" Apply requests.",
+            "boolean",
+        ));
     }
     parameters
 }
@@ -126,7 +182,12 @@ fn paths_of(kind: &Kind, paths: &mut Map<String, Value>) {
     };
     let scope = if kind.namespaced { "Namespaced" } else { "" };
     let id = |verb: &str, suffix: &str| {
-        let version: String = kind.version.chars().enumerate().map(|(i, c)| if i == 0 { c.to_ascii_uppercase() } else { c }).collect();
+        let version: String = kind
+            .version
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { c.to_ascii_uppercase() } else { c })
+            .collect();
         let group: String = kind
             .group
             .split(['.', '-'])
@@ -139,7 +200,15 @@ fn paths_of(kind: &Kind, paths: &mut Map<String, Value>) {
                 g.into_iter().collect()
             })
             .unwrap_or_default();
-        format!("{verb}{}{version}{scope}{}{suffix}", if kind.group.is_empty() { "Core".to_string() } else { group }, kind.kind)
+        format!(
+            "{verb}{}{version}{scope}{}{suffix}",
+            if kind.group.is_empty() {
+                "Core".to_string()
+            } else {
+                group
+            },
+            kind.kind
+        )
     };
     let list_name = format!("{}List", kind.schema_name);
     let body = json!({"content": content(&kind.schema_name), "required": true});
@@ -150,7 +219,11 @@ fn paths_of(kind: &Kind, paths: &mut Map<String, Value>) {
     } else {
         format!("{prefix}/{}", kind.resource)
     };
-    let mut common = vec![parameter("pretty", "If 'true', then the output is pretty printed.", "string")];
+    let mut common = vec![parameter(
+        "pretty",
+        "If 'true', then the output is pretty printed.",
+        "string",
+    )];
     if kind.namespaced {
         common.push(namespace_parameter.clone());
         paths.insert(
@@ -234,7 +307,10 @@ pub fn group_version_document(catalog: &Catalog, group: &str, version: &str) -> 
         "io.k8s.apimachinery.pkg.apis.meta.v1.Patch".into(),
         json!({"description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.", "type": "object"}),
     );
-    for name in reachable(&catalog.components, &["io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta".into()]) {
+    for name in reachable(
+        &catalog.components,
+        &["io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta".into()],
+    ) {
         if let Some(schema) = catalog.components.get(&name) {
             schemas.insert(name, schema.clone());
         }
@@ -334,7 +410,10 @@ pub fn swagger(catalog: &Catalog) -> Value {
                 "x-kubernetes-group-version-kind": gvk,
             })
         };
-        paths.insert(collection.clone(), json!({"get": op("list"), "post": op("post")}));
+        paths.insert(
+            collection.clone(),
+            json!({"get": op("list"), "post": op("post")}),
+        );
         paths.insert(
             format!("{collection}/{{name}}"),
             json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),

@@ -31,7 +31,9 @@ pub enum PkiError {
     #[error("the root certificate authority could not be stored or read: {0}")]
     Store(#[from] ApiError),
     /// The stored root is damaged.
-    #[error("the stored root certificate authority (Secret kube-system/{ROOT_SECRET}) is damaged: {0}; delete it to make a new one (every issued certificate then changes)")]
+    #[error(
+        "the stored root certificate authority (Secret kube-system/{ROOT_SECRET}) is damaged: {0}; delete it to make a new one (every issued certificate then changes)"
+    )]
     Damaged(String),
     /// An export could not be written.
     #[error("writing {path}: {source}")]
@@ -79,8 +81,8 @@ impl Root {
                 Ok(secret) => {
                     let certificate_pem = unb64(&secret["data"]["tls.crt"])?;
                     let key_pem = unb64(&secret["data"]["tls.key"])?;
-                    let key =
-                        KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Damaged(e.to_string()))?;
+                    let key = KeyPair::from_pem(&key_pem)
+                        .map_err(|e| PkiError::Damaged(e.to_string()))?;
                     return Ok(Root {
                         certificate_pem,
                         key,
@@ -91,7 +93,9 @@ impl Root {
             }
             let key = KeyPair::generate()?;
             let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params.distinguished_name.push(DnType::CommonName, "adamant-root-ca");
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "adamant-root-ca");
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
             params.key_usages = vec![
                 KeyUsagePurpose::KeyCertSign,
@@ -195,7 +199,11 @@ pub fn export(
         path: pki.display().to_string(),
         source,
     })?;
-    write(&pki.join("root-certificate.pem"), &root.certificate_pem, false)?;
+    write(
+        &pki.join("root-certificate.pem"),
+        &root.certificate_pem,
+        false,
+    )?;
     write(&pki.join("apiserver.crt"), &server.certificate_pem, false)?;
     write(&pki.join("apiserver.key"), &server.key_pem, true)?;
     write(&pki.join("admin.crt"), &admin.certificate_pem, false)?;

@@ -80,7 +80,10 @@ impl Schema {
                     Some(target) => node = target,
                     None => return node,
                 }
-            } else if let Some([only]) = node.get("allOf").and_then(Value::as_array).map(Vec::as_slice)
+            } else if let Some([only]) = node
+                .get("allOf")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
                 && only.get("$ref").is_some()
                 && node.get("properties").is_none()
             {
@@ -182,7 +185,8 @@ impl Schema {
                             self.default_at(entry, sub);
                         }
                     }
-                } else if let Some(sub) = schema.get("additionalProperties").filter(|a| a.is_object())
+                } else if let Some(sub) =
+                    schema.get("additionalProperties").filter(|a| a.is_object())
                 {
                     for entry in map.values_mut() {
                         self.default_at(entry, sub);
@@ -297,7 +301,11 @@ impl Schema {
                 if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
                     let exclusive = flag(schema, "exclusiveMinimum");
                     if n < min || (exclusive && n == min) {
-                        let relation = if exclusive { "greater than" } else { "greater than or equal to" };
+                        let relation = if exclusive {
+                            "greater than"
+                        } else {
+                            "greater than or equal to"
+                        };
                         errors.push(FieldError::invalid(
                             path,
                             show(value),
@@ -308,7 +316,11 @@ impl Schema {
                 if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
                     let exclusive = flag(schema, "exclusiveMaximum");
                     if n > max || (exclusive && n == max) {
-                        let relation = if exclusive { "less than" } else { "less than or equal to" };
+                        let relation = if exclusive {
+                            "less than"
+                        } else {
+                            "less than or equal to"
+                        };
                         errors.push(FieldError::invalid(
                             path,
                             show(value),
@@ -323,7 +335,10 @@ impl Schema {
                     errors.push(FieldError::invalid(
                         path,
                         show(value),
-                        format!("{path} in body should be a multiple of {}", show_number(multiple)),
+                        format!(
+                            "{path} in body should be a multiple of {}",
+                            show_number(multiple)
+                        ),
                     ));
                 }
             }
@@ -394,7 +409,9 @@ impl Schema {
                         .filter_map(Value::as_str)
                         .collect();
                     let key_of = |item: &Value| -> Vec<Value> {
-                        keys.iter().map(|k| item.get(*k).cloned().unwrap_or(Value::Null)).collect()
+                        keys.iter()
+                            .map(|k| item.get(*k).cloned().unwrap_or(Value::Null))
+                            .collect()
                     };
                     for (i, item) in items.iter().enumerate() {
                         let key = key_of(item);
@@ -467,7 +484,11 @@ impl Schema {
                         sub.is_empty()
                     })
                     .count();
-                let ok = if combinator == "anyOf" { passing > 0 } else { passing == 1 };
+                let ok = if combinator == "anyOf" {
+                    passing > 0
+                } else {
+                    passing == 1
+                };
                 if !ok {
                     let what = if combinator == "anyOf" {
                         "must validate at least one schema (anyOf)"
@@ -494,7 +515,11 @@ impl Schema {
     /// The schema of a field path (`.spec.replicas`), when the schema declares it.
     pub fn at_path(&self, path: &str) -> Option<&Value> {
         let mut node = self.resolve(&self.root);
-        for part in path.trim_start_matches('.').split('.').filter(|p| !p.is_empty()) {
+        for part in path
+            .trim_start_matches('.')
+            .split('.')
+            .filter(|p| !p.is_empty())
+        {
             node = self.resolve(node.get("properties")?.get(part)?);
         }
         Some(node)
@@ -511,11 +536,17 @@ impl Schema {
 }
 
 fn type_error(path: &str, value: &Value, schema: &Value) -> FieldError {
-    let expected = schema.get("type").and_then(Value::as_str).unwrap_or("object");
+    let expected = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("object");
     FieldError {
         path: path.to_string(),
         kind: FieldErrorKind::TypeInvalid(type_name(value).into()),
-        detail: format!("{path} in body must be of type {expected}: {:?}", type_name(value)),
+        detail: format!(
+            "{path} in body must be of type {expected}: {:?}",
+            type_name(value)
+        ),
     }
 }
 
@@ -577,7 +608,11 @@ mod tests {
         let mut object = object;
         let unknown = schema.prune(&mut object);
         schema.default(&mut object);
-        let errors: Vec<String> = schema.validate(&object).iter().map(|e| format!("{} ({})", e, e.reason())).collect();
+        let errors: Vec<String> = schema
+            .validate(&object)
+            .iter()
+            .map(|e| format!("{} ({})", e, e.reason()))
+            .collect();
         expected.assert_eq(&format!(
             "object: {object}\nunknown: {unknown:?}\nerrors:\n{}",
             errors.join("\n")

@@ -89,7 +89,12 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
         main,
         scale: None,
         printer: Printer::Native {
-            columns: vec![Column::new("Created At", "string", 0, "When the definition was created")],
+            columns: vec![Column::new(
+                "Created At",
+                "string",
+                0,
+                "When the definition was created",
+            )],
             cells: |o| vec![o["metadata"]["creationTimestamp"].clone()],
         },
         schema: Schema::new(
@@ -122,7 +127,8 @@ impl ApiServer {
         });
         let namespaces = native::namespace_resource();
         for name in SYSTEM_NAMESPACES {
-            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+            let namespace =
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
             match server
                 .registry
                 .create(&namespaces, "", namespace, &WriteOptions::default())
@@ -156,7 +162,9 @@ impl ApiServer {
         kinds.push((*self.crd_kind).clone());
         let mut parts = vec![(*self.base_components).clone()];
         for crd in &crds.items {
-            if !is_established(crd) || !registry::object::meta_str(crd, "deletionTimestamp").is_empty() {
+            if !is_established(crd)
+                || !registry::object::meta_str(crd, "deletionTimestamp").is_empty()
+            {
                 continue;
             }
             let (more, components) = crd::kinds(crd, &self.base_components);
@@ -175,14 +183,20 @@ impl ApiServer {
         let status_resource = self.crd_kind.status.clone().expect("CRDs have status");
         let now = registry::object::now();
         self.registry
-            .update_with(&status_resource, "", &name, &WriteOptions::default(), |current| {
-                let mut next = current.clone();
-                next["status"] = crd::established_status(current, &now);
-                if let Some(meta) = next["metadata"].as_object_mut() {
-                    meta.remove("resourceVersion");
-                }
-                Ok(next)
-            })
+            .update_with(
+                &status_resource,
+                "",
+                &name,
+                &WriteOptions::default(),
+                |current| {
+                    let mut next = current.clone();
+                    next["status"] = crd::established_status(current, &now);
+                    if let Some(meta) = next["metadata"].as_object_mut() {
+                        meta.remove("resourceVersion");
+                    }
+                    Ok(next)
+                },
+            )
             .await?;
         self.refresh_catalog().await
     }
@@ -200,7 +214,12 @@ impl ApiServer {
         loop {
             let watch = self
                 .registry
-                .watch(&self.crd_kind.main, None, &ListOptions::default(), Start::Now)
+                .watch(
+                    &self.crd_kind.main,
+                    None,
+                    &ListOptions::default(),
+                    Start::Now,
+                )
                 .await;
             let mut events = match watch {
                 Ok(events) => Box::pin(events),
@@ -217,7 +236,9 @@ impl ApiServer {
                 };
                 let Some(event) = event else { break };
                 let result = match event {
-                    WatchEvent::Added(crd) | WatchEvent::Modified(crd) => self.reconcile_crd(&crd).await,
+                    WatchEvent::Added(crd) | WatchEvent::Modified(crd) => {
+                        self.reconcile_crd(&crd).await
+                    }
                     WatchEvent::Deleted(_) => self.refresh_catalog().await,
                     WatchEvent::Bookmark(_) => Ok(()),
                     WatchEvent::Error(e) => {
@@ -239,36 +260,54 @@ impl ApiServer {
             // Delete every object of the resource, then let the CRD go.
             let (kinds, _) = crd::kinds(crd, &self.base_components);
             if let Some(kind) = kinds.first() {
-                let all = self.registry.list(&kind.main, None, &ListOptions::default()).await?;
+                let all = self
+                    .registry
+                    .list(&kind.main, None, &ListOptions::default())
+                    .await?;
                 for object in &all.items {
                     let ns = registry::object::namespace(object).to_string();
                     let object_name = registry::object::name(object).to_string();
                     match self
                         .registry
-                        .delete(&kind.main, &ns, &object_name, None, &WriteOptions::default())
+                        .delete(
+                            &kind.main,
+                            &ns,
+                            &object_name,
+                            None,
+                            &WriteOptions::default(),
+                        )
                         .await
                     {
                         Ok(_) | Err(ApiError::NotFound { .. }) => {}
                         Err(e) => return Err(e),
                     }
                 }
-                let left = self.registry.list(&kind.main, None, &ListOptions::default()).await?;
+                let left = self
+                    .registry
+                    .list(&kind.main, None, &ListOptions::default())
+                    .await?;
                 if !left.items.is_empty() {
                     return Ok(());
                 }
             }
             let result = self
                 .registry
-                .update_with(&self.crd_kind.main, "", &name, &WriteOptions::default(), |current| {
-                    let mut next = current.clone();
-                    if let Some(list) = next["metadata"]["finalizers"].as_array_mut() {
-                        list.retain(|f| f != CLEANUP_FINALIZER);
-                    }
-                    next["metadata"]
-                        .as_object_mut()
-                        .map(|m| m.remove("resourceVersion"));
-                    Ok(next)
-                })
+                .update_with(
+                    &self.crd_kind.main,
+                    "",
+                    &name,
+                    &WriteOptions::default(),
+                    |current| {
+                        let mut next = current.clone();
+                        if let Some(list) = next["metadata"]["finalizers"].as_array_mut() {
+                            list.retain(|f| f != CLEANUP_FINALIZER);
+                        }
+                        next["metadata"]
+                            .as_object_mut()
+                            .map(|m| m.remove("resourceVersion"));
+                        Ok(next)
+                    },
+                )
                 .await;
             return match result {
                 Ok(_) | Err(ApiError::NotFound { .. }) => self.refresh_catalog().await,
@@ -368,7 +407,13 @@ impl ApiServer {
                 }
                 match self
                     .registry
-                    .delete(&kind.main, name, &object_name, None, &WriteOptions::default())
+                    .delete(
+                        &kind.main,
+                        name,
+                        &object_name,
+                        None,
+                        &WriteOptions::default(),
+                    )
                     .await
                 {
                     Ok(_) | Err(ApiError::NotFound { .. }) => {}
@@ -394,14 +439,22 @@ impl ApiServer {
         // Done: dropping the `kubernetes` finalizer lets the namespace go.
         let result = self
             .registry
-            .update_with(&native::namespace_finalize_resource(), "", name, &WriteOptions::default(), |current| {
-                let mut next = current.clone();
-                if let Some(list) = next["spec"]["finalizers"].as_array_mut() {
-                    list.retain(|f| f != "kubernetes");
-                }
-                next["metadata"].as_object_mut().map(|m| m.remove("resourceVersion"));
-                Ok(next)
-            })
+            .update_with(
+                &native::namespace_finalize_resource(),
+                "",
+                name,
+                &WriteOptions::default(),
+                |current| {
+                    let mut next = current.clone();
+                    if let Some(list) = next["spec"]["finalizers"].as_array_mut() {
+                        list.retain(|f| f != "kubernetes");
+                    }
+                    next["metadata"]
+                        .as_object_mut()
+                        .map(|m| m.remove("resourceVersion"));
+                    Ok(next)
+                },
+            )
             .await;
         match result {
             Ok(_) | Err(ApiError::NotFound { .. }) => Ok(true),
@@ -468,7 +521,9 @@ impl ApiServer {
             let server = self.clone();
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+                {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
@@ -494,10 +549,7 @@ impl ApiServer {
                     }
                 });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await
-                {
+                if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
             });
@@ -518,7 +570,9 @@ fn tls_config(root: &Root, serving: &pki::Issued) -> Result<Arc<rustls::ServerCo
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for certificate in CertificateDer::pem_slice_iter(root.certificate_pem.as_bytes()) {
-        roots.add(certificate.map_err(|e| tls(&e))?).map_err(|e| tls(&e))?;
+        roots
+            .add(certificate.map_err(|e| tls(&e))?)
+            .map_err(|e| tls(&e))?;
     }
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),

@@ -86,7 +86,10 @@ pub fn row(kind: &Kind, object: &Value, include: Include, now: jiff::Timestamp) 
     };
     for (cell, column) in raw.into_iter().zip(kind.printer.columns()) {
         cells.push(if column.type_ == "date" {
-            match cell.as_str().and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
+            match cell
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            {
                 Some(time) => Value::String(human_duration(now.duration_since(time))),
                 None if cell.is_null() => Value::String("<unknown>".into()),
                 None => cell,
@@ -221,9 +224,7 @@ pub fn jsonpath(object: &Value, path: &str) -> Vec<Value> {
                         _ => Vec::new(),
                     })
                     .collect();
-            } else if let Some(filter) = inner
-                .strip_prefix("?(")
-                .and_then(|f| f.strip_suffix(')'))
+            } else if let Some(filter) = inner.strip_prefix("?(").and_then(|f| f.strip_suffix(')'))
             {
                 let Some((left, right)) = filter.split_once("==") else {
                     return Vec::new();
@@ -269,11 +270,26 @@ mod tests {
     fn ages_and_paths() {
         let d = |s: i64| human_duration(jiff::SignedDuration::from_secs(s));
         assert_eq!(
-            [d(5), d(119), d(150), d(600), d(3 * 3600 + 60), d(30 * 3600), d(3 * 86400 + 3600), d(400 * 86400), d(800 * 86400)],
-            ["5s", "119s", "2m30s", "10m", "3h1m", "30h", "3d1h", "400d", "2y70d"]
+            [
+                d(5),
+                d(119),
+                d(150),
+                d(600),
+                d(3 * 3600 + 60),
+                d(30 * 3600),
+                d(3 * 86400 + 3600),
+                d(400 * 86400),
+                d(800 * 86400)
+            ],
+            [
+                "5s", "119s", "2m30s", "10m", "3h1m", "30h", "3d1h", "400d", "2y70d"
+            ]
         );
         let object = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "X", "status": "False"}]}, "spec": {"ports": [1, 2]}});
-        assert_eq!(jsonpath(&object, ".status.conditions[?(@.type==\"Ready\")].status"), [json!("True")]);
+        assert_eq!(
+            jsonpath(&object, ".status.conditions[?(@.type==\"Ready\")].status"),
+            [json!("True")]
+        );
         assert_eq!(jsonpath(&object, "{.spec.ports[1]}"), [json!(2)]);
         assert_eq!(jsonpath(&object, ".spec.ports[*]"), [json!(1), json!(2)]);
         assert!(jsonpath(&object, ".spec.missing").is_empty());

@@ -462,16 +462,16 @@ impl Registry {
                 && finalizers(&new).is_empty()
                 && !resource.strategy.holds_deletion(&new)
             {
-                    self.store
-                        .delete(key, Some(revision))
-                        .await
-                        .map(|d| d.revision)
-                } else {
-                    self.store
-                        .update(key, encode(&new), revision, Default::default())
-                        .await
-                        .map(|kv| kv.mod_revision)
-                };
+                self.store
+                    .delete(key, Some(revision))
+                    .await
+                    .map(|d| d.revision)
+            } else {
+                self.store
+                    .update(key, encode(&new), revision, Default::default())
+                    .await
+                    .map(|kv| kv.mod_revision)
+            };
             match result {
                 Ok(written) => {
                     meta_mut(&mut new).insert("resourceVersion".into(), written.to_string().into());

@@ -110,7 +110,10 @@ async fn generate_name_makes_a_fresh_name() {
         .create(&widgets(), "default", object.clone(), &NONE)
         .await
         .unwrap();
-    let b = r.create(&widgets(), "default", object, &NONE).await.unwrap();
+    let b = r
+        .create(&widgets(), "default", object, &NONE)
+        .await
+        .unwrap();
     let name = a["metadata"]["name"].as_str().unwrap();
     assert!(name.starts_with("w-") && name.len() == 7, "{name}");
     assert_ne!(a["metadata"]["name"], b["metadata"]["name"]);

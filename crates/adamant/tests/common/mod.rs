@@ -1,0 +1,240 @@
+//! Running `adamant serve` and real clients against it in tests.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A running `adamant serve` on a temporary data directory.
+pub struct Server {
+    child: Option<Child>,
+    /// The data directory.
+    pub data: PathBuf,
+    /// The API's address (`127.0.0.1:PORT`).
+    pub address: String,
+    /// A fresh `HOME` for clients (kubectl caches discovery there).
+    pub home: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server on a new data directory, on a free port.
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let mut server = Server::start_in(&data, "127.0.0.1:0", &[]);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on `data`, listening on `listen`, with more arguments.
+    pub fn start_in(data: &Path, listen: &str, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
+            .args(["serve", "--listen", listen, "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run adamant");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|line| line.contains("adamant is ready"))
+            .expect("adamant serve never became ready");
+        std::thread::spawn(move || lines.for_each(drop));
+        let address = ready
+            .split("api=https://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the ready line names the API address")
+            .to_string();
+        Server {
+            child: Some(child),
+            data: data.to_path_buf(),
+            address,
+            home: tempfile::tempdir().unwrap(),
+            _dir: None,
+        }
+    }
+
+    /// The admin kubeconfig.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data.join("kubeconfig")
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Stops the server with SIGTERM, expecting a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            assert!(
+                Command::new("kill")
+                    .args(["-TERM", &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            let exit = child.wait().unwrap();
+            assert!(exit.success(), "adamant serve exited with {exit}");
+        }
+    }
+
+    /// Takes the data directory's ownership (to restart on it).
+    pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
+        self._dir.take()
+    }
+
+    /// A kubectl command with this server's kubeconfig and a fresh HOME.
+    pub fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("kubectl");
+        command
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.home.path())
+            .env_remove("KUBECACHEDIR");
+        command
+    }
+
+    /// Runs kubectl.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_command(args).output().expect("kubectl runs")
+    }
+
+    /// Runs kubectl with `stdin`.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .kubectl_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs kubectl, expecting success; returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.kubectl(args);
+        assert!(
+            output.status.success(),
+            "kubectl {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs kubectl with `stdin`, expecting success; returns stdout.
+    #[track_caller]
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let output = self.kubectl_stdin(args, stdin);
+        assert!(
+            output.status.success(),
+            "kubectl {} failed:\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs kubectl (with optional stdin), expecting failure; returns stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let output = match stdin {
+            Some(stdin) => self.kubectl_stdin(args, stdin),
+            None => self.kubectl(args),
+        };
+        assert!(
+            !output.status.success(),
+            "kubectl {} succeeded but should fail:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8(output.stderr).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The Widget CRD the tests use: a status and a scale subresource, printer columns, a default,
+/// an enum, a minimum, int-or-string, a short name, a category and selectable fields.
+pub const WIDGET_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd], categories: [gadgets]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+    selectableFields:
+    - jsonPath: .spec.color
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Color, type: string, jsonPath: .spec.color, priority: 1}
+    - {name: Ready, type: string, jsonPath: '.status.conditions[?(@.type=="Ready")].status'}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: A widget, for tests.
+        properties:
+          spec:
+            type: object
+            description: What the widget should be.
+            required: [size]
+            properties:
+              size: {type: integer, minimum: 1, description: How big the widget is.}
+              color: {type: string, enum: [red, green], default: red, description: Its color.}
+              replicas: {type: integer, description: How many.}
+              port: {x-kubernetes-int-or-string: true, description: A port, by number or name.}
+          status:
+            type: object
+            properties:
+              replicas: {type: integer}
+              conditions:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    type: {type: string}
+                    status: {type: string}
+"#;
+
+/// A Widget manifest.
+pub fn widget(name: &str, size: i64) -> String {
+    format!(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {name}\n  labels: {{app: demo}}\nspec:\n  size: {size}\n"
+    )
+}
