@@ -626,6 +626,10 @@ impl Call {
             )));
         }
         self.check_type(&object)?;
+        let mut object = object;
+        if self.subresource != "scale" {
+            object = self.served(object);
+        }
         Ok(object)
     }
 
@@ -635,20 +639,9 @@ impl Call {
         } else {
             (self.kind.api_version(), self.kind.kind.clone())
         };
-        let api_version = object["apiVersion"].as_str().unwrap_or("");
-        let kind = object["kind"].as_str().unwrap_or("");
-        if kind.is_empty() {
-            let shown = serde_json::to_string(object).unwrap_or_default();
-            return fail(ApiError::BadRequest(format!(
-                "Object 'Kind' is missing in '{}'",
-                &shown[..shown.len().min(500)]
-            )));
-        }
-        if api_version.is_empty() {
-            return fail(ApiError::BadRequest(format!(
-                "Object 'apiVersion' is missing in the {kind} object"
-            )));
-        }
+        // Missing type fields are taken from the URL, as kube-apiserver does.
+        let api_version = object["apiVersion"].as_str().unwrap_or(&expected_version);
+        let kind = object["kind"].as_str().unwrap_or(&expected_kind);
         if api_version != expected_version {
             return fail(ApiError::BadRequest(format!(
                 "the API version in the data ({api_version}) does not match the expected API version ({expected_version})"

@@ -1,0 +1,32 @@
+//! The official Kubernetes Python client (`pip install kubernetes`, which `scripts/test`
+//! installs) against `adamant serve`: list, create, watch, and its dynamic client on a
+//! CRD-defined kind.
+
+mod common;
+
+use common::{Server, WIDGET_CRD};
+
+#[test]
+fn the_python_client_lists_creates_watches_and_uses_the_dynamic_client() {
+    let server = Server::start();
+    server.ok_stdin(&["apply", "-f", "-"], WIDGET_CRD);
+    server.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("HOME", server.home.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the Python client failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
