@@ -1,0 +1,183 @@
+//! kube-rs against `adamant serve`: a `watcher` and a `reflector` (list-then-watch, and the
+//! streaming list of `sendInitialEvents`) stay consistent with the server across creates,
+//! updates, deletes, compaction (410 and a re-list) and a server restart.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+
+async fn client(server: &Server) -> Client {
+    let kubeconfig = Kubeconfig::read_from(server.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Client::try_from(config).unwrap()
+}
+
+fn contents(objects: impl IntoIterator<Item = Arc<ConfigMap>>) -> BTreeMap<String, String> {
+    objects
+        .into_iter()
+        .map(|cm| {
+            let value = cm
+                .data
+                .as_ref()
+                .and_then(|d| d.get("v"))
+                .cloned()
+                .unwrap_or_default();
+            (cm.metadata.name.clone().unwrap(), value)
+        })
+        .collect()
+}
+
+/// Waits until every reflector's store holds what the server lists.
+async fn consistent(api: &Api<ConfigMap>, stores: &[&Store<ConfigMap>]) {
+    let start = Instant::now();
+    loop {
+        let listed = api.list(&ListParams::default()).await.unwrap();
+        let truth = contents(listed.items.into_iter().map(Arc::new));
+        let views: Vec<_> = stores.iter().map(|s| contents(s.state())).collect();
+        if views.iter().all(|v| *v == truth) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "reflectors never caught up:\nserver {truth:?}\nviews {views:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn config_map(name: &str, value: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some([("v".to_string(), value.to_string())].into()),
+        ..Default::default()
+    }
+}
+
+/// A reflector over `api`, counting the (re-)lists its watcher starts.
+fn spawn_reflector(
+    api: Api<ConfigMap>,
+    config: watcher::Config,
+) -> (Store<ConfigMap>, Arc<AtomicUsize>) {
+    let (reader, writer) = reflector::store();
+    let lists = Arc::new(AtomicUsize::new(0));
+    let counted = lists.clone();
+    let stream = watcher(api, config).map(move |event| {
+        if let Ok(watcher::Event::Init) = &event {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+        event
+    });
+    let stream = reflector::reflector(writer, stream);
+    tokio::spawn(async move {
+        let mut stream = Box::pin(stream);
+        while stream.next().await.is_some() {}
+    });
+    (reader, lists)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Keep almost no history, so that a watch resuming from an old version gets 410.
+    let fast_compaction = [
+        "--history-revisions",
+        "5",
+        "--compact-interval-seconds",
+        "1",
+    ];
+    let mut server = Server::start_in(&data, "127.0.0.1:0", &fast_compaction);
+    let client = client(&server).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let others: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-public");
+
+    // Watches end every second, and resume from the last version they saw.
+    let (listed, relists) = spawn_reflector(api.clone(), watcher::Config::default().timeout(1));
+    let (streamed, _) = spawn_reflector(api.clone(), watcher::Config::default().streaming_lists());
+    listed.wait_until_ready().await.unwrap();
+    streamed.wait_until_ready().await.unwrap();
+
+    for i in 0..20 {
+        api.create(&PostParams::default(), &config_map(&format!("cm{i}"), "0"))
+            .await
+            .unwrap();
+    }
+    for i in 0..20 {
+        let patch = serde_json::json!({"data": {"v": "1"}});
+        api.patch(
+            &format!("cm{i}"),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..10 {
+        api.delete(&format!("cm{i}"), &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    consistent(&api, &[&listed, &streamed]).await;
+
+    // Writes elsewhere move the revision far beyond what the watchers have seen; compaction
+    // drops it; the next resume gets 410 and the watcher lists again.
+    let before = relists.load(Ordering::SeqCst);
+    for i in 0..30 {
+        others
+            .create(
+                &PostParams::default(),
+                &config_map(&format!("noise{i}"), ""),
+            )
+            .await
+            .unwrap();
+    }
+    let start = Instant::now();
+    while relists.load(Ordering::SeqCst) == before {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the watcher never re-listed after compaction"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    api.create(&PostParams::default(), &config_map("after-compaction", "x"))
+        .await
+        .unwrap();
+    consistent(&api, &[&listed, &streamed]).await;
+
+    // A restart (after SIGKILL) on the same data and port: the watchers reconnect.
+    let address = server.address.clone();
+    server.kill();
+    let server = Server::start_in(&data, &address, &fast_compaction);
+    api.create(&PostParams::default(), &config_map("after-restart", "y"))
+        .await
+        .unwrap();
+    let patch = serde_json::json!({"data": {"v": "2"}});
+    api.patch("cm15", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    api.delete("cm16", &DeleteParams::default()).await.unwrap();
+    consistent(&api, &[&listed, &streamed]).await;
+    assert_eq!(
+        contents(listed.state()).get("cm15").map(String::as_str),
+        Some("2")
+    );
+    drop(server);
+}
