@@ -186,7 +186,7 @@ impl Catalog {
             }
         }
         for (_, versions) in &mut groups {
-            versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         Catalog {
             kinds: kinds.into_iter().map(Arc::new).collect(),

@@ -609,9 +609,7 @@ impl Call {
     /// Parses a request body (JSON) and checks its type fields.
     fn decode(&self, content_type: &str, body: &[u8]) -> Result<Value, (ApiError, Vec<String>)> {
         if !matches!(content_type, "" | "application/json" | "*/*") {
-            return fail(ApiError::UnsupportedMediaType(format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json"
-            )));
+            return fail(ApiError::UnsupportedMediaType("the body of the request was in an unknown format - accepted media types include: application/json".into()));
         }
         let object: Value = serde_json::from_slice(body).map_err(|e| {
             (
@@ -755,10 +753,9 @@ impl Call {
     async fn after_write(&self, object: &Value) {
         if self.kind.group == "apiextensions.k8s.io"
             && self.kind.resource == "customresourcedefinitions"
+            && let Err(e) = self.server.reconcile_written_crd(object).await
         {
-            if let Err(e) = self.server.reconcile_written_crd(object).await {
-                tracing::warn!(error = %e, "establishing a CRD failed");
-            }
+            tracing::warn!(error = %e, "establishing a CRD failed");
         }
     }
 
@@ -777,7 +774,7 @@ impl Call {
             let include = self.include()?;
             let table = table::table(
                 &self.kind,
-                &[object.clone()],
+                std::slice::from_ref(&object),
                 json!({"resourceVersion": object["metadata"]["resourceVersion"]}),
                 include,
                 true,
@@ -1011,9 +1008,7 @@ impl Call {
                 })?)
             }
             _ => {
-                return fail(ApiError::UnsupportedMediaType(format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json"
-                )));
+                return fail(ApiError::UnsupportedMediaType("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json".into()));
             }
         };
         let apply = move |target: &mut Value| -> Result<(), ApiError> {

@@ -37,13 +37,7 @@ pub fn components() -> Components {
     generator.subschema_for::<ListMeta>();
     generator.subschema_for::<Status>();
     generator.subschema_for::<DeleteOptions>();
-    let mut components: Components = generator
-        .take_definitions(true)
-        .into_iter()
-        .into_iter()
-        .collect::<Vec<_>>()
-        .into_iter()
-        .collect();
+    let mut components: Components = generator.take_definitions(true).into_iter().collect();
     // `JSON` (defaults, enums and examples in CRD schemas) takes any JSON value.
     if let Some(json) =
         components.get_mut("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON")

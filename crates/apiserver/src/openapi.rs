@@ -229,7 +229,7 @@ fn paths_of(kind: &Kind, paths: &mut Map<String, Value>) {
         paths.insert(
             format!("{prefix}/{}", kind.resource),
             json!({
-                "get": operation(kind, "list", format!("list{}{}ForAllNamespaces", kind.kind, if kind.group.is_empty() { "" } else { "" }), &list_name, list_parameters(), None, None),
+                "get": operation(kind, "list", format!("list{}ForAllNamespaces", kind.kind), &list_name, list_parameters(), None, None),
                 "parameters": [parameter("pretty", "If 'true', then the output is pretty printed.", "string")],
             }),
         );

@@ -238,7 +238,7 @@ pub fn jsonpath(object: &Value, path: &str) -> Vec<Value> {
                     .filter(|item| {
                         jsonpath(item, field).iter().any(|v| match v {
                             Value::String(s) => s == wanted,
-                            other => other.to_string() == wanted,
+                            other => *other == wanted,
                         })
                     })
                     .collect();

@@ -1,6 +1,6 @@
 //! Running `adamant serve` and real clients against it in tests.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
