@@ -635,7 +635,7 @@ mod tests {
                 object: {"spec":{"color":"blue","labels":{"a":1},"name":"Abcdefg","port":1.5,"size":"big","tags":["a","a"]}}
                 unknown: []
                 errors:
-                spec.color: Unsupported value: "blue": supported values: red, green (FieldValueNotSupported)
+                spec.color: Unsupported value: "blue": supported values: "red", "green" (FieldValueNotSupported)
                 spec.labels.a: Invalid value: "integer": spec.labels.a in body must be of type string: "integer" (FieldValueTypeInvalid)
                 spec.name: Too long: may not be more than 5 bytes (FieldValueTooLong)
                 spec.name: Invalid value: "Abcdefg": spec.name in body should match '^[a-z]+$' (FieldValueInvalid)
