@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 
 async fn client(server: &Server) -> Client {
@@ -78,7 +78,7 @@ fn spawn_reflector(
     let (reader, writer) = reflector::store();
     let lists = Arc::new(AtomicUsize::new(0));
     let counted = lists.clone();
-    let stream = watcher(api, config).map(move |event| {
+    let stream = watcher(api, config).default_backoff().map(move |event| {
         if let Ok(watcher::Event::Init) = &event {
             counted.fetch_add(1, Ordering::SeqCst);
         }
@@ -104,7 +104,8 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
         "--compact-interval-seconds",
         "1",
     ];
-    let mut server = Server::start_in(&data, "127.0.0.1:0", &fast_compaction);
+    let mut server =
+        tokio::task::block_in_place(|| Server::start_in(&data, "127.0.0.1:0", &fast_compaction));
     let client = client(&server).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let others: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-public");
@@ -164,8 +165,10 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
 
     // A restart (after SIGKILL) on the same data and port: the watchers reconnect.
     let address = server.address.clone();
-    server.kill();
-    let server = Server::start_in(&data, &address, &fast_compaction);
+    let server = tokio::task::block_in_place(|| {
+        server.kill();
+        Server::start_in(&data, &address, &fast_compaction)
+    });
     api.create(&PostParams::default(), &config_map("after-restart", "y"))
         .await
         .unwrap();

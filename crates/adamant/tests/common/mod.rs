@@ -46,7 +46,21 @@ impl Server {
             .map_while(Result::ok)
             .find(|line| line.contains("adamant is ready"))
             .expect("adamant serve never became ready");
-        std::thread::spawn(move || lines.for_each(drop));
+        // Keep the server's log next to its data, for when a test fails.
+        let log_path = data.with_extension("log");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_path)
+                .ok();
+            for line in lines.map_while(Result::ok) {
+                if let Some(log) = log.as_mut() {
+                    let _ = writeln!(log, "{line}");
+                }
+            }
+        });
         let address = ready
             .split("api=https://")
             .nth(1)

@@ -1,0 +1,351 @@
+//! The API server in process, driven by kube-rs: the admission chain (its changes, refusals and
+//! warnings reach the client), CRDs with several versions, deletecollection, finalizers, pinned
+//! pages and 410 on expired continue tokens, aggregated discovery, tables, watch-list rules.
+
+use std::sync::Arc;
+
+use apiserver::admission::{Operation, Plugin, Request};
+use apiserver::{ApiServer, Config};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::ApiResource;
+use kube::{Api, Client};
+use registry::ApiError;
+use serde_json::{Value, json};
+use storage::{MemoryStore, Store};
+
+/// Labels every new ConfigMap, refuses ConfigMaps named `forbidden`, warns about `legacy`.
+struct Example;
+
+#[async_trait::async_trait]
+impl Plugin for Example {
+    fn name(&self) -> &str {
+        "example"
+    }
+
+    async fn mutate(
+        &self,
+        request: &Request,
+        object: &mut Value,
+        _old: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        if request.kind == "ConfigMap" && request.operation == Operation::Create {
+            object["metadata"]["labels"]["admitted-by"] = "example".into();
+        }
+        Ok(Vec::new())
+    }
+
+    async fn validate(
+        &self,
+        request: &Request,
+        object: &Value,
+        _old: Option<&Value>,
+    ) -> Result<Vec<String>, ApiError> {
+        let name = object["metadata"]["name"].as_str().unwrap_or("");
+        if request.kind == "ConfigMap" && name == "forbidden" {
+            return Err(ApiError::Forbidden(format!(
+                "configmaps \"{name}\" is forbidden: the example plug-in refuses it"
+            )));
+        }
+        if name == "legacy" {
+            return Ok(vec![format!("{} {name} uses a legacy name", request.kind)]);
+        }
+        Ok(Vec::new())
+    }
+}
+
+struct Running {
+    client: Client,
+    store: Arc<MemoryStore>,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn start() -> Running {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let server = ApiServer::new(store.clone() as Arc<dyn Store>, vec![Arc::new(Example)])
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        advertise_address: None,
+        extra_hosts: Vec::new(),
+    };
+    let tls = server
+        .prepare_tls(&config, listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    server.spawn_controllers(stopped.clone());
+    tokio::spawn(server.serve(listener, tls, stopped));
+    let kubeconfig = Kubeconfig::read_from(dir.path().join("kubeconfig")).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    Running {
+        client: Client::try_from(config).unwrap(),
+        store,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}})).unwrap()
+}
+
+/// A raw request: status, headers and JSON body.
+async fn raw(
+    client: &Client,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Value,
+) -> (u16, http::HeaderMap, Value) {
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        serde_json::to_vec(&body).unwrap()
+    };
+    let request = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", content_type)
+        .header("accept", "application/json")
+        .body(body)
+        .unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_plugins_change_refuse_and_warn() {
+    let running = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(running.client.clone(), "default");
+    let created = api
+        .create(&PostParams::default(), &cm("plain"))
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.labels.unwrap()["admitted-by"], "example");
+    let refused = api
+        .create(&PostParams::default(), &cm("forbidden"))
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("the example plug-in refuses it"),
+        "{refused}"
+    );
+    let (status, headers, _) = raw(
+        &running.client,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "legacy"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let warnings: Vec<&str> = headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(warnings, [r#"299 - "ConfigMap legacy uses a legacy name""#]);
+    // Nothing was stored for the refused object, and the plug-in also sees updates.
+    assert!(api.get_opt("forbidden").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_versions_collections_finalizers_pages_and_tables() {
+    let running = start().await;
+    let client = running.client.clone();
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gizmos", "kind": "Gizmo"},
+            "versions": [
+                {"name": "v1beta1", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}},
+                {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}
+            ]}
+    });
+    let (status, _, _) = raw(
+        &client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        "application/json",
+        crd,
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, _, crd) = raw(
+        &client,
+        "GET",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.example.com",
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(crd["status"]["conditions"][1]["type"], "Established");
+    assert_eq!(
+        crd["status"]["acceptedNames"]["singular"], "gizmo",
+        "defaulted names"
+    );
+
+    // Written at one version, read at both; stored at the storage version.
+    let beta = ApiResource {
+        group: "example.com".into(),
+        version: "v1beta1".into(),
+        api_version: "example.com/v1beta1".into(),
+        kind: "Gizmo".into(),
+        plural: "gizmos".into(),
+    };
+    let ga = ApiResource {
+        version: "v1".into(),
+        api_version: "example.com/v1".into(),
+        ..beta.clone()
+    };
+    let old: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &beta);
+    let new: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ga);
+    let object: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1beta1", "kind": "Gizmo", "metadata": {"name": "g1", "finalizers": ["example.com/hold"]}, "spec": {"anything": {"goes": 1}}})).unwrap();
+    old.create(&PostParams::default(), &object).await.unwrap();
+    let read = new.get("g1").await.unwrap();
+    assert_eq!(read.types.unwrap().api_version, "example.com/v1");
+    assert_eq!(read.data["spec"]["anything"]["goes"], 1);
+    let stored = running
+        .store
+        .get(b"/registry/example.com/gizmos/default/g1", None)
+        .await
+        .unwrap()
+        .kv
+        .unwrap();
+    assert!(String::from_utf8_lossy(&stored.value).contains(r#""apiVersion":"example.com/v1""#));
+
+    // Finalizers hold a deleted object until they are gone.
+    new.delete("g1", &DeleteParams::default()).await.unwrap();
+    let held = new.get("g1").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    new.patch(
+        "g1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(new.get_opt("g1").await.unwrap().is_none());
+
+    // deletecollection with a label selector.
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..5 {
+        let mut c = cm(&format!("c{i}"));
+        c.metadata.labels = Some(
+            [(
+                "parity".to_string(),
+                (if i % 2 == 0 { "even" } else { "odd" }).to_string(),
+            )]
+            .into(),
+        );
+        api.create(&PostParams::default(), &c).await.unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("parity=even"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(left, ["c1", "c3"]);
+
+    // Pages are pinned to the first page's revision; a compacted one answers 410.
+    let first = api.list(&ListParams::default().limit(1)).await.unwrap();
+    let token = first.metadata.continue_.clone().unwrap();
+    api.create(&PostParams::default(), &cm("c9")).await.unwrap();
+    let second = api
+        .list(&ListParams::default().limit(5).continue_token(&token))
+        .await
+        .unwrap();
+    let names: Vec<String> = second
+        .items
+        .into_iter()
+        .map(|c| c.metadata.name.unwrap())
+        .collect();
+    assert_eq!(names, ["c3"], "the page does not see the later create");
+    let current = running.store.current_revision().await.unwrap();
+    running.store.compact(current).await.unwrap();
+    let expired = api
+        .list(&ListParams::default().limit(5).continue_token(&token))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&expired, kube::Error::Api(s) if s.code == 410),
+        "{expired}"
+    );
+
+    // Tables.
+    let request = http::Request::builder()
+        .uri("/api/v1/namespaces/default/configmaps")
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .body(Vec::new())
+        .unwrap();
+    let table: Value = client.request(request).await.unwrap();
+    assert_eq!(table["kind"], "Table");
+    let headers: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(headers, ["Name", "Data", "Age"]);
+    assert_eq!(table["rows"][0]["cells"][0], "c1");
+    assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+
+    // A watch-list without its companion parameters is refused with 422, as client-go expects.
+    let (status, _, body) = raw(
+        &client,
+        "GET",
+        "/api/v1/configmaps?watch=1&sendInitialEvents=true",
+        "",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+
+    // Aggregated discovery.
+    let discovery = kube::Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (found, _) = discovery
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+            "example.com",
+            "v1",
+            "Gizmo",
+        ))
+        .unwrap();
+    assert_eq!(found.plural, "gizmos");
+}
