@@ -68,9 +68,21 @@ fn the_registry_never_sees_http_nor_an_engine() {
 }
 
 #[test]
+fn the_api_server_knows_no_engine_and_nothing_of_eve() {
+    let deps = dependencies("apiserver");
+    for forbidden in ["redb", "etcd", "storage-embedded", "anyhow", "prost"] {
+        assert!(
+            !deps.contains(forbidden),
+            "crates/apiserver must not depend on {forbidden}"
+        );
+    }
+}
+
+#[test]
 fn only_binaries_use_anyhow() {
     for krate in [
         "apimachinery",
+        "apiserver",
         "registry",
         "storage",
         "storage-embedded",

@@ -168,6 +168,15 @@ fn version_info() -> Value {
     })
 }
 
+/// Whether an `Accept` header takes JSON (an empty one takes anything).
+fn accepts_json(accept: &str) -> bool {
+    accept.is_empty()
+        || accept.split(',').any(|a| {
+            let a = a.split(';').next().unwrap_or("").trim();
+            matches!(a, "application/json" | "*/*" | "application/*")
+        })
+}
+
 /// Serves one request.
 pub(crate) async fn handle(
     server: Arc<ApiServer>,
@@ -278,12 +287,7 @@ pub(crate) async fn handle(
             let Some(document) = documents.get(&key) else {
                 return not_found();
             };
-            if !accept.is_empty()
-                && !accept.split(',').any(|a| {
-                    let a = a.split(';').next().unwrap_or("").trim();
-                    matches!(a, "application/json" | "*/*" | "application/*")
-                })
-            {
+            if !accepts_json(&accept) {
                 return json_response(
                     406,
                     &failure(406, "NotAcceptable", "only application/json is served"),
@@ -318,12 +322,7 @@ pub(crate) async fn handle(
             }
         }
         ["openapi", "v2"] => {
-            if !accept.is_empty()
-                && !accept.split(',').any(|a| {
-                    let a = a.split(';').next().unwrap_or("").trim();
-                    matches!(a, "application/json" | "*/*" | "application/*")
-                })
-            {
+            if !accepts_json(&accept) {
                 return json_response(
                     406,
                     &failure(

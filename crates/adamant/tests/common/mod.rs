@@ -143,29 +143,13 @@ impl Server {
     /// Runs kubectl, expecting success; returns stdout.
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
-        let output = self.kubectl(args);
-        assert!(
-            output.status.success(),
-            "kubectl {} failed:\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        succeeded(args, self.kubectl(args))
     }
 
     /// Runs kubectl with `stdin`, expecting success; returns stdout.
     #[track_caller]
     pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
-        let output = self.kubectl_stdin(args, stdin);
-        assert!(
-            output.status.success(),
-            "kubectl {} failed:\n{}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap()
+        succeeded(args, self.kubectl_stdin(args, stdin))
     }
 
     /// Runs kubectl (with optional stdin), expecting failure; returns stderr.
@@ -183,6 +167,18 @@ impl Server {
         );
         String::from_utf8(output.stderr).unwrap()
     }
+}
+
+#[track_caller]
+fn succeeded(args: &[&str], output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "kubectl {} failed:\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 impl Drop for Server {
