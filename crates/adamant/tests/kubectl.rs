@@ -664,3 +664,127 @@ fn everything_survives_kill_dash_nine() {
     );
     drop(dir);
 }
+
+#[test]
+fn storage_classes_and_claims_with_their_immutable_fields() {
+    let server = Server::start();
+    let class = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\n  annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}\nprovisioner: eve\nparameters: {store: local}\n";
+    assert!(
+        server
+            .ok_stdin(&["apply", "-f", "-"], class)
+            .contains("storageclass.storage.k8s.io/fast created")
+    );
+    assert!(
+        server
+            .ok_stdin(&["apply", "-f", "-"], class)
+            .contains("unchanged")
+    );
+    let table = server.ok(&["get", "sc"]);
+    assert_eq!(
+        lines(&table)
+            .into_iter()
+            .map(|l| l.rsplit_once(' ').map_or(l.clone(), |(a, _)| a.to_string()))
+            .collect::<Vec<_>>(),
+        [
+            "NAME PROVISIONER RECLAIMPOLICY VOLUMEBINDINGMODE ALLOWVOLUMEEXPANSION",
+            "fast (default) eve Delete Immediate false"
+        ]
+    );
+    let changed = server.fails(
+        &[
+            "patch",
+            "sc",
+            "fast",
+            "--type=merge",
+            "-p",
+            r#"{"provisioner":"other","parameters":{"store":"nfs"}}"#,
+        ],
+        None,
+    );
+    assert!(
+        changed.contains("provisioner: Forbidden: updates to provisioner are forbidden."),
+        "{changed}"
+    );
+    assert!(
+        changed.contains("parameters: Forbidden: updates to parameters are forbidden."),
+        "{changed}"
+    );
+    assert!(
+        server
+            .fails(
+                &["create", "-f", "-"],
+                Some("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: none}\n")
+            )
+            .contains("provisioner: Required value")
+    );
+
+    let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: fast\n  resources: {requests: {storage: 1Gi}}\n";
+    assert!(
+        server
+            .ok_stdin(&["apply", "-f", "-"], claim)
+            .contains("persistentvolumeclaim/data created")
+    );
+    let wide = server.ok(&["get", "pvc", "-o", "wide"]);
+    assert!(lines(&wide)[0].starts_with("NAME STATUS VOLUME CAPACITY ACCESS MODES STORAGECLASS VOLUMEATTRIBUTESCLASS AGE VOLUMEMODE"), "{wide}");
+    assert!(
+        lines(&wide)[1].starts_with("data Pending RWO fast <unset>"),
+        "{wide}"
+    );
+    // Storage requests may change; the rest of the spec may not.
+    server.ok(&[
+        "patch",
+        "pvc",
+        "data",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"resources":{"requests":{"storage":"2Gi"}}}}"#,
+    ]);
+    let frozen = server.fails(
+        &[
+            "patch",
+            "pvc",
+            "data",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"accessModes":["ReadWriteMany"]}}"#,
+        ],
+        None,
+    );
+    assert!(
+        frozen.contains("spec: Forbidden: spec is immutable after creation"),
+        "{frozen}"
+    );
+    let invalid = server.fails(&["create", "-f", "-"], Some("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: bad}\nspec:\n  accessModes: [Sometimes]\n  resources: {requests: {storage: 0}}\n"));
+    assert!(
+        invalid.contains("spec.accessModes: Unsupported value: \"Sometimes\""),
+        "{invalid}"
+    );
+    assert!(
+        invalid
+            .contains("spec.resources[storage]: Invalid value: \"0\": must be greater than zero"),
+        "{invalid}"
+    );
+
+    // Native kinds in the remaining output forms, and watched to their deletion.
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata: {name: token}\ndata: {token: c2VjcmV0}\n";
+    server.ok_stdin(&["apply", "-f", "-"], secret);
+    assert_eq!(
+        lines(&server.ok(&[
+            "get",
+            "secret",
+            "token",
+            "-o",
+            "custom-columns=N:.metadata.name,T:.type"
+        ])),
+        ["N T", "token Opaque"]
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&server.ok(&["get", "secret", "token", "-o", "json"])).unwrap();
+    assert_eq!(json["data"]["token"], "c2VjcmV0");
+    let mut waiter = server
+        .kubectl_command(&["wait", "--for=delete", "secret/token", "--timeout=20s"])
+        .spawn()
+        .unwrap();
+    server.ok(&["delete", "secret", "token", "--wait=false"]);
+    assert!(waiter.wait().unwrap().success());
+}
