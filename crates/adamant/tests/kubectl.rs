@@ -30,6 +30,14 @@ fn eventually(server: &Server, args: &[&str], wanted: &str) {
     }
 }
 
+/// The lines of a table without their last column (the age, which changes with time).
+fn without_age(text: &str) -> Vec<String> {
+    lines(text)
+        .into_iter()
+        .map(|l| l.rsplit_once(' ').map_or(l.clone(), |(a, _)| a.to_string()))
+        .collect()
+}
+
 fn lines(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -90,10 +98,7 @@ fn a_crd_defined_kind_with_every_everyday_command() {
 
     // get in every form.
     let table = server.ok(&["get", "widgets"]);
-    let table: Vec<String> = lines(&table)
-        .into_iter()
-        .map(|l| l.rsplit_once(' ').map_or(l.clone(), |(a, _)| a.to_string()))
-        .collect();
+    let table: Vec<String> = without_age(&table);
     assert_eq!(table, ["NAME SIZE READY", "w1 3", "w2 6"]);
     let wide = server.ok(&["get", "wd", "-o", "wide"]);
     assert!(
@@ -363,10 +368,7 @@ fn native_kinds_with_every_everyday_command() {
         );
     }
     let table = server.ok(&["get", "cm,secret", "-n", "team"]);
-    let table: Vec<String> = lines(&table)
-        .into_iter()
-        .map(|l| l.rsplit_once(' ').map_or(l.clone(), |(a, _)| a.to_string()))
-        .collect();
+    let table: Vec<String> = without_age(&table);
     assert_eq!(
         table,
         [
@@ -681,10 +683,7 @@ fn storage_classes_and_claims_with_their_immutable_fields() {
     );
     let table = server.ok(&["get", "sc"]);
     assert_eq!(
-        lines(&table)
-            .into_iter()
-            .map(|l| l.rsplit_once(' ').map_or(l.clone(), |(a, _)| a.to_string()))
-            .collect::<Vec<_>>(),
+        without_age(&table),
         [
             "NAME PROVISIONER RECLAIMPOLICY VOLUMEBINDINGMODE ALLOWVOLUMEEXPANSION",
             "fast (default) eve Delete Immediate false"

@@ -1,50 +1,31 @@
-//! `adamant serve` starts on the embedded store, stops on SIGTERM, and keeps its data across a
-//! restart.
+//! `adamant serve` starts on the embedded store (or on etcd), serves the API, stops on SIGTERM,
+//! and keeps its data across a restart.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
 
-fn serve_until_ready(data_dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
-        .args(["serve", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run adamant");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let ready = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|line| line.contains("adamant is ready"))
-        .expect("adamant serve never became ready");
-    // Keep draining so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, ready)
-}
+use std::process::Command;
 
-fn terminate(mut child: std::process::Child) {
-    let pid = child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(
-        exit.success(),
-        "adamant serve exited with {exit} on SIGTERM"
-    );
-}
+use common::Server;
 
 #[test]
 fn serve_starts_on_the_embedded_store_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, ready) = serve_until_ready(dir.path());
-    assert!(ready.contains("store=embedded"), "{ready}");
-    assert!(dir.path().join("store.redb").exists());
-    terminate(child);
-    let (child, _) = serve_until_ready(dir.path());
-    terminate(child);
+    let data = dir.path().join("data");
+    let mut server = Server::start_in(&data, "127.0.0.1:0", &[]);
+    assert!(server.ready.contains("store=embedded"), "{}", server.ready);
+    assert!(data.join("store.redb").exists());
+    assert!(data.join("kubeconfig").exists());
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: kept}\n",
+    );
+    server.stop();
+    let mut server = Server::start_in(&data, "127.0.0.1:0", &[]);
+    assert_eq!(
+        server.ok(&["get", "ns", "kept", "-o", "name"]),
+        "namespace/kept\n"
+    );
+    server.stop();
 }
 
 #[test]
@@ -61,33 +42,37 @@ fn an_unknown_store_is_refused_with_the_accepted_forms() {
     );
 }
 
-/// With the `etcd` feature, `adamant serve --store etcd://...` runs on a real etcd.
+/// With the `etcd` feature, `adamant serve --store etcd://...` serves the API from a real etcd.
 #[cfg(feature = "etcd")]
 #[test]
 fn serve_runs_on_etcd() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let server = runtime
+    let etcd = runtime
         .block_on(storage_etcd::server::EtcdServer::start())
         .expect("start etcd");
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path())
-        .arg(format!("--store=etcd://{}", server.endpoint()))
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
-    let ready = lines
-        .find(|line| line.contains("adamant is ready"))
-        .expect("never ready");
+    let data = dir.path().join("data");
+    let store = format!("--store=etcd://{}", etcd.endpoint());
+    let mut server = Server::start_in(&data, "127.0.0.1:0", &[&store]);
     assert!(
-        ready.contains(&format!("store=etcd://{}", server.endpoint())),
-        "{ready}"
+        server
+            .ready
+            .contains(&format!("store=etcd://{}", etcd.endpoint())),
+        "{}",
+        server.ready
     );
-    std::thread::spawn(move || lines.for_each(drop));
-    assert!(!dir.path().join("store.redb").exists());
-    terminate(child);
+    assert!(!data.join("store.redb").exists());
+    server.ok_stdin(&["apply", "-f", "-"], common::WIDGET_CRD);
+    server.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.example.com",
+        "--timeout=10s",
+    ]);
+    server.ok_stdin(&["apply", "-f", "-"], &common::widget("on-etcd", 2));
+    assert_eq!(
+        server.ok(&["get", "wd", "-o", "name"]),
+        "widget.example.com/on-etcd\n"
+    );
+    server.stop();
 }

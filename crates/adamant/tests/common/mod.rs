@@ -13,6 +13,8 @@ pub struct Server {
     pub data: PathBuf,
     /// The API's address (`127.0.0.1:PORT`).
     pub address: String,
+    /// The server's "ready" log line.
+    pub ready: String,
     /// A fresh `HOME` for clients (kubectl caches discovery there).
     pub home: tempfile::TempDir,
     _dir: Option<tempfile::TempDir>,
@@ -71,6 +73,7 @@ impl Server {
             child: Some(child),
             data: data.to_path_buf(),
             address,
+            ready,
             home: tempfile::tempdir().unwrap(),
             _dir: None,
         }
