@@ -136,6 +136,22 @@ fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
     }
 }
 
+/// The rows of the create/get/update/list figures at one concurrency.
+fn table_rows(clients: usize, figures: [Figures; 4]) -> Vec<String> {
+    ["create", "get", "update", "list (100 objects)"]
+        .into_iter()
+        .zip(figures)
+        .map(|(verb, f)| {
+            format!(
+                "| {verb} | {clients} | {:.0} | {} | {} |",
+                f.per_second,
+                ms(f.p50),
+                ms(f.p99)
+            )
+        })
+        .collect()
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
@@ -234,19 +250,7 @@ async fn api_rows(server: &Server, requests: usize) -> anyhow::Result<Vec<String
             },
         )
         .await?;
-        for (verb, f) in [
-            ("create", create),
-            ("get", get),
-            ("update", update),
-            ("list (100 objects)", list),
-        ] {
-            rows.push(format!(
-                "| {verb} | {clients} | {:.0} | {} | {} |",
-                f.per_second,
-                ms(f.p50),
-                ms(f.p99)
-            ));
-        }
+        rows.extend(table_rows(clients, [create, get, update, list]));
     }
     Ok(rows)
 }
@@ -321,19 +325,7 @@ async fn store_rows(requests: usize) -> anyhow::Result<Vec<String>> {
             },
         )
         .await?;
-        for (verb, f) in [
-            ("create", create),
-            ("get", get),
-            ("update", update),
-            ("list (100 objects)", list),
-        ] {
-            rows.push(format!(
-                "| {verb} | {clients} | {:.0} | {} | {} |",
-                f.per_second,
-                ms(f.p50),
-                ms(f.p99)
-            ));
-        }
+        rows.extend(table_rows(clients, [create, get, update, list]));
     }
     Ok(rows)
 }

@@ -431,10 +431,9 @@ fn published_schema(version_schema: &Value, group: &str, version: &str, kind: &s
     schema
 }
 
-/// The served resources and component schemas a CRD defines (nothing until it is
-/// established, or once it is being deleted).
-pub fn kinds(crd: &Value, base: &Arc<Components>) -> (Vec<Kind>, Components) {
-    let mut components = Components::new();
+/// The served resources a CRD defines, their schemas resolving in `components` (which must
+/// hold the CRD's [`components`] and the meta schemas).
+pub fn kinds(crd: &Value, components: &Arc<Components>) -> Vec<Kind> {
     let mut kinds = Vec::new();
     let spec = &crd["spec"];
     let group = str_of(spec, &["group"]).to_string();
@@ -458,21 +457,9 @@ pub fn kinds(crd: &Value, base: &Arc<Components>) -> (Vec<Kind>, Components) {
     for version in versions.iter().filter(|v| v["served"] == json!(true)) {
         let name = str_of(version, &["name"]).to_string();
         let component = schema_name(&group, &name, &kind_name);
-        let published = published_schema(
-            &version["schema"]["openAPIV3Schema"],
-            &group,
-            &name,
-            &kind_name,
-        );
-        if !spec["preserveUnknownFields"].as_bool().unwrap_or(false) {
-            // Published as is.
-        }
-        components.insert(component.clone(), published.clone());
-        let mut all = (**base).clone();
-        all.insert(component.clone(), published);
         let schema = Schema::new(
             json!({"$ref": format!("#/components/schemas/{component}")}),
-            Arc::new(all),
+            components.clone(),
             true,
         );
         let status_subresource = version["subresources"]["status"].is_object();
@@ -565,7 +552,27 @@ pub fn kinds(crd: &Value, base: &Arc<Components>) -> (Vec<Kind>, Components) {
             selectable_fields: selectable,
         });
     }
-    (kinds, components)
+    kinds
+}
+
+/// The component schemas a CRD publishes: one per served version.
+pub fn components(crd: &Value) -> Components {
+    let spec = &crd["spec"];
+    let group = str_of(spec, &["group"]);
+    let kind = str_of(spec, &["names", "kind"]);
+    spec["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["served"] == json!(true))
+        .map(|version| {
+            let name = str_of(version, &["name"]);
+            (
+                schema_name(group, name, kind),
+                published_schema(&version["schema"]["openAPIV3Schema"], group, name, kind),
+            )
+        })
+        .collect()
 }
 
 /// The status an accepted CRD has: names accepted, established, stored versions.

@@ -936,14 +936,27 @@ impl Call {
             .registry
             .create(&self.kind.main, &self.namespace, object, &options)
             .await;
+        self.answer(201, created, warnings, &chain, dry_run).await
+    }
+
+    /// The answer to a create, update or patch: the object (at the requested version), with
+    /// the warnings of field validation and admission. A dry-run create has no version yet.
+    async fn answer(
+        &self,
+        code: u16,
+        result: Result<Value, ApiError>,
+        mut warnings: Vec<String>,
+        chain: &Chain,
+        dry_run: bool,
+    ) -> Outcome {
         warnings.extend(chain.warnings());
-        let mut created = created.map_err(|e| (e, warnings.clone()))?;
-        if dry_run {
-            registry::object::meta_mut(&mut created).remove("resourceVersion");
-        } else {
-            self.after_write(&created).await;
+        let mut object = result.map_err(|e| (e, warnings.clone()))?;
+        if !dry_run {
+            self.after_write(&object).await;
+        } else if code == 201 {
+            registry::object::meta_mut(&mut object).remove("resourceVersion");
         }
-        Ok(json_response(201, &self.served(created), &warnings))
+        Ok(json_response(code, &self.served(object), &warnings))
     }
 
     async fn update(&self, content_type: &str, body: Bytes) -> Outcome {
@@ -976,12 +989,7 @@ impl Call {
                 &options,
             )
             .await;
-        warnings.extend(chain.warnings());
-        let updated = updated.map_err(|e| (e, warnings.clone()))?;
-        if !dry_run {
-            self.after_write(&updated).await;
-        }
-        Ok(json_response(200, &self.served(updated), &warnings))
+        self.answer(200, updated, warnings, &chain, dry_run).await
     }
 
     async fn patch(&self, content_type: &str, body: Bytes) -> Outcome {
@@ -1067,12 +1075,7 @@ impl Call {
                 },
             )
             .await;
-        warnings.extend(chain.warnings());
-        let patched = patched.map_err(|e| (e, warnings.clone()))?;
-        if !dry_run {
-            self.after_write(&patched).await;
-        }
-        Ok(json_response(200, &self.served(patched), &warnings))
+        self.answer(200, patched, warnings, &chain, dry_run).await
     }
 
     fn scale_paths(&self) -> &crate::catalog::ScalePaths {

@@ -12,7 +12,7 @@ use base64::Engine;
 use registry::{Resource, Strategy};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Column, Kind, Printer, schema_name};
+use crate::catalog::{Column, Kind, Printer};
 use crate::schema::{Components, Schema};
 
 /// The largest ConfigMap or Secret payload (kube's `MaxSecretSize`).
@@ -908,11 +908,6 @@ impl Strategy for StorageClassStrategy {
         }
         errors
     }
-}
-
-/// The component name used for a kind not native to Kubernetes (for CRDs).
-pub fn custom_schema_name(group: &str, version: &str, kind: &str) -> String {
-    schema_name(group, version, kind)
 }
 
 fn plain(

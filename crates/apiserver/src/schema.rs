@@ -466,13 +466,15 @@ impl Schema {
             }
             _ => {}
         }
-        for (combinator, want_all) in [("allOf", true)] {
-            if let Some(parts) = schema.get(combinator).and_then(Value::as_array) {
-                for part in parts.iter().filter(|p| p.get("$ref").is_none()) {
-                    let _ = want_all;
-                    self.validate_at(value, part, path, errors);
-                }
-            }
+        // `allOf` parts other than the `$ref` already followed all apply.
+        for part in schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|p| p.get("$ref").is_none())
+        {
+            self.validate_at(value, part, path, errors);
         }
         for combinator in ["anyOf", "oneOf"] {
             if let Some(parts) = schema.get(combinator).and_then(Value::as_array) {

@@ -158,20 +158,22 @@ impl ApiServer {
             .registry
             .list(&self.crd_kind.main, None, &ListOptions::default())
             .await?;
+        let established: Vec<&Value> = crds
+            .items
+            .iter()
+            .filter(|crd| {
+                is_established(crd)
+                    && registry::object::meta_str(crd, "deletionTimestamp").is_empty()
+            })
+            .collect();
+        let mut parts = vec![(*self.base_components).clone()];
+        parts.extend(established.iter().map(|crd| crd::components(crd)));
+        let components = Arc::new(merge_components(parts));
         let mut kinds = native::kinds(&self.base_components);
         kinds.push((*self.crd_kind).clone());
-        let mut parts = vec![(*self.base_components).clone()];
-        for crd in &crds.items {
-            if !is_established(crd)
-                || !registry::object::meta_str(crd, "deletionTimestamp").is_empty()
-            {
-                continue;
-            }
-            let (more, components) = crd::kinds(crd, &self.base_components);
-            kinds.extend(more);
-            parts.push(components);
+        for crd in established {
+            kinds.extend(crd::kinds(crd, &components));
         }
-        let components = Arc::new(merge_components(parts));
         let catalog = Catalog::new(kinds, components);
         *self.catalog.write().expect("not poisoned") = Arc::new(catalog);
         Ok(())
@@ -258,56 +260,14 @@ impl ApiServer {
         if !registry::object::meta_str(crd, "deletionTimestamp").is_empty() {
             self.refresh_catalog().await?;
             // Delete every object of the resource, then let the CRD go.
-            let (kinds, _) = crd::kinds(crd, &self.base_components);
-            if let Some(kind) = kinds.first() {
-                let all = self
-                    .registry
-                    .list(&kind.main, None, &ListOptions::default())
-                    .await?;
-                for object in &all.items {
-                    let ns = registry::object::namespace(object).to_string();
-                    let object_name = registry::object::name(object).to_string();
-                    match self
-                        .registry
-                        .delete(
-                            &kind.main,
-                            &ns,
-                            &object_name,
-                            None,
-                            &WriteOptions::default(),
-                        )
-                        .await
-                    {
-                        Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                let left = self
-                    .registry
-                    .list(&kind.main, None, &ListOptions::default())
-                    .await?;
-                if !left.items.is_empty() {
-                    return Ok(());
-                }
+            let kinds = crd::kinds(crd, &self.base_components);
+            if let Some(kind) = kinds.first()
+                && self.delete_all(kind, None).await? > 0
+            {
+                return Ok(());
             }
             let result = self
-                .registry
-                .update_with(
-                    &self.crd_kind.main,
-                    "",
-                    &name,
-                    &WriteOptions::default(),
-                    |current| {
-                        let mut next = current.clone();
-                        if let Some(list) = next["metadata"]["finalizers"].as_array_mut() {
-                            list.retain(|f| f != CLEANUP_FINALIZER);
-                        }
-                        next["metadata"]
-                            .as_object_mut()
-                            .map(|m| m.remove("resourceVersion"));
-                        Ok(next)
-                    },
-                )
+                .drop_finalizer(&self.crd_kind.main, &name, "metadata", CLEANUP_FINALIZER)
                 .await;
             return match result {
                 Ok(_) | Err(ApiError::NotFound { .. }) => self.refresh_catalog().await,
@@ -392,74 +352,86 @@ impl ApiServer {
     /// Deletes what is in a terminating namespace; once it is empty, removes the namespace.
     /// Returns whether the namespace is gone.
     async fn finalize_namespace(&self, name: &str) -> Result<bool, ApiError> {
-        let catalog = self.catalog();
         let mut left = 0;
-        for kind in catalog.namespaced_storage() {
-            let objects = self
-                .registry
-                .list(&kind.main, Some(name), &ListOptions::default())
-                .await?;
-            for object in &objects.items {
-                left += 1;
-                let object_name = registry::object::name(object).to_string();
-                if !registry::object::meta_str(object, "deletionTimestamp").is_empty() {
-                    continue;
-                }
-                match self
-                    .registry
-                    .delete(
-                        &kind.main,
-                        name,
-                        &object_name,
-                        None,
-                        &WriteOptions::default(),
-                    )
-                    .await
-                {
-                    Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
+        for kind in self.catalog().namespaced_storage() {
+            left += self.delete_all(&kind, Some(name)).await?;
         }
         if left > 0 {
-            // Deleted ones are checked again at the next tick; finalizers may hold others.
-            let mut still = 0;
-            for kind in catalog.namespaced_storage() {
-                still += self
-                    .registry
-                    .list(&kind.main, Some(name), &ListOptions::default())
-                    .await?
-                    .items
-                    .len();
-            }
-            if still > 0 {
-                return Ok(false);
-            }
+            // Checked again at the next tick; finalizers may hold some objects for a while.
+            return Ok(false);
         }
         // Done: dropping the `kubernetes` finalizer lets the namespace go.
         let result = self
-            .registry
-            .update_with(
+            .drop_finalizer(
                 &native::namespace_finalize_resource(),
-                "",
                 name,
-                &WriteOptions::default(),
-                |current| {
-                    let mut next = current.clone();
-                    if let Some(list) = next["spec"]["finalizers"].as_array_mut() {
-                        list.retain(|f| f != "kubernetes");
-                    }
-                    next["metadata"]
-                        .as_object_mut()
-                        .map(|m| m.remove("resourceVersion"));
-                    Ok(next)
-                },
+                "spec",
+                "kubernetes",
             )
             .await;
         match result {
             Ok(_) | Err(ApiError::NotFound { .. }) => Ok(true),
             Err(e) => Err(e),
         }
+    }
+
+    /// Deletes every object of `kind` (in one namespace, or all), returning how many are still
+    /// there afterwards (held by finalizers, or written meanwhile).
+    async fn delete_all(&self, kind: &Kind, namespace: Option<&str>) -> Result<usize, ApiError> {
+        let objects = self
+            .registry
+            .list(&kind.main, namespace, &ListOptions::default())
+            .await?;
+        for object in &objects.items {
+            if !registry::object::meta_str(object, "deletionTimestamp").is_empty() {
+                continue;
+            }
+            let result = self
+                .registry
+                .delete(
+                    &kind.main,
+                    registry::object::namespace(object),
+                    registry::object::name(object),
+                    None,
+                    &WriteOptions::default(),
+                )
+                .await;
+            match result {
+                Ok(_) | Err(ApiError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if objects.items.is_empty() {
+            return Ok(0);
+        }
+        let left = self
+            .registry
+            .list(&kind.main, namespace, &ListOptions::default())
+            .await?;
+        Ok(left.items.len())
+    }
+
+    /// Removes `finalizer` from the `finalizers` list under `field` (`metadata` or `spec`) of a
+    /// cluster-scoped object.
+    async fn drop_finalizer(
+        &self,
+        resource: &Resource,
+        name: &str,
+        field: &str,
+        finalizer: &str,
+    ) -> Result<Value, ApiError> {
+        self.registry
+            .update_with(resource, "", name, &WriteOptions::default(), |current| {
+                let mut next = current.clone();
+                if let Some(list) = next[field]["finalizers"].as_array_mut() {
+                    list.retain(|f| f != finalizer);
+                }
+                next["metadata"]
+                    .as_object_mut()
+                    .map(|m| m.remove("resourceVersion"));
+                Ok(next)
+            })
+            .await
     }
 
     /// Makes the PKI (root from the store), writes `DATA/pki/` and `DATA/kubeconfig` for

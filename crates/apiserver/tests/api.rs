@@ -166,8 +166,24 @@ async fn admission_plugins_change_refuse_and_warn() {
         .map(|v| v.to_str().unwrap())
         .collect();
     assert_eq!(warnings, [r#"299 - "ConfigMap legacy uses a legacy name""#]);
-    // Nothing was stored for the refused object, and the plug-in also sees updates.
+    // Nothing was stored for the refused object; updates pass the chain too, warnings included.
     assert!(api.get_opt("forbidden").await.unwrap().is_none());
+    let (status, headers, updated) = raw(
+        &running.client,
+        "PUT",
+        "/api/v1/namespaces/default/configmaps/legacy",
+        "application/json",
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "legacy"}, "data": {"changed": "yes"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["data"]["changed"], "yes");
+    let warnings: Vec<&str> = headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(warnings, [r#"299 - "ConfigMap legacy uses a legacy name""#]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
