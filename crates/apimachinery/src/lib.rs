@@ -54,6 +54,8 @@ pub enum FieldErrorKind {
     TypeInvalid(String),
     /// The list has too many items (`FieldValueTooMany`).
     TooMany,
+    /// The value names an object that does not exist (`FieldValueNotFound`).
+    NotFound(String),
 }
 
 impl FieldError {
@@ -111,6 +113,19 @@ impl FieldError {
         }
     }
 
+    /// A value naming an object that does not exist.
+    pub fn not_found(
+        path: impl Into<String>,
+        value: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::NotFound(value.into()),
+            detail: detail.into(),
+        }
+    }
+
     /// A value seen twice.
     pub fn duplicate(path: impl Into<String>, value: impl Into<String>) -> Self {
         FieldError {
@@ -131,6 +146,7 @@ impl FieldError {
             FieldErrorKind::Duplicate(_) => "FieldValueDuplicate",
             FieldErrorKind::TypeInvalid(_) => "FieldValueTypeInvalid",
             FieldErrorKind::TooMany => "FieldValueTooMany",
+            FieldErrorKind::NotFound(_) => "FieldValueNotFound",
         }
     }
 
@@ -145,6 +161,7 @@ impl FieldError {
             FieldErrorKind::Duplicate(v) => ("Duplicate value", Some(v)),
             FieldErrorKind::TypeInvalid(v) => ("Invalid value", Some(v)),
             FieldErrorKind::TooMany => ("Too many", None),
+            FieldErrorKind::NotFound(v) => ("Not found", Some(v)),
         };
         let mut body = kind.to_string();
         if let Some(value) = value {

@@ -10,7 +10,21 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
+
+/// A request body the server can read: hyper's, or an in-process client's.
+pub trait RequestBody: hyper::body::Body<Data = Bytes, Error = Self::Failure> + Send + 'static {
+    /// The body's error.
+    type Failure: std::error::Error + Send + Sync + 'static;
+}
+
+impl<B> RequestBody for B
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    type Failure = B::Error;
+}
 use registry::{ApiError, ListOptions, Start, WatchEvent, WriteOptions};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -24,7 +38,9 @@ use crate::table::{self, Include};
 use crate::{discovery, native, openapi};
 
 /// A response body.
-pub(crate) type Body = BoxBody<Bytes, std::io::Error>;
+/// A response body.
+pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
+pub(crate) type Body = ResponseBody;
 
 /// The largest request body (kube-apiserver's limit).
 pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -178,10 +194,10 @@ fn accepts_json(accept: &str) -> bool {
 }
 
 /// Serves one request.
-pub(crate) async fn handle(
+pub(crate) async fn handle<B: RequestBody>(
     server: Arc<ApiServer>,
     user: User,
-    request: Request<Incoming>,
+    request: Request<B>,
     shutdown: watch::Receiver<bool>,
 ) -> Response<Body> {
     let path = request.uri().path().to_string();
@@ -374,10 +390,10 @@ struct Call {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn resource(
+async fn resource<B: RequestBody>(
     server: Arc<ApiServer>,
     user: User,
-    request: Request<Incoming>,
+    request: Request<B>,
     group: &str,
     version: &str,
     rest: Vec<String>,
@@ -508,7 +524,7 @@ async fn resource(
     }
 }
 
-async fn read_body(request: Request<Incoming>) -> Result<Bytes, ApiError> {
+async fn read_body<B: RequestBody>(request: Request<B>) -> Result<Bytes, ApiError> {
     match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(

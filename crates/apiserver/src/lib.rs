@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod crd;
 pub mod discovery;
 mod http;
+pub use http::{RequestBody, ResponseBody};
 pub mod native;
 pub mod openapi;
 pub mod pki;

@@ -469,6 +469,18 @@ impl ApiServer {
         tls_config(&root, &serving)
     }
 
+    /// Serves one request from an in-process client acting as `user`, without a socket: how the
+    /// EVE half's Kubernetes client reaches this server in `adamant serve`. Watches end when
+    /// `shutdown` turns true.
+    pub async fn call<B: crate::http::RequestBody>(
+        self: Arc<Self>,
+        user: User,
+        request: http::Request<B>,
+        shutdown: watch::Receiver<bool>,
+    ) -> http::Response<crate::http::ResponseBody> {
+        crate::http::handle(self, user, request, shutdown).await
+    }
+
     /// Serves HTTPS on `listener` until `shutdown` turns true.
     pub async fn serve(
         self: Arc<Self>,

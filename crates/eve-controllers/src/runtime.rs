@@ -1,0 +1,1070 @@
+//! The controller runtime: reflectors (watch-fed caches) of the kinds scheduling reads, a
+//! de-duplicating work queue, and the reconcilers of deployments, daemon sets, standalone
+//! applications, claims and devices. The same code runs in `adamant serve` (over the
+//! in-process client) and in `adamant controller` (over a kubeconfig).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use eve_model::{
+    Application, ApplicationDaemonSet, ApplicationDeployment, ApplicationSpec,
+    ApplicationTemplate, Device, DeviceNetwork, annotations,
+};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference, Time};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tokio::sync::{Notify, watch};
+
+use crate::scheduling::{self, Context, Load, Member, Rollout};
+
+/// Why the runtime stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A cache never filled.
+    #[error("the {0} cache could not be filled: {1}")]
+    Cache(&'static str, String),
+}
+
+/// What needs reconciling.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Deployment(String, String),
+    DaemonSet(String, String),
+    /// Standalone applications and claims of a namespace.
+    Namespace(String),
+    Device(String, String),
+}
+
+#[derive(Default)]
+struct Queue {
+    order: Mutex<(VecDeque<Key>, HashSet<Key>)>,
+    notify: Notify,
+}
+
+impl Queue {
+    fn push(&self, key: Key) {
+        let mut q = self.order.lock().expect("not poisoned");
+        if q.1.insert(key.clone()) {
+            q.0.push_back(key);
+            self.notify.notify_one();
+        }
+    }
+
+    async fn pop(&self) -> Key {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut q = self.order.lock().expect("not poisoned");
+                if let Some(key) = q.0.pop_front() {
+                    q.1.remove(&key);
+                    return key;
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The caches.
+#[derive(Clone)]
+pub struct Caches {
+    /// Devices.
+    pub devices: Store<Device>,
+    networks: Store<DeviceNetwork>,
+    applications: Store<Application>,
+    deployments: Store<ApplicationDeployment>,
+    daemon_sets: Store<ApplicationDaemonSet>,
+    claims: Store<PersistentVolumeClaim>,
+}
+
+struct Runtime {
+    client: Client,
+    caches: Caches,
+    queue: Queue,
+}
+
+fn spawn_reflector<K, F>(
+    client: &Client,
+    queue: Arc<Mutex<Option<Arc<Runtime>>>>,
+    on_event: F,
+    stop: watch::Receiver<bool>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    F: Fn(&Runtime, Option<&K>) + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let api: Api<K> = Api::all(client.clone());
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        let mut stop = stop;
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => event,
+                _ = stop.changed() => return,
+            };
+            let Some(event) = event else { return };
+            let runtime = queue.lock().expect("not poisoned").clone();
+            let Some(runtime) = runtime else { continue };
+            match event {
+                Ok(watcher::Event::Apply(k) | watcher::Event::Delete(k)) => {
+                    on_event(&runtime, Some(&k))
+                }
+                Ok(watcher::Event::InitDone) => on_event(&runtime, None),
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "watch failed; retrying"),
+            }
+        }
+    });
+    reader
+}
+
+/// The controller that owns an application, if any: (kind, name, uid).
+fn controller_of(app: &Application) -> Option<&OwnerReference> {
+    app.owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+}
+
+/// Starts the controllers on `client` and runs them until `stop` turns true. Returns the caches
+/// (admission uses the device cache) once they are filled.
+pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches, RuntimeError> {
+    let slot: Arc<Mutex<Option<Arc<Runtime>>>> = Arc::new(Mutex::new(None));
+    let all_in = |rt: &Runtime, ns: &str| {
+        for d in rt.caches.deployments.state() {
+            if d.namespace().as_deref() == Some(ns) {
+                rt.queue.push(Key::Deployment(ns.into(), d.name_any()));
+            }
+        }
+        for d in rt.caches.daemon_sets.state() {
+            if d.namespace().as_deref() == Some(ns) {
+                rt.queue.push(Key::DaemonSet(ns.into(), d.name_any()));
+            }
+        }
+        rt.queue.push(Key::Namespace(ns.into()));
+    };
+    let devices = spawn_reflector::<Device, _>(
+        &client,
+        slot.clone(),
+        move |rt, d| match d {
+            Some(d) => {
+                let ns = d.namespace().unwrap_or_default();
+                rt.queue.push(Key::Device(ns.clone(), d.name_any()));
+                all_in(rt, &ns);
+            }
+            None => rt.enqueue_everything(),
+        },
+        stop.clone(),
+    );
+    let networks = spawn_reflector::<DeviceNetwork, _>(
+        &client,
+        slot.clone(),
+        move |rt, n| match n {
+            Some(n) => all_in(rt, &n.namespace().unwrap_or_default()),
+            None => rt.enqueue_everything(),
+        },
+        stop.clone(),
+    );
+    let applications = spawn_reflector::<Application, _>(
+        &client,
+        slot.clone(),
+        |rt, app| match app {
+            Some(app) => {
+                let ns = app.namespace().unwrap_or_default();
+                match controller_of(app) {
+                    Some(o) if o.kind == "ApplicationDeployment" => {
+                        rt.queue.push(Key::Deployment(ns, o.name.clone()))
+                    }
+                    Some(o) if o.kind == "ApplicationDaemonSet" => {
+                        rt.queue.push(Key::DaemonSet(ns, o.name.clone()))
+                    }
+                    _ => rt.queue.push(Key::Namespace(ns)),
+                }
+            }
+            None => rt.enqueue_everything(),
+        },
+        stop.clone(),
+    );
+    let deployments = spawn_reflector::<ApplicationDeployment, _>(
+        &client,
+        slot.clone(),
+        |rt, d| match d {
+            Some(d) => rt.queue.push(Key::Deployment(
+                d.namespace().unwrap_or_default(),
+                d.name_any(),
+            )),
+            None => rt.enqueue_everything(),
+        },
+        stop.clone(),
+    );
+    let daemon_sets = spawn_reflector::<ApplicationDaemonSet, _>(
+        &client,
+        slot.clone(),
+        |rt, d| match d {
+            Some(d) => rt.queue.push(Key::DaemonSet(
+                d.namespace().unwrap_or_default(),
+                d.name_any(),
+            )),
+            None => rt.enqueue_everything(),
+        },
+        stop.clone(),
+    );
+    let claims = spawn_reflector::<PersistentVolumeClaim, _>(
+        &client,
+        slot.clone(),
+        |rt, c| match c {
+            Some(c) => rt.queue.push(Key::Namespace(c.namespace().unwrap_or_default())),
+            None => rt.enqueue_everything(),
+        },
+        stop.clone(),
+    );
+    let caches = Caches {
+        devices,
+        networks,
+        applications,
+        deployments,
+        daemon_sets,
+        claims,
+    };
+    let runtime = Arc::new(Runtime {
+        client,
+        caches: caches.clone(),
+        queue: Queue::default(),
+    });
+    *slot.lock().expect("not poisoned") = Some(runtime.clone());
+    let ready = |name: &'static str, r: Result<(), reflector::store::WriterDropped>| {
+        r.map_err(|e| RuntimeError::Cache(name, e.to_string()))
+    };
+    ready("device", caches.devices.wait_until_ready().await)?;
+    ready("device network", caches.networks.wait_until_ready().await)?;
+    ready("application", caches.applications.wait_until_ready().await)?;
+    ready("deployment", caches.deployments.wait_until_ready().await)?;
+    ready("daemon set", caches.daemon_sets.wait_until_ready().await)?;
+    ready("claim", caches.claims.wait_until_ready().await)?;
+    runtime.enqueue_everything();
+    let worker = runtime.clone();
+    let mut stop_worker = stop;
+    tokio::spawn(async move {
+        loop {
+            let key = tokio::select! {
+                key = worker.queue.pop() => key,
+                _ = stop_worker.changed() => return,
+            };
+            if let Err(e) = worker.reconcile(&key).await {
+                tracing::warn!(?key, error = %e, "reconcile failed; retrying in a second");
+                let again = worker.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    again.queue.push(key);
+                });
+            }
+        }
+    });
+    tracing::info!("EVE controllers are running");
+    Ok(caches)
+}
+
+fn now() -> Time {
+    Time(jiff::Timestamp::now())
+}
+
+fn available(app: &Application, min_ready_seconds: i32) -> bool {
+    let Some(status) = &app.status else {
+        return false;
+    };
+    if status.state.as_deref() != Some("RUNNING") || app.spec.node_name.is_none() {
+        return false;
+    }
+    if min_ready_seconds <= 0 {
+        return true;
+    }
+    let since = status
+        .statuses
+        .iter()
+        .rev()
+        .find(|s| s.state == "RUNNING")
+        .map(|s| s.timestamp.0);
+    since.is_some_and(|t| {
+        jiff::Timestamp::now().duration_since(t).as_secs() >= i64::from(min_ready_seconds)
+    })
+}
+
+impl Runtime {
+    fn enqueue_everything(&self) {
+        let mut namespaces = HashSet::new();
+        for d in self.caches.deployments.state() {
+            self.queue.push(Key::Deployment(
+                d.namespace().unwrap_or_default(),
+                d.name_any(),
+            ));
+        }
+        for d in self.caches.daemon_sets.state() {
+            self.queue.push(Key::DaemonSet(
+                d.namespace().unwrap_or_default(),
+                d.name_any(),
+            ));
+        }
+        for d in self.caches.devices.state() {
+            let ns = d.namespace().unwrap_or_default();
+            self.queue.push(Key::Device(ns.clone(), d.name_any()));
+            namespaces.insert(ns);
+        }
+        for a in self.caches.applications.state() {
+            namespaces.insert(a.namespace().unwrap_or_default());
+            if let Some(o) = controller_of(&a) {
+                let ns = a.namespace().unwrap_or_default();
+                match o.kind.as_str() {
+                    "ApplicationDeployment" => self.queue.push(Key::Deployment(ns, o.name.clone())),
+                    "ApplicationDaemonSet" => self.queue.push(Key::DaemonSet(ns, o.name.clone())),
+                    _ => {}
+                }
+            }
+        }
+        for ns in namespaces {
+            self.queue.push(Key::Namespace(ns));
+        }
+    }
+
+    async fn reconcile(&self, key: &Key) -> Result<(), kube::Error> {
+        match key {
+            Key::Deployment(ns, name) => self.deployment(ns, name).await,
+            Key::DaemonSet(ns, name) => self.daemon_set(ns, name).await,
+            Key::Namespace(ns) => {
+                self.schedule(ns).await?;
+                self.bind_claims(ns).await
+            }
+            Key::Device(ns, name) => self.device(ns, name).await,
+        }
+    }
+
+    fn devices_in(&self, ns: &str) -> Vec<Arc<Device>> {
+        let mut devices = self
+            .caches
+            .devices
+            .state_filter(|d| d.namespace().as_deref() == Some(ns));
+        devices.sort_by_key(|d| d.name_any());
+        devices
+    }
+
+    fn context<'a>(&self, ns: &str, networks: &'a [Arc<DeviceNetwork>]) -> Context<'a> {
+        let mut context = Context::default();
+        for n in networks {
+            context.networks.insert(n.name_any(), n);
+        }
+        for c in self.caches.claims.state() {
+            if c.namespace().as_deref() == Some(ns)
+                && let Some(device) = c.annotations().get(annotations::BOUND_DEVICE)
+            {
+                context.bound_claims.insert(c.name_any(), device.clone());
+            }
+        }
+        context
+    }
+
+    fn networks_in(&self, ns: &str) -> Vec<Arc<DeviceNetwork>> {
+        self.caches
+            .networks
+            .state_filter(|n| n.namespace().as_deref() == Some(ns))
+    }
+
+    fn apps_in(&self, ns: &str) -> Vec<Arc<Application>> {
+        self.caches
+            .applications
+            .state_filter(|a| a.namespace().as_deref() == Some(ns))
+    }
+
+    /// Applications of an owner (by kind and name), split into those of the live owner (`uid`)
+    /// and orphans.
+    fn owned(&self, ns: &str, kind: &str, name: &str) -> Vec<Arc<Application>> {
+        self.apps_in(ns)
+            .into_iter()
+            .filter(|a| controller_of(a).is_some_and(|o| o.kind == kind && o.name == name))
+            .collect()
+    }
+
+    fn members(
+        &self,
+        apps: &[Arc<Application>],
+        devices: &[Arc<Device>],
+        context: &Context<'_>,
+        min_ready: i32,
+    ) -> Vec<Member> {
+        let by_name: HashMap<String, &Arc<Device>> =
+            devices.iter().map(|d| (d.name_any(), d)).collect();
+        apps.iter()
+            .filter(|a| a.metadata.deletion_timestamp.is_none())
+            .map(|a| {
+                let device = a.spec.node_name.clone();
+                let placed = device
+                    .as_ref()
+                    .and_then(|d| by_name.get(d))
+                    .is_some_and(|d| {
+                        scheduling::fits(&a.spec, a.annotations(), d, context).is_ok()
+                    });
+                Member {
+                    name: a.name_any(),
+                    hash: a
+                        .labels()
+                        .get(annotations::TEMPLATE_HASH)
+                        .cloned()
+                        .unwrap_or_default(),
+                    device,
+                    placed,
+                    available: available(a, min_ready),
+                }
+            })
+            .collect()
+    }
+
+    async fn delete_apps(&self, ns: &str, names: &[String]) -> Result<(), kube::Error> {
+        let api: Api<Application> = Api::namespaced(self.client.clone(), ns);
+        let results: Vec<Result<(), kube::Error>> = futures::stream::iter(names.iter().cloned())
+            .map(|name| {
+                let api = api.clone();
+                async move {
+                    match api.delete(&name, &DeleteParams::default()).await {
+                        Ok(_) => Ok(()),
+                        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        let gone: HashSet<&String> = names.iter().collect();
+        self.await_cache(|apps| !apps.iter().any(|a| a.namespace().as_deref() == Some(ns) && gone.contains(&a.name_any())))
+            .await;
+        Ok(())
+    }
+
+    async fn create_apps(&self, ns: &str, apps: Vec<Application>) -> Result<(), kube::Error> {
+        let api: Api<Application> = Api::namespaced(self.client.clone(), ns);
+        let created: Vec<Result<Option<String>, kube::Error>> = futures::stream::iter(apps)
+            .map(|app| {
+                let api = api.clone();
+                async move {
+                    match api.create(&PostParams::default(), &app).await {
+                        Ok(made) => Ok(Some(made.name_any())),
+                        Err(kube::Error::Api(e)) if e.code == 409 => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .buffer_unordered(32)
+            .collect()
+            .await;
+        let mut names = HashSet::new();
+        let mut failure = None;
+        for c in created {
+            match c {
+                Ok(Some(name)) => {
+                    names.insert(name);
+                }
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
+            }
+        }
+        self.await_cache(|apps| {
+            let seen: HashSet<String> = apps
+                .iter()
+                .filter(|a| a.namespace().as_deref() == Some(ns))
+                .map(|a| a.name_any())
+                .collect();
+            names.iter().all(|n| seen.contains(n))
+        })
+        .await;
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Waits (up to ten seconds) until the application cache shows what was just written, so the
+    /// next reconcile does not act twice on a stale view.
+    async fn await_cache(&self, done: impl Fn(&[Arc<Application>]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done(&self.caches.applications.state()) {
+            if tokio::time::Instant::now() > deadline {
+                tracing::warn!("the application cache lags; going on");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn made_from(
+        owner: &impl Resource<DynamicType = ()>,
+        template: &ApplicationTemplate,
+        hash: &str,
+        name: Option<String>,
+        device: String,
+    ) -> Application {
+        let mut labels: BTreeMap<String, String> = template
+            .metadata
+            .as_ref()
+            .map(|m| m.labels.clone())
+            .unwrap_or_default();
+        labels.insert(annotations::TEMPLATE_HASH.into(), hash.into());
+        let owner_name = owner.meta().name.clone().unwrap_or_default();
+        let mut spec: ApplicationSpec = template.spec.clone();
+        spec.node_name = Some(device);
+        let mut app = Application::new("", spec);
+        app.metadata.name = name;
+        if app.metadata.name.is_none() {
+            app.metadata.generate_name = Some(format!("{owner_name}-{hash}-"));
+        }
+        app.metadata.labels = Some(labels);
+        app.metadata.annotations = template
+            .metadata
+            .as_ref()
+            .map(|m| m.annotations.clone())
+            .filter(|a| !a.is_empty());
+        app.metadata.owner_references = owner.controller_owner_ref(&()).map(|mut o| {
+            o.block_owner_deletion = Some(true);
+            vec![o]
+        });
+        app
+    }
+
+    async fn deployment(&self, ns: &str, name: &str) -> Result<(), kube::Error> {
+        let owned = self.owned(ns, "ApplicationDeployment", name);
+        let current = self
+            .caches
+            .deployments
+            .get(&ObjectRef::new(name).within(ns));
+        let Some(deployment) = current.filter(|d| d.metadata.deletion_timestamp.is_none()) else {
+            // The owner is gone: its applications go too (garbage collection).
+            let names: Vec<String> = owned.iter().map(|a| a.name_any()).collect();
+            return self.delete_apps(ns, &names).await;
+        };
+        let uid = deployment.uid().unwrap_or_default();
+        let (mine, orphans): (Vec<_>, Vec<_>) = owned
+            .into_iter()
+            .partition(|a| controller_of(a).is_some_and(|o| o.uid == uid));
+        if !orphans.is_empty() {
+            let names: Vec<String> = orphans.iter().map(|a| a.name_any()).collect();
+            self.delete_apps(ns, &names).await?;
+        }
+        let spec = &deployment.spec;
+        let replicas = spec.replicas.unwrap_or(1);
+        let hash = scheduling::template_hash(&spec.template);
+        let devices = self.devices_in(ns);
+        let networks = self.networks_in(ns);
+        let context = self.context(ns, &networks);
+        let min_ready = spec.min_ready_seconds.unwrap_or(0);
+        let members = self.members(&mine, &devices, &context, min_ready);
+        let strategy = spec.strategy.clone().unwrap_or_default();
+        let rolling = strategy.rolling_update.unwrap_or_default();
+        let rollout = Rollout {
+            replicas,
+            recreate: strategy.type_.as_deref() == Some("Recreate"),
+            max_surge: scheduling::resolve(rolling.max_surge.as_ref(), "25%", replicas, true),
+            max_unavailable: scheduling::resolve(
+                rolling.max_unavailable.as_ref(),
+                "25%",
+                replicas,
+                false,
+            ),
+        };
+        let paused = spec.paused == Some(true);
+        let plan = if paused {
+            scheduling::Plan::default()
+        } else {
+            scheduling::plan_deployment(rollout, &hash, &members)
+        };
+        if !plan.delete.is_empty() {
+            self.delete_apps(ns, &plan.delete).await?;
+        }
+        let mut failure = None;
+        if plan.create > 0 {
+            let mut load = Load::default();
+            for a in self.apps_in(ns) {
+                if let Some(d) = &a.spec.node_name {
+                    *load.total.entry(d.clone()).or_default() += 1;
+                }
+            }
+            for m in &members {
+                if let (Some(d), false) = (&m.device, plan.delete.contains(&m.name)) {
+                    *load.own.entry(d.clone()).or_default() += 1;
+                }
+            }
+            let refs: Vec<&Device> = devices.iter().map(AsRef::as_ref).collect();
+            let template_annotations = spec
+                .template
+                .metadata
+                .as_ref()
+                .map(|m| m.annotations.clone())
+                .unwrap_or_default();
+            let mut made = Vec::new();
+            for _ in 0..plan.create {
+                match scheduling::choose(
+                    &spec.template.spec,
+                    &template_annotations,
+                    &refs,
+                    &context,
+                    &load,
+                ) {
+                    Ok(device) => {
+                        load.add(&device);
+                        made.push(Self::made_from(
+                            deployment.as_ref(),
+                            &spec.template,
+                            &hash,
+                            None,
+                            device,
+                        ));
+                    }
+                    Err(why) => {
+                        failure = Some(why);
+                        break;
+                    }
+                }
+            }
+            self.create_apps(ns, made).await?;
+        }
+        // Status, from the cache after the changes.
+        let mine: Vec<Arc<Application>> = self
+            .owned(ns, "ApplicationDeployment", name)
+            .into_iter()
+            .filter(|a| controller_of(a).is_some_and(|o| o.uid == uid))
+            .collect();
+        let members = self.members(&mine, &devices, &context, min_ready);
+        let count = |f: &dyn Fn(&Member) -> bool| members.iter().filter(|m| f(m)).count() as i32;
+        let available_n = count(&|m| m.available);
+        let updated = count(&|m| m.hash == hash);
+        let ready = mine
+            .iter()
+            .filter(|a| a.status.as_ref().and_then(|s| s.state.as_deref()) == Some("RUNNING"))
+            .count() as i32;
+        let mut conditions = vec![condition(
+            "Available",
+            available_n >= replicas - rollout.max_unavailable,
+            if available_n >= replicas - rollout.max_unavailable {
+                "MinimumReplicasAvailable"
+            } else {
+                "MinimumReplicasUnavailable"
+            },
+            &format!("{available_n} of {replicas} applications are available (running on their device)"),
+        )];
+        let complete = updated == replicas && members.len() as i32 == replicas && available_n == replicas;
+        conditions.push(condition(
+            "Progressing",
+            failure.is_none(),
+            if paused {
+                "DeploymentPaused"
+            } else if failure.is_some() {
+                "ProgressDeadlineExceeded"
+            } else if complete {
+                "NewReplicaSetAvailable"
+            } else {
+                "ReplicaSetUpdated"
+            },
+            &match &failure {
+                Some(why) => format!("cannot place an application: {why}"),
+                None if complete => "the deployment has rolled out".to_string(),
+                None => format!("{updated} of {replicas} applications are up to date"),
+            },
+        ));
+        if let Some(why) = &failure {
+            conditions.push(condition("ReplicaFailure", true, "FailedCreate", why));
+        }
+        let history = history(
+            deployment
+                .status
+                .as_ref()
+                .map(|s| s.history.clone())
+                .unwrap_or_default(),
+            &hash,
+            deployment.annotations().get("kubernetes.io/change-cause"),
+            spec.revision_history_limit.unwrap_or(10),
+        );
+        let status = json!({
+            "observedGeneration": deployment.metadata.generation,
+            "replicas": members.len(),
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": available_n,
+            "unavailableReplicas": (replicas - available_n).max(0),
+            "readyText": format!("{available_n}/{replicas}"),
+            "selector": crate::labels::to_string(&spec.selector),
+            "revision": history.last().map(|r| r.revision),
+            "history": history,
+            "conditions": conditions,
+        });
+        let old = serde_json::to_value(&deployment.status).unwrap_or_default();
+        self.write_status::<ApplicationDeployment>(ns, name, old, status)
+            .await
+    }
+
+    async fn daemon_set(&self, ns: &str, name: &str) -> Result<(), kube::Error> {
+        let owned = self.owned(ns, "ApplicationDaemonSet", name);
+        let current = self
+            .caches
+            .daemon_sets
+            .get(&ObjectRef::new(name).within(ns));
+        let Some(ds) = current.filter(|d| d.metadata.deletion_timestamp.is_none()) else {
+            let names: Vec<String> = owned.iter().map(|a| a.name_any()).collect();
+            return self.delete_apps(ns, &names).await;
+        };
+        let uid = ds.uid().unwrap_or_default();
+        let (mine, orphans): (Vec<_>, Vec<_>) = owned
+            .into_iter()
+            .partition(|a| controller_of(a).is_some_and(|o| o.uid == uid));
+        if !orphans.is_empty() {
+            let names: Vec<String> = orphans.iter().map(|a| a.name_any()).collect();
+            self.delete_apps(ns, &names).await?;
+        }
+        let spec = &ds.spec;
+        let hash = scheduling::template_hash(&spec.template);
+        let devices = self.devices_in(ns);
+        let networks = self.networks_in(ns);
+        let context = self.context(ns, &networks);
+        let template_annotations = spec
+            .template
+            .metadata
+            .as_ref()
+            .map(|m| m.annotations.clone())
+            .unwrap_or_default();
+        let eligible: Vec<String> = devices
+            .iter()
+            .filter(|d| {
+                scheduling::fits(&spec.template.spec, &template_annotations, d, &context).is_ok()
+            })
+            .map(|d| d.name_any())
+            .collect();
+        let min_ready = spec.min_ready_seconds.unwrap_or(0);
+        let members = self.members(&mine, &devices, &context, min_ready);
+        let strategy = spec.update_strategy.clone().unwrap_or_default();
+        let on_delete = strategy.type_.as_deref() == Some("OnDelete");
+        let max_unavailable = scheduling::resolve(
+            strategy
+                .rolling_update
+                .as_ref()
+                .and_then(|r| r.max_unavailable.as_ref()),
+            "1",
+            eligible.len() as i32,
+            false,
+        );
+        let plan =
+            scheduling::plan_daemon_set(&eligible, &hash, &members, max_unavailable, on_delete);
+        if !plan.delete.is_empty() {
+            self.delete_apps(ns, &plan.delete).await?;
+        }
+        if !plan.create_on.is_empty() {
+            let made = plan
+                .create_on
+                .iter()
+                .map(|device| {
+                    Self::made_from(
+                        ds.as_ref(),
+                        &spec.template,
+                        &hash,
+                        Some(daemon_app_name(name, device)),
+                        device.clone(),
+                    )
+                })
+                .collect();
+            self.create_apps(ns, made).await?;
+        }
+        let mine: Vec<Arc<Application>> = self
+            .owned(ns, "ApplicationDaemonSet", name)
+            .into_iter()
+            .filter(|a| controller_of(a).is_some_and(|o| o.uid == uid))
+            .collect();
+        let members = self.members(&mine, &devices, &context, min_ready);
+        let on_eligible = |m: &Member| {
+            m.device
+                .as_ref()
+                .is_some_and(|d| eligible.contains(d))
+                && m.placed
+        };
+        let current_n = members.iter().filter(|m| on_eligible(m)).count() as i32;
+        let updated = members
+            .iter()
+            .filter(|m| on_eligible(m) && m.hash == hash)
+            .count() as i32;
+        let available_n = members
+            .iter()
+            .filter(|m| on_eligible(m) && m.available)
+            .count() as i32;
+        let history = history(
+            ds.status
+                .as_ref()
+                .map(|s| s.history.clone())
+                .unwrap_or_default(),
+            &hash,
+            ds.annotations().get("kubernetes.io/change-cause"),
+            spec.revision_history_limit.unwrap_or(10),
+        );
+        let desired = eligible.len() as i32;
+        let status = json!({
+            "observedGeneration": ds.metadata.generation,
+            "desiredNumberScheduled": desired,
+            "currentNumberScheduled": current_n,
+            "updatedNumberScheduled": updated,
+            "numberAvailable": available_n,
+            "numberUnavailable": (desired - available_n).max(0),
+            "numberMisscheduled": members.len() as i32 - current_n,
+            "revision": history.last().map(|r| r.revision),
+            "history": history,
+        });
+        let old = serde_json::to_value(&ds.status).unwrap_or_default();
+        self.write_status::<ApplicationDaemonSet>(ns, name, old, status)
+            .await
+    }
+
+    /// Binds standalone applications (no controller, no device yet) to devices.
+    async fn schedule(&self, ns: &str) -> Result<(), kube::Error> {
+        let pending: Vec<Arc<Application>> = self
+            .apps_in(ns)
+            .into_iter()
+            .filter(|a| {
+                a.spec.node_name.as_deref().is_none_or(str::is_empty)
+                    && a.metadata.deletion_timestamp.is_none()
+                    && controller_of(a).is_none()
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let devices = self.devices_in(ns);
+        let refs: Vec<&Device> = devices.iter().map(AsRef::as_ref).collect();
+        let networks = self.networks_in(ns);
+        let context = self.context(ns, &networks);
+        let mut load = Load::default();
+        for a in self.apps_in(ns) {
+            if let Some(d) = &a.spec.node_name {
+                *load.total.entry(d.clone()).or_default() += 1;
+            }
+        }
+        let api: Api<Application> = Api::namespaced(self.client.clone(), ns);
+        for app in pending {
+            let name = app.name_any();
+            let own = Load {
+                own: HashMap::new(),
+                total: load.total.clone(),
+            };
+            let (scheduled, reason, message) =
+                match scheduling::choose(&app.spec, app.annotations(), &refs, &context, &own) {
+                    Ok(device) => {
+                        api.patch(
+                            &name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"spec": {"nodeName": device}})),
+                        )
+                        .await?;
+                        load.add(&device);
+                        (true, "Scheduled", format!("bound to Device {device}"))
+                    }
+                    Err(why) => (false, "Unschedulable", why),
+                };
+            let mut conditions: Vec<serde_json::Value> = app
+                .status
+                .as_ref()
+                .map(|s| {
+                    s.conditions
+                        .iter()
+                        .filter(|c| c.type_ != "Scheduled")
+                        .map(|c| serde_json::to_value(c).unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let previous = app
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Scheduled"));
+            if previous.is_some_and(|p| p.message == message && p.reason == reason) {
+                continue;
+            }
+            conditions.push(condition("Scheduled", scheduled, reason, &message));
+            let mut status = json!({"conditions": conditions});
+            if !scheduled && app.status.as_ref().and_then(|s| s.state.as_ref()).is_none() {
+                status["state"] = json!("PENDING");
+            }
+            api.patch_status(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": status})),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records which device each used claim is bound to.
+    async fn bind_claims(&self, ns: &str) -> Result<(), kube::Error> {
+        let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+        let claims: HashMap<String, Arc<PersistentVolumeClaim>> = self
+            .caches
+            .claims
+            .state_filter(|c| c.namespace().as_deref() == Some(ns))
+            .into_iter()
+            .map(|c| (c.name_any(), c))
+            .collect();
+        for app in self.apps_in(ns) {
+            let Some(device) = app.spec.node_name.as_deref().filter(|d| !d.is_empty()) else {
+                continue;
+            };
+            for volume in &app.spec.volumes {
+                let Some(claim) = volume.persistent_volume_claim.as_ref() else {
+                    continue;
+                };
+                let Some(pvc) = claims.get(&claim.claim_name) else {
+                    continue;
+                };
+                if pvc.annotations().contains_key(annotations::BOUND_DEVICE) {
+                    continue;
+                }
+                api.patch(
+                    &claim.claim_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {annotations::BOUND_DEVICE: device}}})),
+                )
+                .await?;
+                api.patch_status(
+                    &claim.claim_name,
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"phase": "Bound"}})),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a device its UUID (its object's uid) if it has none yet.
+    async fn device(&self, ns: &str, name: &str) -> Result<(), kube::Error> {
+        let Some(device) = self.caches.devices.get(&ObjectRef::new(name).within(ns)) else {
+            return Ok(());
+        };
+        if device.status.as_ref().and_then(|s| s.uuid.as_ref()).is_some() {
+            return Ok(());
+        }
+        let api: Api<Device> = Api::namespaced(self.client.clone(), ns);
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"uuid": device.uid()}})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn write_status<K>(
+        &self,
+        ns: &str,
+        name: &str,
+        old: serde_json::Value,
+        mut status: serde_json::Value,
+    ) -> Result<(), kube::Error>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        // Keep transition times of conditions whose status did not change.
+        if let (Some(new), Some(before)) = (
+            status["conditions"].as_array_mut(),
+            old["conditions"].as_array(),
+        ) {
+            for c in new.iter_mut() {
+                if let Some(b) = before.iter().find(|b| b["type"] == c["type"])
+                    && b["status"] == c["status"]
+                {
+                    c["lastTransitionTime"] = b["lastTransitionTime"].clone();
+                }
+            }
+        }
+        if let Some(map) = status.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        if status == old {
+            return Ok(());
+        }
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        match api
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> serde_json::Value {
+    json!({
+        "type": type_,
+        "status": if ok { "True" } else { "False" },
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": now(),
+    })
+}
+
+fn history(
+    mut history: Vec<eve_model::Revision>,
+    hash: &str,
+    cause: Option<&String>,
+    limit: i32,
+) -> Vec<eve_model::Revision> {
+    if history.last().is_none_or(|r| r.template_hash != hash) {
+        let revision = history.iter().map(|r| r.revision).max().unwrap_or(0) + 1;
+        history.retain(|r| r.template_hash != hash);
+        history.push(eve_model::Revision {
+            revision,
+            template_hash: hash.into(),
+            created: Some(now()),
+            change_cause: cause.cloned(),
+        });
+    }
+    let keep = limit.max(0) as usize + 1;
+    if history.len() > keep {
+        history.drain(..history.len() - keep);
+    }
+    history
+}
+
+/// The name of a daemon set's application on a device: `<daemon set>-<device>`, shortened with
+/// a hash when too long for a name.
+pub fn daemon_app_name(daemon_set: &str, device: &str) -> String {
+    let name = format!("{daemon_set}-{device}");
+    if name.len() <= 253 {
+        return name;
+    }
+    let hash = scheduling::template_hash(&name);
+    format!("{}-{hash}", &name[..242].trim_end_matches(['-', '.']))
+}
+
+/// Used by the selector helpers of tests.
+pub fn selector_of(labels: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,90 @@
+//! The standard `eve.lfedge.org/` annotations and labels.
+
+/// The prefix of the standard annotations. Other domains' annotations are carried and ignored.
+pub const PREFIX: &str = "eve.lfedge.org/";
+
+/// Device: whether the device may onboard and receive its configuration (`"true"`, the default,
+/// or `"false"`: the device gets 403 and its applications stop being sent).
+pub const ACTIVATE: &str = "eve.lfedge.org/activate";
+/// Device: what the device is (`physical`, `virtual`); informational.
+pub const NODE_TYPE: &str = "eve.lfedge.org/node-type";
+/// Device: where the device is (`texas/usa`); informational.
+pub const LOCATION: &str = "eve.lfedge.org/location";
+/// Device: the prefix of `eve.lfedge.org/network-<port>: <NetworkConfig>`, which manages the
+/// physical port `<port>` with that NetworkConfig (EVE API: a SystemAdapter).
+pub const NETWORK_PORT_PREFIX: &str = "eve.lfedge.org/network-";
+/// Device: config items for this device only, `key=value` per line (EVE API: `configItems`),
+/// over the global ones of the `adamant-global-options` ConfigMap.
+pub const CONFIG_ITEMS: &str = "eve.lfedge.org/config-items";
+/// Device: a number; raising it reboots the device once (EVE API: `reboot.counter`).
+pub const REBOOT: &str = "eve.lfedge.org/reboot";
+/// Device: a number; raising it asks the device to send a fresh set of logs and info.
+pub const COLLECT_INFO: &str = "eve.lfedge.org/collect-info";
+/// Application: a number; raising it restarts the application once (EVE API: `restart.counter`).
+pub const RESTART: &str = "eve.lfedge.org/restart";
+/// Application: a number; raising it purges the application's volumes and restarts it (EVE API:
+/// `purge.counter`).
+pub const PURGE: &str = "eve.lfedge.org/purge";
+/// PersistentVolumeClaim: the Device the claim is bound to, written by the controller.
+pub const BOUND_DEVICE: &str = "eve.lfedge.org/bound-device";
+/// Any object: the reference checks found missing objects (written by admission in warning mode,
+/// listing them).
+pub const MISSING_REFERENCES: &str = "eve.lfedge.org/missing-references";
+/// Native Pod compatibility (specification appendix): the `image` names an Image.
+pub const IMAGE_SOURCE: &str = "eve.lfedge.org/image-source";
+/// Label on made Applications: the hash of the template they were made from.
+pub const TEMPLATE_HASH: &str = "eve.lfedge.org/template-hash";
+/// The annotation (on the EVE kinds and on namespaces) that turns refused references into
+/// warnings: `eve.lfedge.org/reference-checks: warn`.
+pub const REFERENCE_CHECKS: &str = "eve.lfedge.org/reference-checks";
+
+/// The multus networks annotation: the DeviceNetworks an Application attaches to,
+/// comma-separated.
+pub const NETWORKS: &str = "k8s.v1.cni.cncf.io/networks";
+
+/// Every standard annotation; a `network-<port>` one is recognised by its prefix.
+pub const KNOWN: &[&str] = &[
+    ACTIVATE,
+    NODE_TYPE,
+    LOCATION,
+    CONFIG_ITEMS,
+    REBOOT,
+    COLLECT_INFO,
+    RESTART,
+    PURGE,
+    BOUND_DEVICE,
+    MISSING_REFERENCES,
+    IMAGE_SOURCE,
+    TEMPLATE_HASH,
+    REFERENCE_CHECKS,
+    "eve.lfedge.org/crd-revision",
+];
+
+/// Whether `key` is an `eve.lfedge.org/` annotation this version does not know.
+pub fn is_unknown(key: &str) -> bool {
+    key.starts_with(PREFIX)
+        && !KNOWN.contains(&key)
+        && !key
+            .strip_prefix(NETWORK_PORT_PREFIX)
+            .is_some_and(|port| !port.is_empty())
+}
+
+/// The DeviceNetworks named by a networks annotation value (`a,b` or `ns/a`; JSON lists are
+/// read for their `name`s).
+pub fn networks(value: &str) -> Vec<String> {
+    let value = value.trim();
+    if value.starts_with('[') {
+        if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(value) {
+            return items
+                .iter()
+                .filter_map(|i| i["name"].as_str().map(str::to_owned))
+                .collect();
+        }
+    }
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.rsplit('/').next().unwrap_or(s).to_owned())
+        .collect()
+}

@@ -1,0 +1,183 @@
+//! The CustomResourceDefinitions generated from the types, and the aggregated ClusterRoles that
+//! give Kubernetes' `admin`, `edit` and `view` roles the EVE kinds.
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+use schemars::{Schema, SchemaGenerator, json_schema};
+
+use crate::{
+    Application, ApplicationDaemonSet, ApplicationDeployment, Device, DeviceCertificateAuthority,
+    DeviceConfig, DeviceNetwork, GROUP, Image, NetworkConfig, OnboardCertificate,
+    OnboardCertificateAuthority,
+};
+
+/// The revision of the CRDs this binary defines. Raise it whenever a type changes: `adamant
+/// serve` replaces installed CRDs of a lower revision and leaves those of a higher one (a newer
+/// binary installed them).
+pub const CRD_REVISION: u32 = 1;
+/// The annotation on each CRD that holds its [`CRD_REVISION`].
+pub const CRD_REVISION_ANNOTATION: &str = "eve.lfedge.org/crd-revision";
+
+/// A kind of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kind {
+    /// `Device`.
+    pub kind: &'static str,
+    /// `devices`.
+    pub plural: &'static str,
+}
+
+/// Every kind of the model, in the order a manifest would create them.
+pub const KINDS: &[Kind] = &[
+    Kind {
+        kind: "OnboardCertificate",
+        plural: "onboardcertificates",
+    },
+    Kind {
+        kind: "OnboardCertificateAuthority",
+        plural: "onboardcertificateauthorities",
+    },
+    Kind {
+        kind: "DeviceCertificateAuthority",
+        plural: "devicecertificateauthorities",
+    },
+    Kind {
+        kind: "Device",
+        plural: "devices",
+    },
+    Kind {
+        kind: "NetworkConfig",
+        plural: "networkconfigs",
+    },
+    Kind {
+        kind: "DeviceNetwork",
+        plural: "devicenetworks",
+    },
+    Kind {
+        kind: "Image",
+        plural: "images",
+    },
+    Kind {
+        kind: "Application",
+        plural: "applications",
+    },
+    Kind {
+        kind: "ApplicationDeployment",
+        plural: "applicationdeployments",
+    },
+    Kind {
+        kind: "ApplicationDaemonSet",
+        plural: "applicationdaemonsets",
+    },
+    Kind {
+        kind: "DeviceConfig",
+        plural: "deviceconfigs",
+    },
+];
+
+/// The CustomResourceDefinitions of every kind, each annotated with [`CRD_REVISION`].
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut crds = vec![
+        OnboardCertificate::crd(),
+        OnboardCertificateAuthority::crd(),
+        DeviceCertificateAuthority::crd(),
+        Device::crd(),
+        NetworkConfig::crd(),
+        DeviceNetwork::crd(),
+        Image::crd(),
+        Application::crd(),
+        ApplicationDeployment::crd(),
+        ApplicationDaemonSet::crd(),
+        DeviceConfig::crd(),
+    ];
+    for crd in &mut crds {
+        crd.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(CRD_REVISION_ANNOTATION.into(), CRD_REVISION.to_string());
+        crd.metadata
+            .labels
+            .get_or_insert_default()
+            .insert("app.kubernetes.io/part-of".into(), "adamant".into());
+    }
+    crds
+}
+
+/// ClusterRoles aggregated into Kubernetes' `admin` and `edit` (every verb on the EVE kinds) and
+/// `view` (get, list, watch), for clusters with RBAC.
+pub fn cluster_roles() -> Vec<ClusterRole> {
+    let resources: Vec<String> = KINDS.iter().map(|k| k.plural.to_string()).collect();
+    let with_subresources: Vec<String> = resources
+        .iter()
+        .flat_map(|r| [r.clone(), format!("{r}/status"), format!("{r}/scale")])
+        .collect();
+    let role = |name: &str, aggregate: &[&str], verbs: &[&str], resources: &[String]| {
+        let mut role = ClusterRole {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            rules: Some(vec![PolicyRule {
+                api_groups: Some(vec![GROUP.into()]),
+                resources: Some(resources.to_vec()),
+                verbs: verbs.iter().map(|v| v.to_string()).collect(),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        };
+        let labels = role.metadata.labels.get_or_insert_default();
+        labels.insert("app.kubernetes.io/part-of".into(), "adamant".into());
+        for to in aggregate {
+            labels.insert(
+                format!("rbac.authorization.k8s.io/aggregate-to-{to}"),
+                "true".into(),
+            );
+        }
+        role
+    };
+    vec![
+        role(
+            "adamant-eve-edit",
+            &["admin", "edit"],
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ],
+            &with_subresources,
+        ),
+        role(
+            "adamant-eve-view",
+            &["view"],
+            &["get", "list", "watch"],
+            &with_subresources,
+        ),
+    ]
+}
+
+/// The schema of a field that takes any JSON object.
+pub(crate) fn free_form(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// The CRDs as JSON values (for printing and installing).
+pub fn crds_yaml() -> Vec<serde_json::Value> {
+    crds()
+        .into_iter()
+        .map(|crd| serde_json::to_value(crd).expect("a CRD serializes"))
+        .chain(
+            cluster_roles()
+                .into_iter()
+                .map(|r| serde_json::to_value(r).expect("a ClusterRole serializes")),
+        )
+        .collect()
+}

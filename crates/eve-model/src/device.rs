@@ -1,0 +1,223 @@
+//! Device, the edge device, and DeviceConfig, its composed configuration.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::Condition;
+
+/// What the operator declares of a device: its identity for onboarding and the EVE-OS it should
+/// run.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[kube(
+    group = "eve.lfedge.org",
+    version = "v1beta1",
+    kind = "Device",
+    namespaced,
+    status = "DeviceStatus",
+    shortname = "dev",
+    shortname = "edev",
+    category = "eve",
+    doc = "An EVE edge device, much like a Node. The spec identifies it for onboarding (device certificate, onboarding certificate, serial) and asks for an EVE-OS version; the status is what the device reports. Devices are selected by their labels (nodeSelector, node affinity); annotations under eve.lfedge.org/ are device options (see docs/resources.md).",
+    printcolumn(name = "UUID", type_ = "string", json_path = ".status.uuid", description = "The device's UUID in the EVE API"),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether the device reports in"),
+    printcolumn(name = "EVE-OS", type_ = "string", json_path = ".status.eve-os-version", description = "The EVE-OS version the device runs"),
+    printcolumn(name = "Last-Seen", type_ = "date", json_path = ".status.lastSeen", description = "When the device last called the controller"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    printcolumn(name = "Wanted-EVE-OS", type_ = "string", json_path = ".spec.eve-os-version", priority = 1, description = "The EVE-OS version asked for"),
+    printcolumn(name = "Serial", type_ = "string", json_path = ".spec.serial", priority = 1, description = "The device's serial number")
+)]
+#[kube(derive = "Default", derive = "PartialEq")]
+pub struct DeviceSpec {
+    /// The EVE-OS version the device should run, e.g. `8.10.0-kvm-amd64`; an Image of type
+    /// `eve-os` in the namespace provides it. Empty: whatever the device runs now. Changing it
+    /// starts a base-OS update (EVE API: `EdgeDevConfig.baseos`).
+    #[serde(
+        rename = "eve-os-version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub eve_os_version: Option<String>,
+    /// The device certificate, a PEM-encoded X.509 certificate, base64-encoded. Known only once
+    /// the device has booted; may be self-signed, as EVE's are. Unique among Devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// The device's serial number, as EVE reads it from the hardware. With `onboard`, the pair
+    /// (serial, onboarding certificate) is unique among Devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// The onboarding certificate the device presents on `register`, a PEM-encoded X.509
+    /// certificate, base64-encoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onboard: Option<String>,
+}
+
+/// What a device reports, much like a NodeStatus.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct DeviceStatus {
+    /// The EVE-OS version the device runs.
+    #[serde(
+        rename = "eve-os-version",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub eve_os_version: Option<String>,
+    /// The device's UUID in the EVE API, assigned when the Device is first seen (or by the
+    /// device on registration) and kept for the Device's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    /// The device's addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<DeviceAddress>,
+    /// The resources applications may use (cpu, memory, ephemeral-storage, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocatable: BTreeMap<String, Quantity>,
+    /// The device's total resources.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, Quantity>,
+    /// The device's conditions, `Ready` among them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<DeviceCondition>,
+    /// What the device is: hardware, kernel, runtime.
+    #[serde(
+        rename = "nodeInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub node_info: Option<DeviceInfo>,
+    /// When the device last called the controller.
+    #[serde(rename = "lastSeen", default, skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<Time>,
+    /// The generation of the spec the controller last acted on.
+    #[serde(
+        rename = "observedGeneration",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub observed_generation: Option<i64>,
+}
+
+/// An address of a device.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct DeviceAddress {
+    /// The address.
+    pub address: String,
+    /// Its type: `InternalIP`, `ExternalIP`, `Hostname`, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+}
+
+/// A condition of a device, as a NodeCondition.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct DeviceCondition {
+    /// The condition's type, e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// When the device last reported it.
+    #[serde(
+        rename = "lastHeartbeatTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_heartbeat_time: Option<Time>,
+    /// When the status last changed.
+    #[serde(
+        rename = "lastTransitionTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_transition_time: Option<Time>,
+    /// Why, in one CamelCase word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Why, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// What a device is, as a NodeSystemInfo; every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    /// The CPU architecture (`amd64`, `arm64`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// The boot's identifier; changes on every reboot.
+    #[serde(rename = "bootID", default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
+    /// The container runtime and its version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_runtime_version: Option<String>,
+    /// The kernel's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_version: Option<String>,
+    /// The machine's identifier.
+    #[serde(rename = "machineID", default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
+    /// The operating system (`eve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_system: Option<String>,
+    /// The OS image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_image: Option<String>,
+    /// The hardware's UUID (SMBIOS).
+    #[serde(rename = "systemUUID", default, skip_serializing_if = "Option::is_none")]
+    pub system_uuid: Option<String>,
+    /// The hardware's manufacturer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<String>,
+    /// The hardware's product name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+}
+
+/// The composed configuration of one device.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[kube(
+    group = "eve.lfedge.org",
+    version = "v1beta1",
+    kind = "DeviceConfig",
+    namespaced,
+    status = "DeviceConfigStatus",
+    shortname = "devcfg",
+    category = "eve",
+    doc = "The whole configuration of one device (EVE API: EdgeDevConfig, what `config` returns), named after its Device. The controller composes it from the other objects; a user may edit it, and with `spec.paused` keep the controller from overwriting it.",
+    printcolumn(name = "Device", type_ = "string", json_path = ".spec.device"),
+    printcolumn(name = "Paused", type_ = "boolean", json_path = ".spec.paused"),
+    printcolumn(name = "Hash", type_ = "string", json_path = ".status.configHash"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[kube(derive = "Default", derive = "PartialEq")]
+pub struct DeviceConfigSpec {
+    /// The Device (in this namespace) the configuration is for.
+    pub device: String,
+    /// Whether the composer leaves this configuration alone (user edits stay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+    /// The EdgeDevConfig message in its JSON form (proto3 JSON mapping, field names in
+    /// lowerCamelCase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::crds::free_form")]
+    pub config: Option<serde_json::Value>,
+}
+
+/// What the controller reports of a DeviceConfig.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceConfigStatus {
+    /// The hash of the configuration as sent to the device (its `configHash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_hash: Option<String>,
+    /// The generation the hash was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The configuration's conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
