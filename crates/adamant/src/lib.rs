@@ -2,9 +2,11 @@
 //! crates below it. This is the only crate that chooses a storage backend, and the only one that
 //! uses `anyhow`.
 
+mod eve;
 mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -25,8 +27,25 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the server: the store, and (as they are built) the API server, controllers and device API.
+    /// Run the server: the store, the Kubernetes API server and the EVE controllers.
     Serve(ServeArgs),
+    /// Print the CustomResourceDefinitions of the EVE kinds, and ClusterRoles that add them to
+    /// the `admin`, `edit` and `view` roles, as YAML (for `kubectl apply -f -`).
+    Crds,
+    /// Run the EVE controllers against any Kubernetes API server (cluster mode).
+    Controller(ControllerArgs),
+}
+
+/// Options of `adamant controller`.
+#[derive(Debug, clap::Args)]
+pub struct ControllerArgs {
+    /// The kubeconfig of the API server to manage (default: $KUBECONFIG, ~/.kube/config, or the
+    /// in-cluster service account).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Whether to install or upgrade the CRDs at start (needs the right to write CRDs).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub install_crds: bool,
 }
 
 /// Options of `adamant serve`.
@@ -54,6 +73,13 @@ pub struct ServeArgs {
     /// More DNS names or addresses for the API's serving certificate (repeatable).
     #[arg(long = "tls-host")]
     pub tls_hosts: Vec<String>,
+    /// What admission does with an object naming objects that do not exist: `refuse` (the
+    /// default, naming every missing one) or `warn` (accept with a warning; the object reports a
+    /// `ReferencesResolved=False` condition), for GitOps tools that apply in any order. The
+    /// annotation `eve.lfedge.org/reference-checks: warn` on an object or its namespace does
+    /// the same for it.
+    #[arg(long, env = "ADAMANT_REFERENCE_CHECKS", default_value = "refuse")]
+    pub reference_checks: eve_controllers::admission::References,
 }
 
 /// Runs a parsed command line.
@@ -68,6 +94,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Crds => {
+            use std::io::Write;
+            match std::io::stdout().write_all(eve::crds_yaml()?.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
+        Command::Controller(args) => runtime.block_on(controller(args)),
     }
 }
 
@@ -85,7 +119,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         interval: Duration::from_secs(args.compact_interval_seconds.max(1)),
     };
     let compactor = storage::spawn_compactor(store.clone(), retention);
-    let server = apiserver::ApiServer::new(store.clone(), Vec::new())
+    let eve_admission = eve::EveAdmission::default();
+    let plugins: Vec<Arc<dyn apiserver::admission::Plugin>> = vec![Arc::new(eve_admission.clone())];
+    let server = apiserver::ApiServer::new(store.clone(), plugins)
         .await
         .context("cannot start the API server")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -108,6 +144,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot set up the API server's TLS")?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     server.spawn_controllers(stopped.clone());
+    let client = eve::local_client(server.clone(), stopped.clone());
+    eve::install_crds(&client)
+        .await
+        .context("cannot install the EVE CustomResourceDefinitions")?;
+    let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
+        .await
+        .context("cannot start the EVE controllers")?;
+    eve_admission.activate(eve_controllers::admission::Admission::new(
+        client,
+        args.reference_checks,
+        Some(caches.devices.clone()),
+    ));
     let serving = tokio::spawn(server.clone().serve(listener, tls, stopped));
     tracing::info!(
         store = %args.store,
@@ -123,6 +171,35 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     compactor.abort();
     drop(server);
     drop(store);
+    Ok(())
+}
+
+async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("cannot use the kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no kubeconfig: pass --kubeconfig or set KUBECONFIG")?,
+    };
+    let client = kube::Client::try_from(config).context("cannot make a Kubernetes client")?;
+    if args.install_crds {
+        eve::install_crds(&client)
+            .await
+            .context("cannot install the EVE CustomResourceDefinitions")?;
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    eve_controllers::runtime::start(client, stopped)
+        .await
+        .context("cannot start the EVE controllers")?;
+    tracing::info!("adamant controller is ready");
+    shutdown_signal().await;
+    let _ = stop.send(true);
     Ok(())
 }
 
