@@ -4,13 +4,13 @@
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
+use apiserver::ApiServer;
 use apiserver::admission::{self, Operation};
 use apiserver::auth::User;
-use apiserver::ApiServer;
 use eve_controllers::admission::{Admission, Refusal, Review};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
 use kube::ResourceExt;
+use kube::api::{Api, PostParams};
 use registry::ApiError;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -24,7 +24,10 @@ pub(crate) fn controller_user() -> User {
 }
 
 /// A Kubernetes client served by `server` in process.
-pub(crate) fn local_client(server: Arc<ApiServer>, shutdown: watch::Receiver<bool>) -> kube::Client {
+pub(crate) fn local_client(
+    server: Arc<ApiServer>,
+    shutdown: watch::Receiver<bool>,
+) -> kube::Client {
     let user = controller_user();
     let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
         let server = server.clone();
@@ -166,7 +169,10 @@ pub(crate) async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
         crd.status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     for crd in eve_model::crds() {

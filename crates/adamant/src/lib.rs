@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// the same for it.
     #[arg(long, env = "ADAMANT_REFERENCE_CHECKS", default_value = "refuse")]
     pub reference_checks: eve_controllers::admission::References,
+    /// Whether this process runs the EVE controllers (scheduling, deployments, daemon sets).
+    /// `false` leaves them to an `adamant controller` elsewhere.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub eve_controllers: bool,
 }
 
 /// Runs a parsed command line.
@@ -148,13 +152,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     eve::install_crds(&client)
         .await
         .context("cannot install the EVE CustomResourceDefinitions")?;
-    let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
-        .await
-        .context("cannot start the EVE controllers")?;
+    let devices = if args.eve_controllers {
+        let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
+            .await
+            .context("cannot start the EVE controllers")?;
+        Some(caches.devices)
+    } else {
+        None
+    };
     eve_admission.activate(eve_controllers::admission::Admission::new(
         client,
         args.reference_checks,
-        Some(caches.devices.clone()),
+        devices,
     ));
     let serving = tokio::spawn(server.clone().serve(listener, tls, stopped));
     tracing::info!(

@@ -13,7 +13,9 @@ use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
 
 /// A request body the server can read: hyper's, or an in-process client's.
-pub trait RequestBody: hyper::body::Body<Data = Bytes, Error = Self::Failure> + Send + 'static {
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error = Self::Failure> + Send + 'static
+{
     /// The body's error.
     type Failure: std::error::Error + Send + Sync + 'static;
 }

@@ -286,7 +286,11 @@ impl Check<'_> {
                 if let (Some(a), Some(b)) = (&certificate, &other_cert)
                     && a.der == b.der
                 {
-                    conflicts.push(("spec.certificate".into(), "device certificate".into(), them.clone()));
+                    conflicts.push((
+                        "spec.certificate".into(),
+                        "device certificate".into(),
+                        them.clone(),
+                    ));
                 }
                 if let (Some(serial), Some(a)) = (serial, &onboard)
                     && other.spec.serial.as_deref() == Some(serial)
@@ -297,7 +301,11 @@ impl Check<'_> {
                         .and_then(|c| certs::decode(c).ok())
                         .is_some_and(|b| b.der == a.der)
                 {
-                    conflicts.push(("spec.serial".into(), "serial and onboarding certificate".into(), them));
+                    conflicts.push((
+                        "spec.serial".into(),
+                        "serial and onboarding certificate".into(),
+                        them,
+                    ));
                 }
             }
         }
@@ -306,14 +314,22 @@ impl Check<'_> {
                 .admission
                 .claim_recent(format!("cert:{:?}", cert.der), &me)
         {
-            conflicts.push(("spec.certificate".into(), "device certificate".into(), other));
+            conflicts.push((
+                "spec.certificate".into(),
+                "device certificate".into(),
+                other,
+            ));
         }
         if let (Some(serial), Some(onboard)) = (serial, &onboard)
             && let Some(other) = self
                 .admission
                 .claim_recent(format!("serial:{serial}:{:?}", onboard.der), &me)
         {
-            conflicts.push(("spec.serial".into(), "serial and onboarding certificate".into(), other));
+            conflicts.push((
+                "spec.serial".into(),
+                "serial and onboarding certificate".into(),
+                other,
+            ));
         }
         let mut seen = HashSet::new();
         for (path, what, other) in conflicts {
@@ -349,20 +365,30 @@ impl Check<'_> {
                 ));
             }
         };
-        text("subnet", &cidr_ok, "a subnet in CIDR notation, like 10.1.0.0/24");
+        text(
+            "subnet",
+            &cidr_ok,
+            "a subnet in CIDR notation, like 10.1.0.0/24",
+        );
         text("address", &ip_ok, "an IP address");
         text("gateway", &ip_ok, "an IP address");
         text(
             "dhcpRange",
-            &|v: &str| v.split_once('-').is_some_and(|(a, b)| ip_ok(a.trim()) && ip_ok(b.trim())),
+            &|v: &str| {
+                v.split_once('-')
+                    .is_some_and(|(a, b)| ip_ok(a.trim()) && ip_ok(b.trim()))
+            },
             "a range of two addresses, like 10.1.0.10-10.1.0.200",
         );
         for (i, dns) in spec["dns"].as_array().into_iter().flatten().enumerate() {
             if let Some(v) = dns.as_str()
                 && !ip_ok(v)
             {
-                self.errors
-                    .push(FieldError::invalid(format!("spec.dns[{i}]"), v, "must be an IP address"));
+                self.errors.push(FieldError::invalid(
+                    format!("spec.dns[{i}]"),
+                    v,
+                    "must be an IP address",
+                ));
             }
         }
         for (i, proxy) in spec["proxies"].as_array().into_iter().flatten().enumerate() {
@@ -413,7 +439,11 @@ impl Check<'_> {
         }
     }
 
-    async fn eve_storage_class(&mut self, path: &str, name: &str) -> Result<Option<StorageClass>, Refusal> {
+    async fn eve_storage_class(
+        &mut self,
+        path: &str,
+        name: &str,
+    ) -> Result<Option<StorageClass>, Refusal> {
         let api: Api<StorageClass> = Api::all(self.admission.client.clone());
         match api.get_opt(name).await.map_err(unavailable)? {
             Some(class) if class.provisioner == "eve" => Ok(Some(class)),
@@ -432,7 +462,9 @@ impl Check<'_> {
                 self.missing.push(FieldError::not_found(
                     path,
                     name,
-                    format!("StorageClass {name} does not exist; create it (provisioner: eve) first"),
+                    format!(
+                        "StorageClass {name} does not exist; create it (provisioner: eve) first"
+                    ),
                 ));
                 Ok(None)
             }
@@ -452,7 +484,9 @@ impl Check<'_> {
         if let Some(node) = affinity.get("nodeAffinity")
             && let Ok(parsed) = serde_json::from_value(node.clone())
         {
-            for (at, message) in eve_model::selection::affinity_errors(&parsed, &format!("{path}.nodeAffinity")) {
+            for (at, message) in
+                eve_model::selection::affinity_errors(&parsed, &format!("{path}.nodeAffinity"))
+            {
                 self.errors.push(FieldError::invalid(at, "", message));
             }
         }
@@ -490,7 +524,9 @@ impl Check<'_> {
             )
             .await?;
         }
-        let node = object["spec"]["nodeName"].as_str().filter(|n| !n.is_empty());
+        let node = object["spec"]["nodeName"]
+            .as_str()
+            .filter(|n| !n.is_empty());
         if let Some(device) = node {
             self.exists::<eve_model::Device>("spec.nodeName", device, "Device")
                 .await?;
@@ -506,16 +542,27 @@ impl Check<'_> {
     ) -> Result<(), Refusal> {
         self.affinity(&spec["affinity"], &format!("{path}.affinity"));
         let mut names = HashSet::new();
-        for (i, container) in spec["containers"].as_array().into_iter().flatten().enumerate() {
+        for (i, container) in spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             if let Some(name) = container["name"].as_str()
                 && !names.insert(name.to_owned())
             {
-                self.errors
-                    .push(FieldError::duplicate(format!("{path}.containers[{i}].name"), name));
+                self.errors.push(FieldError::duplicate(
+                    format!("{path}.containers[{i}].name"),
+                    name,
+                ));
             }
             if let Some(image) = container["image"].as_str() {
-                self.exists::<eve_model::Image>(&format!("{path}.containers[{i}].image"), image, "Image")
-                    .await?;
+                self.exists::<eve_model::Image>(
+                    &format!("{path}.containers[{i}].image"),
+                    image,
+                    "Image",
+                )
+                .await?;
             }
         }
         let mut volumes = HashSet::new();
@@ -524,7 +571,8 @@ impl Check<'_> {
             if let Some(name) = volume["name"].as_str()
                 && !volumes.insert(name.to_owned())
             {
-                self.errors.push(FieldError::duplicate(format!("{at}.name"), name));
+                self.errors
+                    .push(FieldError::duplicate(format!("{at}.name"), name));
             }
             let claim = volume["persistentVolumeClaim"]["claimName"].as_str();
             let ephemeral = volume.get("ephemeral").filter(|v| !v.is_null());
@@ -580,7 +628,12 @@ impl Check<'_> {
                 )),
             }
         }
-        for (i, container) in spec["containers"].as_array().into_iter().flatten().enumerate() {
+        for (i, container) in spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             for list in ["volumeMounts", "volumeDevices"] {
                 for (j, mount) in container[list].as_array().into_iter().flatten().enumerate() {
                     if let Some(name) = mount["name"].as_str()
@@ -621,7 +674,10 @@ impl Check<'_> {
             )),
         }
         let template = &object["spec"]["template"];
-        if template["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()) {
+        if template["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+        {
             self.errors.push(FieldError::forbidden(
                 "spec.template.spec.nodeName",
                 "the controller binds each application; select devices with nodeSelector or affinity",
@@ -633,7 +689,10 @@ impl Check<'_> {
             .unwrap_or_default();
         for network in networks {
             self.exists::<eve_model::DeviceNetwork>(
-                &format!("spec.template.metadata.annotations[{}]", annotations::NETWORKS),
+                &format!(
+                    "spec.template.metadata.annotations[{}]",
+                    annotations::NETWORKS
+                ),
                 &network,
                 "DeviceNetwork",
             )
@@ -663,7 +722,9 @@ impl Check<'_> {
         let spec = &object["spec"];
         let source = &spec["dataSourceRef"];
         let image_source = source["kind"] == "Image"
-            && source["apiGroup"].as_str().is_some_and(|g| g == GROUP || g == eve_model::API_VERSION);
+            && source["apiGroup"]
+                .as_str()
+                .is_some_and(|g| g == GROUP || g == eve_model::API_VERSION);
         if !image_source {
             return Ok(());
         }
@@ -676,7 +737,10 @@ impl Check<'_> {
             None => self.missing.push(FieldError::not_found(
                 "spec.dataSourceRef.name",
                 image,
-                format!("Image {}/{image} does not exist; create it first", self.namespace),
+                format!(
+                    "Image {}/{image} does not exist; create it first",
+                    self.namespace
+                ),
             )),
             Some(found) => {
                 let class = spec["storageClassName"].as_str().unwrap_or("");
@@ -701,9 +765,19 @@ impl Check<'_> {
         }
         let parameters = &object["parameters"];
         let kind = parameters["type"].as_str().unwrap_or("");
-        const TYPES: &[&str] = &["blank", "container", "http", "https", "ftp", "sftp", "s3", "azure"];
+        const TYPES: &[&str] = &[
+            "blank",
+            "container",
+            "http",
+            "https",
+            "ftp",
+            "sftp",
+            "s3",
+            "azure",
+        ];
         if !TYPES.contains(&kind) {
-            self.errors.push(FieldError::not_supported("parameters.type", kind, TYPES));
+            self.errors
+                .push(FieldError::not_supported("parameters.type", kind, TYPES));
         }
         if kind == "ftp" {
             self.warnings.push(
@@ -717,7 +791,9 @@ impl Check<'_> {
             ));
         }
         if let Some(secret) = parameters["credentialsSecret"].as_str() {
-            let namespace = parameters["credentialsSecretNamespace"].as_str().unwrap_or("");
+            let namespace = parameters["credentialsSecretNamespace"]
+                .as_str()
+                .unwrap_or("");
             if namespace.is_empty() {
                 self.errors.push(FieldError::required(
                     "parameters.credentialsSecretNamespace",
@@ -740,7 +816,10 @@ impl Check<'_> {
 
 fn abbreviate(text: &str) -> String {
     if text.len() > 24 {
-        format!("{}...", &text[..text.char_indices().nth(20).map_or(text.len(), |(i, _)| i)])
+        format!(
+            "{}...",
+            &text[..text.char_indices().nth(20).map_or(text.len(), |(i, _)| i)]
+        )
     } else {
         text.to_owned()
     }

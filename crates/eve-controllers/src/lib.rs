@@ -4,7 +4,7 @@
 //! `adamant controller` to any Kubernetes API server. It knows neither storage nor the API
 //! server's internals.
 
-pub mod scheduling;
 pub mod admission;
 pub mod labels;
 pub mod runtime;
+pub mod scheduling;

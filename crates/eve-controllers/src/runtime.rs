@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use eve_model::{
-    Application, ApplicationDaemonSet, ApplicationDeployment, ApplicationSpec,
-    ApplicationTemplate, Device, DeviceNetwork, annotations,
+    Application, ApplicationDaemonSet, ApplicationDeployment, ApplicationSpec, ApplicationTemplate,
+    Device, DeviceNetwork, annotations,
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -81,6 +81,7 @@ pub struct Caches {
     deployments: Store<ApplicationDeployment>,
     daemon_sets: Store<ApplicationDaemonSet>,
     claims: Store<PersistentVolumeClaim>,
+    images: Store<eve_model::Image>,
 }
 
 struct Runtime {
@@ -228,12 +229,26 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
         &client,
         slot.clone(),
         |rt, c| match c {
-            Some(c) => rt.queue.push(Key::Namespace(c.namespace().unwrap_or_default())),
+            Some(c) => rt
+                .queue
+                .push(Key::Namespace(c.namespace().unwrap_or_default())),
+            None => rt.enqueue_everything(),
+        },
+        stop.clone(),
+    );
+    let images = spawn_reflector::<eve_model::Image, _>(
+        &client,
+        slot.clone(),
+        |rt, i| match i {
+            Some(i) => rt
+                .queue
+                .push(Key::Namespace(i.namespace().unwrap_or_default())),
             None => rt.enqueue_everything(),
         },
         stop.clone(),
     );
     let caches = Caches {
+        images,
         devices,
         networks,
         applications,
@@ -256,6 +271,7 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
     ready("deployment", caches.deployments.wait_until_ready().await)?;
     ready("daemon set", caches.daemon_sets.wait_until_ready().await)?;
     ready("claim", caches.claims.wait_until_ready().await)?;
+    ready("image", caches.images.wait_until_ready().await)?;
     runtime.enqueue_everything();
     let worker = runtime.clone();
     let mut stop_worker = stop;
@@ -345,6 +361,7 @@ impl Runtime {
             Key::Deployment(ns, name) => self.deployment(ns, name).await,
             Key::DaemonSet(ns, name) => self.daemon_set(ns, name).await,
             Key::Namespace(ns) => {
+                self.references(ns).await?;
                 self.schedule(ns).await?;
                 self.bind_claims(ns).await
             }
@@ -449,8 +466,12 @@ impl Runtime {
             .await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
         let gone: HashSet<&String> = names.iter().collect();
-        self.await_cache(|apps| !apps.iter().any(|a| a.namespace().as_deref() == Some(ns) && gone.contains(&a.name_any())))
-            .await;
+        self.await_cache(|apps| {
+            !apps
+                .iter()
+                .any(|a| a.namespace().as_deref() == Some(ns) && gone.contains(&a.name_any()))
+        })
+        .await;
         Ok(())
     }
 
@@ -658,9 +679,12 @@ impl Runtime {
             } else {
                 "MinimumReplicasUnavailable"
             },
-            &format!("{available_n} of {replicas} applications are available (running on their device)"),
+            &format!(
+                "{available_n} of {replicas} applications are available (running on their device)"
+            ),
         )];
-        let complete = updated == replicas && members.len() as i32 == replicas && available_n == replicas;
+        let complete =
+            updated == replicas && members.len() as i32 == replicas && available_n == replicas;
         conditions.push(condition(
             "Progressing",
             failure.is_none(),
@@ -786,12 +810,8 @@ impl Runtime {
             .filter(|a| controller_of(a).is_some_and(|o| o.uid == uid))
             .collect();
         let members = self.members(&mine, &devices, &context, min_ready);
-        let on_eligible = |m: &Member| {
-            m.device
-                .as_ref()
-                .is_some_and(|d| eligible.contains(d))
-                && m.placed
-        };
+        let on_eligible =
+            |m: &Member| m.device.as_ref().is_some_and(|d| eligible.contains(d)) && m.placed;
         let current_n = members.iter().filter(|m| on_eligible(m)).count() as i32;
         let updated = members
             .iter()
@@ -905,6 +925,94 @@ impl Runtime {
         Ok(())
     }
 
+    /// Reports `ReferencesResolved` on applications that name missing Images, DeviceNetworks or
+    /// claims (admitted in warning mode), and clears it once they exist.
+    async fn references(&self, ns: &str) -> Result<(), kube::Error> {
+        let names = |v: Vec<String>| v.into_iter().collect::<HashSet<String>>();
+        let images = names(
+            self.caches
+                .images
+                .state_filter(|i| i.namespace().as_deref() == Some(ns))
+                .iter()
+                .map(|i| i.name_any())
+                .collect(),
+        );
+        let networks = names(self.networks_in(ns).iter().map(|n| n.name_any()).collect());
+        let claims = names(
+            self.caches
+                .claims
+                .state_filter(|c| c.namespace().as_deref() == Some(ns))
+                .iter()
+                .map(|c| c.name_any())
+                .collect(),
+        );
+        let api: Api<Application> = Api::namespaced(self.client.clone(), ns);
+        for app in self.apps_in(ns) {
+            let mut missing = Vec::new();
+            for c in &app.spec.containers {
+                if !images.contains(&c.image) {
+                    missing.push(format!("Image {}", c.image));
+                }
+            }
+            for n in scheduling::networks_of(app.annotations()) {
+                if !networks.contains(&n) {
+                    missing.push(format!("DeviceNetwork {n}"));
+                }
+            }
+            for v in &app.spec.volumes {
+                if let Some(c) = &v.persistent_volume_claim
+                    && !claims.contains(&c.claim_name)
+                {
+                    missing.push(format!("PersistentVolumeClaim {}", c.claim_name));
+                }
+            }
+            let previous = app.status.as_ref().and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == "ReferencesResolved")
+            });
+            let (ok, message) = if missing.is_empty() {
+                (
+                    true,
+                    "every object the application names exists".to_string(),
+                )
+            } else {
+                (false, format!("missing: {}", missing.join(", ")))
+            };
+            let unchanged = match previous {
+                Some(p) => p.status == if ok { "True" } else { "False" } && p.message == message,
+                None => ok, // nothing to report while all is well
+            };
+            if unchanged {
+                continue;
+            }
+            let mut conditions: Vec<serde_json::Value> = app
+                .status
+                .as_ref()
+                .map(|s| {
+                    s.conditions
+                        .iter()
+                        .filter(|c| c.type_ != "ReferencesResolved")
+                        .map(|c| serde_json::to_value(c).unwrap_or_default())
+                        .collect()
+                })
+                .unwrap_or_default();
+            conditions.push(condition(
+                "ReferencesResolved",
+                ok,
+                if ok { "Resolved" } else { "MissingReferences" },
+                &message,
+            ));
+            api.patch_status(
+                &app.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"conditions": conditions}})),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Records which device each used claim is bound to.
     async fn bind_claims(&self, ns: &str) -> Result<(), kube::Error> {
         let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
@@ -932,7 +1040,9 @@ impl Runtime {
                 api.patch(
                     &claim.claim_name,
                     &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"annotations": {annotations::BOUND_DEVICE: device}}})),
+                    &Patch::Merge(
+                        json!({"metadata": {"annotations": {annotations::BOUND_DEVICE: device}}}),
+                    ),
                 )
                 .await?;
                 api.patch_status(
@@ -951,7 +1061,12 @@ impl Runtime {
         let Some(device) = self.caches.devices.get(&ObjectRef::new(name).within(ns)) else {
             return Ok(());
         };
-        if device.status.as_ref().and_then(|s| s.uuid.as_ref()).is_some() {
+        if device
+            .status
+            .as_ref()
+            .and_then(|s| s.uuid.as_ref())
+            .is_some()
+        {
             return Ok(());
         }
         let api: Api<Device> = Api::namespaced(self.client.clone(), ns);

@@ -97,7 +97,10 @@ pub fn fits(
     if !selection::matches_selector(&spec.node_selector, target) {
         return Err(Unfit::Selector);
     }
-    let affinity = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref());
+    let affinity = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref());
     if !selection::matches_affinity(affinity, target) {
         return Err(Unfit::Affinity);
     }
@@ -147,7 +150,10 @@ pub fn choose(
     load: &Load,
 ) -> Result<String, String> {
     let mut reasons: BTreeMap<Unfit, usize> = BTreeMap::new();
-    let affinity = spec.affinity.as_ref().and_then(|a| a.node_affinity.as_ref());
+    let affinity = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref());
     let mut best: Option<((u32, i64, u32), String)> = None;
     for device in devices {
         match fits(spec, app_annotations, device, context) {
@@ -268,10 +274,8 @@ pub struct Rollout {
 pub fn plan_deployment(rollout: Rollout, hash: &str, members: &[Member]) -> Plan {
     let mut plan = Plan::default();
     let replicas = rollout.replicas.max(0) as usize;
-    let (misplaced, placed): (Vec<&Member>, Vec<&Member>) =
-        members.iter().partition(|m| !m.placed);
-    plan.delete
-        .extend(misplaced.iter().map(|m| m.name.clone()));
+    let (misplaced, placed): (Vec<&Member>, Vec<&Member>) = members.iter().partition(|m| !m.placed);
+    plan.delete.extend(misplaced.iter().map(|m| m.name.clone()));
     let (new, old): (Vec<&Member>, Vec<&Member>) = placed.iter().partition(|m| m.hash == hash);
     if rollout.recreate && !old.is_empty() {
         plan.delete.extend(old.iter().map(|m| m.name.clone()));
@@ -419,7 +423,11 @@ mod tests {
         let plan = plan_deployment(rollout(2, 1, 0), "h", &[gone, member("b", "h", true)]);
         assert_eq!((plan.create, plan.delete), (1, vec!["a".to_string()]));
         // Rolling with maxSurge 1, maxUnavailable 0: one new first, no old deleted yet.
-        let old = [member("a", "o", true), member("b", "o", true), member("c", "o", true)];
+        let old = [
+            member("a", "o", true),
+            member("b", "o", true),
+            member("c", "o", true),
+        ];
         let plan = plan_deployment(rollout(3, 1, 0), "h", &old);
         assert_eq!((plan.create, plan.delete.len()), (1, 0));
         // Once the new one is available, one old one goes.

@@ -23,11 +23,36 @@ use crate::Condition;
     shortname = "apps",
     category = "eve",
     doc = "An application instance on one device, as a Pod on one node (EVE API: AppInstanceConfig with its VolumeConfigs). spec.nodeName binds it to a Device, set by the user or by the scheduler from nodeSelector, node affinity, and the devices its networks (annotation k8s.v1.cni.cncf.io/networks, naming DeviceNetworks) and volumes are on. The first container's image (an Image) is what it boots.",
-    printcolumn(name = "Device", type_ = "string", json_path = ".spec.nodeName", description = "The Device the application is bound to"),
-    printcolumn(name = "State", type_ = "string", json_path = ".status.state", description = "The state the device reports"),
-    printcolumn(name = "Image", type_ = "string", json_path = ".spec.containers[0].image", description = "The Image it boots"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "UUID", type_ = "string", json_path = ".metadata.uid", priority = 1, description = "The application's UUID in the EVE API")
+    printcolumn(
+        name = "Device",
+        type_ = "string",
+        json_path = ".spec.nodeName",
+        description = "The Device the application is bound to"
+    ),
+    printcolumn(
+        name = "State",
+        type_ = "string",
+        json_path = ".status.state",
+        description = "The state the device reports"
+    ),
+    printcolumn(
+        name = "Image",
+        type_ = "string",
+        json_path = ".spec.containers[0].image",
+        description = "The Image it boots"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "UUID",
+        type_ = "string",
+        json_path = ".metadata.uid",
+        priority = 1,
+        description = "The application's UUID in the EVE API"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 #[serde(rename_all = "camelCase")]
@@ -80,7 +105,10 @@ pub struct Affinity {
 #[serde(rename_all = "camelCase")]
 pub struct Container {
     /// The container's name, unique in the application (a DNS label).
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// The name of an Image in this namespace.
     #[schemars(length(min = 1))]
@@ -182,7 +210,10 @@ pub struct ContainerPort {
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
     /// The volume's name, which volumeMounts and volumeDevices use.
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// A PersistentVolumeClaim in this namespace. It binds to the application's device: no
     /// application on another device can use it afterwards.

@@ -6,7 +6,9 @@ use base64::Engine;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertError {
     /// Not base64.
-    #[error("must be a base64-encoded PEM certificate (encode the PEM file with `base64 -w0`): {0}")]
+    #[error(
+        "must be a base64-encoded PEM certificate (encode the PEM file with `base64 -w0`): {0}"
+    )]
     Base64(String),
     /// Base64 of something that is not PEM.
     #[error(

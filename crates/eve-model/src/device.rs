@@ -23,13 +23,49 @@ use crate::Condition;
     shortname = "edev",
     category = "eve",
     doc = "An EVE edge device, much like a Node. The spec identifies it for onboarding (device certificate, onboarding certificate, serial) and asks for an EVE-OS version; the status is what the device reports. Devices are selected by their labels (nodeSelector, node affinity); annotations under eve.lfedge.org/ are device options (see docs/resources.md).",
-    printcolumn(name = "UUID", type_ = "string", json_path = ".status.uuid", description = "The device's UUID in the EVE API"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether the device reports in"),
-    printcolumn(name = "EVE-OS", type_ = "string", json_path = ".status.eve-os-version", description = "The EVE-OS version the device runs"),
-    printcolumn(name = "Last-Seen", type_ = "date", json_path = ".status.lastSeen", description = "When the device last called the controller"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "Wanted-EVE-OS", type_ = "string", json_path = ".spec.eve-os-version", priority = 1, description = "The EVE-OS version asked for"),
-    printcolumn(name = "Serial", type_ = "string", json_path = ".spec.serial", priority = 1, description = "The device's serial number")
+    printcolumn(
+        name = "UUID",
+        type_ = "string",
+        json_path = ".status.uuid",
+        description = "The device's UUID in the EVE API"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status",
+        description = "Whether the device reports in"
+    ),
+    printcolumn(
+        name = "EVE-OS",
+        type_ = "string",
+        json_path = ".status.eve-os-version",
+        description = "The EVE-OS version the device runs"
+    ),
+    printcolumn(
+        name = "Last-Seen",
+        type_ = "date",
+        json_path = ".status.lastSeen",
+        description = "When the device last called the controller"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Wanted-EVE-OS",
+        type_ = "string",
+        json_path = ".spec.eve-os-version",
+        priority = 1,
+        description = "The EVE-OS version asked for"
+    ),
+    printcolumn(
+        name = "Serial",
+        type_ = "string",
+        json_path = ".spec.serial",
+        priority = 1,
+        description = "The device's serial number"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 pub struct DeviceSpec {
@@ -83,11 +119,7 @@ pub struct DeviceStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<DeviceCondition>,
     /// What the device is: hardware, kernel, runtime.
-    #[serde(
-        rename = "nodeInfo",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "nodeInfo", default, skip_serializing_if = "Option::is_none")]
     pub node_info: Option<DeviceInfo>,
     /// When the device last called the controller.
     #[serde(rename = "lastSeen", default, skip_serializing_if = "Option::is_none")]
@@ -167,7 +199,11 @@ pub struct DeviceInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_image: Option<String>,
     /// The hardware's UUID (SMBIOS).
-    #[serde(rename = "systemUUID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "systemUUID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub system_uuid: Option<String>,
     /// The hardware's manufacturer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,7 +227,11 @@ pub struct DeviceInfo {
     printcolumn(name = "Device", type_ = "string", json_path = ".spec.device"),
     printcolumn(name = "Paused", type_ = "boolean", json_path = ".spec.paused"),
     printcolumn(name = "Hash", type_ = "string", json_path = ".status.configHash"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 pub struct DeviceConfigSpec {

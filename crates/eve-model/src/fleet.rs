@@ -29,12 +29,39 @@ use crate::application::ApplicationSpec;
         status_replicas_path = ".status.replicas",
         label_selector_path = ".status.selector"
     ),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.readyText", description = "Available of wanted replicas"),
-    printcolumn(name = "Up-to-date", type_ = "integer", json_path = ".status.updatedReplicas"),
-    printcolumn(name = "Available", type_ = "integer", json_path = ".status.availableReplicas"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "Image", type_ = "string", json_path = ".spec.template.spec.containers[0].image", priority = 1),
-    printcolumn(name = "Selector", type_ = "string", json_path = ".status.selector", priority = 1)
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.readyText",
+        description = "Available of wanted replicas"
+    ),
+    printcolumn(
+        name = "Up-to-date",
+        type_ = "integer",
+        json_path = ".status.updatedReplicas"
+    ),
+    printcolumn(
+        name = "Available",
+        type_ = "integer",
+        json_path = ".status.availableReplicas"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Image",
+        type_ = "string",
+        json_path = ".spec.template.spec.containers[0].image",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Selector",
+        type_ = "string",
+        json_path = ".status.selector",
+        priority = 1
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 #[serde(rename_all = "camelCase")]
@@ -179,12 +206,37 @@ pub struct Revision {
     shortname = "ads",
     category = "eve",
     doc = "A DaemonSet of Applications: one Application made from spec.template on every Device of the namespace that is eligible for it, following new devices and label changes, and rolled to a new template within maxUnavailable.",
-    printcolumn(name = "Desired", type_ = "integer", json_path = ".status.desiredNumberScheduled"),
-    printcolumn(name = "Current", type_ = "integer", json_path = ".status.currentNumberScheduled"),
-    printcolumn(name = "Up-to-date", type_ = "integer", json_path = ".status.updatedNumberScheduled"),
-    printcolumn(name = "Available", type_ = "integer", json_path = ".status.numberAvailable"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    printcolumn(name = "Image", type_ = "string", json_path = ".spec.template.spec.containers[0].image", priority = 1)
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".status.desiredNumberScheduled"
+    ),
+    printcolumn(
+        name = "Current",
+        type_ = "integer",
+        json_path = ".status.currentNumberScheduled"
+    ),
+    printcolumn(
+        name = "Up-to-date",
+        type_ = "integer",
+        json_path = ".status.updatedNumberScheduled"
+    ),
+    printcolumn(
+        name = "Available",
+        type_ = "integer",
+        json_path = ".status.numberAvailable"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Image",
+        type_ = "string",
+        json_path = ".spec.template.spec.containers[0].image",
+        priority = 1
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 #[serde(rename_all = "camelCase")]

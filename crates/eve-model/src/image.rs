@@ -16,9 +16,17 @@ use serde::{Deserialize, Serialize};
     category = "eve",
     doc = "An image in a data store: a container image, a VM disk, or (type eve-os) an EVE-OS release. Applications boot from Images (containers[].image); volumes are made from them (PersistentVolumeClaim dataSourceRef). EVE API: a ContentTree in the data store of its StorageClass; a BaseOS for type eve-os.",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
-    printcolumn(name = "Storage-Class", type_ = "string", json_path = ".spec.storageClass"),
+    printcolumn(
+        name = "Storage-Class",
+        type_ = "string",
+        json_path = ".spec.storageClass"
+    ),
     printcolumn(name = "Ref", type_ = "string", json_path = ".spec.ref"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 #[serde(rename_all = "camelCase")]

@@ -19,7 +19,11 @@ use crate::application::Affinity;
     doc = "Reusable network settings (EVE API: NetworkConfig): how a port or a network instance gets its addresses, DNS, NTP and proxies. A Device's port uses one through the annotation eve.lfedge.org/network-<port>; a DeviceNetwork through spec.networkConfig.",
     printcolumn(name = "IP", type_ = "string", json_path = ".spec.ip"),
     printcolumn(name = "Subnet", type_ = "string", json_path = ".spec.subnet"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 #[serde(rename_all = "camelCase")]
@@ -95,7 +99,11 @@ pub struct Wifi {
     printcolumn(name = "Config", type_ = "string", json_path = ".spec.networkConfig"),
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type"),
     printcolumn(name = "Port", type_ = "string", json_path = ".spec.port"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 #[serde(rename_all = "camelCase")]

@@ -15,7 +15,11 @@ use serde::{Deserialize, Serialize};
     shortname = "obc",
     category = "eve",
     doc = "An onboarding certificate that is allowed to register devices: a device presenting it on `register` may onboard (and, if no Device claims it, self-register into this namespace). EVE API: the `register` request's onboarding certificate.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 pub struct CertificateSpec {
@@ -33,7 +37,11 @@ pub struct CertificateSpec {
     shortname = "obca",
     category = "eve",
     doc = "A certificate authority for onboarding certificates: a device presenting an onboarding certificate signed by it may register (self-registering into this namespace if no Device claims it). EVE API: checked on `register`.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 pub struct OnboardCaSpec {
@@ -52,7 +60,11 @@ pub struct OnboardCaSpec {
     shortname = "dca",
     category = "eve",
     doc = "A certificate authority for device certificates: a device presenting a device certificate signed by it may register (self-registering into this namespace if no Device claims it). EVE API: checked on `register` and on every request's client certificate.",
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
 pub struct DeviceCaSpec {

@@ -91,8 +91,7 @@ impl Quantity {
             s if s.starts_with(['e', 'E']) => {
                 let digits = &s[1..];
                 let body = digits.strip_prefix(['+', '-']).unwrap_or(digits);
-                if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) || body.len() > 4
-                {
+                if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) || body.len() > 4 {
                     return Err(QuantityError::Syntax);
                 }
                 exponent += digits.parse::<i32>().map_err(|_| QuantityError::Syntax)?;
@@ -142,7 +141,8 @@ impl Quantity {
         if self.exponent < 0 {
             return None;
         }
-        self.mantissa.checked_mul(10u128.checked_pow(self.exponent as u32)?)
+        self.mantissa
+            .checked_mul(10u128.checked_pow(self.exponent as u32)?)
     }
 
     /// The canonical text, as Kubernetes serializes the quantity.
@@ -363,7 +363,10 @@ mod tests {
         for bad in ["", "abc", "1.2.3", "5Q", "1e", ".", "1KI", "--1", "1e99999"] {
             assert!(Quantity::parse(bad).is_err(), "{bad}");
         }
-        assert_eq!(Quantity::parse("99999999999999999999"), Err(QuantityError::TooLarge));
+        assert_eq!(
+            Quantity::parse("99999999999999999999"),
+            Err(QuantityError::TooLarge)
+        );
         assert_eq!(Quantity::parse("1.5").unwrap().milli(), 1500);
     }
 
@@ -374,8 +377,14 @@ mod tests {
             {"name": "b", "image": "i", "resources": {"limits": {"cpu": "x", "memory": "-1"}}}
         ]}});
         let invalid = normalize("Application", &mut app);
-        assert_eq!(app["spec"]["containers"][0]["resources"]["requests"]["cpu"], "1");
-        assert_eq!(app["spec"]["containers"][0]["resources"]["requests"]["storage"], "500m");
+        assert_eq!(
+            app["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+            "1"
+        );
+        assert_eq!(
+            app["spec"]["containers"][0]["resources"]["requests"]["storage"],
+            "500m"
+        );
         let paths: Vec<_> = invalid.iter().map(|i| i.path.as_str()).collect();
         assert_eq!(
             paths,

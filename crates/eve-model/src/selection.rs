@@ -24,9 +24,10 @@ pub fn matches_selector(selector: &BTreeMap<String, String>, target: Target<'_>)
 /// Whether the device meets the required terms of `affinity` (any term; all of a term's
 /// requirements). No required terms: every device.
 pub fn matches_affinity(affinity: Option<&NodeAffinity>, target: Target<'_>) -> bool {
-    let Some(required) =
-        affinity.and_then(|a| a.required_during_scheduling_ignored_during_execution.as_ref())
-    else {
+    let Some(required) = affinity.and_then(|a| {
+        a.required_during_scheduling_ignored_during_execution
+            .as_ref()
+    }) else {
         return true;
     };
     required
@@ -38,7 +39,10 @@ pub fn matches_affinity(affinity: Option<&NodeAffinity>, target: Target<'_>) -> 
 /// The sum of the weights of the preferred terms the device meets.
 pub fn preference(affinity: Option<&NodeAffinity>, target: Target<'_>) -> i64 {
     affinity
-        .and_then(|a| a.preferred_during_scheduling_ignored_during_execution.as_ref())
+        .and_then(|a| {
+            a.preferred_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
         .into_iter()
         .flatten()
         .filter(|p| matches_term(&p.preference, target))
@@ -69,8 +73,12 @@ fn requirement(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
         "NotIn" => !value.is_some_and(|v| values.iter().any(|x| x == v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
-        "Gt" => matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a > b),
-        "Lt" => matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a < b),
+        "Gt" => {
+            matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a > b)
+        }
+        "Lt" => {
+            matches!((value.and_then(number), values.first().and_then(|v| number(v))), (Some(a), Some(b)) if a < b)
+        }
         _ => false,
     }
 }

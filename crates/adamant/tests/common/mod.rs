@@ -251,3 +251,59 @@ pub fn widget(name: &str, size: i64) -> String {
         "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: {name}\n  labels: {{app: demo}}\nspec:\n  size: {size}\n"
     )
 }
+
+/// Polls `check` every 50 ms for up to 30 s; panics with `what` if it never holds.
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A running `adamant controller` (killed on drop).
+pub struct Controller(Child);
+
+impl Controller {
+    /// Starts `adamant controller` against the server of `kubeconfig`.
+    pub fn start(kubeconfig: &Path) -> Controller {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
+            .arg("controller")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run adamant controller");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|line| line.contains("adamant controller is ready"))
+            .expect("adamant controller never became ready");
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Controller(child)
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The JSON of `kubectl get ARGS -o json`.
+pub fn get_json(server: &Server, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&server.ok(&all)).expect("kubectl prints JSON")
+}

@@ -1,0 +1,603 @@
+//! The EVE resource model through real kubectl: the specification's examples, admission rules,
+//! and scheduling of deployments and daemon sets over devices, in `adamant serve` and with
+//! `adamant controller` against a separate server.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{Controller, Server, eventually, get_json};
+use serde_json::Value;
+
+fn seed() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples/seed")
+}
+
+fn seed_file(name: &str) -> String {
+    seed().join(name).display().to_string()
+}
+
+#[test]
+fn the_specification_examples_apply_and_show_back() {
+    let server = Server::start();
+    let mut files: Vec<String> = std::fs::read_dir(seed())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 11, "{files:?}");
+    for file in &files {
+        if file.starts_with("10-") {
+            server.ok(&[
+                "wait",
+                "--for",
+                "condition=established",
+                "crd/devicesecurityconfigs.ctrl.edgesmart.tv",
+            ]);
+        }
+        let out = server.ok(&["apply", "-f", &seed_file(file)]);
+        assert!(out.contains("created"), "{file}: {out}");
+        // Every object of the file is shown back.
+        let shown = server.ok(&["get", "-f", &seed_file(file), "-o", "name"]);
+        let count = std::fs::read_to_string(seed().join(file))
+            .unwrap()
+            .matches("\nkind:")
+            .count()
+            + 0;
+        assert_eq!(shown.lines().count(), count.max(1), "{file}: {shown}");
+    }
+    // The device's status, through the status subresource.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "patch",
+        "device",
+        "eve-device.lab1",
+        "--subresource=status",
+        "--type=merge",
+        "--patch-file",
+        &seed_file("status/eve-device.lab1.yaml"),
+    ]);
+    let table = server.ok(&["-n", "enterprise1", "get", "devices"]);
+    let row = table.lines().nth(1).unwrap();
+    for cell in [
+        "eve-device.lab1",
+        "EC232B65-602A-F2A9-287B-5D95721116E6",
+        "True",
+        "6.12.2",
+    ] {
+        assert!(row.contains(cell), "{table}");
+    }
+    let device = get_json(
+        &server,
+        &["-n", "enterprise1", "get", "device", "eve-device.lab1"],
+    );
+    assert_eq!(device["status"]["capacity"]["memory"], "16235544Ki");
+    assert_eq!(device["status"]["nodeInfo"]["kernelVersion"], "5.10.1");
+    // Quantities as numbers are stored as Kubernetes writes them.
+    let app = get_json(
+        &server,
+        &["-n", "enterprise1", "get", "application", "app-ubuntu"],
+    );
+    assert_eq!(
+        app["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "1"
+    );
+    assert_eq!(
+        app["spec"]["containers"][0]["resources"]["requests"]["memory"],
+        "256M"
+    );
+    // Scheduled onto the only device matching its nodeSelector and networks; its claims bind.
+    assert_eq!(app["spec"]["nodeName"], "eve-device.lab1");
+    let claim = eventually("fsclaim bound", || {
+        let c = get_json(&server, &["-n", "enterprise1", "get", "pvc", "fsclaim"]);
+        (c["status"]["phase"] == "Bound").then_some(c)
+    });
+    assert_eq!(
+        claim["metadata"]["annotations"]["eve.lfedge.org/bound-device"],
+        "eve-device.lab1"
+    );
+    // The fleet example: two replicas and one daemon application.
+    eventually("the deployment's replicas", || {
+        let d = get_json(&server, &["-n", "enterprise1", "get", "appdeploy", "web"]);
+        (d["status"]["replicas"] == 2).then_some(())
+    });
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "get",
+        "app",
+        "node-agent-eve-device.lab1",
+    ]);
+    // `kubectl get eve` lists the kinds; every kind is in the category.
+    let eve = server.ok(&["-n", "enterprise1", "get", "eve"]);
+    for kind in [
+        "onboardcertificate.eve.lfedge.org/onboard-cert-25",
+        "device.eve.lfedge.org/eve-device.lab1",
+        "image.eve.lfedge.org/golden-ubuntu-2004",
+        "applicationdaemonset.eve.lfedge.org/node-agent",
+    ] {
+        assert!(eve.contains(kind), "{eve}");
+    }
+    let resources = server.ok(&["api-resources", "--categories=eve", "-o", "name"]);
+    assert_eq!(resources.lines().count(), 11, "{resources}");
+    // explain shows the descriptions.
+    for (what, text) in [
+        (
+            "devices.spec.eve-os-version",
+            "EVE-OS version the device should run",
+        ),
+        ("devices.status.lastSeen", "last called the controller"),
+        ("onboardcertificates.spec.certificate", "base64"),
+        ("onboardcertificateauthorities", "certificate authority"),
+        ("devicecertificateauthorities", "device certificates"),
+        ("networkconfigs.spec.ip", "How addresses are assigned"),
+        ("devicenetworks.spec.networkConfig", "NetworkConfig"),
+        ("images.spec.storageClass", "data store"),
+        ("applications.spec.nodeName", "bound to"),
+        ("applicationdeployments.spec.strategy", "RollingUpdate"),
+        (
+            "applicationdaemonsets.spec.template",
+            "Application made for each device",
+        ),
+        ("deviceconfigs.spec.config", "EdgeDevConfig"),
+    ] {
+        let out = server.ok(&["explain", what]);
+        assert!(out.contains(text), "kubectl explain {what}:\n{out}");
+    }
+}
+
+const CERT_OF: &str = "01-onboarding.yaml";
+
+fn certificate_in(file: &str, index: usize) -> String {
+    let text = std::fs::read_to_string(seed().join(file)).unwrap();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("certificate: "))
+        .nth(index)
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn admission_refuses_bad_objects_naming_what_is_wrong() {
+    let server = Server::start();
+    for file in [
+        "00-namespace.yaml",
+        "01-onboarding.yaml",
+        "02-device.yaml",
+        "03-networks.yaml",
+        "04-storage.yaml",
+        "05-images.yaml",
+        "06-volumes.yaml",
+    ] {
+        server.ok(&["apply", "-f", &seed_file(file)]);
+    }
+    let leaf = certificate_in(CERT_OF, 0);
+    let ca = certificate_in(CERT_OF, 1);
+    let device_cert = std::fs::read_to_string(seed().join("02-device.yaml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate: ").map(str::to_owned))
+        .unwrap();
+    let header = |kind: &str, name: &str| {
+        format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: enterprise1\n"
+        )
+    };
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            header("OnboardCertificate", "bad") + "spec:\n  certificate: not-base64!\n",
+            vec!["spec.certificate", "base64"],
+        ),
+        (
+            header("OnboardCertificate", "bad") + "spec:\n  certificate: aGVsbG8=\n",
+            vec!["spec.certificate", "BEGIN CERTIFICATE"],
+        ),
+        (
+            header("OnboardCertificateAuthority", "bad") + &format!("spec:\n  certificate: {leaf}\n"),
+            vec!["spec.certificate", "must be a CA certificate", "CN=onboard-25"],
+        ),
+        (
+            header("DeviceCertificateAuthority", "bad") + "spec: {}\n",
+            vec!["spec.certificate", "Required value"],
+        ),
+        (
+            header("Device", "twin") + &format!("spec:\n  certificate: {device_cert}\n"),
+            vec!["spec.certificate", "Duplicate value", "enterprise1/eve-device.lab1"],
+        ),
+        (
+            header("Device", "twin") + &format!("spec:\n  serial: \"6654abbcc44\"\n  onboard: {leaf}\n"),
+            vec!["spec.serial", "serial and onboarding certificate"],
+        ),
+        (
+            header("Device", "selfsigned") + &format!("spec:\n  certificate: {ca}\n"),
+            vec![], // a device certificate may be self-signed: accepted
+        ),
+        (
+            header("Image", "bad") + "spec:\n  ref: x\n  storageClass: nowhere\n",
+            vec!["spec.storageClass", "StorageClass nowhere does not exist"],
+        ),
+        (
+            header("DeviceNetwork", "bad") + "spec:\n  networkConfig: missing\n  type: bridge\n",
+            vec!["spec.type", "Unsupported value"],
+        ),
+        (
+            header("DeviceNetwork", "bad") + "spec:\n  networkConfig: missing\n",
+            vec!["spec.networkConfig", "NetworkConfig enterprise1/missing does not exist"],
+        ),
+        (
+            header("NetworkConfig", "bad") + "spec:\n  ip: static\n  subnet: 10.0.0.0/99\n  proxies: [\"10.1.1.1:80\"]\n",
+            vec!["spec.subnet", "CIDR", "spec.proxies[0]"],
+        ),
+        (
+            header("Application", "bad")
+                + "  annotations:\n    k8s.v1.cni.cncf.io/networks: wlan-local,nonet\nspec:\n  containers:\n  - name: a\n    image: noimage\n    resources:\n      requests:\n        cpu: lots\n",
+            vec!["spec.containers[0].resources.requests[cpu]", "quantities must match"],
+        ),
+        (
+            header("Application", "bad")
+                + "  annotations:\n    k8s.v1.cni.cncf.io/networks: wlan-local,nonet\nspec:\n  containers:\n  - name: a\n    image: noimage\n    volumeMounts:\n    - name: v\n      mountPath: /x\n  volumes:\n  - name: v\n    persistentVolumeClaim:\n      claimName: noclaim\n",
+            vec![
+                "DeviceNetwork enterprise1/nonet does not exist",
+                "Image enterprise1/noimage does not exist",
+                "PersistentVolumeClaim enterprise1/noclaim does not exist",
+            ],
+        ),
+        (
+            header("Application", "bad") + "spec:\n  containers: []\n",
+            vec!["spec.containers"],
+        ),
+        (
+            header("Application", "bad") + "spec:\n  virtualization: xen\n  containers:\n  - name: a\n    image: golden-ubuntu-2004\n",
+            vec!["spec.virtualization", "Unsupported value: \"xen\""],
+        ),
+        (
+            header("ApplicationDeployment", "bad") + "spec:\n  replicas: two\n  selector: {matchLabels: {app: x}}\n  template:\n    spec:\n      containers: [{name: a, image: golden-ubuntu-2004}]\n",
+            vec!["spec.replicas", "integer"],
+        ),
+        (
+            header("ApplicationDeployment", "bad") + "spec:\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: other}}\n    spec:\n      containers: [{name: a, image: golden-ubuntu-2004}]\n",
+            vec!["selector` does not match template `labels`"],
+        ),
+        (
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: bad\n  namespace: enterprise1\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n  storageClassName: eve-blank\n  dataSourceRef: {apiGroup: eve.lfedge.org, kind: Image, name: golden-ubuntu-2004-vm}\n".to_string(),
+            vec!["spec.storageClassName", "must be \"eve-image\""],
+        ),
+        (
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.eve.lfedge.org\nspec:\n  group: eve.lfedge.org\n  scope: Namespaced\n  names: {plural: gadgets, kind: Gadget}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object}}\n".to_string(),
+            vec!["reserved", "own domain"],
+        ),
+    ];
+    for (manifest, wanted) in cases {
+        if wanted.is_empty() {
+            server.ok_stdin(&["apply", "-f", "-"], &manifest);
+            continue;
+        }
+        let error = server.fails(&["apply", "-f", "-"], Some(&manifest));
+        for w in wanted {
+            assert!(
+                error.contains(w),
+                "want {w:?} in:\n{error}\nfor:\n{manifest}"
+            );
+        }
+    }
+    // Nothing of the refused objects was stored.
+    server.fails(&["-n", "enterprise1", "get", "application", "bad"], None);
+    // An unknown eve.lfedge.org/ annotation is accepted with a warning.
+    let out = server.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &(header("NetworkConfig", "annotated")
+            + "  annotations:\n    eve.lfedge.org/colour: blue\nspec:\n  ip: dhcp\n"),
+    );
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("eve.lfedge.org/colour") && stderr.contains("unknown"),
+        "{stderr}"
+    );
+    // The binding of an application does not change.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &(header("Application", "pinned") + "spec:\n  nodeName: eve-device.lab1\n  containers: [{name: a, image: golden-ubuntu-2004}]\n"),
+    );
+    let error = server.fails(
+        &[
+            "-n",
+            "enterprise1",
+            "patch",
+            "app",
+            "pinned",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"nodeName":"selfsigned"}}"#,
+        ],
+        None,
+    );
+    assert!(
+        error.contains("spec.nodeName") && error.contains("cannot change"),
+        "{error}"
+    );
+    // Warning mode, by namespace annotation: missing references are accepted with warnings and
+    // a condition.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: gitops\n  annotations:\n    eve.lfedge.org/reference-checks: warn\n",
+    );
+    let out = server.kubectl_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Application\nmetadata:\n  name: early\n  namespace: gitops\nspec:\n  containers: [{name: a, image: later}]\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Image gitops/later does not exist") && stderr.contains("accepted"),
+        "{stderr}"
+    );
+    eventually("a ReferencesResolved=False condition", || {
+        let app = get_json(&server, &["-n", "gitops", "get", "app", "early"]);
+        let conditions = app["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        conditions
+            .iter()
+            .any(|c| {
+                c["type"] == "ReferencesResolved"
+                    && c["status"] == "False"
+                    && c["message"].as_str().is_some_and(|m| m.contains("later"))
+            })
+            .then_some(())
+    });
+}
+
+fn device(name: &str, labels: &[(&str, &str)]) -> String {
+    let labels: String = labels
+        .iter()
+        .map(|(k, v)| format!("    {k}: \"{v}\"\n"))
+        .collect();
+    format!(
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Device\nmetadata:\n  name: {name}\n  namespace: fleet\n  labels:\n{labels}spec:\n  serial: \"{name}\"\n---\n"
+    )
+}
+
+const FLEET_BASE: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fleet\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: eve-hub\nprovisioner: eve\nparameters:\n  type: container\n  URL: https://hub.example.com\n---\napiVersion: eve.lfedge.org/v1beta1\nkind: Image\nmetadata:\n  name: web\n  namespace: fleet\nspec:\n  ref: web:1\n  storageClass: eve-hub\n---\napiVersion: eve.lfedge.org/v1beta1\nkind: Image\nmetadata:\n  name: web2\n  namespace: fleet\nspec:\n  ref: web:2\n  storageClass: eve-hub\n";
+
+fn apps(server: &Server) -> Vec<Value> {
+    get_json(server, &["-n", "fleet", "get", "applications"])["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn owned_by<'a>(apps: &'a [Value], owner: &str) -> Vec<&'a Value> {
+    apps.iter()
+        .filter(|a| a["metadata"]["ownerReferences"][0]["name"] == owner)
+        .collect()
+}
+
+fn device_of(app: &Value) -> String {
+    app["spec"]["nodeName"].as_str().unwrap_or("").to_string()
+}
+
+/// Marks every application of the namespace as running, as its device would report.
+fn run_all(server: &Server) {
+    for app in apps(server) {
+        if app["status"]["state"] != "RUNNING" && app["metadata"]["deletionTimestamp"].is_null() {
+            let name = app["metadata"]["name"].as_str().unwrap();
+            let _ = server.kubectl(&[
+                "-n",
+                "fleet",
+                "patch",
+                "app",
+                name,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status":{"state":"RUNNING"}}"#,
+            ]);
+        }
+    }
+}
+
+fn schedule_over_ten_devices(server: &Server) {
+    let mut fleet = FLEET_BASE.to_string() + "---\n";
+    for i in 0..10 {
+        let site = if i < 4 { "a" } else { "b" };
+        let tier = if i % 2 == 0 { "edge" } else { "core" };
+        fleet += &device(&format!("dev-{i}"), &[("site", site), ("tier", tier)]);
+    }
+    server.ok_stdin(&["apply", "-f", "-"], &fleet);
+    let deployment = "apiVersion: eve.lfedge.org/v1beta1\nkind: ApplicationDeployment\nmetadata:\n  name: web\n  namespace: fleet\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: web}}\n  strategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 1, maxSurge: 0}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      nodeSelector: {site: a}\n      containers: [{name: web, image: web}]\n";
+    server.ok_stdin(&["apply", "-f", "-"], deployment);
+    let site_a = |d: &str| ["dev-0", "dev-1", "dev-2", "dev-3"].contains(&d);
+    let placed = eventually("3 replicas on site a", || {
+        let all = apps(server);
+        let web = owned_by(&all, "web");
+        (web.len() == 3).then(|| web.iter().map(|a| device_of(a)).collect::<Vec<_>>())
+    });
+    assert!(placed.iter().all(|d| site_a(d)), "{placed:?}");
+    let mut distinct = placed.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "spread over devices: {placed:?}");
+    assert!(apps(server)[0]["metadata"]["labels"]["app"] == "web");
+    // Deleting a device moves its application to another eligible one.
+    let victim = placed[0].clone();
+    server.ok(&["-n", "fleet", "delete", "device", &victim]);
+    eventually("the application to move", || {
+        let all = apps(server);
+        let web = owned_by(&all, "web");
+        let devices: Vec<String> = web.iter().map(|a| device_of(a)).collect();
+        (web.len() == 3 && !devices.contains(&victim) && devices.iter().all(|d| site_a(d)))
+            .then_some(())
+    });
+    // Relabelling a device moves its application; with too few devices one stays pending.
+    let now: Vec<String> = owned_by(&apps(server), "web")
+        .iter()
+        .map(|a| device_of(a))
+        .collect();
+    server.ok(&[
+        "-n",
+        "fleet",
+        "label",
+        "device",
+        &now[0],
+        "site=b",
+        "--overwrite",
+    ]);
+    eventually("the relabelled device's application to go", || {
+        let all = apps(server);
+        let devices: Vec<String> = owned_by(&all, "web").iter().map(|a| device_of(a)).collect();
+        (!devices.contains(&now[0]) && devices.iter().all(|d| site_a(d))).then_some(())
+    });
+    // kubectl scale.
+    server.ok(&[
+        "-n",
+        "fleet",
+        "scale",
+        "applicationdeployment",
+        "web",
+        "--replicas=2",
+    ]);
+    eventually("2 replicas", || {
+        (owned_by(&apps(server), "web").len() == 2).then_some(())
+    });
+    // A template change rolls out within maxUnavailable (devices report RUNNING).
+    run_all(server);
+    eventually("2 available", || {
+        let d = get_json(server, &["-n", "fleet", "get", "appdeploy", "web"]);
+        (d["status"]["availableReplicas"] == 2).then_some(())
+    });
+    server.ok(&[
+        "-n",
+        "fleet",
+        "patch",
+        "appdeploy",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"web2"}]"#,
+    ]);
+    eventually("the rollout to finish within its limits", || {
+        run_all(server);
+        let all = apps(server);
+        let web = owned_by(&all, "web");
+        let live: Vec<&&Value> = web
+            .iter()
+            .filter(|a| a["metadata"]["deletionTimestamp"].is_null())
+            .collect();
+        assert!(
+            live.len() <= 2,
+            "maxSurge 0: at most 2 applications, saw {}",
+            live.len()
+        );
+        let running = live
+            .iter()
+            .filter(|a| a["status"]["state"] == "RUNNING")
+            .count();
+        assert!(
+            running + 1 >= 2 || live.len() < 2 || running >= 1,
+            "maxUnavailable 1: at least 1 running"
+        );
+        let done = live.len() == 2
+            && live.iter().all(|a| {
+                a["spec"]["containers"][0]["image"] == "web2" && a["status"]["state"] == "RUNNING"
+            });
+        done.then_some(())
+    });
+    let d = get_json(server, &["-n", "fleet", "get", "appdeploy", "web"]);
+    assert_eq!(
+        d["status"]["history"].as_array().map(Vec::len),
+        Some(2),
+        "{d}"
+    );
+    assert!(
+        server
+            .ok(&["-n", "fleet", "get", "appdeploy"])
+            .contains("2/2")
+    );
+    // A daemon set follows label changes: one application per tier=edge device.
+    let ds = "apiVersion: eve.lfedge.org/v1beta1\nkind: ApplicationDaemonSet\nmetadata:\n  name: agent\n  namespace: fleet\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      nodeSelector: {tier: edge}\n      containers: [{name: agent, image: web}]\n";
+    server.ok_stdin(&["apply", "-f", "-"], ds);
+    let edge = |server: &Server| {
+        let all = apps(server);
+        let mut devices: Vec<String> = owned_by(&all, "agent")
+            .iter()
+            .map(|a| device_of(a))
+            .collect();
+        devices.sort();
+        devices
+    };
+    let expected: Vec<String> = (0..10)
+        .filter(|i| i % 2 == 0)
+        .map(|i| format!("dev-{i}"))
+        .filter(|d| *d != victim)
+        .collect();
+    eventually("one agent per edge device", || {
+        (edge(server) == expected).then_some(())
+    });
+    server.ok(&[
+        "-n",
+        "fleet",
+        "label",
+        "device",
+        "dev-1",
+        "tier=edge",
+        "--overwrite",
+    ]);
+    server.ok(&[
+        "-n",
+        "fleet",
+        "label",
+        "device",
+        "dev-4",
+        "tier=core",
+        "--overwrite",
+    ]);
+    eventually("the daemon set to follow labels", || {
+        let devices = edge(server);
+        (devices.contains(&"dev-1".to_string()) && !devices.contains(&"dev-4".to_string()))
+            .then_some(())
+    });
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &device("dev-new", &[("tier", "edge")]),
+    );
+    eventually("a new device to get its agent", || {
+        edge(server).contains(&"dev-new".to_string()).then_some(())
+    });
+    // Deleting the owners deletes their applications.
+    server.ok(&[
+        "-n",
+        "fleet",
+        "delete",
+        "applicationdaemonset,applicationdeployment",
+        "--all",
+    ]);
+    eventually("owned applications to be collected", || {
+        apps(server).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn scheduling_over_ten_devices_in_serve() {
+    let server = Server::start();
+    schedule_over_ten_devices(&server);
+}
+
+#[test]
+fn adamant_controller_schedules_against_a_separate_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--eve-controllers=false"],
+    );
+    let _controller = Controller::start(&server.kubeconfig());
+    schedule_over_ten_devices(&server);
+}
