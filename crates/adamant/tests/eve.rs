@@ -43,8 +43,7 @@ fn the_specification_examples_apply_and_show_back() {
         let count = std::fs::read_to_string(seed().join(file))
             .unwrap()
             .matches("\nkind:")
-            .count()
-            + 0;
+            .count();
         assert_eq!(shown.lines().count(), count.max(1), "{file}: {shown}");
     }
     // The device's status, through the status subresource.
@@ -501,8 +500,8 @@ fn schedule_over_ten_devices(server: &Server) {
             .filter(|a| a["status"]["state"] == "RUNNING")
             .count();
         assert!(
-            running + 1 >= 2 || live.len() < 2 || running >= 1,
-            "maxUnavailable 1: at least 1 running"
+            running >= 1,
+            "maxUnavailable 1 of 2: at least 1 application running at all times"
         );
         let done = live.len() == 2
             && live.iter().all(|a| {

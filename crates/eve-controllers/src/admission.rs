@@ -784,7 +784,10 @@ impl Check<'_> {
                 "parameters.type: EVE devices cannot fetch over FTP (their data stores are HTTP(S), SFTP, S3, Azure Blob and container registries); images in this store download only once it is also served over one of those".into(),
             );
         }
-        if kind != "blank" && kind != "" && parameters["URL"].as_str().is_none_or(str::is_empty) {
+        if kind != "blank"
+            && !kind.is_empty()
+            && parameters["URL"].as_str().is_none_or(str::is_empty)
+        {
             self.errors.push(FieldError::required(
                 "parameters.URL",
                 format!("a {kind} data store needs its URL"),

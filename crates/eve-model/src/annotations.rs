@@ -64,22 +64,22 @@ pub const KNOWN: &[&str] = &[
 pub fn is_unknown(key: &str) -> bool {
     key.starts_with(PREFIX)
         && !KNOWN.contains(&key)
-        && !key
+        && key
             .strip_prefix(NETWORK_PORT_PREFIX)
-            .is_some_and(|port| !port.is_empty())
+            .is_none_or(str::is_empty)
 }
 
 /// The DeviceNetworks named by a networks annotation value (`a,b` or `ns/a`; JSON lists are
 /// read for their `name`s).
 pub fn networks(value: &str) -> Vec<String> {
     let value = value.trim();
-    if value.starts_with('[') {
-        if let Ok(serde_json::Value::Array(items)) = serde_json::from_str(value) {
-            return items
-                .iter()
-                .filter_map(|i| i["name"].as_str().map(str::to_owned))
-                .collect();
-        }
+    if value.starts_with('[')
+        && let Ok(serde_json::Value::Array(items)) = serde_json::from_str(value)
+    {
+        return items
+            .iter()
+            .filter_map(|i| i["name"].as_str().map(str::to_owned))
+            .collect();
     }
     value
         .split(',')

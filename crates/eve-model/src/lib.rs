@@ -5,6 +5,10 @@
 //! This crate knows neither HTTP nor storage nor protobuf; the controllers and the device API use
 //! it through these types and functions.
 
+// kube-derive's `printcolumn(...)` repeats `type_ = ...` by design; clippy reads that as a
+// duplicated attribute.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod annotations;
 mod application;
 pub mod certs;

@@ -125,7 +125,7 @@ impl Quantity {
             };
             self.exponent = -9;
         }
-        while self.mantissa % 10 == 0 {
+        while self.mantissa.is_multiple_of(10) {
             self.mantissa /= 10;
             self.exponent += 1;
         }
@@ -157,7 +157,7 @@ impl Quantity {
                 Some(v) if v >= 1024 => {
                     let mut value = v;
                     let mut power = 0;
-                    while power < 6 && value % 1024 == 0 {
+                    while power < 6 && value.is_multiple_of(1024) {
                         value /= 1024;
                         power += 1;
                     }
