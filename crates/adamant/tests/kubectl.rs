@@ -670,7 +670,7 @@ fn everything_survives_kill_dash_nine() {
 #[test]
 fn storage_classes_and_claims_with_their_immutable_fields() {
     let server = Server::start();
-    let class = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\n  annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}\nprovisioner: eve\nparameters: {store: local}\n";
+    let class = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\n  annotations: {storageclass.kubernetes.io/is-default-class: \"true\"}\nprovisioner: example.com/local\nparameters: {store: local}\n";
     assert!(
         server
             .ok_stdin(&["apply", "-f", "-"], class)
@@ -686,7 +686,7 @@ fn storage_classes_and_claims_with_their_immutable_fields() {
         without_age(&table),
         [
             "NAME PROVISIONER RECLAIMPOLICY VOLUMEBINDINGMODE ALLOWVOLUMEEXPANSION",
-            "fast (default) eve Delete Immediate false"
+            "fast (default) example.com/local Delete Immediate false"
         ]
     );
     let changed = server.fails(
