@@ -545,7 +545,7 @@ fn schedule_over_ten_devices(server: &Server) {
         "fleet",
         "label",
         "device",
-        "dev-1",
+        "dev-5",
         "tier=edge",
         "--overwrite",
     ]);
@@ -560,7 +560,7 @@ fn schedule_over_ten_devices(server: &Server) {
     ]);
     eventually("the daemon set to follow labels", || {
         let devices = edge(server);
-        (devices.contains(&"dev-1".to_string()) && !devices.contains(&"dev-4".to_string()))
+        (devices.contains(&"dev-5".to_string()) && !devices.contains(&"dev-4".to_string()))
             .then_some(())
     });
     server.ok_stdin(
