@@ -13,7 +13,7 @@ use eve_model::{
 };
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -135,6 +135,16 @@ where
     reader
 }
 
+/// Reconciles the namespace of a changed object (everything after a re-list).
+fn requeue_namespace<K: Resource>(rt: &Runtime, object: Option<&K>) {
+    match object {
+        Some(o) => rt.queue.push(Key::Namespace(
+            o.meta().namespace.clone().unwrap_or_default(),
+        )),
+        None => rt.enqueue_everything(),
+    }
+}
+
 /// The controller that owns an application, if any: (kind, name, uid).
 fn controller_of(app: &Application) -> Option<&OwnerReference> {
     app.owner_references()
@@ -228,23 +238,13 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
     let claims = spawn_reflector::<PersistentVolumeClaim, _>(
         &client,
         slot.clone(),
-        |rt, c| match c {
-            Some(c) => rt
-                .queue
-                .push(Key::Namespace(c.namespace().unwrap_or_default())),
-            None => rt.enqueue_everything(),
-        },
+        requeue_namespace,
         stop.clone(),
     );
     let images = spawn_reflector::<eve_model::Image, _>(
         &client,
         slot.clone(),
-        |rt, i| match i {
-            Some(i) => rt
-                .queue
-                .push(Key::Namespace(i.namespace().unwrap_or_default())),
-            None => rt.enqueue_everything(),
-        },
+        requeue_namespace,
         stop.clone(),
     );
     let caches = Caches {
@@ -892,17 +892,6 @@ impl Runtime {
                     }
                     Err(why) => (false, "Unschedulable", why),
                 };
-            let mut conditions: Vec<serde_json::Value> = app
-                .status
-                .as_ref()
-                .map(|s| {
-                    s.conditions
-                        .iter()
-                        .filter(|c| c.type_ != "Scheduled")
-                        .map(|c| serde_json::to_value(c).unwrap_or_default())
-                        .collect()
-                })
-                .unwrap_or_default();
             let previous = app
                 .status
                 .as_ref()
@@ -910,7 +899,8 @@ impl Runtime {
             if previous.is_some_and(|p| p.message == message && p.reason == reason) {
                 continue;
             }
-            conditions.push(condition("Scheduled", scheduled, reason, &message));
+            let conditions =
+                with_condition(&app, condition("Scheduled", scheduled, reason, &message));
             let mut status = json!({"conditions": conditions});
             if !scheduled && app.status.as_ref().and_then(|s| s.state.as_ref()).is_none() {
                 status["state"] = json!("PENDING");
@@ -986,23 +976,15 @@ impl Runtime {
             if unchanged {
                 continue;
             }
-            let mut conditions: Vec<serde_json::Value> = app
-                .status
-                .as_ref()
-                .map(|s| {
-                    s.conditions
-                        .iter()
-                        .filter(|c| c.type_ != "ReferencesResolved")
-                        .map(|c| serde_json::to_value(c).unwrap_or_default())
-                        .collect()
-                })
-                .unwrap_or_default();
-            conditions.push(condition(
-                "ReferencesResolved",
-                ok,
-                if ok { "Resolved" } else { "MissingReferences" },
-                &message,
-            ));
+            let conditions = with_condition(
+                &app,
+                condition(
+                    "ReferencesResolved",
+                    ok,
+                    if ok { "Resolved" } else { "MissingReferences" },
+                    &message,
+                ),
+            );
             api.patch_status(
                 &app.name_any(),
                 &PatchParams::default(),
@@ -1127,6 +1109,19 @@ impl Runtime {
     }
 }
 
+/// An application's conditions with `new` in place of the one of its type.
+fn with_condition(app: &Application, new: serde_json::Value) -> Vec<serde_json::Value> {
+    let mut conditions: Vec<serde_json::Value> = app
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .filter(|c| new["type"] != c.type_.as_str())
+        .map(|c| serde_json::to_value(c).unwrap_or_default())
+        .collect();
+    conditions.push(new);
+    conditions
+}
+
 fn condition(type_: &str, ok: bool, reason: &str, message: &str) -> serde_json::Value {
     json!({
         "type": type_,
@@ -1169,17 +1164,4 @@ pub fn daemon_app_name(daemon_set: &str, device: &str) -> String {
     }
     let hash = scheduling::template_hash(&name);
     format!("{}-{hash}", &name[..242].trim_end_matches(['-', '.']))
-}
-
-/// Used by the selector helpers of tests.
-pub fn selector_of(labels: &[(&str, &str)]) -> LabelSelector {
-    LabelSelector {
-        match_labels: Some(
-            labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-        ..Default::default()
-    }
 }
