@@ -4,6 +4,7 @@
 
 mod eve;
 mod store;
+mod webhook;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +47,13 @@ pub struct ControllerArgs {
     /// Whether to install or upgrade the CRDs at start (needs the right to write CRDs).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub install_crds: bool,
+    /// What the webhook does with an object naming objects that do not exist: `refuse` or
+    /// `warn` (as `adamant serve --reference-checks`).
+    #[arg(long, env = "ADAMANT_REFERENCE_CHECKS", default_value = "refuse")]
+    pub reference_checks: eve_controllers::admission::References,
+    /// The admission webhook.
+    #[command(flatten)]
+    pub webhook: webhook::WebhookArgs,
 }
 
 /// Options of `adamant serve`.
@@ -203,10 +211,23 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
             .context("cannot install the EVE CustomResourceDefinitions")?;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    eve_controllers::runtime::start(client, stopped)
+    let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
         .await
         .context("cannot start the EVE controllers")?;
-    tracing::info!("adamant controller is ready");
+    let admission = eve_controllers::admission::Admission::new(
+        client.clone(),
+        args.reference_checks,
+        Some(caches.devices),
+    );
+    let webhook = webhook::start(&args.webhook, &client, admission, stopped)
+        .await
+        .context("cannot start the admission webhook")?;
+    match webhook {
+        Some(address) => {
+            tracing::info!(webhook = %format!("https://{address}"), "adamant controller is ready")
+        }
+        None => tracing::info!("adamant controller is ready"),
+    }
     shutdown_signal().await;
     let _ = stop.send(true);
     Ok(())

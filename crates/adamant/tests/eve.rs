@@ -600,3 +600,205 @@ fn adamant_controller_schedules_against_a_separate_server() {
     let _controller = Controller::start(&server.kubeconfig());
     schedule_over_ten_devices(&server);
 }
+
+/// An `AdmissionReview` of `operation` on `object` of `kind` (`group/version/Kind/resource`).
+fn review(kind: &str, operation: &str, object: Value) -> Value {
+    let parts: Vec<&str> = kind.split('/').collect();
+    let (group, version, kind, resource) = (parts[0], parts[1], parts[2], parts[3]);
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "7f1c0a52-1c4b-4d4e-9d8c-2a4b8e1f0c11",
+            "kind": {"group": group, "version": version, "kind": kind},
+            "resource": {"group": group, "version": version, "resource": resource},
+            "name": object["metadata"]["name"],
+            "namespace": object["metadata"]["namespace"],
+            "operation": operation,
+            "userInfo": {"username": "alice"},
+            "object": object,
+            "oldObject": null,
+            "dryRun": false,
+        }
+    })
+}
+
+#[test]
+fn admission_webhook_answers_reviews() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--eve-controllers=false"],
+    );
+    let authority = pki::Authority::generate("webhook-test-ca").unwrap();
+    let issued = authority
+        .issue_server("webhook", &["127.0.0.1".to_string()])
+        .unwrap();
+    let files = [
+        ("ca.pem", authority.certificate_pem.clone()),
+        ("tls.crt", issued.certificate_pem),
+        ("tls.key", issued.key_pem),
+    ];
+    for (name, contents) in &files {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    let path = |name: &str| dir.path().join(name).into_os_string();
+    let (_controller, ready) = Controller::start_with(
+        &server.kubeconfig(),
+        &[
+            "--webhook-listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--webhook-cert-file".as_ref(),
+            &path("tls.crt"),
+            "--webhook-key-file".as_ref(),
+            &path("tls.key"),
+            "--webhook-ca-file".as_ref(),
+            &path("ca.pem"),
+        ],
+    );
+    let url = ready
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("webhook="))
+        .unwrap_or_else(|| panic!("no webhook address in {ready:?}"))
+        .to_string();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let post = |path: &str, body: Vec<u8>| -> (u16, Vec<u8>) {
+        runtime.block_on(async {
+            let mut config = kube::Config::new(url.parse().unwrap());
+            let root = rustls::pki_types::pem::PemObject::from_pem_slice(
+                authority.certificate_pem.as_bytes(),
+            )
+            .map(|der: rustls::pki_types::CertificateDer| der.to_vec())
+            .unwrap();
+            config.root_cert = Some(vec![root]);
+            let client = kube::Client::try_from(config).unwrap();
+            let request = http::Request::post(path)
+                .header("content-type", "application/json")
+                .body(kube::client::Body::from(body))
+                .unwrap();
+            let response = client.send(request).await.unwrap();
+            let status = response.status().as_u16();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec();
+            (status, body)
+        })
+    };
+    let answer = |path: &str, review: Value| -> Value {
+        let (status, body) = post(path, serde_json::to_vec(&review).unwrap());
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["kind"], "AdmissionReview");
+        assert_eq!(answer["apiVersion"], "admission.k8s.io/v1");
+        let response = answer["response"].clone();
+        assert_eq!(response["uid"], "7f1c0a52-1c4b-4d4e-9d8c-2a4b8e1f0c11");
+        response
+    };
+
+    // A malformed certificate is refused as the in-process rules refuse it: 422, field named.
+    let bad_certificate = review(
+        "eve.lfedge.org/v1beta1/OnboardCertificate/onboardcertificates",
+        "CREATE",
+        serde_json::json!({
+            "apiVersion": "eve.lfedge.org/v1beta1",
+            "kind": "OnboardCertificate",
+            "metadata": {"name": "bad", "namespace": "default"},
+            "spec": {"certificate": "bm90IGEgY2VydGlmaWNhdGU="},
+        }),
+    );
+    let refused = answer("/validate", bad_certificate.clone());
+    assert_eq!(refused["allowed"], false, "{refused}");
+    assert_eq!(refused["status"]["code"], 422, "{refused}");
+    assert_eq!(refused["status"]["reason"], "Invalid");
+    let message = refused["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "OnboardCertificate.eve.lfedge.org \"bad\" is invalid: spec.certificate: Invalid value"
+        ),
+        "{message}"
+    );
+    assert_eq!(
+        refused["status"]["details"]["causes"][0]["field"],
+        "spec.certificate"
+    );
+    // Deletes are not the webhook's business.
+    let mut deletion = bad_certificate.clone();
+    deletion["request"]["operation"] = "DELETE".into();
+    assert_eq!(answer("/validate", deletion)["allowed"], true);
+
+    // A missing reference names the missing object; an unknown annotation is a warning.
+    let network = |annotations: Value| {
+        review(
+            "eve.lfedge.org/v1beta1/DeviceNetwork/devicenetworks",
+            "CREATE",
+            serde_json::json!({
+                "apiVersion": "eve.lfedge.org/v1beta1",
+                "kind": "DeviceNetwork",
+                "metadata": {"name": "net", "namespace": "default", "annotations": annotations},
+                "spec": {"networkConfig": "nowhere"},
+            }),
+        )
+    };
+    let refused = answer("/validate", network(serde_json::json!({})));
+    assert_eq!(refused["allowed"], false);
+    let message = refused["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.networkConfig") && message.contains("nowhere"),
+        "{message}"
+    );
+    let warned = answer(
+        "/validate",
+        network(serde_json::json!({
+            "eve.lfedge.org/reference-checks": "warn",
+            "eve.lfedge.org/no-such-option": "1",
+        })),
+    );
+    assert_eq!(warned["allowed"], true, "{warned}");
+    let warnings = warned["warnings"].to_string();
+    assert!(
+        warnings.contains("eve.lfedge.org/no-such-option"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("nowhere"), "{warnings}");
+
+    // The mutating webhook answers with a JSON patch that writes quantities canonically.
+    let application = review(
+        "eve.lfedge.org/v1beta1/Application/applications",
+        "CREATE",
+        serde_json::json!({
+            "apiVersion": "eve.lfedge.org/v1beta1",
+            "kind": "Application",
+            "metadata": {"name": "app", "namespace": "default"},
+            "spec": {"containers": [{"name": "a", "image": "i", "resources": {"requests": {"cpu": 1.0, "memory": "256M"}}}]},
+        }),
+    );
+    let mutated = answer("/mutate", application);
+    assert_eq!(mutated["allowed"], true, "{mutated}");
+    assert_eq!(mutated["patchType"], "JSONPatch");
+    use base64::Engine;
+    let patch: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(mutated["patch"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        patch,
+        serde_json::json!([{"op": "replace", "path": "/spec/containers/0/resources/requests/cpu", "value": "1"}])
+    );
+
+    // What is not a review gets 400 and says what this endpoint is.
+    let (status, body) = post("/validate", b"{\"kind\":".to_vec());
+    assert_eq!(status, 400);
+    assert!(
+        String::from_utf8_lossy(&body).contains("AdmissionReview"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _) = post("/elsewhere", Vec::new());
+    assert_eq!(status, 404);
+}

@@ -2,14 +2,10 @@
 //! replicas on one store share it), the API server's certificate and the admin's client
 //! certificate issued from it, and their exports under `DATA/pki/` with `DATA/kubeconfig`.
 
-use std::net::IpAddr;
 use std::path::Path;
 
 use base64::Engine;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+pub use pki::{Authority as Root, Issued};
 use registry::{ApiError, Registry, WriteOptions};
 use serde_json::json;
 
@@ -24,9 +20,9 @@ pub const ADMIN_USER: &str = "adamant-admin";
 /// What can go wrong with the PKI.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    /// A certificate could not be made or read.
-    #[error("certificate: {0}")]
-    Certificate(#[from] rcgen::Error),
+    /// A certificate could not be made.
+    #[error(transparent)]
+    Certificate(#[from] pki::Error),
     /// The store refused or failed.
     #[error("the root certificate authority could not be stored or read: {0}")]
     Store(#[from] ApiError),
@@ -45,21 +41,6 @@ pub enum PkiError {
     },
 }
 
-/// The root certificate authority.
-pub struct Root {
-    /// The certificate, PEM.
-    pub certificate_pem: String,
-    key: KeyPair,
-}
-
-/// A certificate and its key, PEM.
-pub struct Issued {
-    /// The certificate chain (leaf first), PEM.
-    pub certificate_pem: String,
-    /// The private key, PEM.
-    pub key_pem: String,
-}
-
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
@@ -71,100 +52,36 @@ fn unb64(value: &serde_json::Value) -> Result<String, PkiError> {
     String::from_utf8(bytes).map_err(|e| PkiError::Damaged(e.to_string()))
 }
 
-impl Root {
-    /// The root in the store, made and stored first if there is none. Concurrent first starts
-    /// agree on one root: the store's create-if-absent decides.
-    pub async fn load_or_create(registry: &Registry) -> Result<Root, PkiError> {
-        let secrets = native::secret_resource();
-        loop {
-            match registry.get(&secrets, "kube-system", ROOT_SECRET).await {
-                Ok(secret) => {
-                    let certificate_pem = unb64(&secret["data"]["tls.crt"])?;
-                    let key_pem = unb64(&secret["data"]["tls.key"])?;
-                    let key = KeyPair::from_pem(&key_pem)
-                        .map_err(|e| PkiError::Damaged(e.to_string()))?;
-                    return Ok(Root {
-                        certificate_pem,
-                        key,
-                    });
-                }
-                Err(ApiError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+/// The root in the store, made and stored first if there is none. Concurrent first starts
+/// agree on one root: the store's create-if-absent decides.
+pub async fn load_or_create(registry: &Registry) -> Result<Root, PkiError> {
+    let secrets = native::secret_resource();
+    loop {
+        match registry.get(&secrets, "kube-system", ROOT_SECRET).await {
+            Ok(secret) => {
+                let certificate_pem = unb64(&secret["data"]["tls.crt"])?;
+                let key_pem = unb64(&secret["data"]["tls.key"])?;
+                return Root::from_pem(&certificate_pem, &key_pem)
+                    .map_err(|e| PkiError::Damaged(e.to_string()));
             }
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "adamant-root-ca");
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-            let certificate = params.self_signed(&key)?;
-            let secret = json!({
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": ROOT_SECRET, "namespace": "kube-system"},
-                "type": "kubernetes.io/tls",
-                "data": {"tls.crt": b64(&certificate.pem()), "tls.key": b64(&key.serialize_pem())},
-            });
-            match registry
-                .create(&secrets, "kube-system", secret, &WriteOptions::default())
-                .await
-            {
-                Ok(_) | Err(ApiError::AlreadyExists { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
+            Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
-    }
-
-    fn issue(&self, mut params: CertificateParams) -> Result<Issued, PkiError> {
-        let key = KeyPair::generate()?;
-        let issuer = Issuer::from_ca_cert_pem(&self.certificate_pem, &self.key)?;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        let certificate = params.signed_by(&key, &issuer)?;
-        Ok(Issued {
-            certificate_pem: certificate.pem(),
-            key_pem: key.serialize_pem(),
-        })
-    }
-
-    /// A serving certificate for `hosts` (DNS names or addresses).
-    pub fn issue_server(&self, hosts: &[String]) -> Result<Issued, PkiError> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "adamant-apiserver");
-        for host in hosts {
-            let san = match host.parse::<IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName(host.clone().try_into()?),
-            };
-            if !params.subject_alt_names.contains(&san) {
-                params.subject_alt_names.push(san);
-            }
+        let root = Root::generate("adamant-root-ca")?;
+        let secret = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": ROOT_SECRET, "namespace": "kube-system"},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": b64(&root.certificate_pem), "tls.key": b64(&root.key_pem())},
+        });
+        match registry
+            .create(&secrets, "kube-system", secret, &WriteOptions::default())
+            .await
+        {
+            Ok(_) | Err(ApiError::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e.into()),
         }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        self.issue(params)
-    }
-
-    /// A client certificate for `user` in `groups` (CN and O, as Kubernetes reads them).
-    pub fn issue_client(&self, user: &str, groups: &[&str]) -> Result<Issued, PkiError> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, user);
-        for group in groups {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, *group);
-        }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        self.issue(params)
     }
 }
 

@@ -8,8 +8,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use registry::{ApiError, ListOptions, Registry, Resource, Start, WatchEvent, WriteOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::{Value, json};
@@ -441,7 +439,7 @@ impl ApiServer {
         config: &Config,
         local: SocketAddr,
     ) -> Result<Arc<rustls::ServerConfig>, StartError> {
-        let root = Root::load_or_create(&self.registry).await?;
+        let root = pki::load_or_create(&self.registry).await?;
         let host = match (&config.advertise_address, local.ip()) {
             (Some(address), _) => address.clone(),
             (None, ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
@@ -457,8 +455,12 @@ impl ApiServer {
             hosts.push(local.ip().to_string());
         }
         hosts.extend(config.extra_hosts.iter().cloned());
-        let serving = root.issue_server(&hosts)?;
-        let admin = root.issue_client(pki::ADMIN_USER, &["system:masters"])?;
+        let serving = root
+            .issue_server("adamant-apiserver", &hosts)
+            .map_err(PkiError::from)?;
+        let admin = root
+            .issue_client(pki::ADMIN_USER, &["system:masters"])
+            .map_err(PkiError::from)?;
         let url_host = if host.contains(':') {
             format!("[{host}]")
         } else {
@@ -486,58 +488,21 @@ impl ApiServer {
         self: Arc<Self>,
         listener: TcpListener,
         tls: Arc<rustls::ServerConfig>,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) {
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-        loop {
-            let (tcp, _) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accepting a connection failed");
-                        continue;
-                    }
-                },
-                _ = shutdown.changed() => return,
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
+        https::serve(listener, tls, shutdown.clone(), move |peer| {
+            let user = peer
+                .certificates
+                .first()
+                .and_then(|leaf| User::from_certificate(leaf))
+                .unwrap_or_else(User::anonymous);
             let server = self.clone();
             let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
-                    .await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-                let user = tls
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .and_then(|leaf| User::from_certificate(leaf))
-                    .unwrap_or_else(User::anonymous);
-                let service = service_fn(move |request| {
-                    let server = server.clone();
-                    let user = user.clone();
-                    let shutdown = shutdown.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(
-                            crate::http::handle(server, user, request, shutdown).await,
-                        )
-                    }
-                });
-                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-            });
-        }
+            move |request| {
+                crate::http::handle(server.clone(), user.clone(), request, shutdown.clone())
+            }
+        })
+        .await;
     }
 }
 

@@ -8,3 +8,4 @@ pub mod admission;
 pub mod labels;
 pub mod runtime;
 pub mod scheduling;
+pub mod webhook;

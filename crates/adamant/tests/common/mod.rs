@@ -273,10 +273,16 @@ pub struct Controller(Child);
 impl Controller {
     /// Starts `adamant controller` against the server of `kubeconfig`.
     pub fn start(kubeconfig: &Path) -> Controller {
+        Controller::start_with(kubeconfig, &[]).0
+    }
+
+    /// Starts `adamant controller` with more arguments; returns it and its ready line.
+    pub fn start_with(kubeconfig: &Path, extra: &[&std::ffi::OsStr]) -> (Controller, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
             .arg("controller")
             .arg("--kubeconfig")
             .arg(kubeconfig)
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
@@ -284,13 +290,13 @@ impl Controller {
             .expect("run adamant controller");
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
-        lines
+        let ready = lines
             .by_ref()
             .map_while(Result::ok)
             .find(|line| line.contains("adamant controller is ready"))
             .expect("adamant controller never became ready");
         std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        Controller(child)
+        (Controller(child), ready)
     }
 }
 
