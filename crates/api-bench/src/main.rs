@@ -8,20 +8,18 @@
 //! 100,000 objects (whole and in pages of 500) with the server's peak memory; watch delivery
 //! to 1,000 watchers.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use api_bench::{Figures, Server, figures, measure, ms, namespace};
 use bytes::Bytes;
 use clap::Parser;
 use futures::TryStreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
 use kube::api::{ListParams, ObjectMeta, PostParams, WatchEvent, WatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client};
 use storage::{ListRequest, Store, WriteOptions};
 use storage_embedded::{EmbeddedStore, Options};
 
@@ -45,68 +43,6 @@ struct Args {
     events: usize,
 }
 
-/// `adamant serve` in a child process.
-struct Server {
-    child: Child,
-    kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(binary: &PathBuf) -> anyhow::Result<Server> {
-        let dir = tempfile::tempdir()?;
-        let mut child = Command::new(binary)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("RUST_LOG", "warn,adamant=info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot run {}", binary.display()))?;
-        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-        lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|l| l.contains("adamant is ready"))
-            .context("adamant serve did not start")?;
-        std::thread::spawn(move || lines.for_each(drop));
-        Ok(Server {
-            child,
-            kubeconfig: dir.path().join("kubeconfig"),
-            _dir: dir,
-        })
-    }
-
-    /// The server's resident and peak memory, in MiB.
-    fn memory(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map_or(0.0, |kb| kb / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-
-    async fn client(&self) -> anyhow::Result<Client> {
-        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-        Ok(Client::try_from(config)?)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn config_map(name: &str, value: &str) -> ConfigMap {
     ConfigMap {
         metadata: ObjectMeta {
@@ -116,23 +52,6 @@ fn config_map(name: &str, value: &str) -> ConfigMap {
         },
         data: Some([("value".to_string(), value.to_string())].into()),
         ..Default::default()
-    }
-}
-
-/// Throughput and latency of one measurement.
-struct Figures {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    Figures {
-        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.5),
-        p99: at(0.99),
     }
 }
 
@@ -150,53 +69,6 @@ fn table_rows(clients: usize, figures: [Figures; 4]) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
-}
-
-/// Runs `requests` operations over `clients` concurrent tasks; `op(client, i)` is one request.
-async fn measure<C, F, Fut>(clients: &[C], requests: usize, op: F) -> anyhow::Result<Figures>
-where
-    C: Clone + Send + 'static,
-    F: Fn(C, usize) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
-{
-    let start = Instant::now();
-    let per_client = requests / clients.len();
-    let mut tasks = Vec::new();
-    for (c, client) in clients.iter().enumerate() {
-        let client = client.clone();
-        let op = op.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_client);
-            for i in 0..per_client {
-                let began = Instant::now();
-                op(client.clone(), c * per_client + i).await?;
-                latencies.push(began.elapsed());
-            }
-            anyhow::Ok(latencies)
-        }));
-    }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await??);
-    }
-    Ok(figures(all, start.elapsed()))
-}
-
-async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    let ns = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    api.create(&PostParams::default(), &ns).await?;
-    Ok(())
 }
 
 async fn api_rows(server: &Server, requests: usize) -> anyhow::Result<Vec<String>> {
@@ -334,20 +206,14 @@ async fn store_rows(requests: usize) -> anyhow::Result<Vec<String>> {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let binary = match args.adamant.clone() {
-        Some(path) => path,
-        None => std::env::current_exe()?
-            .parent()
-            .context("no directory")?
-            .join("adamant"),
-    };
+    let binary = api_bench::adamant_binary(args.adamant.clone())?;
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "# api-bench\n\n{cpus} CPUs; {} requests per measurement\n",
         args.requests
     );
 
-    let server = Server::start(&binary)?;
+    let server = Server::start(&binary, &[])?;
     let (rss, _) = server.memory();
     println!("Server memory after start: {rss:.0} MiB RSS\n");
     println!("## Requests through the API (kube-rs over HTTPS), one connection per client\n");

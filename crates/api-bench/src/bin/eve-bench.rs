@@ -1,0 +1,335 @@
+//! `eve-bench`: the EVE controllers of `adamant serve` at fleet scale, through the Kubernetes
+//! API, with the raw API cost of the same writes as the baseline in the same run; prints the
+//! Markdown of `docs/benchmarks.md`.
+//!
+//! - A daemon set over N devices (10,000 by default): time from its creation until every device
+//!   has its application, bound; the server's memory before and after.
+//! - Baseline: the same N applications created directly by 16 clients.
+//! - A deployment over M devices (1,000): time until all replicas are available (a simulated
+//!   fleet reports `RUNNING` for every bound application through the status subresource), then
+//!   a template change rolled out with `maxUnavailable: 10%`, and the fewest available
+//!   replicas seen meanwhile.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use api_bench::{Server, measure, namespace};
+use clap::Parser;
+use eve_model::{Application, ApplicationDaemonSet, ApplicationDeployment, Device, Image};
+use futures::StreamExt;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmarks Adamant's EVE controllers at fleet scale")]
+struct Args {
+    /// The `adamant` binary (by default, next to this one).
+    #[arg(long)]
+    adamant: Option<std::path::PathBuf>,
+    /// Devices of the daemon set.
+    #[arg(long, default_value_t = 10_000)]
+    devices: usize,
+    /// Devices (and replicas) of the rollout.
+    #[arg(long, default_value_t = 1_000)]
+    rollout_devices: usize,
+}
+
+fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("a valid object")
+}
+
+/// The namespace, an eve StorageClass and two Images.
+async fn base(client: &Client, ns: &str) -> anyhow::Result<()> {
+    namespace(client, ns).await?;
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    if classes.get_opt("eve-hub").await?.is_none() {
+        classes
+            .create(
+                &PostParams::default(),
+                &object(json!({
+                    "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                    "metadata": {"name": "eve-hub"}, "provisioner": "eve",
+                    "parameters": {"type": "container", "URL": "https://hub.example.com"},
+                })),
+            )
+            .await?;
+    }
+    let images: Api<Image> = Api::namespaced(client.clone(), ns);
+    for (name, reference) in [("agent", "agent:1"), ("agent2", "agent:2")] {
+        images
+            .create(
+                &PostParams::default(),
+                &object(json!({
+                    "apiVersion": "eve.lfedge.org/v1beta1", "kind": "Image",
+                    "metadata": {"name": name},
+                    "spec": {"ref": reference, "storageClass": "eve-hub"},
+                })),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates `count` Devices in `ns` from 16 clients; returns the time it took.
+async fn devices(server: &Server, ns: &str, count: usize) -> anyhow::Result<Duration> {
+    let mut apis = Vec::new();
+    for _ in 0..16 {
+        apis.push(Api::<Device>::namespaced(server.client().await?, ns));
+    }
+    let started = Instant::now();
+    measure(&apis, count, |api: Api<Device>, i| async move {
+        let device: Device = object(json!({
+            "apiVersion": "eve.lfedge.org/v1beta1", "kind": "Device",
+            "metadata": {"name": format!("dev-{i:06}"), "labels": {"kubernetes.io/os": "eve", "site": format!("s{}", i % 10)}},
+            "spec": {"serial": format!("serial-{i:06}")},
+        }));
+        api.create(&PostParams::default(), &device).await?;
+        Ok(())
+    })
+    .await?;
+    Ok(started.elapsed())
+}
+
+fn template(image: &str, label: &str) -> serde_json::Value {
+    json!({
+        "metadata": {"labels": {"app": label}},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/os": "eve"},
+            "containers": [{"name": label, "image": image}],
+        },
+    })
+}
+
+/// Waits until `count` applications in `ns` are bound to a device; returns when.
+async fn bound(client: &Client, ns: &str, count: usize) -> anyhow::Result<Instant> {
+    let api: Api<Application> = Api::namespaced(client.clone(), ns);
+    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut seen = HashSet::new();
+    while let Some(event) = events.next().await {
+        match event? {
+            watcher::Event::Apply(app) | watcher::Event::InitApply(app)
+                if app.spec.node_name.is_some() =>
+            {
+                seen.insert(app.name_any());
+            }
+            watcher::Event::Delete(app) => {
+                seen.remove(&app.name_any());
+            }
+            _ => {}
+        }
+        if seen.len() >= count {
+            return Ok(Instant::now());
+        }
+    }
+    anyhow::bail!("the application watch ended")
+}
+
+async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<()> {
+    let client = server.client().await?;
+    base(&client, "fleet").await?;
+    let took = devices(server, "fleet", count).await?;
+    let (rss_before, _) = server.memory();
+    println!(
+        "{count} Devices created through the API (16 clients) in {:.1} s; server RSS {rss_before:.0} MiB\n",
+        took.as_secs_f64()
+    );
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move { bound(&client, "fleet", count).await }
+    });
+    let api: Api<ApplicationDaemonSet> = Api::namespaced(client.clone(), "fleet");
+    let started = Instant::now();
+    api.create(
+        &PostParams::default(),
+        &object(json!({
+            "apiVersion": "eve.lfedge.org/v1beta1", "kind": "ApplicationDaemonSet",
+            "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": template("agent", "agent")},
+        })),
+    )
+    .await?;
+    let done = waiting.await??;
+    let elapsed = done - started;
+    let (rss, peak) = server.memory();
+    println!("| measurement | figure |\n|---|---|");
+    println!(
+        "| daemon set created → {count} applications exist, bound | {:.1} s ({:.0} applications/s) |",
+        elapsed.as_secs_f64(),
+        count as f64 / elapsed.as_secs_f64()
+    );
+    println!("| server RSS before / after | {rss_before:.0} MiB / {rss:.0} MiB |");
+    println!("| server peak RSS (whole run so far) | {peak:.0} MiB |");
+
+    // Baseline: the same number of applications written straight through the API.
+    namespace(&client, "baseline").await?;
+    let images: Api<Image> = Api::namespaced(client.clone(), "baseline");
+    images
+        .create(
+            &PostParams::default(),
+            &object(json!({
+                "apiVersion": "eve.lfedge.org/v1beta1", "kind": "Image",
+                "metadata": {"name": "agent"},
+                "spec": {"ref": "agent:1", "storageClass": "eve-hub"},
+            })),
+        )
+        .await?;
+    let mut apis = Vec::new();
+    for _ in 0..16 {
+        apis.push(Api::<Application>::namespaced(
+            server.client().await?,
+            "baseline",
+        ));
+    }
+    let started = Instant::now();
+    measure(&apis, count, |api: Api<Application>, i| async move {
+        let mut app = template("agent", "agent");
+        app["apiVersion"] = "eve.lfedge.org/v1beta1".into();
+        app["kind"] = "Application".into();
+        app["metadata"]["name"] = format!("agent-{i:06}").into();
+        let app: Application = object(app);
+        api.create(&PostParams::default(), &app).await?;
+        Ok(())
+    })
+    .await?;
+    let baseline = started.elapsed();
+    println!(
+        "| baseline: {count} applications created by 16 clients through the API | {:.1} s ({:.0}/s) |",
+        baseline.as_secs_f64(),
+        count as f64 / baseline.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Reports `RUNNING` for every bound application of `ns`, as the fleet's devices would.
+fn simulate_fleet(client: Client, ns: &str) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let api: Api<Application> = Api::namespaced(client, ns);
+    tokio::spawn(async move {
+        let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+        let (send, receive) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let receive = Arc::new(tokio::sync::Mutex::new(receive));
+        for _ in 0..16 {
+            let api = api.clone();
+            let receive = receive.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Some(name) = receive.lock().await.recv().await else {
+                        return;
+                    };
+                    let status = json!({"status": {"state": "RUNNING"}});
+                    let _ = api
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+                        .await;
+                }
+            });
+        }
+        let mut reported = HashSet::new();
+        while let Some(event) = events.next().await {
+            if let watcher::Event::Apply(app) | watcher::Event::InitApply(app) = event? {
+                let running =
+                    app.status.as_ref().and_then(|s| s.state.as_deref()) == Some("RUNNING");
+                let uid = app.uid().unwrap_or_default();
+                if app.spec.node_name.is_some()
+                    && !running
+                    && app.metadata.deletion_timestamp.is_none()
+                    && reported.insert(uid)
+                {
+                    let _ = send.send(app.name_any());
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+async fn rollout(server: &Server, count: usize) -> anyhow::Result<()> {
+    let client = server.client().await?;
+    base(&client, "rollout").await?;
+    devices(server, "rollout", count).await?;
+    let fleet = simulate_fleet(server.client().await?, "rollout");
+    let api: Api<ApplicationDeployment> = Api::namespaced(client.clone(), "rollout");
+    let started = Instant::now();
+    api.create(
+        &PostParams::default(),
+        &object(json!({
+            "apiVersion": "eve.lfedge.org/v1beta1", "kind": "ApplicationDeployment",
+            "metadata": {"name": "agent"},
+            "spec": {
+                "replicas": count,
+                "selector": {"matchLabels": {"app": "agent"}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%", "maxSurge": 0}},
+                "template": template("agent", "agent"),
+            },
+        })),
+    )
+    .await?;
+    // Polls the deployment's status until the rollout of `generation` is complete; returns
+    // the fewest available replicas seen meanwhile.
+    let settled = |generation: i64| {
+        let api = api.clone();
+        async move {
+            let mut least = i64::MAX;
+            loop {
+                let d = api.get("agent").await?;
+                let s = d.status.unwrap_or_default();
+                if s.observed_generation.unwrap_or(0) >= generation {
+                    least = least.min(s.available_replicas as i64);
+                    if s.updated_replicas as usize == count
+                        && s.available_replicas as usize == count
+                        && s.replicas as usize == count
+                    {
+                        return anyhow::Ok(least);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    settled(1).await?;
+    let first = started.elapsed();
+    let started = Instant::now();
+    let change = json!({"spec": {"template": template("agent2", "agent")}});
+    let changed = api
+        .patch("agent", &PatchParams::default(), &Patch::Merge(&change))
+        .await?;
+    let least = settled(changed.metadata.generation.unwrap_or(2)).await?;
+    let rolled = started.elapsed();
+    fleet.abort();
+    println!(
+        "| deployment of {count} replicas created → all available (the fleet reports RUNNING) | {:.1} s |",
+        first.as_secs_f64()
+    );
+    println!(
+        "| template changed → {count} updated and available, `maxUnavailable: 10%`, `maxSurge: 0` | {:.1} s |",
+        rolled.as_secs_f64()
+    );
+    println!(
+        "| fewest available replicas seen during the rollout (allowed: {}) | {least} |",
+        count - count / 10
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let binary = api_bench::adamant_binary(args.adamant.clone())?;
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("# eve-bench\n\n{cpus} CPUs\n");
+    println!("## A daemon set over {} devices\n", args.devices);
+    let server = Server::start(&binary, &[]).context("cannot start adamant serve")?;
+    daemon_set(&server, args.devices).await?;
+    drop(server);
+    println!(
+        "\n## A rollout over {} devices\n\n| measurement | figure |\n|---|---|",
+        args.rollout_devices
+    );
+    let server = Server::start(&binary, &[]).context("cannot start adamant serve")?;
+    rollout(&server, args.rollout_devices).await?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! What the benchmark binaries share: `adamant serve` in a child process with its memory
+//! figures, a client for it, and the measurement of concurrent requests.
+//!
+//! - `api-bench`: the Kubernetes API through kube-rs against the embedded store underneath.
+//! - `eve-bench`: the EVE controllers at fleet scale (daemon sets, rollouts).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+
+/// The `adamant` binary: `explicit`, or the one next to the running benchmark.
+pub fn adamant_binary(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match explicit {
+        Some(path) => Ok(path),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .context("no directory")?
+            .join("adamant")),
+    }
+}
+
+/// `adamant serve` in a child process.
+pub struct Server {
+    child: Child,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `adamant serve` on a fresh data directory, with `extra` arguments.
+    pub fn start(binary: &PathBuf, extra: &[&str]) -> anyhow::Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let mut child = Command::new(binary)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .env("RUST_LOG", "warn,adamant=info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find(|l| l.contains("adamant is ready"))
+            .context("adamant serve did not start")?;
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(Server {
+            child,
+            kubeconfig: dir.path().join("kubeconfig"),
+            _dir: dir,
+        })
+    }
+
+    /// The server's resident and peak memory, in MiB.
+    pub fn memory(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// A client of the admin kubeconfig (one connection per client).
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        Ok(Client::try_from(config)?)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Throughput and latency of one measurement.
+pub struct Figures {
+    /// Requests per second.
+    pub per_second: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile latency.
+    pub p99: Duration,
+}
+
+/// The figures of `latencies` measured over `elapsed`.
+pub fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
+    latencies.sort();
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(i).copied().unwrap_or_default()
+    };
+    Figures {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.5),
+        p99: at(0.99),
+    }
+}
+
+/// Milliseconds with two decimals.
+pub fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+/// Runs `requests` operations over `clients` concurrent tasks; `op(client, i)` is one request.
+pub async fn measure<C, F, Fut>(clients: &[C], requests: usize, op: F) -> anyhow::Result<Figures>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, usize) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (c, client) in clients.iter().enumerate() {
+        let client = client.clone();
+        let op = op.clone();
+        // Request i goes to client i % clients: every request is made, whatever the division.
+        let mine: Vec<usize> = (c..requests).step_by(clients.len()).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(mine.len());
+            for i in mine {
+                let began = Instant::now();
+                op(client.clone(), i).await?;
+                latencies.push(began.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    Ok(figures(all, start.elapsed()))
+}
+
+/// Creates the namespace `name`.
+pub async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    api.create(&PostParams::default(), &ns).await?;
+    Ok(())
+}
