@@ -42,4 +42,6 @@ pub mod telemetry {
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.telemetry.rs"));
 }
 
+pub mod envelope;
+
 pub use prost::Message;
