@@ -72,7 +72,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = Retention::default().interval.as_secs())]
     pub compact_interval_seconds: u64,
     /// Where the Kubernetes API listens (HTTPS). Port 0 picks a free port.
-    #[arg(long, visible_alias = "api-addr", env = "ADAMANT_LISTEN", default_value = "127.0.0.1:6443")]
+    #[arg(
+        long,
+        visible_alias = "api-addr",
+        env = "ADAMANT_LISTEN",
+        default_value = "127.0.0.1:6443"
+    )]
     pub listen: std::net::SocketAddr,
     /// The address written into the kubeconfig and the serving certificate, for when the API
     /// listens on `0.0.0.0` or behind another address.

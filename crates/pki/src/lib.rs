@@ -21,6 +21,15 @@ pub enum Error {
     Damaged(String),
 }
 
+/// What a certificate without extended key usage is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaf {
+    /// Signing (digital signature).
+    Signing,
+    /// Key agreement (ECDH).
+    KeyAgreement,
+}
+
 /// A certificate authority: its certificate and key.
 pub struct Authority {
     /// The certificate, PEM.
@@ -109,6 +118,20 @@ impl Authority {
             }
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.issue(params)
+    }
+
+    /// A certificate without extended key usage (EVE requires none, or one with serverAuth, on
+    /// the controller's signing and ECDH certificates) for `usage`.
+    pub fn issue_leaf(&self, common_name: &str, usage: Leaf) -> Result<Issued, Error> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_usages = match usage {
+            Leaf::Signing => vec![KeyUsagePurpose::DigitalSignature],
+            Leaf::KeyAgreement => vec![KeyUsagePurpose::KeyAgreement],
+        };
         self.issue(params)
     }
 

@@ -1,0 +1,681 @@
+//! The composer: a device's `EdgeDevConfig` from the objects (docs/resources.md says which
+//! object becomes which message). A plain function of the caches: the same objects give the same
+//! bytes, so the same hash, across restarts and replicas.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use eve_api::Message;
+use eve_api::common::{DhcpType, IpRange, Ipspec, NetworkType, PhyIoMemberUsage, PhyIoType};
+use eve_api::config::{
+    Ace, AceAction, AceMatch, AppInstanceConfig, BaseOs, ConfigItem, ContentTree, DatastoreConfig,
+    DeviceOpsCmd, DsType, EdgeDevConfig, Format, NetworkAdapter, NetworkConfig,
+    NetworkInstanceConfig, PhysicalIo, SystemAdapter, UuiDandVersion, VmConfig, VmMode, Volume,
+    VolumeContentOrigin, VolumeContentOriginType, VolumeRef, ZNetworkInstType,
+};
+use eve_model::selection::{Target, matches_affinity};
+use eve_model::{Application, Device, Image, annotations};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::ResourceExt;
+
+use crate::fleet::Fleet;
+
+/// The management port every device gets unless annotations name others.
+pub const DEFAULT_PORT: &str = "eth0";
+
+/// A composed configuration and its hash.
+#[derive(Clone, Debug)]
+pub struct Composed {
+    /// The configuration.
+    pub config: EdgeDevConfig,
+    /// base64url of SHA-256 of its encoding.
+    pub hash: String,
+}
+
+/// A UUID derived from `parts` (for objects EVE needs that have no Kubernetes object of their
+/// own: a port's network, an application's boot volume): stable because its inputs are.
+pub fn derived_uuid(parts: &[&str]) -> String {
+    let digest = eve_api::envelope::sha256(parts.join("/").as_bytes());
+    let h: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-5{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn uid<K: kube::Resource>(object: &K) -> String {
+    object.meta().uid.clone().unwrap_or_default()
+}
+
+fn version<K: kube::Resource>(object: &K) -> String {
+    object.meta().generation.unwrap_or(0).to_string()
+}
+
+struct Builder<'a> {
+    fleet: &'a Fleet,
+    namespace: String,
+    config: EdgeDevConfig,
+    trees: BTreeMap<String, ContentTree>,
+    stores: BTreeMap<String, DatastoreConfig>,
+    volumes: BTreeMap<String, Volume>,
+    instances: BTreeMap<String, NetworkInstanceConfig>,
+}
+
+fn format_of(image: &Image) -> i32 {
+    (match image.spec.format.as_deref().unwrap_or("") {
+        "qcow2" => Format::Qcow2,
+        "qcow" => Format::Qcow,
+        "raw" => Format::Raw,
+        "vmdk" => Format::Vmdk,
+        "vhdx" => Format::Vhdx,
+        "iso" => Format::Iso,
+        _ => Format::Container,
+    }) as i32
+}
+
+impl Builder<'_> {
+    fn image(&self, name: &str) -> Option<std::sync::Arc<Image>> {
+        self.fleet
+            .images
+            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&self.namespace))
+    }
+
+    /// The ContentTree of an Image (and its data store); returns its UUID.
+    fn content_tree(&mut self, image: &Image) -> String {
+        let id = uid(image);
+        if self.trees.contains_key(&id) {
+            return id;
+        }
+        let store = self.datastore(&image.spec.storage_class);
+        let mut format = format_of(image);
+        let class_type = self
+            .fleet
+            .classes
+            .get(&kube::runtime::reflector::ObjectRef::new(
+                &image.spec.storage_class,
+            ))
+            .and_then(|c| c.parameters.as_ref()?.get("type").cloned());
+        if image.spec.format.is_none() && class_type.as_deref() != Some("container") {
+            format = Format::Qcow2 as i32;
+        }
+        self.trees.insert(
+            id.clone(),
+            ContentTree {
+                uuid: id.clone(),
+                ds_id: store.clone(),
+                url: image.spec.r#ref.clone(),
+                iformat: format,
+                sha256: image.spec.sha256.clone().unwrap_or_default(),
+                max_size_bytes: image.spec.size.unwrap_or(0).max(0) as u64,
+                display_name: image.name_any(),
+                generation_count: 0,
+                custom_meta_data: String::new(),
+                ds_ids_list: vec![store],
+            },
+        );
+        id
+    }
+
+    /// The DatastoreConfig of an eve StorageClass; returns its UUID.
+    fn datastore(&mut self, class: &str) -> String {
+        let Some(class) = self
+            .fleet
+            .classes
+            .get(&kube::runtime::reflector::ObjectRef::new(class))
+        else {
+            return String::new();
+        };
+        let id = uid(class.as_ref());
+        if self.stores.contains_key(&id) {
+            return id;
+        }
+        let parameters = class.parameters.clone().unwrap_or_default();
+        let kind = parameters.get("type").map(String::as_str).unwrap_or("");
+        let url = parameters.get("URL").cloned().unwrap_or_default();
+        let (scheme, rest) = url.split_once("://").unwrap_or(("https", url.as_str()));
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (d_type, fqdn) = match kind {
+            "container" => (DsType::DsContainerRegistry, format!("docker://{host}")),
+            "http" => (DsType::DsHttp, format!("http://{host}")),
+            "https" => (DsType::DsHttps, format!("https://{host}")),
+            "sftp" => (DsType::DsSftp, host.to_string()),
+            "s3" => (DsType::DsS3, host.to_string()),
+            "azure" => (DsType::DsAzureBlob, host.to_string()),
+            "ftp" => (DsType::DsHttp, format!("{scheme}://{host}")),
+            _ => (DsType::DsUnknown, host.to_string()),
+        };
+        self.stores.insert(
+            id.clone(),
+            DatastoreConfig {
+                id: id.clone(),
+                d_type: d_type as i32,
+                fqdn,
+                dpath: path.to_string(),
+                region: parameters.get("region").cloned().unwrap_or_default(),
+                ..DatastoreConfig::default()
+            },
+        );
+        id
+    }
+
+    fn claim(&self, name: &str) -> Option<std::sync::Arc<PersistentVolumeClaim>> {
+        self.fleet
+            .claims
+            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&self.namespace))
+    }
+
+    fn volume_from_claim(&mut self, claim: &PersistentVolumeClaim) -> String {
+        let id = uid(claim);
+        let spec = claim.spec.clone().unwrap_or_default();
+        let size = spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get("storage"))
+            .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
+            .map_or(0, |q| (q.milli() / 1000) as i64);
+        let origin = match spec.data_source_ref.as_ref().filter(|r| r.kind == "Image") {
+            Some(source) => match self.image(&source.name) {
+                Some(image) => VolumeContentOrigin {
+                    r#type: VolumeContentOriginType::VcotDownload as i32,
+                    download_content_tree_id: self.content_tree(&image),
+                },
+                None => VolumeContentOrigin {
+                    r#type: VolumeContentOriginType::VcotBlank as i32,
+                    download_content_tree_id: String::new(),
+                },
+            },
+            None => VolumeContentOrigin {
+                r#type: VolumeContentOriginType::VcotBlank as i32,
+                download_content_tree_id: String::new(),
+            },
+        };
+        let read_only = spec
+            .access_modes
+            .as_ref()
+            .is_some_and(|m| !m.is_empty() && m.iter().all(|m| m == "ReadOnlyMany"));
+        self.volumes.insert(
+            id.clone(),
+            Volume {
+                uuid: id.clone(),
+                origin: Some(origin),
+                generation_count: 0,
+                maxsizebytes: size,
+                readonly: read_only,
+                display_name: claim.name_any(),
+                ..Volume::default()
+            },
+        );
+        id
+    }
+
+    fn application(&mut self, app: &Application) -> AppInstanceConfig {
+        let id = uid(app);
+        let spec = &app.spec;
+        let mut refs = Vec::new();
+        let mut memory_kib: u64 = 0;
+        let mut max_kib: u64 = 0;
+        let mut vcpus: u64 = 0;
+        let mut env = Vec::new();
+        for (i, container) in spec.containers.iter().enumerate() {
+            let resources = container.resources.clone().unwrap_or_default();
+            let q = |map: &BTreeMap<
+                String,
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+            >,
+                     key: &str| {
+                map.get(key)
+                    .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
+                    .map_or(0, |q| q.milli().max(0) as u64)
+            };
+            vcpus += q(&resources.requests, "cpu").div_ceil(1000);
+            memory_kib += q(&resources.requests, "memory") / 1000 / 1024;
+            max_kib += q(&resources.limits, "memory") / 1000 / 1024;
+            env.extend(
+                container
+                    .env
+                    .iter()
+                    .map(|e| format!("{}={}", e.name, e.value)),
+            );
+            if i == 0 {
+                if let Some(image) = self.image(&container.image) {
+                    let tree = self.content_tree(&image);
+                    let boot = derived_uuid(&[&id, "boot"]);
+                    self.volumes.insert(
+                        boot.clone(),
+                        Volume {
+                            uuid: boot.clone(),
+                            origin: Some(VolumeContentOrigin {
+                                r#type: VolumeContentOriginType::VcotDownload as i32,
+                                download_content_tree_id: tree,
+                            }),
+                            maxsizebytes: (q(&resources.requests, "storage") / 1000) as i64,
+                            display_name: format!("{}-boot", app.name_any()),
+                            ..Volume::default()
+                        },
+                    );
+                    refs.push(VolumeRef {
+                        uuid: boot,
+                        generation_count: 0,
+                        mount_dir: String::new(),
+                    });
+                }
+            }
+        }
+        let mounts: BTreeMap<&str, &str> = spec
+            .containers
+            .iter()
+            .flat_map(|c| {
+                c.volume_mounts
+                    .iter()
+                    .map(|m| (m.name.as_str(), m.mount_path.as_str()))
+                    .chain(
+                        c.volume_devices
+                            .iter()
+                            .map(|d| (d.name.as_str(), d.device_path.as_str())),
+                    )
+            })
+            .collect();
+        for volume in &spec.volumes {
+            let uuid = if let Some(claim) = &volume.persistent_volume_claim {
+                match self.claim(&claim.claim_name) {
+                    Some(claim) => self.volume_from_claim(&claim),
+                    None => continue,
+                }
+            } else if let Some(ephemeral) = &volume.ephemeral {
+                let uuid = derived_uuid(&[&id, "ephemeral", &volume.name]);
+                let size = ephemeral
+                    .volume_claim_template
+                    .spec
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("storage"))
+                    .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
+                    .map_or(0, |q| (q.milli() / 1000) as i64);
+                self.volumes.insert(
+                    uuid.clone(),
+                    Volume {
+                        uuid: uuid.clone(),
+                        origin: Some(VolumeContentOrigin {
+                            r#type: VolumeContentOriginType::VcotBlank as i32,
+                            download_content_tree_id: String::new(),
+                        }),
+                        maxsizebytes: size,
+                        display_name: format!("{}-{}", app.name_any(), volume.name),
+                        ..Volume::default()
+                    },
+                );
+                uuid
+            } else {
+                continue;
+            };
+            refs.push(VolumeRef {
+                uuid,
+                generation_count: 0,
+                mount_dir: mounts
+                    .get(volume.name.as_str())
+                    .copied()
+                    .unwrap_or("")
+                    .to_string(),
+            });
+        }
+        let networks = app
+            .annotations()
+            .get(annotations::NETWORKS)
+            .map(|v| annotations::networks(v))
+            .unwrap_or_default();
+        let mut interfaces = Vec::new();
+        for (i, network) in networks.iter().enumerate() {
+            let Some(instance) = self.instance(network) else {
+                continue;
+            };
+            let mut acls = vec![Ace {
+                matches: vec![AceMatch {
+                    r#type: "ip".into(),
+                    value: "0.0.0.0/0".into(),
+                }],
+                actions: Vec::new(),
+                name: "allow-all".into(),
+                id: 1,
+                dir: 0,
+            }];
+            if i == 0 {
+                for (n, port) in spec
+                    .containers
+                    .iter()
+                    .flat_map(|c| c.ports.iter())
+                    .filter(|p| p.host_port.is_some())
+                    .enumerate()
+                {
+                    acls.push(Ace {
+                        matches: vec![
+                            AceMatch {
+                                r#type: "protocol".into(),
+                                value: port.protocol.clone().unwrap_or("tcp".into()).to_lowercase(),
+                            },
+                            AceMatch {
+                                r#type: "lport".into(),
+                                value: port.host_port.unwrap_or(0).to_string(),
+                            },
+                        ],
+                        actions: vec![AceAction {
+                            portmap: true,
+                            app_port: port.container_port.max(0) as u32,
+                            ..AceAction::default()
+                        }],
+                        name: format!("portmap-{}", port.host_port.unwrap_or(0)),
+                        id: 2 + n as i32,
+                        dir: 0,
+                    });
+                }
+            }
+            interfaces.push(NetworkAdapter {
+                name: format!("eth{i}"),
+                network_id: instance,
+                acls,
+                ..NetworkAdapter::default()
+            });
+        }
+        let mode = match spec.virtualization.as_deref() {
+            Some("hvm") => VmMode::Hvm,
+            Some("pv") => VmMode::Pv,
+            Some("fml") => VmMode::Fml,
+            Some("noHypervisor") => VmMode::Nohyper,
+            _ => VmMode::Hvm,
+        };
+        let user_data = match &spec.user_data {
+            Some(data) => base64::engine::general_purpose::STANDARD.encode(data),
+            None if !env.is_empty() => {
+                base64::engine::general_purpose::STANDARD.encode(env.join("\n"))
+            }
+            None => String::new(),
+        };
+        AppInstanceConfig {
+            uuidandversion: Some(UuiDandVersion {
+                uuid: id,
+                version: version(app),
+            }),
+            displayname: app.name_any(),
+            fixedresources: Some(VmConfig {
+                memory: memory_kib.min(u32::MAX as u64) as u32,
+                maxmem: max_kib.max(memory_kib).min(u32::MAX as u64) as u32,
+                vcpus: vcpus.max(1).min(u32::MAX as u64) as u32,
+                virtualization_mode: mode as i32,
+                ..VmConfig::default()
+            }),
+            activate: spec.activate.unwrap_or(true),
+            interfaces,
+            user_data,
+            volume_ref_list: refs,
+            ..AppInstanceConfig::default()
+        }
+    }
+
+    /// The NetworkInstanceConfig of a DeviceNetwork; returns its UUID.
+    fn instance(&mut self, name: &str) -> Option<String> {
+        let network = self
+            .fleet
+            .networks
+            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&self.namespace))?;
+        let id = uid(network.as_ref());
+        if self.instances.contains_key(&id) {
+            return Some(id);
+        }
+        let config = self.fleet.network_configs.get(
+            &kube::runtime::reflector::ObjectRef::new(&network.spec.network_config)
+                .within(&self.namespace),
+        );
+        let switch = network.spec.type_.as_deref() == Some("switch");
+        let ip = config.as_ref().map(|c| ipspec(&c.spec, !switch));
+        self.instances.insert(
+            id.clone(),
+            NetworkInstanceConfig {
+                uuidandversion: Some(UuiDandVersion {
+                    uuid: id.clone(),
+                    version: version(network.as_ref()),
+                }),
+                displayname: network.name_any(),
+                inst_type: if switch {
+                    ZNetworkInstType::ZnetInstSwitch
+                } else {
+                    ZNetworkInstType::ZnetInstLocal
+                } as i32,
+                activate: true,
+                port: Some(eve_api::config::Adapter {
+                    r#type: PhyIoType::PhyIoNetEth as i32,
+                    name: network.spec.port.clone().unwrap_or("uplink".into()),
+                    ..Default::default()
+                }),
+                ip_type: eve_api::config::AddressType::Ipv4 as i32,
+                ip,
+                ..NetworkInstanceConfig::default()
+            },
+        );
+        Some(id)
+    }
+}
+
+fn ipspec(spec: &eve_model::NetworkConfigSpec, serve_dhcp: bool) -> Ipspec {
+    let dhcp = match spec.ip.as_deref() {
+        Some("static") => DhcpType::Static,
+        Some("none") => DhcpType::DhcpNone,
+        _ if serve_dhcp => DhcpType::Static,
+        _ => DhcpType::Client,
+    };
+    let range = spec
+        .dhcp_range
+        .as_deref()
+        .and_then(|r| r.split_once('-'))
+        .map(|(a, b)| IpRange {
+            start: a.trim().into(),
+            end: b.trim().into(),
+        });
+    Ipspec {
+        dhcp: dhcp as i32,
+        subnet: spec.subnet.clone().unwrap_or_default(),
+        gateway: spec.gateway.clone().unwrap_or_default(),
+        domain: spec.domain.clone().unwrap_or_default(),
+        ntp: spec.ntp.first().cloned().unwrap_or_default(),
+        more_ntp: spec.ntp.iter().skip(1).cloned().collect(),
+        dns: spec.dns.clone(),
+        dhcp_range: range,
+    }
+}
+
+/// Composes the configuration of `device`.
+pub fn compose(
+    fleet: &Fleet,
+    device: &Device,
+    uuid: &str,
+    controllercert_confighash: &str,
+) -> Composed {
+    let namespace = device.namespace().unwrap_or_default();
+    let mut b = Builder {
+        fleet,
+        namespace: namespace.clone(),
+        config: EdgeDevConfig::default(),
+        trees: BTreeMap::new(),
+        stores: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+        instances: BTreeMap::new(),
+    };
+    let name = device.name_any();
+    let device_annotations = device.annotations();
+
+    // Ports: eve.lfedge.org/network-<port> annotations, or eth0 with DHCP.
+    let mut ports: Vec<(String, Option<std::sync::Arc<eve_model::NetworkConfig>>)> =
+        device_annotations
+            .iter()
+            .filter_map(|(k, v)| {
+                let port = k.strip_prefix(annotations::NETWORK_PORT_PREFIX)?;
+                let config = fleet
+                    .network_configs
+                    .get(&kube::runtime::reflector::ObjectRef::new(v).within(&namespace));
+                Some((port.to_string(), config))
+            })
+            .collect();
+    if ports.is_empty() {
+        ports.push((DEFAULT_PORT.into(), None));
+    }
+    for (port, config) in &ports {
+        let network_id = match config {
+            Some(config) => uid(config.as_ref()),
+            None => derived_uuid(&[&uid(device), "port", port]),
+        };
+        b.config.device_io_list.push(PhysicalIo {
+            ptype: PhyIoType::PhyIoNetEth as i32,
+            phylabel: port.clone(),
+            phyaddrs: [("Ifname".to_string(), port.clone())].into(),
+            logicallabel: port.clone(),
+            assigngrp: port.clone(),
+            usage: PhyIoMemberUsage::PhyIoUsageMgmtAndApps as i32,
+            ..PhysicalIo::default()
+        });
+        b.config.system_adapter_list.push(SystemAdapter {
+            name: port.clone(),
+            uplink: true,
+            network_uuid: network_id.clone(),
+            lower_layer_name: port.clone(),
+            ..SystemAdapter::default()
+        });
+        let ip = match config {
+            Some(config) => ipspec(&config.spec, false),
+            None => Ipspec {
+                dhcp: DhcpType::Client as i32,
+                ..Ipspec::default()
+            },
+        };
+        b.config.networks.push(NetworkConfig {
+            id: network_id,
+            r#type: NetworkType::V4 as i32,
+            ip: Some(ip),
+            ..NetworkConfig::default()
+        });
+    }
+
+    // Networks with affinity to this device.
+    let empty = BTreeMap::new();
+    let target = Target {
+        name: &name,
+        labels: device.metadata.labels.as_ref().unwrap_or(&empty),
+    };
+    let mut networks: Vec<_> = fleet
+        .networks
+        .state()
+        .into_iter()
+        .filter(|n| n.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|n| {
+            matches_affinity(
+                n.spec
+                    .affinity
+                    .as_ref()
+                    .and_then(|a| a.node_affinity.as_ref()),
+                target,
+            )
+        })
+        .collect();
+    networks.sort_by_key(|n| n.name_any());
+    for network in networks {
+        b.instance(&network.name_any());
+    }
+
+    // Applications bound to this device.
+    let mut apps: Vec<_> = fleet
+        .applications
+        .state()
+        .into_iter()
+        .filter(|a| {
+            a.namespace().as_deref() == Some(namespace.as_str())
+                && a.spec.node_name.as_deref() == Some(name.as_str())
+                && a.metadata.deletion_timestamp.is_none()
+        })
+        .collect();
+    apps.sort_by_key(|a| a.name_any());
+    for app in apps {
+        let config = b.application(&app);
+        b.config.apps.push(config);
+    }
+
+    // The base OS.
+    if let Some(wanted) = device
+        .spec
+        .eve_os_version
+        .as_deref()
+        .filter(|v| !v.is_empty())
+    {
+        let mut images: Vec<_> = fleet
+            .images
+            .state()
+            .into_iter()
+            .filter(|i| {
+                i.namespace().as_deref() == Some(namespace.as_str())
+                    && i.spec.type_.as_deref() == Some("eve-os")
+                    && i.spec.r#ref.rsplit_once(':').map(|(_, tag)| tag) == Some(wanted)
+            })
+            .collect();
+        images.sort_by_key(|i| i.name_any());
+        if let Some(image) = images.first() {
+            let tree = b.content_tree(image);
+            b.config.baseos = Some(BaseOs {
+                content_tree_uuid: tree,
+                retry_update: None,
+                activate: true,
+                base_os_version: wanted.to_string(),
+            });
+        }
+    }
+
+    // Config items: the global options, then the device's own.
+    let mut items: BTreeMap<String, String> = BTreeMap::new();
+    for options in fleet.options.state() {
+        if options.namespace().as_deref() == Some("kube-system") {
+            items.extend(options.data.clone().unwrap_or_default());
+        }
+    }
+    if let Some(lines) = device_annotations.get(annotations::CONFIG_ITEMS) {
+        for line in lines.lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                items.insert(k.trim().into(), v.trim().into());
+            }
+        }
+    }
+    b.config.config_items = items
+        .into_iter()
+        .map(|(key, value)| ConfigItem { key, value })
+        .collect();
+    if let Some(counter) = device_annotations
+        .get(annotations::REBOOT)
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        b.config.reboot = Some(DeviceOpsCmd {
+            counter,
+            desired_state: true,
+            ops_time: String::new(),
+        });
+    }
+
+    let mut config = b.config;
+    config.id = Some(UuiDandVersion {
+        uuid: uuid.to_string(),
+        version: String::new(),
+    });
+    config.content_info = b.trees.into_values().collect();
+    config.datastores = b
+        .stores
+        .into_values()
+        .filter(|s| !s.id.is_empty())
+        .collect();
+    config.volumes = b.volumes.into_values().collect();
+    config.network_instances = b.instances.into_values().collect();
+    config.controllercert_confighash = controllercert_confighash.to_string();
+    config.device_name = name;
+    config.project_name = namespace;
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(eve_api::envelope::sha256(&config.encode_to_vec()));
+    Composed { config, hash }
+}

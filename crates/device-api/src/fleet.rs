@@ -1,0 +1,216 @@
+//! What the device API knows of the objects: reflector caches kept current by watch, and an
+//! index of Devices by the SHA-256 of their certificate's DER (how devices name themselves), so
+//! a request finds its device without a scan.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use eve_model::{
+    Application, Device, DeviceCertificateAuthority, DeviceNetwork, Image, NetworkConfig,
+    OnboardCertificate, OnboardCertificateAuthority,
+};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::watch;
+
+/// A Device as the device API needs it at hand.
+#[derive(Clone, Debug)]
+pub struct Known {
+    /// Where the object is.
+    pub reference: ObjectRef<Device>,
+    /// The device's UUID.
+    pub uuid: String,
+    /// Its certificate's public key (uncompressed P-256 point).
+    pub public_key: Vec<u8>,
+}
+
+/// Devices by certificate hash and by UUID.
+#[derive(Default)]
+struct Index {
+    by_hash: HashMap<[u8; 32], Known>,
+    by_key: HashMap<ObjectRef<Device>, [u8; 32]>,
+}
+
+/// The caches.
+#[derive(Clone)]
+pub struct Fleet {
+    /// Devices.
+    pub devices: Store<Device>,
+    /// Applications.
+    pub applications: Store<Application>,
+    /// Images.
+    pub images: Store<Image>,
+    /// Claims.
+    pub claims: Store<PersistentVolumeClaim>,
+    /// Data stores.
+    pub classes: Store<StorageClass>,
+    /// Networks on devices.
+    pub networks: Store<DeviceNetwork>,
+    /// Network configurations.
+    pub network_configs: Store<NetworkConfig>,
+    /// Onboarding certificates.
+    pub onboard_certificates: Store<OnboardCertificate>,
+    /// Onboarding certificate authorities.
+    pub onboard_authorities: Store<OnboardCertificateAuthority>,
+    /// Device certificate authorities.
+    pub device_authorities: Store<DeviceCertificateAuthority>,
+    /// Global options (ConfigMaps named `adamant-global-options`).
+    pub options: Store<ConfigMap>,
+    index: Arc<RwLock<Index>>,
+}
+
+/// The DER of a Device's certificate field (base64 PEM), and its hash.
+pub fn certificate_der(base64_pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(base64_pem.trim())
+        .ok()?;
+    eve_api::envelope::pem_to_der(&pem).ok()
+}
+
+fn known(device: &Device) -> Option<([u8; 32], Known)> {
+    let der = certificate_der(device.spec.certificate.as_deref()?)?;
+    let public_key = eve_api::envelope::public_key(&der).ok()?;
+    let uuid = device
+        .status
+        .as_ref()
+        .and_then(|s| s.uuid.clone())
+        .or_else(|| device.uid())?;
+    Some((
+        eve_api::envelope::sha256(&der),
+        Known {
+            reference: ObjectRef::from_obj(device),
+            uuid,
+            public_key,
+        },
+    ))
+}
+
+impl Index {
+    fn remove(&mut self, key: &ObjectRef<Device>) {
+        if let Some(hash) = self.by_key.remove(key) {
+            self.by_hash.remove(&hash);
+        }
+    }
+
+    fn apply(&mut self, device: &Device) {
+        let key = ObjectRef::from_obj(device);
+        self.remove(&key);
+        if let Some((hash, known)) = known(device) {
+            self.by_key.insert(key, hash);
+            self.by_hash.insert(hash, known);
+        }
+    }
+}
+
+fn cache<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    stop: watch::Receiver<bool>,
+    mut each: impl FnMut(&watcher::Event<K>) + Send + 'static,
+) -> Store<K>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        let mut stop = stop;
+        loop {
+            tokio::select! {
+                event = stream.next() => match event {
+                    Some(Ok(event)) => each(&event),
+                    Some(Err(e)) => tracing::debug!(error = %e, "device API watch error; retrying"),
+                    None => return,
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    });
+    reader
+}
+
+impl Fleet {
+    /// Starts the caches; returns once every one has its first list.
+    pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Fleet {
+        let index = Arc::new(RwLock::new(Index::default()));
+        let writer = index.clone();
+        let devices = cache(
+            Api::<Device>::all(client.clone()),
+            watcher::Config::default(),
+            stop.clone(),
+            move |event| {
+                let mut index = writer.write().expect("not poisoned");
+                match event {
+                    watcher::Event::Init => *index = Index::default(),
+                    watcher::Event::Apply(d) | watcher::Event::InitApply(d) => index.apply(d),
+                    watcher::Event::Delete(d) => index.remove(&ObjectRef::from_obj(d)),
+                    watcher::Event::InitDone => {}
+                }
+            },
+        );
+        let all = watcher::Config::default;
+        let fleet = Fleet {
+            devices,
+            applications: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            images: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            claims: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            classes: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            networks: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            network_configs: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            onboard_certificates: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            onboard_authorities: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            device_authorities: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            options: cache(
+                Api::all(client.clone()),
+                all().fields("metadata.name=adamant-global-options"),
+                stop.clone(),
+                |_| {},
+            ),
+            index,
+        };
+        let _ = futures::join!(
+            fleet.devices.wait_until_ready(),
+            fleet.applications.wait_until_ready(),
+            fleet.images.wait_until_ready(),
+            fleet.claims.wait_until_ready(),
+            fleet.classes.wait_until_ready(),
+            fleet.networks.wait_until_ready(),
+            fleet.network_configs.wait_until_ready(),
+            fleet.onboard_certificates.wait_until_ready(),
+            fleet.onboard_authorities.wait_until_ready(),
+            fleet.device_authorities.wait_until_ready(),
+            fleet.options.wait_until_ready(),
+        );
+        fleet
+    }
+
+    /// The device whose certificate's DER hashes to (a prefix equal to) `hash`.
+    pub fn by_hash(&self, hash: &[u8]) -> Option<Known> {
+        let index = self.index.read().expect("not poisoned");
+        if let Ok(full) = <[u8; 32]>::try_from(hash) {
+            return index.by_hash.get(&full).cloned();
+        }
+        index
+            .by_hash
+            .iter()
+            .find(|(h, _)| h.starts_with(hash))
+            .map(|(_, k)| k.clone())
+    }
+
+    /// Makes a Device known at once (after this process wrote it), before its watch event.
+    pub fn learn(&self, device: &Device) {
+        self.index.write().expect("not poisoned").apply(device);
+    }
+
+    /// The Device object of `known`.
+    pub fn device(&self, known: &Known) -> Option<Arc<Device>> {
+        self.devices.get(&known.reference)
+    }
+}

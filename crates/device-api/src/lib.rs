@@ -1,0 +1,4 @@
+//! x
+pub mod compose;
+pub mod fleet;
+pub mod pki;
