@@ -241,29 +241,29 @@ impl Builder<'_> {
                     .iter()
                     .map(|e| format!("{}={}", e.name, e.value)),
             );
-            if i == 0 {
-                if let Some(image) = self.image(&container.image) {
-                    let tree = self.content_tree(&image);
-                    let boot = derived_uuid(&[&id, "boot"]);
-                    self.volumes.insert(
-                        boot.clone(),
-                        Volume {
-                            uuid: boot.clone(),
-                            origin: Some(VolumeContentOrigin {
-                                r#type: VolumeContentOriginType::VcotDownload as i32,
-                                download_content_tree_id: tree,
-                            }),
-                            maxsizebytes: (q(&resources.requests, "storage") / 1000) as i64,
-                            display_name: format!("{}-boot", app.name_any()),
-                            ..Volume::default()
-                        },
-                    );
-                    refs.push(VolumeRef {
-                        uuid: boot,
-                        generation_count: 0,
-                        mount_dir: String::new(),
-                    });
-                }
+            if i == 0
+                && let Some(image) = self.image(&container.image)
+            {
+                let tree = self.content_tree(&image);
+                let boot = derived_uuid(&[&id, "boot"]);
+                self.volumes.insert(
+                    boot.clone(),
+                    Volume {
+                        uuid: boot.clone(),
+                        origin: Some(VolumeContentOrigin {
+                            r#type: VolumeContentOriginType::VcotDownload as i32,
+                            download_content_tree_id: tree,
+                        }),
+                        maxsizebytes: (q(&resources.requests, "storage") / 1000) as i64,
+                        display_name: format!("{}-boot", app.name_any()),
+                        ..Volume::default()
+                    },
+                );
+                refs.push(VolumeRef {
+                    uuid: boot,
+                    generation_count: 0,
+                    mount_dir: String::new(),
+                });
             }
         }
         let mounts: BTreeMap<&str, &str> = spec

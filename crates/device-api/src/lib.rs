@@ -1,4 +1,584 @@
-//! x
+//! The EVE device API v2 (docs: `../shared/docs/eve-device-api.md`): `ping`, `certs`,
+//! `register`, `uuid`, `attest`, `config` (composed, signed, 304 when unchanged), `info` (applied
+//! to Device and Application status), and the telemetry uploads. It reaches objects only as a
+//! Kubernetes client (kube-rs) and its caches; only this crate and `eve-api` know protobuf.
+
 pub mod compose;
 pub mod fleet;
 pub mod pki;
+pub mod report;
+pub mod sink;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use bytes::Bytes;
+use eve_api::Message;
+use eve_api::attest::{
+    AttestStorageKeysResp, AttestStorageKeysResponseCode, AttestVolumeKey, ZAttestNonceResp,
+    ZAttestQuoteResp, ZAttestReq, ZAttestReqType, ZAttestRespType, ZAttestResponse,
+    ZAttestResponseCode,
+};
+use eve_api::config::{ConfigRequest, ConfigResponse};
+use eve_api::envelope::{Opened, pem_to_der, public_key, sha256};
+use eve_api::register::ZRegisterMsg;
+use eve_api::uuid::UuidResponse;
+use eve_model::{Device, annotations};
+use http::StatusCode;
+use http_body_util::{BodyExt, Full, Limited};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::fleet::{Fleet, Known, certificate_der};
+use crate::pki::ControllerCerts;
+use crate::sink::{Kind, Sink};
+
+/// The path every device request starts with.
+pub const PREFIX: &str = "/api/v2/edgedevice/";
+/// The content type of every response, empty ones included (EVE's client requires it).
+pub const PROTO: &str = "application/x-proto-binary";
+
+/// How the device API admits devices.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Open self-registration: any device registering with any onboarding certificate becomes a
+    /// Device in this namespace. Off (`None`) by default.
+    pub open_registration: Option<String>,
+}
+
+/// Attestation state of one device (kept in memory: a restarted server makes devices attest
+/// again, which EVE does on a 403).
+#[derive(Default)]
+struct Attestation {
+    nonce: Vec<u8>,
+    keys: Vec<AttestVolumeKey>,
+}
+
+/// The device API.
+pub struct DeviceApi {
+    client: Client,
+    fleet: Fleet,
+    certs: ControllerCerts,
+    sink: Arc<dyn Sink>,
+    options: Options,
+    attestations: Mutex<HashMap<String, Attestation>>,
+    reporter: report::Reporter,
+}
+
+/// A response: status and body, always with the proto content type.
+fn answer(status: StatusCode, body: impl Into<Bytes>) -> http::Response<Full<Bytes>> {
+    let mut response = http::Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(PROTO),
+    );
+    response
+}
+
+fn status(code: StatusCode) -> http::Response<Full<Bytes>> {
+    answer(code, Bytes::new())
+}
+
+/// Why a request is refused: the status code EVE acts on, and why (logged).
+#[derive(Debug)]
+pub struct Refused(pub StatusCode, pub String);
+
+impl Refused {
+    fn new(code: StatusCode, why: impl Into<String>) -> Refused {
+        Refused(code, why.into())
+    }
+}
+
+type Answer = Result<http::Response<Full<Bytes>>, Refused>;
+
+/// The registration rules of `ZRegisterMsg` (upstream's protoc-gen-validate rules).
+fn check_registration(message: &ZRegisterMsg) -> Result<(), String> {
+    if !(100..=10240).contains(&message.pem_cert.len()) {
+        return Err(format!(
+            "pemCert is {} bytes; a certificate is 100 to 10240",
+            message.pem_cert.len()
+        ));
+    }
+    if message.serial.len() > 256 || message.soft_serial.len() > 256 {
+        return Err("serial and softSerial are at most 256 characters".into());
+    }
+    if !message
+        .soft_serial
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err("softSerial may only hold letters, digits, '_' and '-'".into());
+    }
+    Ok(())
+}
+
+/// A Device name from a serial: a DNS-1123 subdomain.
+fn device_name(serial: &str, der: &[u8]) -> String {
+    let mut name: String = serial
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name = name
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    name.truncate(200);
+    if name.is_empty() {
+        let hash = sha256(der);
+        name = format!(
+            "device-{}",
+            hash[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+    }
+    name
+}
+
+/// Whether `certificate` (DER) is signed by the CA in `ca_base64_pem`.
+fn signed_by(certificate: &[u8], ca_base64_pem: &str) -> bool {
+    let Some(ca) = certificate_der(ca_base64_pem) else {
+        return false;
+    };
+    let (Ok((_, ca)), Ok((_, leaf))) = (
+        x509_parser::parse_x509_certificate(&ca),
+        x509_parser::parse_x509_certificate(certificate),
+    ) else {
+        return false;
+    };
+    leaf.verify_signature(Some(ca.public_key())).is_ok()
+}
+
+impl DeviceApi {
+    /// Loads the controller certificates and starts the caches.
+    pub async fn start(
+        client: Client,
+        options: Options,
+        sink: Arc<dyn Sink>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Arc<DeviceApi>, pki::PkiError> {
+        let certs = ControllerCerts::load_or_create(&client).await?;
+        let fleet = Fleet::start(client.clone(), stop).await;
+        Ok(Arc::new(DeviceApi {
+            reporter: report::Reporter::new(client.clone()),
+            client,
+            fleet,
+            certs,
+            sink,
+            options,
+            attestations: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The controller certificates (for exports and TLS).
+    pub fn certs(&self) -> &ControllerCerts {
+        &self.certs
+    }
+
+    /// The caches.
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// Serves devices on `listener` until `stop`.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        tls: Arc<rustls::ServerConfig>,
+        stop: watch::Receiver<bool>,
+    ) {
+        https::serve(listener, tls, stop, move |_peer| {
+            let api = self.clone();
+            move |request| {
+                let api = api.clone();
+                async move { api.handle(request).await }
+            }
+        })
+        .await;
+    }
+
+    /// Answers one request.
+    pub async fn handle<B>(
+        self: Arc<Self>,
+        request: http::Request<B>,
+    ) -> http::Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = request.uri().path().to_string();
+        let method = request.method().clone();
+        let Some(rest) = path.strip_prefix(PREFIX) else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        if method == http::Method::GET {
+            return match parts.as_slice() {
+                ["ping"] => status(StatusCode::OK),
+                ["certs"] => answer(StatusCode::OK, self.certs.certs_body.clone()),
+                _ => status(StatusCode::NOT_FOUND),
+            };
+        }
+        if method != http::Method::POST {
+            return status(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let body = match Limited::new(request.into_body(), eve_api::envelope::MAX_BODY)
+            .collect()
+            .await
+        {
+            Ok(body) => body.to_bytes(),
+            Err(e) => {
+                tracing::debug!(%path, error = %e, "device request body refused");
+                return status(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+        };
+        let result = match parts.as_slice() {
+            ["register"] => self.register(&body).await,
+            ["uuid"] => self.uuid(&body),
+            ["id", uuid, rest @ ..] => self.device_call(uuid, rest, &body).await,
+            ["apps", "instanceid", app, "newlogs"] => {
+                self.authenticate(&body).map(|(known, opened)| {
+                    self.sink
+                        .accept(&known.uuid, Kind::AppLogs, Some(app), opened.payload.into());
+                    status(StatusCode::CREATED)
+                })
+            }
+            _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
+        };
+        match result {
+            Ok(response) => response,
+            Err(Refused(code, why)) => {
+                tracing::debug!(%path, code = code.as_u16(), %why, "device request refused");
+                status(code)
+            }
+        }
+    }
+
+    /// The device that signed `body`, verified.
+    fn authenticate(&self, body: &[u8]) -> Result<(Known, Opened), Refused> {
+        let opened = Opened::decode(body)
+            .map_err(|e| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        let known = self
+            .fleet
+            .by_hash(&opened.sender_hash)
+            .ok_or_else(|| Refused::new(StatusCode::UNAUTHORIZED, "unknown device certificate"))?;
+        opened
+            .verify(&known.public_key)
+            .map_err(|e| Refused::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
+        Ok((known, opened))
+    }
+
+    fn active(&self, known: &Known) -> Result<std::sync::Arc<Device>, Refused> {
+        let device = self
+            .fleet
+            .device(known)
+            .ok_or_else(|| Refused::new(StatusCode::UNAUTHORIZED, "the Device is gone"))?;
+        if device
+            .annotations()
+            .get(annotations::ACTIVATE)
+            .map(String::as_str)
+            == Some("false")
+        {
+            return Err(Refused::new(
+                StatusCode::FORBIDDEN,
+                "the Device is not activated",
+            ));
+        }
+        Ok(device)
+    }
+
+    fn integrity_token(&self, uuid: &str) -> Vec<u8> {
+        let mut input = self.certs.signing.key_pem.clone().into_bytes();
+        input.extend_from_slice(b"/integrity/");
+        input.extend_from_slice(uuid.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(sha256(&input))
+            .into_bytes()
+    }
+
+    fn seal(&self, message: &impl Message) -> Bytes {
+        self.certs.signer.seal(message.encode_to_vec()).into()
+    }
+
+    async fn register(&self, body: &[u8]) -> Answer {
+        let unprocessable = |e: String| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e);
+        let unauthorized = |e: String| Refused::new(StatusCode::UNAUTHORIZED, e);
+        let opened = Opened::decode(body).map_err(|e| unprocessable(e.to_string()))?;
+        let onboard_pem = opened
+            .sender_cert_pem
+            .clone()
+            .ok_or_else(|| unauthorized("register must carry the onboarding certificate".into()))?;
+        let onboard_der = pem_to_der(&onboard_pem).map_err(|e| unauthorized(e.to_string()))?;
+        let key = public_key(&onboard_der).map_err(|e| unauthorized(e.to_string()))?;
+        if !opened.names(&sha256(&onboard_der)) {
+            return Err(unauthorized(
+                "senderCertHash does not name senderCert".into(),
+            ));
+        }
+        opened
+            .verify(&key)
+            .map_err(|e| unauthorized(e.to_string()))?;
+        let message = ZRegisterMsg::decode(opened.payload.as_slice())
+            .map_err(|e| unprocessable(e.to_string()))?;
+        check_registration(&message).map_err(unprocessable)?;
+        let device_pem = base64::engine::general_purpose::STANDARD
+            .decode(&message.pem_cert)
+            .map_err(|e| unprocessable(format!("pemCert is not base64: {e}")))?;
+        let device_der = pem_to_der(&device_pem).map_err(|e| unprocessable(e.to_string()))?;
+        public_key(&device_der).map_err(|e| unprocessable(e.to_string()))?;
+        let serial = if message.serial.is_empty() {
+            message.soft_serial.clone()
+        } else {
+            message.serial.clone()
+        };
+        let device_b64 = base64::engine::general_purpose::STANDARD.encode(&device_pem);
+
+        // Registered before with this certificate: nothing to do.
+        if let Some(known) = self.fleet.by_hash(&sha256(&device_der)) {
+            self.active(&known)?;
+            return Ok(status(StatusCode::OK));
+        }
+        // A Device waiting for this (onboarding certificate, serial) pair.
+        let waiting = self.fleet.devices.state().into_iter().find(|d| {
+            d.spec
+                .onboard
+                .as_deref()
+                .and_then(certificate_der)
+                .as_deref()
+                == Some(&onboard_der)
+                && d.spec.serial.as_deref().is_some_and(|s| {
+                    s == message.serial
+                        || (!message.soft_serial.is_empty() && s == message.soft_serial)
+                })
+        });
+        if let Some(device) = waiting {
+            if device
+                .spec
+                .certificate
+                .as_deref()
+                .is_some_and(|c| !c.is_empty())
+            {
+                return Err(Refused::new(
+                    StatusCode::CONFLICT,
+                    "this onboarding certificate and serial are registered with another device certificate",
+                ));
+            }
+            if device
+                .annotations()
+                .get(annotations::ACTIVATE)
+                .map(String::as_str)
+                == Some("false")
+            {
+                return Err(Refused::new(
+                    StatusCode::FORBIDDEN,
+                    "the Device is not activated",
+                ));
+            }
+            let api: Api<Device> =
+                Api::namespaced(self.client.clone(), &device.namespace().unwrap_or_default());
+            let patch = serde_json::json!({"spec": {"certificate": device_b64}});
+            let updated = api
+                .patch(
+                    &device.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+                .map_err(|e| Refused::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            self.fleet.learn(&updated);
+            return Ok(status(StatusCode::CREATED));
+        }
+        // Self-registration under a policy object.
+        let namespace = self
+            .fleet
+            .onboard_certificates
+            .state()
+            .iter()
+            .find(|o| certificate_der(&o.spec.certificate).as_deref() == Some(&onboard_der))
+            .and_then(|o| o.namespace())
+            .or_else(|| {
+                self.fleet
+                    .onboard_authorities
+                    .state()
+                    .iter()
+                    .find(|a| signed_by(&onboard_der, &a.spec.certificate))
+                    .and_then(|a| a.namespace())
+            })
+            .or_else(|| {
+                self.fleet
+                    .device_authorities
+                    .state()
+                    .iter()
+                    .find(|a| signed_by(&device_der, &a.spec.certificate))
+                    .and_then(|a| a.namespace())
+            })
+            .or_else(|| self.options.open_registration.clone())
+            .ok_or_else(|| {
+                Refused::new(
+                    StatusCode::FORBIDDEN,
+                    "no Device or onboarding policy admits this device",
+                )
+            })?;
+        let device: Device = serde_json::from_value(serde_json::json!({
+            "apiVersion": "eve.lfedge.org/v1beta1",
+            "kind": "Device",
+            "metadata": {"name": device_name(&serial, &device_der), "namespace": namespace},
+            "spec": {
+                "certificate": device_b64,
+                "serial": serial,
+                "onboard": base64::engine::general_purpose::STANDARD.encode(&onboard_pem),
+            },
+        }))
+        .map_err(|e| unprocessable(e.to_string()))?;
+        let api: Api<Device> = Api::namespaced(self.client.clone(), &namespace);
+        match api.create(&PostParams::default(), &device).await {
+            Ok(created) => {
+                self.fleet.learn(&created);
+                tracing::info!(device = %created.name_any(), %namespace, "device self-registered");
+                Ok(status(StatusCode::CREATED))
+            }
+            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 422 => Err(Refused::new(
+                StatusCode::CONFLICT,
+                format!("the Device cannot be made: {}", e.message),
+            )),
+            Err(e) => Err(Refused::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        }
+    }
+
+    fn uuid(&self, body: &[u8]) -> Answer {
+        let (known, _) = self.authenticate(body)?;
+        let device = self.active(&known)?;
+        let _ = device;
+        Ok(answer(
+            StatusCode::OK,
+            self.seal(&UuidResponse {
+                uuid: known.uuid.clone(),
+                manufacturer: String::new(),
+                product_name: String::new(),
+            }),
+        ))
+    }
+
+    async fn device_call(&self, uuid: &str, action: &[&str], body: &[u8]) -> Answer {
+        let (known, opened) = self.authenticate(body)?;
+        if known.uuid != uuid {
+            return Err(Refused::new(
+                StatusCode::FORBIDDEN,
+                "a device may only call its own UUID's endpoints",
+            ));
+        }
+        let payload = Bytes::from(opened.payload);
+        let telemetry = |kind: Kind, subject: Option<&str>| {
+            self.sink.accept(uuid, kind, subject, payload.clone());
+            Ok(status(StatusCode::CREATED))
+        };
+        match action {
+            ["config"] => self.config(&known, &payload),
+            ["attest"] => self.attest(&known, &payload),
+            ["info"] => {
+                let device = self.fleet.device(&known);
+                if let Some(device) = device {
+                    self.reporter.info(&self.fleet, &device, &payload).await?;
+                }
+                Ok(status(StatusCode::CREATED))
+            }
+            ["metrics"] => {
+                eve_api::telemetry::ZMetricMsg::decode(payload.as_ref())
+                    .map_err(|e| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+                if let Some(device) = self.fleet.device(&known) {
+                    self.reporter.seen(&device).await;
+                }
+                telemetry(Kind::Metrics, None)
+            }
+            ["hardwarehealth"] => telemetry(Kind::HardwareHealth, None),
+            ["flowlog"] => telemetry(Kind::FlowLog, None),
+            ["newlogs"] => telemetry(Kind::Logs, None),
+            ["apps", "instanceid", app, "newlogs"] => telemetry(Kind::AppLogs, Some(app)),
+            _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    fn config(&self, known: &Known, payload: &[u8]) -> Answer {
+        let device = self.active(known)?;
+        let request = ConfigRequest::decode(payload)
+            .map_err(|e| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        if request.integrity_token != self.integrity_token(&known.uuid) {
+            return Err(Refused::new(
+                StatusCode::FORBIDDEN,
+                "no valid integrity token: attest first",
+            ));
+        }
+        let composed = compose::compose(&self.fleet, &device, &known.uuid, &self.certs.confighash);
+        if composed.hash == request.config_hash {
+            return Ok(status(StatusCode::NOT_MODIFIED));
+        }
+        Ok(answer(
+            StatusCode::OK,
+            self.seal(&ConfigResponse {
+                config: Some(composed.config),
+                config_hash: composed.hash,
+            }),
+        ))
+    }
+
+    fn attest(&self, known: &Known, payload: &[u8]) -> Answer {
+        let request = ZAttestReq::decode(payload)
+            .map_err(|e| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        let mut attestations = self.attestations.lock().expect("not poisoned");
+        let state = attestations.entry(known.uuid.clone()).or_default();
+        let mut response = ZAttestResponse::default();
+        match ZAttestReqType::try_from(request.req_type) {
+            Ok(ZAttestReqType::AttestReqCert) => {
+                response.resp_type = ZAttestRespType::AttestRespCert as i32;
+            }
+            Ok(ZAttestReqType::AttestReqNonce) => {
+                let mut nonce = vec![0u8; 16];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+                    .map_err(|_| Refused::new(StatusCode::SERVICE_UNAVAILABLE, "no randomness"))?;
+                state.nonce = nonce.clone();
+                response.resp_type = ZAttestRespType::AttestRespNonce as i32;
+                response.nonce = Some(ZAttestNonceResp { nonce });
+            }
+            Ok(ZAttestReqType::AttestReqQuote) => {
+                // Devices without a TPM send an empty quote; quotes are not verified yet.
+                response.resp_type = ZAttestRespType::AttestRespQuoteResp as i32;
+                response.quote_resp = Some(ZAttestQuoteResp {
+                    response: ZAttestResponseCode::Success as i32,
+                    integrity_token: self.integrity_token(&known.uuid),
+                    keys: state.keys.clone(),
+                });
+            }
+            Ok(ZAttestReqType::StoreKeys) => {
+                let keys = request.storage_keys.unwrap_or_default();
+                let code = if keys.integrity_token == self.integrity_token(&known.uuid) {
+                    state.keys = keys.keys;
+                    AttestStorageKeysResponseCode::Success
+                } else {
+                    AttestStorageKeysResponseCode::ItokenMismatch
+                };
+                response.resp_type = ZAttestRespType::StoreKeys as i32;
+                response.storage_keys_resp = Some(AttestStorageKeysResp {
+                    response: code as i32,
+                });
+            }
+            _ => {
+                return Err(Refused::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown attestation request type",
+                ));
+            }
+        }
+        Ok(answer(StatusCode::CREATED, self.seal(&response)))
+    }
+}

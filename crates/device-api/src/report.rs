@@ -1,0 +1,237 @@
+//! Status from devices: `info` messages applied to `Device.status` (node info, capacity,
+//! addresses, EVE-OS version, a Ready condition with heartbeat semantics) and
+//! `Application.status` (EVE's state and its history). A Device is written when what it reports
+//! changes, or at most every [`HEARTBEAT`] otherwise, not on every message (as kubelets do with
+//! node status).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use eve_api::Message;
+use eve_api::info::{ZInfoDevice, ZInfoMsg, ZSwState, z_info_msg::InfoContent};
+use eve_model::{Application, Device};
+use http::StatusCode;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+
+use crate::Refused;
+use crate::fleet::Fleet;
+
+/// How often an unchanged device's status is written anyway (its heartbeat).
+pub const HEARTBEAT: Duration = Duration::from_secs(60);
+/// How many state changes an Application's `status.statuses` keeps.
+pub const HISTORY: usize = 20;
+
+/// Applies reports to the objects.
+pub struct Reporter {
+    client: Client,
+    last: Mutex<HashMap<String, (Value, Instant)>>,
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::TimestampRound::new().smallest(jiff::Unit::Second))
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// What a device's `ZInfoDevice` says, as Device status fields (without times).
+pub fn device_status(info: &ZInfoDevice) -> Value {
+    let mut status = serde_json::Map::new();
+    if let Some(sw) = info.sw_list.iter().find(|s| s.activated) {
+        status.insert("eve-os-version".into(), sw.short_version.clone().into());
+    }
+    let mut addresses = Vec::new();
+    if !info.host_name.is_empty() {
+        addresses.push(json!({"type": "Hostname", "address": info.host_name}));
+    }
+    for network in &info.network {
+        for address in &network.ip_addrs {
+            let address = address.split('/').next().unwrap_or(address);
+            addresses.push(json!({"type": "InternalIP", "address": address}));
+        }
+    }
+    status.insert("addresses".into(), addresses.into());
+    let mut capacity = serde_json::Map::new();
+    if info.ncpu > 0 {
+        capacity.insert("cpu".into(), info.ncpu.to_string().into());
+    }
+    if info.memory > 0 {
+        capacity.insert("memory".into(), format!("{}Mi", info.memory).into());
+    }
+    if info.storage > 0 {
+        capacity.insert(
+            "ephemeral-storage".into(),
+            format!("{}Mi", info.storage).into(),
+        );
+    }
+    status.insert("capacity".into(), capacity.into());
+    let minfo = info.minfo.clone().unwrap_or_default();
+    let version = info
+        .sw_list
+        .iter()
+        .find(|s| s.activated)
+        .map(|s| s.short_version.clone())
+        .unwrap_or_default();
+    status.insert(
+        "nodeInfo".into(),
+        json!({
+            "architecture": info.machine_arch,
+            "operatingSystem": "eve",
+            "osImage": format!("EVE-OS {version}"),
+            "manufacturer": minfo.manufacturer,
+            "productName": minfo.product_name,
+            "systemUUID": minfo.uuid,
+        }),
+    );
+    Value::Object(status)
+}
+
+fn ready(since: &str, now: &str) -> Value {
+    json!([{
+        "type": "Ready",
+        "status": "True",
+        "reason": "DeviceReporting",
+        "message": "the device reports its status to the controller",
+        "lastHeartbeatTime": now,
+        "lastTransitionTime": since,
+    }])
+}
+
+impl Reporter {
+    /// A reporter writing through `client`.
+    pub fn new(client: Client) -> Reporter {
+        Reporter {
+            client,
+            last: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `device`'s status needs writing for `reported` (changed, or heartbeat due).
+    fn due(&self, key: &str, reported: &Value) -> bool {
+        let mut last = self.last.lock().expect("not poisoned");
+        match last.get(key) {
+            Some((previous, at)) if previous == reported && at.elapsed() < HEARTBEAT => false,
+            _ => {
+                last.insert(key.to_string(), (reported.clone(), Instant::now()));
+                true
+            }
+        }
+    }
+
+    async fn write_device(&self, device: &Device, mut status: Value) -> Result<(), Refused> {
+        let now = now();
+        let since = device
+            .status
+            .as_ref()
+            .and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == "Ready" && c.status == "True")
+            })
+            .and_then(|c| c.last_transition_time.as_ref())
+            .map(|t| t.0.to_string())
+            .unwrap_or_else(|| now.clone());
+        status["conditions"] = ready(&since, &now);
+        status["lastSeen"] = now.clone().into();
+        if let Some(uid) = device.uid()
+            && device
+                .status
+                .as_ref()
+                .and_then(|s| s.uuid.as_ref())
+                .is_none()
+        {
+            status["uuid"] = uid.into();
+        }
+        let api: Api<Device> =
+            Api::namespaced(self.client.clone(), &device.namespace().unwrap_or_default());
+        api.patch_status(
+            &device.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&json!({ "status": status })),
+        )
+        .await
+        .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        Ok(())
+    }
+
+    /// Any authenticated request: keeps the Ready heartbeat going.
+    pub async fn seen(&self, device: &Device) {
+        let key = format!(
+            "{}/{}/seen",
+            device.namespace().unwrap_or_default(),
+            device.name_any()
+        );
+        if self.due(&key, &Value::Null) {
+            let _ = self.write_device(device, json!({})).await;
+        }
+    }
+
+    /// Applies one `ZInfoMsg`.
+    pub async fn info(
+        &self,
+        fleet: &Fleet,
+        device: &Device,
+        payload: &[u8],
+    ) -> Result<(), Refused> {
+        let message = ZInfoMsg::decode(payload)
+            .map_err(|e| Refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        match message.info_content {
+            Some(InfoContent::Dinfo(info)) => {
+                let status = device_status(&info);
+                let key = format!(
+                    "{}/{}",
+                    device.namespace().unwrap_or_default(),
+                    device.name_any()
+                );
+                if self.due(&key, &status) {
+                    self.write_device(device, status).await?;
+                }
+            }
+            Some(InfoContent::Ainfo(info)) => {
+                let state = ZSwState::try_from(info.state)
+                    .map(|s| s.as_str_name().to_string())
+                    .unwrap_or_else(|_| format!("STATE_{}", info.state));
+                let namespace = device.namespace().unwrap_or_default();
+                let app = fleet.applications.state().into_iter().find(|a| {
+                    a.uid().as_deref() == Some(info.app_id.as_str())
+                        && a.namespace().as_deref() == Some(namespace.as_str())
+                });
+                if let Some(app) = app {
+                    let current = app.status.as_ref().and_then(|s| s.state.clone());
+                    if current.as_deref() != Some(state.as_str()) {
+                        let mut history: Vec<Value> = app
+                            .status
+                            .as_ref()
+                            .map(|s| {
+                                s.statuses
+                                    .iter()
+                                    .filter_map(|r| serde_json::to_value(r).ok())
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        history.push(json!({"state": state, "timestamp": now()}));
+                        let skip = history.len().saturating_sub(HISTORY);
+                        let history: Vec<Value> = history.into_iter().skip(skip).collect();
+                        let api: Api<Application> =
+                            Api::namespaced(self.client.clone(), &namespace);
+                        api.patch_status(
+                            &app.name_any(),
+                            &PatchParams::default(),
+                            &Patch::Merge(
+                                &json!({"status": {"state": state, "statuses": history}}),
+                            ),
+                        )
+                        .await
+                        .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.seen(device).await;
+        Ok(())
+    }
+}
