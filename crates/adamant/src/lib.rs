@@ -93,6 +93,22 @@ pub struct ServeArgs {
     /// the same for it.
     #[arg(long, env = "ADAMANT_REFERENCE_CHECKS", default_value = "refuse")]
     pub reference_checks: eve_controllers::admission::References,
+    /// Where the EVE device API listens (HTTPS, for devices). Port 0 picks a free port.
+    #[arg(long, env = "ADAMANT_DEVICE_ADDR", default_value = "0.0.0.0:8443")]
+    pub device_addr: std::net::SocketAddr,
+    /// The host names or addresses devices use to reach the device API (their
+    /// `/config/server`); its certificate names them (repeatable). Loopback is always named.
+    #[arg(
+        long = "device-host",
+        env = "ADAMANT_DEVICE_HOST",
+        value_delimiter = ','
+    )]
+    pub device_hosts: Vec<String>,
+    /// Open self-registration: any device that registers becomes a Device in this namespace,
+    /// whatever its onboarding certificate. Off by default; Devices, OnboardCertificates and the
+    /// certificate authorities admit devices without it.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub open_registration: Option<String>,
     /// Whether this process runs the EVE controllers (scheduling, deployments, daemon sets).
     /// `false` leaves them to an `adamant controller` elsewhere.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -178,11 +194,48 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.reference_checks,
         devices,
     ));
+    let devices = device_api::DeviceApi::start(
+        eve::local_client(server.clone(), stopped.clone()),
+        device_api::Options {
+            open_registration: args.open_registration.clone(),
+        },
+        Arc::new(device_api::sink::MemorySink::new(8)),
+        stopped.clone(),
+    )
+    .await
+    .context("cannot start the device API")?;
+    let device_listener = tokio::net::TcpListener::bind(args.device_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for devices: choose another --device-addr",
+                args.device_addr
+            )
+        })?;
+    let device_local = device_listener.local_addr()?;
+    let mut device_hosts = args.device_hosts.clone();
+    device_hosts.extend(["localhost".into(), "127.0.0.1".into(), "::1".into()]);
+    if let Some(address) = &args.advertise_address {
+        device_hosts.push(address.clone());
+    }
+    if !device_local.ip().is_unspecified() {
+        device_hosts.push(device_local.ip().to_string());
+    }
+    let device_tls = devices
+        .certs()
+        .tls(&device_hosts)
+        .context("cannot make the device API's certificate")?;
+    let device_serving = tokio::spawn(devices.clone().serve(
+        device_listener,
+        device_tls,
+        stopped.clone(),
+    ));
     let serving = tokio::spawn(server.clone().serve(listener, tls, stopped));
     tracing::info!(
         store = %args.store,
         revision,
         api = %format!("https://{local}"),
+        devices = %format!("https://{device_local}"),
         kubeconfig = %args.data_dir.join("kubeconfig").display(),
         "adamant is ready"
     );
@@ -190,6 +243,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = serving.await;
+    let _ = device_serving.await;
     compactor.abort();
     drop(server);
     drop(store);

@@ -38,7 +38,14 @@ impl Server {
     pub fn start(binary: &PathBuf, extra: &[&str]) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir()?;
         let mut child = Command::new(binary)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--device-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(dir.path())
             .args(extra)
             .env("RUST_LOG", "warn,adamant=info")

@@ -35,6 +35,11 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
             .args(["serve", "--listen", listen, "--data-dir"])
             .arg(data)
+            .args(if extra.iter().any(|a| a.starts_with("--device-addr")) {
+                &[][..]
+            } else {
+                &["--device-addr", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
