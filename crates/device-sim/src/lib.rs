@@ -14,7 +14,9 @@ use eve_api::attest::{ZAttestReq, ZAttestReqType, ZAttestResponse};
 use eve_api::certs::{ZCertType, ZControllerCert};
 use eve_api::config::{ConfigRequest, ConfigResponse, EdgeDevConfig};
 use eve_api::envelope::{Opened, Signer, pem_to_der, public_key, sha256};
-use eve_api::info::{ZInfoApp, ZInfoDevSw, ZInfoDevice, ZInfoMsg, ZInfoTypes, z_info_msg::InfoContent};
+use eve_api::info::{
+    ZInfoApp, ZInfoDevSw, ZInfoDevice, ZInfoMsg, ZInfoTypes, z_info_msg::InfoContent,
+};
 use http::StatusCode;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -109,7 +111,10 @@ impl Controller {
                 .bind(SocketAddr::new(source, 0))
                 .map_err(|e| connection(&e))?;
         }
-        let tcp = socket.connect(self.address).await.map_err(|e| connection(&e))?;
+        let tcp = socket
+            .connect(self.address)
+            .await
+            .map_err(|e| connection(&e))?;
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(self.server_name.clone(), tcp)
             .await
@@ -128,7 +133,10 @@ impl Controller {
         let request = request
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| connection(&e))?;
-        let response = sender.send_request(request).await.map_err(|e| connection(&e))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| connection(&e))?;
         let status = response.status();
         let body = response
             .into_body()
@@ -187,7 +195,12 @@ impl Device {
         })
     }
 
-    async fn post(&self, what: &'static str, path: &str, body: Vec<u8>) -> Result<(StatusCode, Bytes), SimError> {
+    async fn post(
+        &self,
+        what: &'static str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(StatusCode, Bytes), SimError> {
         let (status, body) = self
             .controller
             .request(self.source, http::Method::POST, path, body)
@@ -212,7 +225,9 @@ impl Device {
             .ok_or_else(|| SimError::Response("no controller certificates yet".into()))?;
         let opened = Opened::decode(body).map_err(|e| SimError::Response(e.to_string()))?;
         if !hash.starts_with(&opened.sender_hash) {
-            return Err(SimError::Response("the response is signed by another certificate".into()));
+            return Err(SimError::Response(
+                "the response is signed by another certificate".into(),
+            ));
         }
         opened
             .verify(key)
@@ -224,10 +239,18 @@ impl Device {
     pub async fn certs(&mut self) -> Result<(), SimError> {
         let (status, body) = self
             .controller
-            .request(self.source, http::Method::GET, &format!("{PREFIX}certs"), Vec::new())
+            .request(
+                self.source,
+                http::Method::GET,
+                &format!("{PREFIX}certs"),
+                Vec::new(),
+            )
             .await?;
         if status != StatusCode::OK {
-            return Err(SimError::Status { what: "certs", status });
+            return Err(SimError::Status {
+                what: "certs",
+                status,
+            });
         }
         let opened = Opened::decode(&body).map_err(|e| SimError::Response(e.to_string()))?;
         let chain = ZControllerCert::decode(opened.payload.as_slice())
@@ -242,14 +265,19 @@ impl Device {
         let (_, root) = x509_parser::parse_x509_certificate(&self.controller.root_der)
             .map_err(|e| SimError::Response(e.to_string()))?;
         for certificate in &chain.certs {
-            let der = pem_to_der(&certificate.cert).map_err(|e| SimError::Response(e.to_string()))?;
+            let der =
+                pem_to_der(&certificate.cert).map_err(|e| SimError::Response(e.to_string()))?;
             let (_, parsed) = x509_parser::parse_x509_certificate(&der)
                 .map_err(|e| SimError::Response(e.to_string()))?;
             parsed
                 .verify_signature(Some(root.public_key()))
-                .map_err(|_| SimError::Response("a controller certificate is not signed by the root".into()))?;
+                .map_err(|_| {
+                    SimError::Response("a controller certificate is not signed by the root".into())
+                })?;
             if certificate.cert_hash != sha256(&certificate.cert) {
-                return Err(SimError::Response("a certHash is not the hash of its PEM".into()));
+                return Err(SimError::Response(
+                    "a certHash is not the hash of its PEM".into(),
+                ));
             }
         }
         let der = pem_to_der(&signing[0].cert).map_err(|e| SimError::Response(e.to_string()))?;
@@ -278,7 +306,11 @@ impl Device {
             soft_serial: String::new(),
         };
         let (status, _) = self
-            .post("register", &format!("{PREFIX}register"), signer.seal(message.encode_to_vec()))
+            .post(
+                "register",
+                &format!("{PREFIX}register"),
+                signer.seal(message.encode_to_vec()),
+            )
             .await?;
         Ok(status)
     }
@@ -286,7 +318,11 @@ impl Device {
     /// `POST uuid`.
     pub async fn fetch_uuid(&mut self) -> Result<String, SimError> {
         let (_, body) = self
-            .post("uuid", &format!("{PREFIX}uuid"), self.signer.seal(Vec::new()))
+            .post(
+                "uuid",
+                &format!("{PREFIX}uuid"),
+                self.signer.seal(Vec::new()),
+            )
             .await?;
         let response: eve_api::uuid::UuidResponse = self.open(&body)?;
         self.uuid = Some(response.uuid.clone());
@@ -295,7 +331,11 @@ impl Device {
 
     async fn attest_step(&self, request: ZAttestReq) -> Result<ZAttestResponse, SimError> {
         let (_, body) = self
-            .post("attest", &self.device_path("attest"), self.signer.seal(request.encode_to_vec()))
+            .post(
+                "attest",
+                &self.device_path("attest"),
+                self.signer.seal(request.encode_to_vec()),
+            )
             .await?;
         self.open(&body)
     }
@@ -315,7 +355,10 @@ impl Device {
             .await?;
         let nonce = nonce.nonce.map(|n| n.nonce).unwrap_or_default();
         if !(12..=32).contains(&nonce.len()) {
-            return Err(SimError::Response(format!("a nonce of {} bytes", nonce.len())));
+            return Err(SimError::Response(format!(
+                "a nonce of {} bytes",
+                nonce.len()
+            )));
         }
         let quote = self
             .attest_step(ZAttestReq {
@@ -338,7 +381,11 @@ impl Device {
             integrity_token: self.token.clone(),
         };
         let (status, body) = self
-            .post("config", &self.device_path("config"), self.signer.seal(request.encode_to_vec()))
+            .post(
+                "config",
+                &self.device_path("config"),
+                self.signer.seal(request.encode_to_vec()),
+            )
             .await?;
         if status == StatusCode::NOT_MODIFIED {
             return Ok(None);
@@ -359,8 +406,12 @@ impl Device {
             info_content: Some(content),
             at_time_stamp: None,
         };
-        self.post("info", &self.device_path("info"), self.signer.seal(message.encode_to_vec()))
-            .await?;
+        self.post(
+            "info",
+            &self.device_path("info"),
+            self.signer.seal(message.encode_to_vec()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -394,7 +445,12 @@ impl Device {
     }
 
     /// Reports an application's state.
-    pub async fn report_app(&self, uuid: &str, name: &str, state: eve_api::info::ZSwState) -> Result<(), SimError> {
+    pub async fn report_app(
+        &self,
+        uuid: &str,
+        name: &str,
+        state: eve_api::info::ZSwState,
+    ) -> Result<(), SimError> {
         self.info(
             InfoContent::Ainfo(ZInfoApp {
                 app_id: uuid.into(),
@@ -413,8 +469,12 @@ impl Device {
             dev_id: self.uuid.clone().unwrap_or_default(),
             at_time_stamp: None,
         };
-        self.post("metrics", &self.device_path("metrics"), self.signer.seal(message.encode_to_vec()))
-            .await?;
+        self.post(
+            "metrics",
+            &self.device_path("metrics"),
+            self.signer.seal(message.encode_to_vec()),
+        )
+        .await?;
         Ok(())
     }
 

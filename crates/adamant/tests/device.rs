@@ -1,0 +1,361 @@
+//! The EVE device API end to end: the specification's examples applied with kubectl, simulated
+//! devices (`device-sim`) onboarding under every policy, fetching their composed and signed
+//! configuration, reporting status that kubectl then shows; bad requests refused with the codes
+//! EVE acts on while the server keeps serving.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use common::{Server, eventually, get_json};
+use device_sim::{Controller, Device, Identity};
+use eve_api::info::ZSwState;
+use http::StatusCode;
+
+fn seed() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples/seed")
+}
+
+fn key(name: &str) -> Vec<u8> {
+    std::fs::read(seed().join("keys").join(name)).unwrap()
+}
+
+fn identity(name: &str) -> Identity {
+    Identity {
+        certificate_pem: key(&format!("{name}.pem")),
+        key_pem: key(&format!("{name}.key")),
+    }
+}
+
+/// A fresh self-signed P-256 identity (as EVE makes its device certificate).
+fn fresh(name: &str) -> Identity {
+    let authority = pki::Authority::generate(name).unwrap();
+    Identity {
+        certificate_pem: authority.certificate_pem.clone().into_bytes(),
+        key_pem: authority.key_pem().into_bytes(),
+    }
+}
+
+/// An identity issued by the seed's CA `ca`.
+fn issued_by(ca: &str, name: &str) -> Identity {
+    let authority = pki::Authority::from_pem(
+        &String::from_utf8(key(&format!("{ca}.pem"))).unwrap(),
+        &String::from_utf8(key(&format!("{ca}.key"))).unwrap(),
+    )
+    .unwrap();
+    let issued = authority.issue_leaf(name, pki::Leaf::Signing).unwrap();
+    Identity {
+        certificate_pem: issued.certificate_pem.into_bytes(),
+        key_pem: issued.key_pem.into_bytes(),
+    }
+}
+
+fn apply_seed(server: &Server) {
+    let mut files: Vec<String> = std::fs::read_dir(seed())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    for file in &files {
+        if file.starts_with("10-") {
+            server.ok(&[
+                "wait",
+                "--for",
+                "condition=established",
+                "crd/devicesecurityconfigs.ctrl.edgesmart.tv",
+            ]);
+        }
+        server.ok(&["apply", "-f", &seed().join(file).display().to_string()]);
+    }
+}
+
+fn controller(server: &Server) -> Controller {
+    let address: SocketAddr = server
+        .ready
+        .split("devices=https://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the ready line names the device API")
+        .parse()
+        .unwrap();
+    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
+    Controller::new(address, "localhost", &root).unwrap()
+}
+
+#[test]
+fn a_simulated_device_onboards_runs_its_application_and_reports() {
+    let server = Server::start();
+    apply_seed(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ctl = controller(&server);
+    let mut device = Device::new(
+        ctl.clone(),
+        identity("device"),
+        Some(identity("onboard")),
+        "6654abbcc44",
+    )
+    .unwrap();
+
+    // Onboarding as eve-device.lab1: its Device already holds the certificate, so register is
+    // an idempotent 200, and uuid answers the Device's UUID.
+    let uuid = runtime.block_on(device.onboard()).unwrap();
+    let lab1 = get_json(
+        &server,
+        &["-n", "enterprise1", "get", "device", "eve-device.lab1"],
+    );
+    assert_eq!(lab1["metadata"]["uid"], uuid.as_str());
+    assert_eq!(
+        runtime.block_on(device.register()).unwrap(),
+        StatusCode::OK,
+        "registering again on reboot is idempotent"
+    );
+
+    // The composed configuration.
+    let config = eventually("app-ubuntu in the device's configuration", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        config
+            .apps
+            .iter()
+            .any(|a| a.displayname == "app-ubuntu")
+            .then_some(config)
+    });
+    assert_eq!(config.id.as_ref().unwrap().uuid, uuid);
+    let app = config
+        .apps
+        .iter()
+        .find(|a| a.displayname == "app-ubuntu")
+        .unwrap();
+    let claim_uid = |name: &str| {
+        get_json(&server, &["-n", "enterprise1", "get", "pvc", name])["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let refs: Vec<&str> = app
+        .volume_ref_list
+        .iter()
+        .map(|r| r.uuid.as_str())
+        .collect();
+    for claim in ["fsclaim", "ubuntuclaim"] {
+        assert!(
+            refs.contains(&claim_uid(claim).as_str()),
+            "{claim} in {refs:?}"
+        );
+    }
+    assert!(
+        app.volume_ref_list
+            .iter()
+            .any(|r| r.mount_dir == "/var/www/html"),
+        "{:?}",
+        app.volume_ref_list
+    );
+    assert_eq!(
+        app.volume_ref_list.len(),
+        4,
+        "the boot volume and the three volumes"
+    );
+    assert_eq!(app.interfaces.len(), 2, "wlan-local and vpn-corp");
+    for reference in &app.volume_ref_list {
+        assert!(config.volumes.iter().any(|v| v.uuid == reference.uuid));
+    }
+    assert!(!config.datastores.is_empty());
+    assert!(config.content_info.iter().all(|t| {
+        config
+            .datastores
+            .iter()
+            .any(|d| t.ds_ids_list.contains(&d.id))
+    }));
+    let baseos = config
+        .baseos
+        .as_ref()
+        .expect("the base OS from the eve-os Image");
+    assert_eq!(baseos.base_os_version, "8.10.0-kvm-amd64");
+    assert!(
+        config
+            .content_info
+            .iter()
+            .any(|t| t.uuid == baseos.content_tree_uuid)
+    );
+    assert!(!config.system_adapter_list.is_empty() && !config.networks.is_empty());
+
+    // Unchanged: 304.
+    assert!(runtime.block_on(device.poll_config()).unwrap().is_none());
+
+    // The device runs the application and reports.
+    let app_uuid = app.uuidandversion.as_ref().unwrap().uuid.clone();
+    runtime.block_on(async {
+        device
+            .report_device("6.12.2", "192.168.1.20")
+            .await
+            .unwrap();
+        for state in [ZSwState::Downloaded, ZSwState::Booting, ZSwState::Running] {
+            device
+                .report_app(&app_uuid, "app-ubuntu", state)
+                .await
+                .unwrap();
+        }
+        device.metrics().await.unwrap();
+    });
+    let shown = server.ok(&["-n", "enterprise1", "get", "application", "app-ubuntu"]);
+    assert!(shown.contains("RUNNING"), "{shown}");
+    let app_json = get_json(
+        &server,
+        &["-n", "enterprise1", "get", "application", "app-ubuntu"],
+    );
+    let history: Vec<&str> = app_json["status"]["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["DOWNLOADED", "BOOTING", "RUNNING"]);
+    let claims = server.ok(&["-n", "enterprise1", "get", "pvc"]);
+    for claim in ["fsclaim", "ubuntuclaim"] {
+        let row = claims.lines().find(|l| l.starts_with(claim)).unwrap();
+        assert!(row.contains("Bound"), "{claims}");
+    }
+    let devices = server.ok(&["-n", "enterprise1", "get", "device", "eve-device.lab1"]);
+    let row = devices.lines().nth(1).unwrap();
+    assert!(row.contains("True") && row.contains("6.12.2"), "{devices}");
+
+    // A change to the application reaches the device with a new hash.
+    let before = device.config_hash.clone();
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "patch",
+        "application",
+        "app-ubuntu",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"activate":false}}"#,
+    ]);
+    let changed = eventually("the changed configuration", || {
+        runtime.block_on(device.poll_config()).unwrap().cloned()
+    });
+    assert_ne!(device.config_hash, before);
+    assert!(
+        !changed
+            .apps
+            .iter()
+            .find(|a| a.displayname == "app-ubuntu")
+            .unwrap()
+            .activate
+    );
+
+    // Bad requests: each gets the status EVE acts on and changes nothing.
+    let config_path = device.path("config");
+    runtime.block_on(async {
+        // Garbage and truncated bodies.
+        assert_eq!(
+            device.raw(&config_path, b"garbage".to_vec()).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let sealed = device.signer().seal(vec![1, 2, 3]);
+        assert_eq!(
+            device
+                .raw(&config_path, sealed[..sealed.len() / 2].to_vec())
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        // A bad signature: the payload changed after signing.
+        let mut forged = device.signer().seal(vec![1, 2, 3]);
+        let at = forged.windows(3).position(|w| w == [1, 2, 3]).unwrap();
+        forged[at + 2] = 4;
+        assert_eq!(
+            device.raw(&config_path, forged).await.unwrap(),
+            StatusCode::UNAUTHORIZED
+        );
+        // An unknown certificate.
+        let stranger = Device::new(ctl.clone(), fresh("stranger"), None, "x").unwrap();
+        assert_eq!(
+            stranger
+                .raw(&config_path, stranger.signer().seal(Vec::new()))
+                .await
+                .unwrap(),
+            StatusCode::UNAUTHORIZED
+        );
+        // Another device's UUID in the path.
+        let other = "/api/v2/edgedevice/id/00000000-0000-0000-0000-000000000001/config";
+        assert_eq!(
+            device
+                .raw(other, device.signer().seal(Vec::new()))
+                .await
+                .unwrap(),
+            StatusCode::FORBIDDEN
+        );
+        // A replayed registration of the same onboarding certificate and serial with another
+        // device certificate.
+        let mut impostor = Device::new(
+            ctl.clone(),
+            fresh("impostor"),
+            Some(identity("onboard")),
+            "6654abbcc44",
+        )
+        .unwrap();
+        impostor.certs().await.unwrap();
+        assert!(matches!(
+            impostor.register().await,
+            Err(device_sim::SimError::Status {
+                status: StatusCode::CONFLICT,
+                ..
+            })
+        ));
+        // No policy admits a stranger's onboarding certificate.
+        let mut nobody = Device::new(
+            ctl.clone(),
+            fresh("nobody"),
+            Some(fresh("nobody-onboard")),
+            "nobody-1",
+        )
+        .unwrap();
+        nobody.certs().await.unwrap();
+        assert!(matches!(
+            nobody.register().await,
+            Err(device_sim::SimError::Status {
+                status: StatusCode::FORBIDDEN,
+                ..
+            })
+        ));
+        // And the server still serves the device.
+        assert!(device.poll_config().await.unwrap().is_none());
+    });
+    let count = get_json(&server, &["get", "devices", "-A"])["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(count, 1, "no bad request made a Device");
+
+    // Self-registration under each policy: an OnboardCertificate, an
+    // OnboardCertificateAuthority, a DeviceCertificateAuthority.
+    let policies = [
+        ("by-onboard-certificate", fresh("d1"), identity("onboard")),
+        (
+            "by-onboard-authority",
+            fresh("d2"),
+            issued_by("onboard-ca", "onboard-2"),
+        ),
+        (
+            "by-device-authority",
+            issued_by("device-ca", "d3"),
+            fresh("other-onboard"),
+        ),
+    ];
+    for (serial, device_identity, onboard) in policies {
+        let mut newcomer =
+            Device::new(ctl.clone(), device_identity, Some(onboard), serial).unwrap();
+        let uuid = runtime
+            .block_on(newcomer.onboard())
+            .unwrap_or_else(|e| panic!("{serial}: {e}"));
+        let made = get_json(&server, &["-n", "enterprise1", "get", "device", serial]);
+        assert_eq!(made["metadata"]["uid"], uuid.as_str(), "{serial}");
+        assert!(
+            runtime.block_on(newcomer.poll_config()).unwrap().is_some(),
+            "{serial}"
+        );
+    }
+}
