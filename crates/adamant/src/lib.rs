@@ -35,6 +35,44 @@ pub enum Command {
     Crds,
     /// Run the EVE controllers against any Kubernetes API server (cluster mode).
     Controller(ControllerArgs),
+    /// Simulate EVE devices against a device API (this one or any EVE controller's).
+    Sim(SimArgs),
+}
+
+/// Options of `adamant sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// The device API, `HOST:PORT`.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    pub server: String,
+    /// The name the controller's certificate must carry (default: the host of `--server`).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The root certificate devices trust (their `/config/root-certificate.pem`).
+    #[arg(long, default_value = "./adamant-data/pki/root-certificate.pem")]
+    pub root_cert: PathBuf,
+    /// How many devices.
+    #[arg(long, default_value_t = 10)]
+    pub devices: usize,
+    /// The onboarding certificate (PEM) devices register with; its key is `--onboard-key`.
+    /// Without it the devices only ask for their UUID (their certificates must be known).
+    #[arg(long, requires = "onboard_key")]
+    pub onboard_cert: Option<PathBuf>,
+    /// The onboarding certificate's private key (PKCS#8 PEM).
+    #[arg(long, requires = "onboard_cert")]
+    pub onboard_key: Option<PathBuf>,
+    /// Serial numbers are this prefix followed by the device's number.
+    #[arg(long, default_value = "sim-")]
+    pub serial_prefix: String,
+    /// `timer.config.interval` in seconds (polls at a random point of 0.3 to 1 times it).
+    #[arg(long, default_value_t = 60)]
+    pub config_interval: u64,
+    /// `timer.metric.interval` in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub metric_interval: u64,
+    /// How long to run after onboarding, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub duration: u64,
 }
 
 /// Options of `adamant controller`.
@@ -135,7 +173,55 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Controller(args) => runtime.block_on(controller(args)),
+        Command::Sim(args) => runtime.block_on(sim(args)),
     }
+}
+
+async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let address = tokio::net::lookup_host(&args.server)
+        .await
+        .with_context(|| format!("cannot resolve --server {}", args.server))?
+        .next()
+        .with_context(|| format!("--server {} has no address", args.server))?;
+    let host = args.host.clone().unwrap_or_else(|| {
+        args.server
+            .rsplit_once(':')
+            .map_or(args.server.as_str(), |(h, _)| h)
+            .trim_matches(['[', ']'])
+            .to_string()
+    });
+    let root = std::fs::read(&args.root_cert).with_context(|| {
+        format!(
+            "cannot read the root certificate {}: pass --root-cert (a server writes it to DATA/pki/root-certificate.pem)",
+            args.root_cert.display()
+        )
+    })?;
+    let controller = device_sim::Controller::new(address, &host, &root)?;
+    let onboard = match (&args.onboard_cert, &args.onboard_key) {
+        (Some(cert), Some(key)) => Some(device_sim::Identity {
+            certificate_pem: std::fs::read(cert)
+                .with_context(|| format!("cannot read {}", cert.display()))?,
+            key_pem: std::fs::read(key)
+                .with_context(|| format!("cannot read {}", key.display()))?,
+        }),
+        _ => None,
+    };
+    let plan = device_sim::fleet::Plan {
+        devices: args.devices,
+        onboard,
+        serial_prefix: args.serial_prefix.clone(),
+        config_interval: Duration::from_secs(args.config_interval.max(1)),
+        metric_interval: Duration::from_secs(args.metric_interval.max(1)),
+        duration: Duration::from_secs(args.duration),
+        spread_sources: address.ip().is_loopback() && address.is_ipv4(),
+    };
+    let summary = device_sim::fleet::run(controller, plan).await;
+    println!("{summary}");
+    anyhow::ensure!(
+        summary.onboarded == args.devices,
+        "not every device onboarded"
+    );
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -4,6 +4,8 @@
 //! last hash and the integrity token, `info`, `metrics` and `newlogs`; every response's
 //! signature is verified against the controller's signing certificate.
 
+pub mod fleet;
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 

@@ -1,0 +1,230 @@
+//! `adamant sim`: N simulated devices onboarding, polling their configuration at EVE's
+//! intervals with jitter, running what they receive (applications progress to `RUNNING`,
+//! reported by `info`) and posting metrics; a progress line and a summary of requests, errors
+//! and latency percentiles.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eve_api::info::ZSwState;
+
+use crate::{Controller, Device, Identity, SimError};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// How many devices.
+    pub devices: usize,
+    /// The onboarding certificate they register with (none: their certificates must be known).
+    pub onboard: Option<Identity>,
+    /// Serial numbers are this prefix and the device's number.
+    pub serial_prefix: String,
+    /// `timer.config.interval` (EVE polls at a random point of [0.3, 1] of it).
+    pub config_interval: Duration,
+    /// `timer.metric.interval`.
+    pub metric_interval: Duration,
+    /// How long to run after onboarding.
+    pub duration: Duration,
+    /// Spread source addresses over 127.0.0.0/8 (when the controller is on loopback).
+    pub spread_sources: bool,
+}
+
+/// Counters and latencies of all devices.
+#[derive(Default)]
+pub struct Stats {
+    latencies: Vec<Duration>,
+    errors: usize,
+    onboarded: usize,
+    running: usize,
+    first_error: Option<String>,
+}
+
+/// The summary of a run.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// Devices that onboarded.
+    pub onboarded: usize,
+    /// Applications reported running.
+    pub running: usize,
+    /// Requests answered.
+    pub requests: usize,
+    /// Requests failed.
+    pub errors: usize,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// The first error, if any.
+    pub first_error: Option<String>,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} devices onboarded, {} applications running; {} requests, {} errors; latency p50 {:.1} ms, p99 {:.1} ms",
+            self.onboarded,
+            self.running,
+            self.requests,
+            self.errors,
+            self.p50.as_secs_f64() * 1000.0,
+            self.p99.as_secs_f64() * 1000.0
+        )?;
+        if let Some(error) = &self.first_error {
+            write!(f, "; first error: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 4];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    u32::from_le_bytes(bytes) as f64 / u32::MAX as f64
+}
+
+/// EVE's jitter: a random point of [0.3, 1] × `interval`.
+pub fn jitter(interval: Duration) -> Duration {
+    interval.mul_f64(0.3 + 0.7 * random_fraction())
+}
+
+async fn timed<T>(
+    stats: &Mutex<Stats>,
+    call: impl std::future::Future<Output = Result<T, SimError>>,
+) -> Option<T> {
+    let started = Instant::now();
+    let result = call.await;
+    let mut stats = stats.lock().expect("not poisoned");
+    match result {
+        Ok(value) => {
+            stats.latencies.push(started.elapsed());
+            Some(value)
+        }
+        Err(e) => {
+            stats.errors += 1;
+            stats.first_error.get_or_insert_with(|| e.to_string());
+            None
+        }
+    }
+}
+
+async fn live(mut device: Device, plan: Plan, stats: Arc<Mutex<Stats>>) {
+    let mut onboarded = false;
+    while !onboarded {
+        onboarded = timed(&stats, device.onboard()).await.is_some();
+        if !onboarded {
+            tokio::time::sleep(jitter(Duration::from_secs(5))).await;
+        }
+    }
+    stats.lock().expect("not poisoned").onboarded += 1;
+    let _ = timed(&stats, device.report_device("0.0.0-sim", "10.0.0.2")).await;
+    let end = Instant::now() + plan.duration;
+    let mut next_config = Instant::now();
+    let mut next_metrics = Instant::now() + jitter(plan.metric_interval);
+    let mut running = std::collections::BTreeSet::new();
+    while Instant::now() < end {
+        let wake = next_config.min(next_metrics).min(end);
+        tokio::time::sleep_until(wake.into()).await;
+        if Instant::now() >= next_config {
+            next_config = Instant::now() + jitter(plan.config_interval);
+            let apps = match timed(&stats, device.poll_config()).await {
+                Some(Some(config)) => config
+                    .apps
+                    .iter()
+                    .filter(|a| a.activate)
+                    .filter_map(|a| Some((a.uuidandversion.clone()?.uuid, a.displayname.clone())))
+                    .collect::<Vec<_>>(),
+                _ => Vec::new(),
+            };
+            for (uuid, name) in apps {
+                if running.contains(&uuid) {
+                    continue;
+                }
+                for state in [ZSwState::Downloaded, ZSwState::Booting, ZSwState::Running] {
+                    let _ = timed(&stats, device.report_app(&uuid, &name, state)).await;
+                }
+                running.insert(uuid);
+                stats.lock().expect("not poisoned").running += 1;
+            }
+        }
+        if Instant::now() >= next_metrics {
+            next_metrics = Instant::now() + jitter(plan.metric_interval);
+            let _ = timed(&stats, device.metrics()).await;
+        }
+    }
+}
+
+/// Runs the plan against `controller`, printing progress to stderr every few seconds.
+pub async fn run(controller: Controller, plan: Plan) -> Summary {
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let mut tasks = Vec::new();
+    for i in 0..plan.devices {
+        let name = format!("{}{i}", plan.serial_prefix);
+        let identity = match pki::Authority::generate(&name) {
+            Ok(authority) => Identity {
+                certificate_pem: authority.certificate_pem.clone().into_bytes(),
+                key_pem: authority.key_pem().into_bytes(),
+            },
+            Err(_) => continue,
+        };
+        let Ok(mut device) = Device::new(controller.clone(), identity, plan.onboard.clone(), &name)
+        else {
+            continue;
+        };
+        if plan.spread_sources {
+            let n = i as u32 + 2;
+            device.source = Some(IpAddr::V4(Ipv4Addr::new(
+                127,
+                (n >> 16) as u8,
+                (n >> 8) as u8,
+                n as u8,
+            )));
+        }
+        tasks.push(tokio::spawn(live(device, plan.clone(), stats.clone())));
+        // Boot storms are real, but not all at once.
+        if i % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let progress = {
+        let stats = stats.clone();
+        let total = plan.devices;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let s = stats.lock().expect("not poisoned");
+                eprintln!(
+                    "{}/{total} onboarded, {} running, {} requests, {} errors",
+                    s.onboarded,
+                    s.running,
+                    s.latencies.len(),
+                    s.errors
+                );
+            }
+        })
+    };
+    for task in tasks {
+        let _ = task.await;
+    }
+    progress.abort();
+    let mut stats = stats.lock().expect("not poisoned");
+    stats.latencies.sort();
+    let at = |q: f64| {
+        let n = stats.latencies.len();
+        if n == 0 {
+            Duration::ZERO
+        } else {
+            stats.latencies[((n as f64 * q) as usize).min(n - 1)]
+        }
+    };
+    Summary {
+        onboarded: stats.onboarded,
+        running: stats.running,
+        requests: stats.latencies.len(),
+        errors: stats.errors,
+        p50: at(0.5),
+        p99: at(0.99),
+        first_error: stats.first_error.clone(),
+    }
+}
