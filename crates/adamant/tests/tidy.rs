@@ -87,10 +87,75 @@ fn only_binaries_use_anyhow() {
         "storage",
         "storage-embedded",
         "storage-etcd",
+        "https",
+        "pki",
+        "eve-model",
+        "eve-controllers",
+        "eve-api",
+        "device-api",
+        "device-sim",
     ] {
         assert!(
             !dependencies(krate).contains("anyhow"),
             "{krate} is a library: use typed errors"
+        );
+    }
+}
+
+/// The dependency names of a crate's `[dependencies]` (the key before `=` or `.workspace`).
+fn dependency_names(krate: &str) -> Vec<String> {
+    dependencies(krate)
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(['=', '.']).next())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty() && !n.starts_with('#'))
+        .collect()
+}
+
+#[test]
+fn the_eve_half_reaches_objects_only_as_a_kubernetes_client() {
+    for krate in [
+        "eve-model",
+        "eve-controllers",
+        "eve-api",
+        "device-api",
+        "device-sim",
+    ] {
+        let names = dependency_names(krate);
+        for forbidden in [
+            "apiserver",
+            "registry",
+            "storage",
+            "storage-embedded",
+            "storage-etcd",
+        ] {
+            assert!(
+                !names.iter().any(|n| n == forbidden),
+                "{krate} is EVE's half: it must not depend on {forbidden}"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_device_api_crates_know_protobuf() {
+    for krate in [
+        "apimachinery",
+        "apiserver",
+        "registry",
+        "storage",
+        "eve-model",
+        "eve-controllers",
+        "https",
+        "pki",
+    ] {
+        let names = dependency_names(krate);
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.starts_with("prost") || n == "eve-api"),
+            "{krate} must not know protobuf: the device API crates turn it into objects"
         );
     }
 }
