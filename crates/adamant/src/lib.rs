@@ -147,6 +147,9 @@ pub struct ServeArgs {
     /// certificate authorities admit devices without it.
     #[arg(long, value_name = "NAMESPACE")]
     pub open_registration: Option<String>,
+    /// Seconds a device may be silent before its Ready condition turns Unknown.
+    #[arg(long, default_value_t = device_api::report::GRACE.as_secs())]
+    pub device_grace_seconds: u64,
     /// Whether this process runs the EVE controllers (scheduling, deployments, daemon sets).
     /// `false` leaves them to an `adamant controller` elsewhere.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -284,6 +287,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eve::local_client(server.clone(), stopped.clone()),
         device_api::Options {
             open_registration: args.open_registration.clone(),
+            grace: Duration::from_secs(args.device_grace_seconds.max(1)),
         },
         Arc::new(device_api::sink::MemorySink::new(8)),
         stopped.clone(),

@@ -359,3 +359,47 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         );
     }
 }
+
+#[test]
+fn open_registration_and_a_silent_device_turning_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            "--open-registration",
+            "default",
+            "--device-grace-seconds",
+            "2",
+        ],
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = Device::new(
+        controller(&server),
+        fresh("open"),
+        Some(fresh("any-onboarding")),
+        "open-1",
+    )
+    .unwrap();
+    runtime.block_on(async {
+        device.onboard().await.unwrap();
+        device.report_device("14.5.0", "10.1.0.7").await.unwrap();
+    });
+    let ready = |server: &Server| {
+        get_json(server, &["-n", "default", "get", "device", "open-1"])["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
+    };
+    assert_eq!(ready(&server).unwrap()["status"], "True");
+    let silent = eventually("Ready to turn Unknown", || {
+        ready(&server).filter(|c| c["status"] == "Unknown")
+    });
+    assert_eq!(silent["reason"], "DeviceStoppedReporting");
+    // Reporting again makes it Ready.
+    runtime
+        .block_on(device.report_device("14.5.0", "10.1.0.7"))
+        .unwrap();
+    eventually("Ready again", || {
+        ready(&server).filter(|c| c["status"] == "True")
+    });
+}

@@ -41,12 +41,23 @@ pub const PREFIX: &str = "/api/v2/edgedevice/";
 /// The content type of every response, empty ones included (EVE's client requires it).
 pub const PROTO: &str = "application/x-proto-binary";
 
-/// How the device API admits devices.
-#[derive(Clone, Debug, Default)]
+/// How the device API admits and watches devices.
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Open self-registration: any device registering with any onboarding certificate becomes a
     /// Device in this namespace. Off (`None`) by default.
     pub open_registration: Option<String>,
+    /// How long a device may be silent before its `Ready` condition turns `Unknown`.
+    pub grace: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            open_registration: None,
+            grace: report::GRACE,
+        }
+    }
 }
 
 /// Attestation state of one device (kept in memory: a restarted server makes devices attest
@@ -169,7 +180,13 @@ impl DeviceApi {
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<DeviceApi>, pki::PkiError> {
         let certs = ControllerCerts::load_or_create(&client).await?;
-        let fleet = Fleet::start(client.clone(), stop).await;
+        let fleet = Fleet::start(client.clone(), stop.clone()).await;
+        tokio::spawn(report::watch_silence(
+            client.clone(),
+            fleet.devices.clone(),
+            options.grace,
+            stop,
+        ));
         Ok(Arc::new(DeviceApi {
             reporter: report::Reporter::new(client.clone()),
             client,

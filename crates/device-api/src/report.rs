@@ -21,6 +21,10 @@ use crate::fleet::Fleet;
 
 /// How often an unchanged device's status is written anyway (its heartbeat).
 pub const HEARTBEAT: Duration = Duration::from_secs(60);
+/// How long a device may be silent before `Ready` turns `Unknown` (EVE posts metrics every 18
+/// to 60 s, so a healthy device refreshes its heartbeat every [`HEARTBEAT`]).
+pub const GRACE: Duration = Duration::from_secs(300);
+
 /// How many state changes an Application's `status.statuses` keeps.
 pub const HISTORY: usize = 20;
 
@@ -109,11 +113,19 @@ impl Reporter {
         }
     }
 
-    /// Whether `device`'s status needs writing for `reported` (changed, or heartbeat due).
-    fn due(&self, key: &str, reported: &Value) -> bool {
+    /// Whether `device`'s status needs writing for `reported`: changed, heartbeat due, or the
+    /// Device not showing Ready (another writer marked it silent).
+    fn due(&self, device: &Device, key: &str, reported: &Value) -> bool {
+        let ready = device
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.status == "True");
         let mut last = self.last.lock().expect("not poisoned");
         match last.get(key) {
-            Some((previous, at)) if previous == reported && at.elapsed() < HEARTBEAT => false,
+            Some((previous, at)) if ready && previous == reported && at.elapsed() < HEARTBEAT => {
+                false
+            }
             _ => {
                 last.insert(key.to_string(), (reported.clone(), Instant::now()));
                 true
@@ -164,7 +176,7 @@ impl Reporter {
             device.namespace().unwrap_or_default(),
             device.name_any()
         );
-        if self.due(&key, &Value::Null) {
+        if self.due(device, &key, &Value::Null) {
             let _ = self.write_device(device, json!({})).await;
         }
     }
@@ -186,7 +198,7 @@ impl Reporter {
                     device.namespace().unwrap_or_default(),
                     device.name_any()
                 );
-                if self.due(&key, &status) {
+                if self.due(device, &key, &status) {
                     self.write_device(device, status).await?;
                 }
             }
@@ -233,5 +245,67 @@ impl Reporter {
         }
         self.seen(device).await;
         Ok(())
+    }
+}
+
+/// Whether `device` says it is Ready but its heartbeat is older than `grace` at `now`.
+pub fn silent(device: &Device, now: jiff::Timestamp, grace: Duration) -> bool {
+    device
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .filter(|c| c.status == "True")
+        .and_then(|c| c.last_heartbeat_time.as_ref())
+        .is_some_and(|beat| {
+            let silence = now.duration_since(beat.0);
+            silence.as_secs() >= grace.as_secs() as i64
+        })
+}
+
+/// Turns `Ready` to `Unknown` on devices silent for longer than `grace`, as Kubernetes' node
+/// lifecycle controller does for nodes. Checks every `grace / 5` (at least every second).
+pub async fn watch_silence(
+    client: Client,
+    devices: kube::runtime::reflector::Store<Device>,
+    grace: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let period = (grace / 5).max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => return,
+        }
+        let at = jiff::Timestamp::now();
+        for device in devices.state() {
+            if !silent(&device, at, grace) {
+                continue;
+            }
+            let minutes = grace.as_secs() / 60;
+            let seconds = grace.as_secs() % 60;
+            let patch = json!({"status": {"conditions": [{
+                "type": "Ready",
+                "status": "Unknown",
+                "reason": "DeviceStoppedReporting",
+                "message": format!("the device has not reported for {minutes}m{seconds}s"),
+                "lastHeartbeatTime": device.status.as_ref()
+                    .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+                    .and_then(|c| c.last_heartbeat_time.as_ref())
+                    .map(|t| t.0.to_string()),
+                "lastTransitionTime": now(),
+            }]}});
+            let api: Api<Device> =
+                Api::namespaced(client.clone(), &device.namespace().unwrap_or_default());
+            if let Err(e) = api
+                .patch_status(
+                    &device.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                tracing::debug!(device = %device.name_any(), error = %e, "cannot mark a silent device");
+            }
+        }
     }
 }
