@@ -30,7 +30,9 @@ pub fn adamant_binary(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 pub struct Server {
     child: Child,
     kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The ready line the server logged (names its addresses).
+    pub ready: String,
+    dir: tempfile::TempDir,
 }
 
 impl Server {
@@ -54,7 +56,7 @@ impl Server {
             .spawn()
             .with_context(|| format!("cannot run {}", binary.display()))?;
         let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-        lines
+        let ready = lines
             .by_ref()
             .map_while(Result::ok)
             .find(|l| l.contains("adamant is ready"))
@@ -63,8 +65,35 @@ impl Server {
         Ok(Server {
             child,
             kubeconfig: dir.path().join("kubeconfig"),
-            _dir: dir,
+            ready,
+            dir,
         })
+    }
+
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The CPU time the server has used so far (user + system).
+    pub fn cpu(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name and state.
+        let total = ticks(11) + ticks(12);
+        let hz = 100; // USER_HZ on Linux
+        Duration::from_millis(total * 1000 / hz)
     }
 
     /// The server's resident and peak memory, in MiB.
