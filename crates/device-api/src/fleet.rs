@@ -28,11 +28,20 @@ pub struct Known {
     pub public_key: Vec<u8>,
 }
 
-/// Devices by certificate hash and by UUID.
+/// Devices by certificate hash, and by (onboarding certificate hash, serial).
 #[derive(Default)]
 struct Index {
     by_hash: HashMap<[u8; 32], Known>,
     by_key: HashMap<ObjectRef<Device>, [u8; 32]>,
+    by_onboard: HashMap<([u8; 32], String), ObjectRef<Device>>,
+    onboard_of: HashMap<ObjectRef<Device>, ([u8; 32], String)>,
+}
+
+/// A Device's (onboarding certificate DER hash, serial), when it has both.
+fn onboard_key(device: &Device) -> Option<([u8; 32], String)> {
+    let der = certificate_der(device.spec.onboard.as_deref()?)?;
+    let serial = device.spec.serial.clone().filter(|s| !s.is_empty())?;
+    Some((eve_api::envelope::sha256(&der), serial))
 }
 
 /// The caches.
@@ -95,11 +104,18 @@ impl Index {
         if let Some(hash) = self.by_key.remove(key) {
             self.by_hash.remove(&hash);
         }
+        if let Some(pair) = self.onboard_of.remove(key) {
+            self.by_onboard.remove(&pair);
+        }
     }
 
     fn apply(&mut self, device: &Device) {
         let key = ObjectRef::from_obj(device);
         self.remove(&key);
+        if let Some(pair) = onboard_key(device) {
+            self.onboard_of.insert(key.clone(), pair.clone());
+            self.by_onboard.insert(pair, key.clone());
+        }
         if let Some((hash, known)) = known(device) {
             self.by_key.insert(key, hash);
             self.by_hash.insert(hash, known);
@@ -202,6 +218,18 @@ impl Fleet {
             .iter()
             .find(|(h, _)| h.starts_with(hash))
             .map(|(_, k)| k.clone())
+    }
+
+    /// The Device claiming the onboarding certificate whose DER hashes to `onboard` with
+    /// `serial`.
+    pub fn by_onboard(&self, onboard: &[u8; 32], serial: &str) -> Option<Arc<Device>> {
+        let index = self.index.read().expect("not poisoned");
+        let key = index
+            .by_onboard
+            .get(&(*onboard, serial.to_string()))?
+            .clone();
+        drop(index);
+        self.devices.get(&key)
     }
 
     /// Makes a Device known at once (after this process wrote it), before its watch event.

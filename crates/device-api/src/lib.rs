@@ -367,18 +367,14 @@ impl DeviceApi {
             return Ok(status(StatusCode::OK));
         }
         // A Device waiting for this (onboarding certificate, serial) pair.
-        let waiting = self.fleet.devices.state().into_iter().find(|d| {
-            d.spec
-                .onboard
-                .as_deref()
-                .and_then(certificate_der)
-                .as_deref()
-                == Some(&onboard_der)
-                && d.spec.serial.as_deref().is_some_and(|s| {
-                    s == message.serial
-                        || (!message.soft_serial.is_empty() && s == message.soft_serial)
-                })
-        });
+        let onboard_hash = sha256(&onboard_der);
+        let waiting = self
+            .fleet
+            .by_onboard(&onboard_hash, &message.serial)
+            .or_else(|| match message.soft_serial.as_str() {
+                "" => None,
+                soft => self.fleet.by_onboard(&onboard_hash, soft),
+            });
         if let Some(device) = waiting {
             if device
                 .spec
