@@ -471,8 +471,7 @@ impl DeviceApi {
 
     fn uuid(&self, body: &[u8]) -> Answer {
         let (known, _) = self.authenticate(body)?;
-        let device = self.active(&known)?;
-        let _ = device;
+        self.active(&known)?;
         Ok(answer(
             StatusCode::OK,
             self.seal(&UuidResponse {

@@ -93,6 +93,14 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
     Value::Object(status)
 }
 
+fn seen_key(device: &Device) -> String {
+    format!(
+        "{}/{}/seen",
+        device.namespace().unwrap_or_default(),
+        device.name_any()
+    )
+}
+
 fn ready(since: &str, now: &str) -> Value {
     json!([{
         "type": "Ready",
@@ -166,17 +174,17 @@ impl Reporter {
         )
         .await
         .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        // Every write carries the heartbeat: the next one is due a full interval later.
+        self.last
+            .lock()
+            .expect("not poisoned")
+            .insert(seen_key(device), (Value::Null, Instant::now()));
         Ok(())
     }
 
     /// Any authenticated request: keeps the Ready heartbeat going.
     pub async fn seen(&self, device: &Device) {
-        let key = format!(
-            "{}/{}/seen",
-            device.namespace().unwrap_or_default(),
-            device.name_any()
-        );
-        if self.due(device, &key, &Value::Null) {
+        if self.due(device, &seen_key(device), &Value::Null) {
             let _ = self.write_device(device, json!({})).await;
         }
     }
@@ -200,6 +208,8 @@ impl Reporter {
                 );
                 if self.due(device, &key, &status) {
                     self.write_device(device, status).await?;
+                    // The write was the heartbeat too.
+                    return Ok(());
                 }
             }
             Some(InfoContent::Ainfo(info)) => {
