@@ -47,6 +47,16 @@ pub fn derived_uuid(parts: &[&str]) -> String {
     )
 }
 
+/// The bytes a claim asks for (`resources.requests.storage`), 0 when it does not say.
+fn storage_bytes(spec: &k8s_openapi::api::core::v1::PersistentVolumeClaimSpec) -> i64 {
+    spec.resources
+        .as_ref()
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"))
+        .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
+        .map_or(0, |q| (q.milli() / 1000) as i64)
+}
+
 fn uid<K: kube::Resource>(object: &K) -> String {
     object.meta().uid.clone().unwrap_or_default()
 }
@@ -171,13 +181,7 @@ impl Builder<'_> {
     fn volume_from_claim(&mut self, claim: &PersistentVolumeClaim) -> String {
         let id = uid(claim);
         let spec = claim.spec.clone().unwrap_or_default();
-        let size = spec
-            .resources
-            .as_ref()
-            .and_then(|r| r.requests.as_ref())
-            .and_then(|r| r.get("storage"))
-            .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
-            .map_or(0, |q| (q.milli() / 1000) as i64);
+        let size = storage_bytes(&spec);
         let origin = match spec.data_source_ref.as_ref().filter(|r| r.kind == "Image") {
             Some(source) => match self.image(&source.name) {
                 Some(image) => VolumeContentOrigin {
@@ -288,15 +292,7 @@ impl Builder<'_> {
                 }
             } else if let Some(ephemeral) = &volume.ephemeral {
                 let uuid = derived_uuid(&[&id, "ephemeral", &volume.name]);
-                let size = ephemeral
-                    .volume_claim_template
-                    .spec
-                    .resources
-                    .as_ref()
-                    .and_then(|r| r.requests.as_ref())
-                    .and_then(|r| r.get("storage"))
-                    .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
-                    .map_or(0, |q| (q.milli() / 1000) as i64);
+                let size = storage_bytes(&ephemeral.volume_claim_template.spec);
                 self.volumes.insert(
                     uuid.clone(),
                     Volume {
