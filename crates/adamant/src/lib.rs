@@ -92,6 +92,38 @@ pub struct ControllerArgs {
     /// The admission webhook.
     #[command(flatten)]
     pub webhook: webhook::WebhookArgs,
+    /// Whether this process serves the EVE device API (cluster mode: the root and controller
+    /// certificates are Secrets in `kube-system`; `adamant sim` and devices need the root's
+    /// `tls.crt`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub device_api: bool,
+    /// The EVE device API.
+    #[command(flatten)]
+    pub devices: DeviceArgs,
+}
+
+/// Options of the EVE device API (in `serve`, and in `controller` with `--device-api`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeviceArgs {
+    /// Where the EVE device API listens (HTTPS, for devices). Port 0 picks a free port.
+    #[arg(long, env = "ADAMANT_DEVICE_ADDR", default_value = "0.0.0.0:8443")]
+    pub device_addr: std::net::SocketAddr,
+    /// The host names or addresses devices use to reach the device API (their
+    /// `/config/server`); its certificate names them (repeatable). Loopback is always named.
+    #[arg(
+        long = "device-host",
+        env = "ADAMANT_DEVICE_HOST",
+        value_delimiter = ','
+    )]
+    pub device_hosts: Vec<String>,
+    /// Open self-registration: any device that registers becomes a Device in this namespace,
+    /// whatever its onboarding certificate. Off by default; Devices, OnboardCertificates and the
+    /// certificate authorities admit devices without it.
+    #[arg(long, value_name = "NAMESPACE")]
+    pub open_registration: Option<String>,
+    /// Seconds a device may be silent before its Ready condition turns Unknown.
+    #[arg(long, default_value_t = device_api::report::GRACE.as_secs())]
+    pub device_grace_seconds: u64,
 }
 
 /// Options of `adamant serve`.
@@ -131,25 +163,9 @@ pub struct ServeArgs {
     /// the same for it.
     #[arg(long, env = "ADAMANT_REFERENCE_CHECKS", default_value = "refuse")]
     pub reference_checks: eve_controllers::admission::References,
-    /// Where the EVE device API listens (HTTPS, for devices). Port 0 picks a free port.
-    #[arg(long, env = "ADAMANT_DEVICE_ADDR", default_value = "0.0.0.0:8443")]
-    pub device_addr: std::net::SocketAddr,
-    /// The host names or addresses devices use to reach the device API (their
-    /// `/config/server`); its certificate names them (repeatable). Loopback is always named.
-    #[arg(
-        long = "device-host",
-        env = "ADAMANT_DEVICE_HOST",
-        value_delimiter = ','
-    )]
-    pub device_hosts: Vec<String>,
-    /// Open self-registration: any device that registers becomes a Device in this namespace,
-    /// whatever its onboarding certificate. Off by default; Devices, OnboardCertificates and the
-    /// certificate authorities admit devices without it.
-    #[arg(long, value_name = "NAMESPACE")]
-    pub open_registration: Option<String>,
-    /// Seconds a device may be silent before its Ready condition turns Unknown.
-    #[arg(long, default_value_t = device_api::report::GRACE.as_secs())]
-    pub device_grace_seconds: u64,
+    /// The EVE device API.
+    #[command(flatten)]
+    pub devices: DeviceArgs,
     /// Whether this process runs the EVE controllers (scheduling, deployments, daemon sets).
     /// `false` leaves them to an `adamant controller` elsewhere.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -283,43 +299,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.reference_checks,
         devices,
     ));
-    let devices = device_api::DeviceApi::start(
+    let (device_local, device_serving) = start_device_api(
         eve::local_client(server.clone(), stopped.clone()),
-        device_api::Options {
-            open_registration: args.open_registration.clone(),
-            grace: Duration::from_secs(args.device_grace_seconds.max(1)),
-        },
-        Arc::new(device_api::sink::MemorySink::new(8)),
+        &args.devices,
+        args.advertise_address.as_deref(),
         stopped.clone(),
     )
-    .await
-    .context("cannot start the device API")?;
-    let device_listener = tokio::net::TcpListener::bind(args.device_addr)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} for devices: choose another --device-addr",
-                args.device_addr
-            )
-        })?;
-    let device_local = device_listener.local_addr()?;
-    let mut device_hosts = args.device_hosts.clone();
-    device_hosts.extend(["localhost".into(), "127.0.0.1".into(), "::1".into()]);
-    if let Some(address) = &args.advertise_address {
-        device_hosts.push(address.clone());
-    }
-    if !device_local.ip().is_unspecified() {
-        device_hosts.push(device_local.ip().to_string());
-    }
-    let device_tls = devices
-        .certs()
-        .tls(&device_hosts)
-        .context("cannot make the device API's certificate")?;
-    let device_serving = tokio::spawn(devices.clone().serve(
-        device_listener,
-        device_tls,
-        stopped.clone(),
-    ));
+    .await?;
     let serving = tokio::spawn(server.clone().serve(listener, tls, stopped));
     tracing::info!(
         store = %args.store,
@@ -338,6 +324,46 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     drop(server);
     drop(store);
     Ok(())
+}
+
+/// Starts the device API on `args.device_addr`; returns where it listens and its task.
+async fn start_device_api(
+    client: kube::Client,
+    args: &DeviceArgs,
+    advertise_address: Option<&str>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let api = device_api::DeviceApi::start(
+        client,
+        device_api::Options {
+            open_registration: args.open_registration.clone(),
+            grace: Duration::from_secs(args.device_grace_seconds.max(1)),
+        },
+        Arc::new(device_api::sink::MemorySink::new(8)),
+        stop.clone(),
+    )
+    .await
+    .context("cannot start the device API")?;
+    let listener = tokio::net::TcpListener::bind(args.device_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} for devices: choose another --device-addr",
+                args.device_addr
+            )
+        })?;
+    let local = listener.local_addr()?;
+    let mut hosts = args.device_hosts.clone();
+    hosts.extend(["localhost".into(), "127.0.0.1".into(), "::1".into()]);
+    hosts.extend(advertise_address.map(str::to_string));
+    if !local.ip().is_unspecified() {
+        hosts.push(local.ip().to_string());
+    }
+    let tls = api
+        .certs()
+        .tls(&hosts)
+        .context("cannot make the device API's certificate")?;
+    Ok((local, tokio::spawn(api.serve(listener, tls, stop))))
 }
 
 async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
@@ -368,15 +394,25 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
         args.reference_checks,
         Some(caches.devices),
     );
-    let webhook = webhook::start(&args.webhook, &client, admission, stopped)
+    let webhook = webhook::start(&args.webhook, &client, admission, stopped.clone())
         .await
         .context("cannot start the admission webhook")?;
-    match webhook {
-        Some(address) => {
-            tracing::info!(webhook = %format!("https://{address}"), "adamant controller is ready")
-        }
-        None => tracing::info!("adamant controller is ready"),
-    }
+    let devices = if args.device_api {
+        Some(
+            start_device_api(client.clone(), &args.devices, None, stopped)
+                .await?
+                .0,
+        )
+    } else {
+        None
+    };
+    let https =
+        |a: Option<std::net::SocketAddr>| a.map(|a| format!("https://{a}")).unwrap_or_default();
+    tracing::info!(
+        webhook = %https(webhook),
+        devices = %https(devices),
+        "adamant controller is ready"
+    );
     shutdown_signal().await;
     let _ = stop.send(true);
     Ok(())

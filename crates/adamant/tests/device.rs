@@ -403,3 +403,50 @@ fn open_registration_and_a_silent_device_turning_unknown() {
         ready(&server).filter(|c| c["status"] == "True")
     });
 }
+
+#[test]
+fn adamant_controller_serves_devices_in_cluster_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--eve-controllers=false"],
+    );
+    let (_controller, ready) = common::Controller::start_with(
+        &server.kubeconfig(),
+        &[
+            "--device-api=true".as_ref(),
+            "--device-addr".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--open-registration".as_ref(),
+            "default".as_ref(),
+        ],
+    );
+    let address: SocketAddr = ready
+        .split("devices=https://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the controller names its device API: {ready}"))
+        .parse()
+        .unwrap();
+    // The root is the one Secret both processes share.
+    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
+    let ctl = Controller::new(address, "localhost", &root).unwrap();
+    let mut device = Device::new(
+        ctl,
+        fresh("cluster"),
+        Some(fresh("cluster-onboard")),
+        "cluster-1",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let uuid = runtime.block_on(device.onboard()).unwrap();
+    let made = get_json(&server, &["-n", "default", "get", "device", "cluster-1"]);
+    assert_eq!(made["metadata"]["uid"], uuid.as_str());
+    let config = runtime
+        .block_on(device.poll_config())
+        .unwrap()
+        .cloned()
+        .unwrap();
+    assert_eq!(config.id.unwrap().uuid, uuid);
+}
