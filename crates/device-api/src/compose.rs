@@ -581,19 +581,13 @@ pub fn compose(
     }
 
     // Applications bound to this device.
-    let mut apps: Vec<_> = fleet
-        .applications
-        .state()
-        .into_iter()
-        .filter(|a| {
-            a.namespace().as_deref() == Some(namespace.as_str())
-                && a.spec.node_name.as_deref() == Some(name.as_str())
-                && a.metadata.deletion_timestamp.is_none()
-        })
-        .collect();
-    apps.sort_by_key(|a| a.name_any());
-    for app in apps {
-        let config = b.application(&app);
+    // (The index yields them by name: the order, so the hash, is stable.)
+    let apps = fleet.applications_on(&namespace, &name);
+    for app in apps
+        .iter()
+        .filter(|a| a.metadata.deletion_timestamp.is_none())
+    {
+        let config = b.application(app);
         b.config.apps.push(config);
     }
 

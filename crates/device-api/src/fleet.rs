@@ -44,6 +44,48 @@ fn onboard_key(device: &Device) -> Option<([u8; 32], String)> {
     Some((eve_api::envelope::sha256(&der), serial))
 }
 
+/// Applications by UID and by the device they are bound to (namespace, device name).
+#[derive(Default)]
+struct AppIndex {
+    by_uid: HashMap<String, ObjectRef<Application>>,
+    by_device:
+        HashMap<(String, String), std::collections::BTreeMap<String, ObjectRef<Application>>>,
+    device_of: HashMap<ObjectRef<Application>, (String, String)>,
+}
+
+impl AppIndex {
+    fn remove(&mut self, app: &Application) {
+        let key = ObjectRef::from_obj(app);
+        if let Some(uid) = app.uid() {
+            self.by_uid.remove(&uid);
+        }
+        if let Some(device) = self.device_of.remove(&key)
+            && let Some(set) = self.by_device.get_mut(&device)
+        {
+            set.remove(&key.name);
+            if set.is_empty() {
+                self.by_device.remove(&device);
+            }
+        }
+    }
+
+    fn apply(&mut self, app: &Application) {
+        self.remove(app);
+        let key = ObjectRef::from_obj(app);
+        if let Some(uid) = app.uid() {
+            self.by_uid.insert(uid, key.clone());
+        }
+        if let (Some(ns), Some(node)) = (app.namespace(), app.spec.node_name.clone()) {
+            self.device_of
+                .insert(key.clone(), (ns.clone(), node.clone()));
+            self.by_device
+                .entry((ns, node))
+                .or_default()
+                .insert(key.name.clone(), key);
+        }
+    }
+}
+
 /// The caches.
 #[derive(Clone)]
 pub struct Fleet {
@@ -70,6 +112,7 @@ pub struct Fleet {
     /// Global options (ConfigMaps named `adamant-global-options`).
     pub options: Store<ConfigMap>,
     index: Arc<RwLock<Index>>,
+    apps: Arc<RwLock<AppIndex>>,
 }
 
 /// The DER of a Device's certificate field (base64 PEM), and its hash.
@@ -172,9 +215,24 @@ impl Fleet {
             },
         );
         let all = watcher::Config::default;
+        let apps = Arc::new(RwLock::new(AppIndex::default()));
+        let writer = apps.clone();
         let fleet = Fleet {
             devices,
-            applications: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            applications: cache(
+                Api::all(client.clone()),
+                all(),
+                stop.clone(),
+                move |event| {
+                    let mut index = writer.write().expect("not poisoned");
+                    match event {
+                        watcher::Event::Init => *index = AppIndex::default(),
+                        watcher::Event::Apply(a) | watcher::Event::InitApply(a) => index.apply(a),
+                        watcher::Event::Delete(a) => index.remove(a),
+                        watcher::Event::InitDone => {}
+                    }
+                },
+            ),
             images: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
             claims: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
             classes: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
@@ -190,6 +248,7 @@ impl Fleet {
                 |_| {},
             ),
             index,
+            apps,
         };
         let _ = futures::join!(
             fleet.devices.wait_until_ready(),
@@ -230,6 +289,33 @@ impl Fleet {
             .clone();
         drop(index);
         self.devices.get(&key)
+    }
+
+    /// The application with UID `uid`.
+    pub fn application(&self, uid: &str) -> Option<Arc<Application>> {
+        let key = self
+            .apps
+            .read()
+            .expect("not poisoned")
+            .by_uid
+            .get(uid)?
+            .clone();
+        self.applications.get(&key)
+    }
+
+    /// The applications bound to the device `name` in `namespace`, by name.
+    pub fn applications_on(&self, namespace: &str, name: &str) -> Vec<Arc<Application>> {
+        let keys: Vec<ObjectRef<Application>> = self
+            .apps
+            .read()
+            .expect("not poisoned")
+            .by_device
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|set| set.values().cloned().collect())
+            .unwrap_or_default();
+        keys.iter()
+            .filter_map(|k| self.applications.get(k))
+            .collect()
     }
 
     /// Makes a Device known at once (after this process wrote it), before its watch event.

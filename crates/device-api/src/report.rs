@@ -217,10 +217,9 @@ impl Reporter {
                     .map(|s| s.as_str_name().to_string())
                     .unwrap_or_else(|_| format!("STATE_{}", info.state));
                 let namespace = device.namespace().unwrap_or_default();
-                let app = fleet.applications.state().into_iter().find(|a| {
-                    a.uid().as_deref() == Some(info.app_id.as_str())
-                        && a.namespace().as_deref() == Some(namespace.as_str())
-                });
+                let app = fleet
+                    .application(&info.app_id)
+                    .filter(|a| a.namespace().as_deref() == Some(namespace.as_str()));
                 if let Some(app) = app {
                     let current = app.status.as_ref().and_then(|s| s.state.clone());
                     if current.as_deref() != Some(state.as_str()) {

@@ -146,6 +146,11 @@ fn requeue_namespace<K: Resource>(rt: &Runtime, object: Option<&K>) {
 }
 
 /// The controller that owns an application, if any: (kind, name, uid).
+/// Whether `owner` (by UID) is `app`'s controller.
+fn controlled_by<K: Resource>(app: &Application, owner: &K) -> bool {
+    controller_of(app).is_some_and(|o| Some(&o.uid) == owner.meta().uid.as_ref())
+}
+
 fn controller_of(app: &Application) -> Option<&OwnerReference> {
     app.owner_references()
         .iter()
@@ -407,6 +412,46 @@ impl Runtime {
 
     /// Applications of an owner (by kind and name), split into those of the live owner (`uid`)
     /// and orphans.
+    /// The owner `kind`/`name` (if it exists and is not being deleted) with the applications it
+    /// controls. Applications of that name whose owner is gone, or was another object of the
+    /// same name, are deleted (garbage collection).
+    async fn owner_and_apps<K: Resource>(
+        &self,
+        ns: &str,
+        kind: &str,
+        name: &str,
+        current: Option<Arc<K>>,
+    ) -> Result<Option<(Arc<K>, Vec<Arc<Application>>)>, kube::Error> {
+        let owned = self.owned(ns, kind, name);
+        let Some(owner) = current.filter(|o| o.meta().deletion_timestamp.is_none()) else {
+            let names: Vec<String> = owned.iter().map(|a| a.name_any()).collect();
+            self.delete_apps(ns, &names).await?;
+            return Ok(None);
+        };
+        let (mine, orphans): (Vec<_>, Vec<_>) = owned
+            .into_iter()
+            .partition(|a| controlled_by(a, owner.as_ref()));
+        if !orphans.is_empty() {
+            let names: Vec<String> = orphans.iter().map(|a| a.name_any()).collect();
+            self.delete_apps(ns, &names).await?;
+        }
+        Ok(Some((owner, mine)))
+    }
+
+    /// The applications `owner` (`kind`/`name`) controls now, from the cache.
+    fn controlled<K: Resource>(
+        &self,
+        ns: &str,
+        kind: &str,
+        name: &str,
+        owner: &K,
+    ) -> Vec<Arc<Application>> {
+        self.owned(ns, kind, name)
+            .into_iter()
+            .filter(|a| controlled_by(a, owner))
+            .collect()
+    }
+
     fn owned(&self, ns: &str, kind: &str, name: &str) -> Vec<Arc<Application>> {
         self.apps_in(ns)
             .into_iter()
@@ -562,24 +607,16 @@ impl Runtime {
     }
 
     async fn deployment(&self, ns: &str, name: &str) -> Result<(), kube::Error> {
-        let owned = self.owned(ns, "ApplicationDeployment", name);
         let current = self
             .caches
             .deployments
             .get(&ObjectRef::new(name).within(ns));
-        let Some(deployment) = current.filter(|d| d.metadata.deletion_timestamp.is_none()) else {
-            // The owner is gone: its applications go too (garbage collection).
-            let names: Vec<String> = owned.iter().map(|a| a.name_any()).collect();
-            return self.delete_apps(ns, &names).await;
+        let Some((deployment, mine)) = self
+            .owner_and_apps(ns, "ApplicationDeployment", name, current)
+            .await?
+        else {
+            return Ok(());
         };
-        let uid = deployment.uid().unwrap_or_default();
-        let (mine, orphans): (Vec<_>, Vec<_>) = owned
-            .into_iter()
-            .partition(|a| controller_of(a).is_some_and(|o| o.uid == uid));
-        if !orphans.is_empty() {
-            let names: Vec<String> = orphans.iter().map(|a| a.name_any()).collect();
-            self.delete_apps(ns, &names).await?;
-        }
         let spec = &deployment.spec;
         let replicas = spec.replicas.unwrap_or(1);
         let hash = scheduling::template_hash(&spec.template);
@@ -658,11 +695,7 @@ impl Runtime {
             self.create_apps(ns, made).await?;
         }
         // Status, from the cache after the changes.
-        let mine: Vec<Arc<Application>> = self
-            .owned(ns, "ApplicationDeployment", name)
-            .into_iter()
-            .filter(|a| controller_of(a).is_some_and(|o| o.uid == uid))
-            .collect();
+        let mine = self.controlled(ns, "ApplicationDeployment", name, deployment.as_ref());
         let members = self.members(&mine, &devices, &context, min_ready);
         let count = |f: &dyn Fn(&Member) -> bool| members.iter().filter(|m| f(m)).count() as i32;
         let available_n = count(&|m| m.available);
@@ -735,23 +768,16 @@ impl Runtime {
     }
 
     async fn daemon_set(&self, ns: &str, name: &str) -> Result<(), kube::Error> {
-        let owned = self.owned(ns, "ApplicationDaemonSet", name);
         let current = self
             .caches
             .daemon_sets
             .get(&ObjectRef::new(name).within(ns));
-        let Some(ds) = current.filter(|d| d.metadata.deletion_timestamp.is_none()) else {
-            let names: Vec<String> = owned.iter().map(|a| a.name_any()).collect();
-            return self.delete_apps(ns, &names).await;
+        let Some((ds, mine)) = self
+            .owner_and_apps(ns, "ApplicationDaemonSet", name, current)
+            .await?
+        else {
+            return Ok(());
         };
-        let uid = ds.uid().unwrap_or_default();
-        let (mine, orphans): (Vec<_>, Vec<_>) = owned
-            .into_iter()
-            .partition(|a| controller_of(a).is_some_and(|o| o.uid == uid));
-        if !orphans.is_empty() {
-            let names: Vec<String> = orphans.iter().map(|a| a.name_any()).collect();
-            self.delete_apps(ns, &names).await?;
-        }
         let spec = &ds.spec;
         let hash = scheduling::template_hash(&spec.template);
         let devices = self.devices_in(ns);
@@ -804,11 +830,7 @@ impl Runtime {
                 .collect();
             self.create_apps(ns, made).await?;
         }
-        let mine: Vec<Arc<Application>> = self
-            .owned(ns, "ApplicationDaemonSet", name)
-            .into_iter()
-            .filter(|a| controller_of(a).is_some_and(|o| o.uid == uid))
-            .collect();
+        let mine = self.controlled(ns, "ApplicationDaemonSet", name, ds.as_ref());
         let members = self.members(&mine, &devices, &context, min_ready);
         let on_eligible =
             |m: &Member| m.device.as_ref().is_some_and(|d| eligible.contains(d)) && m.placed;
