@@ -14,7 +14,6 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use kube::api::{Api, Patch, PatchParams};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -106,23 +105,8 @@ impl WebhookArgs {
 }
 
 fn tls_config(serving: &Serving) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let chain = CertificateDer::pem_slice_iter(serving.chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .context("the webhook certificate is not PEM")?;
-    anyhow::ensure!(
-        !chain.is_empty(),
-        "the webhook certificate file has no certificate"
-    );
-    let key = PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes())
-        .context("the webhook key is not a PEM private key")?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .context("the webhook certificate and key do not match")?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let config = https::server_config(&serving.chain_pem, &serving.key_pem, &[b"h2", b"http/1.1"])
+        .context("the webhook's certificate")?;
     Ok(Arc::new(config))
 }
 

@@ -30,11 +30,7 @@ fn identity(name: &str) -> Identity {
 
 /// A fresh self-signed P-256 identity (as EVE makes its device certificate).
 fn fresh(name: &str) -> Identity {
-    let authority = pki::Authority::generate(name).unwrap();
-    Identity {
-        certificate_pem: authority.certificate_pem.clone().into_bytes(),
-        key_pem: authority.key_pem().into_bytes(),
-    }
+    Identity::generate(name).unwrap()
 }
 
 /// An identity issued by the seed's CA `ca`.
@@ -449,4 +445,51 @@ fn adamant_controller_serves_devices_in_cluster_mode() {
         .cloned()
         .unwrap();
     assert_eq!(config.id.unwrap().uuid, uuid);
+}
+
+#[test]
+fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let args = ["--open-registration", "default"];
+    let mut server = Server::start_in(&data, "127.0.0.1:0", &args);
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: NetworkConfig\nmetadata:\n  name: lan\n  namespace: default\nspec:\n  ip: dhcp\n---\napiVersion: eve.lfedge.org/v1beta1\nkind: DeviceNetwork\nmetadata:\n  name: lan\n  namespace: default\nspec:\n  networkConfig: lan\n",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = Device::new(
+        controller(&server),
+        fresh("steady"),
+        Some(fresh("steady-onboard")),
+        "steady-1",
+    )
+    .unwrap();
+    let uuid = runtime.block_on(device.onboard()).unwrap();
+    let config = runtime
+        .block_on(device.poll_config())
+        .unwrap()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        config.network_instances.len(),
+        1,
+        "the DeviceNetwork is on the device"
+    );
+    let hash = device.config_hash.clone();
+
+    server.stop();
+    let server = Server::start_in(&data, "127.0.0.1:0", &args);
+    device.reconnect(controller(&server));
+    runtime.block_on(async {
+        // The same certificates (the device keeps its signing key), the same UUID, a token that
+        // still holds, and a recomposition that gives the same hash: 304.
+        device.certs().await.unwrap();
+        assert_eq!(device.fetch_uuid().await.unwrap(), uuid);
+        assert!(
+            device.poll_config().await.unwrap().is_none(),
+            "unchanged across the restart"
+        );
+    });
+    assert_eq!(device.config_hash, hash);
 }

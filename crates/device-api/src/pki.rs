@@ -36,6 +36,9 @@ pub enum PkiError {
         "Secret {NAMESPACE}/{0} is damaged ({1}); delete it to make a new one (devices then fetch /certs again)"
     )]
     Damaged(String, String),
+    /// The device API's TLS configuration cannot be made.
+    #[error("the device API's TLS: {0}")]
+    Tls(#[from] https::TlsError),
     /// The signing key does not load.
     #[error("the signing key: {0}")]
     Envelope(#[from] eve_api::envelope::EnvelopeError),
@@ -200,26 +203,13 @@ impl ControllerCerts {
     /// The device API's TLS configuration: a serving certificate for `hosts` from the root,
     /// HTTP/1.1, session resumption by ID and by ticket (devices reconnect for every request).
     pub fn tls(&self, hosts: &[String]) -> Result<Arc<rustls::ServerConfig>, PkiError> {
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
         let authority = pki::Authority::from_pem(&self.root.certificate_pem, &self.root.key_pem)?;
         let issued = authority.issue_server("adamant-device-api", hosts)?;
-        let damaged =
-            |e: &dyn std::fmt::Display| PkiError::Damaged("serving".into(), e.to_string());
-        let chain = CertificateDer::pem_slice_iter(issued.certificate_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| damaged(&e))?;
-        let key =
-            PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).map_err(|e| damaged(&e))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| damaged(&e))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| damaged(&e))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut config =
+            https::server_config(&issued.certificate_pem, &issued.key_pem, &[b"http/1.1"])?;
         config.session_storage = rustls::server::ServerSessionMemoryCache::new(1 << 16);
-        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(|e| damaged(&e))?;
+        config.ticketer = rustls::crypto::ring::Ticketer::new()
+            .map_err(|e| https::TlsError::Config(e.to_string()))?;
         Ok(Arc::new(config))
     }
 }

@@ -75,3 +75,26 @@ impl Sink for MemorySink {
         queue.push_back(payload);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_sink_keeps_the_latest_of_each_kind_per_device() {
+        let sink = MemorySink::new(2);
+        for i in 0..5u8 {
+            sink.accept("a", Kind::Metrics, None, Bytes::from(vec![i]));
+        }
+        sink.accept("a", Kind::Logs, None, Bytes::from_static(b"log"));
+        sink.accept("b", Kind::Metrics, None, Bytes::from_static(b"b"));
+        assert_eq!(
+            sink.latest("a", Kind::Metrics),
+            [Bytes::from(vec![3]), Bytes::from(vec![4])]
+        );
+        assert_eq!(sink.latest("a", Kind::Logs), [Bytes::from_static(b"log")]);
+        sink.forget("a");
+        assert!(sink.latest("a", Kind::Metrics).is_empty());
+        assert_eq!(sink.latest("b", Kind::Metrics).len(), 1);
+    }
+}

@@ -161,12 +161,8 @@ pub async fn run(controller: Controller, plan: Plan) -> Summary {
     let mut tasks = Vec::new();
     for i in 0..plan.devices {
         let name = format!("{}{i}", plan.serial_prefix);
-        let identity = match pki::Authority::generate(&name) {
-            Ok(authority) => Identity {
-                certificate_pem: authority.certificate_pem.clone().into_bytes(),
-                key_pem: authority.key_pem().into_bytes(),
-            },
-            Err(_) => continue,
+        let Ok(identity) = Identity::generate(&name) else {
+            continue;
         };
         let Ok(mut device) = Device::new(controller.clone(), identity, plan.onboard.clone(), &name)
         else {

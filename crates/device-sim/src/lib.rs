@@ -55,6 +55,19 @@ pub struct Identity {
     pub key_pem: Vec<u8>,
 }
 
+impl Identity {
+    /// A new key and self-signed P-256 certificate named `name`, as EVE makes its device
+    /// certificate.
+    pub fn generate(name: &str) -> Result<Identity, SimError> {
+        let authority =
+            pki::Authority::generate(name).map_err(|e| SimError::Identity(e.to_string()))?;
+        Ok(Identity {
+            key_pem: authority.key_pem().into_bytes(),
+            certificate_pem: authority.certificate_pem.into_bytes(),
+        })
+    }
+}
+
 /// How to reach the controller.
 #[derive(Clone)]
 pub struct Controller {
@@ -487,6 +500,12 @@ impl Device {
             .request(self.source, http::Method::POST, path, body)
             .await?;
         Ok(status)
+    }
+
+    /// Talks to `controller` from now on (the controller moved or restarted); what the device
+    /// learned (UUID, certificates, token, configuration hash) stays.
+    pub fn reconnect(&mut self, controller: Controller) {
+        self.controller = controller;
     }
 
     /// This device's signer (for tests that forge requests).

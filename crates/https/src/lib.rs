@@ -16,6 +16,48 @@ use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// A certificate and key that cannot serve.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The certificate is not PEM, or holds no certificate.
+    #[error("the certificate is not a PEM certificate chain: {0}")]
+    Certificate(String),
+    /// The key is not a PEM private key.
+    #[error("the key is not a PEM private key: {0}")]
+    Key(String),
+    /// The two do not belong together, or TLS refused them.
+    #[error("the certificate and key cannot serve TLS: {0}")]
+    Config(String),
+}
+
+/// A server TLS configuration (ring, TLS 1.2 and 1.3, no client certificates) for a PEM chain
+/// and key, offering `alpn` protocols.
+pub fn server_config(
+    chain_pem: &str,
+    key_pem: &str,
+    alpn: &[&[u8]],
+) -> Result<rustls::ServerConfig, TlsError> {
+    use rustls::pki_types::{PrivateKeyDer, pem::PemObject};
+    let chain = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(TlsError::Certificate("no certificate in it".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| TlsError::Key(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| TlsError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| TlsError::Config(e.to_string()))?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(config)
+}
+
 /// How long a client has to complete the TLS handshake.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 

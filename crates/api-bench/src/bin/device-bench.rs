@@ -38,14 +38,6 @@ struct Args {
 
 type Fleet = Vec<Arc<Mutex<Device>>>;
 
-fn identity(name: &str) -> anyhow::Result<Identity> {
-    let authority = pki::Authority::generate(name)?;
-    Ok(Identity {
-        certificate_pem: authority.certificate_pem.clone().into_bytes(),
-        key_pem: authority.key_pem().into_bytes(),
-    })
-}
-
 async fn grow(
     fleet: &mut Fleet,
     controller: &Controller,
@@ -59,7 +51,7 @@ async fn grow(
         let name = format!("bench-{i:06}");
         let mut device = Device::new(
             controller.clone(),
-            identity(&name)?,
+            Identity::generate(&name)?,
             Some(onboard.clone()),
             &name,
         )?;
@@ -239,7 +231,7 @@ async fn main() -> anyhow::Result<()> {
         .parse()?;
     let root = std::fs::read(server.data_dir().join("pki/root-certificate.pem"))?;
     let controller = Controller::new(address, "localhost", &root)?;
-    let onboard = identity("bench-onboarding")?;
+    let onboard = Identity::generate("bench-onboarding")?;
 
     println!("## Through the device API\n");
     println!(
