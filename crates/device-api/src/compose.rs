@@ -75,16 +75,19 @@ struct Builder<'a> {
     instances: BTreeMap<String, NetworkInstanceConfig>,
 }
 
-fn format_of(image: &Image) -> i32 {
-    (match image.spec.format.as_deref().unwrap_or("") {
-        "qcow2" => Format::Qcow2,
-        "qcow" => Format::Qcow,
-        "raw" => Format::Raw,
-        "vmdk" => Format::Vmdk,
-        "vhdx" => Format::Vhdx,
-        "iso" => Format::Iso,
-        _ => Format::Container,
-    }) as i32
+/// An Image's format: `spec.format`, or by its store when unset (registries hold containers,
+/// other stores disk images, qcow2 by default).
+fn format_of(image: &Image, store_type: Option<&str>) -> Format {
+    match (image.spec.format.as_deref(), store_type) {
+        (Some("qcow2"), _) => Format::Qcow2,
+        (Some("qcow"), _) => Format::Qcow,
+        (Some("raw"), _) => Format::Raw,
+        (Some("vmdk"), _) => Format::Vmdk,
+        (Some("vhdx"), _) => Format::Vhdx,
+        (Some("iso"), _) => Format::Iso,
+        (Some(_), _) | (None, Some("container")) => Format::Container,
+        (None, _) => Format::Qcow2,
+    }
 }
 
 impl Builder<'_> {
@@ -101,17 +104,14 @@ impl Builder<'_> {
             return id;
         }
         let store = self.datastore(&image.spec.storage_class);
-        let mut format = format_of(image);
-        let class_type = self
+        let store_type = self
             .fleet
             .classes
             .get(&kube::runtime::reflector::ObjectRef::new(
                 &image.spec.storage_class,
             ))
             .and_then(|c| c.parameters.as_ref()?.get("type").cloned());
-        if image.spec.format.is_none() && class_type.as_deref() != Some("container") {
-            format = Format::Qcow2 as i32;
-        }
+        let format = format_of(image, store_type.as_deref()) as i32;
         self.trees.insert(
             id.clone(),
             ContentTree {

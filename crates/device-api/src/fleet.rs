@@ -35,6 +35,8 @@ struct Index {
     by_key: HashMap<ObjectRef<Device>, [u8; 32]>,
     by_onboard: HashMap<([u8; 32], String), ObjectRef<Device>>,
     onboard_of: HashMap<ObjectRef<Device>, ([u8; 32], String)>,
+    /// Devices this process wrote whose watch event has not come yet.
+    learned: HashMap<ObjectRef<Device>, Arc<Device>>,
 }
 
 /// A Device's (onboarding certificate DER hash, serial), when it has both.
@@ -207,9 +209,21 @@ impl Fleet {
             move |event| {
                 let mut index = writer.write().expect("not poisoned");
                 match event {
-                    watcher::Event::Init => *index = Index::default(),
-                    watcher::Event::Apply(d) | watcher::Event::InitApply(d) => index.apply(d),
-                    watcher::Event::Delete(d) => index.remove(&ObjectRef::from_obj(d)),
+                    watcher::Event::Init => {
+                        let learned = std::mem::take(&mut index.learned);
+                        *index = Index {
+                            learned,
+                            ..Index::default()
+                        };
+                    }
+                    watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
+                        index.learned.remove(&ObjectRef::from_obj(d));
+                        index.apply(d)
+                    }
+                    watcher::Event::Delete(d) => {
+                        index.learned.remove(&ObjectRef::from_obj(d));
+                        index.remove(&ObjectRef::from_obj(d))
+                    }
                     watcher::Event::InitDone => {}
                 }
             },
@@ -320,11 +334,27 @@ impl Fleet {
 
     /// Makes a Device known at once (after this process wrote it), before its watch event.
     pub fn learn(&self, device: &Device) {
-        self.index.write().expect("not poisoned").apply(device);
+        let mut index = self.index.write().expect("not poisoned");
+        index.apply(device);
+        index
+            .learned
+            .insert(ObjectRef::from_obj(device), Arc::new(device.clone()));
+    }
+
+    /// A Device from the cache, or as this process wrote it if the cache has not caught up.
+    fn object(&self, key: &ObjectRef<Device>) -> Option<Arc<Device>> {
+        let learned = self
+            .index
+            .read()
+            .expect("not poisoned")
+            .learned
+            .get(key)
+            .cloned();
+        learned.or_else(|| self.devices.get(key))
     }
 
     /// The Device object of `known`.
     pub fn device(&self, known: &Known) -> Option<Arc<Device>> {
-        self.devices.get(&known.reference)
+        self.object(&known.reference)
     }
 }

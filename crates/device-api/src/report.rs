@@ -44,8 +44,13 @@ fn now() -> String {
 /// What a device's `ZInfoDevice` says, as Device status fields (without times).
 pub fn device_status(info: &ZInfoDevice) -> Value {
     let mut status = serde_json::Map::new();
-    if let Some(sw) = info.sw_list.iter().find(|s| s.activated) {
-        status.insert("eve-os-version".into(), sw.short_version.clone().into());
+    let version = info
+        .sw_list
+        .iter()
+        .find(|s| s.activated)
+        .map(|s| s.short_version.clone());
+    if let Some(version) = &version {
+        status.insert("eve-os-version".into(), version.clone().into());
     }
     let mut addresses = Vec::new();
     if !info.host_name.is_empty() {
@@ -73,12 +78,7 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
     }
     status.insert("capacity".into(), capacity.into());
     let minfo = info.minfo.clone().unwrap_or_default();
-    let version = info
-        .sw_list
-        .iter()
-        .find(|s| s.activated)
-        .map(|s| s.short_version.clone())
-        .unwrap_or_default();
+    let version = version.unwrap_or_default();
     status.insert(
         "nodeInfo".into(),
         json!({
