@@ -213,6 +213,21 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         let row = claims.lines().find(|l| l.starts_with(claim)).unwrap();
         assert!(row.contains("Bound"), "{claims}");
     }
+    let status = &get_json(
+        &server,
+        &["-n", "enterprise1", "get", "device", "eve-device.lab1"],
+    )["status"];
+    assert_eq!(status["capacity"]["cpu"], "4");
+    assert_eq!(status["allocatable"]["memory"], "8Gi", "in canonical form");
+    assert!(
+        status["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["address"] == "192.168.1.20"),
+        "{status}"
+    );
+    assert_eq!(status["nodeInfo"]["architecture"], "x86_64");
     let devices = server.ok(&["-n", "enterprise1", "get", "device", "eve-device.lab1"]);
     let row = devices.lines().nth(1).unwrap();
     assert!(row.contains("True") && row.contains("6.12.2"), "{devices}");

@@ -76,6 +76,8 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
             format!("{}Mi", info.storage).into(),
         );
     }
+    // EVE reserves nothing it reports apart: what a device has is what it can give.
+    status.insert("allocatable".into(), capacity.clone().into());
     status.insert("capacity".into(), capacity.into());
     let minfo = info.minfo.clone().unwrap_or_default();
     let version = version.unwrap_or_default();
