@@ -290,7 +290,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
             .await
             .context("cannot start the EVE controllers")?;
-        Some(caches.devices)
+        Some(caches.device_lookup())
     } else {
         None
     };
@@ -392,7 +392,7 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     let admission = eve_controllers::admission::Admission::new(
         client.clone(),
         args.reference_checks,
-        Some(caches.devices),
+        Some(caches.device_lookup()),
     );
     let webhook = webhook::start(&args.webhook, &client, admission, stopped.clone())
         .await

@@ -3,7 +3,7 @@
 //! annotations guarded. Served in process by `adamant serve` and as a webhook in cluster mode.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use apimachinery::FieldError;
@@ -11,7 +11,7 @@ use eve_model::{GROUP, annotations, certs, quantity};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
@@ -77,11 +77,124 @@ impl std::str::FromStr for References {
     }
 }
 
+/// A key that must be unique among Devices: the device certificate, or the (serial,
+/// onboarding certificate) pair.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum UniqueKey {
+    Certificate(Vec<u8>),
+    Serial(String, Vec<u8>),
+}
+
+impl UniqueKey {
+    fn path(&self) -> &'static str {
+        match self {
+            UniqueKey::Certificate(_) => "spec.certificate",
+            UniqueKey::Serial(..) => "spec.serial",
+        }
+    }
+
+    fn what(&self) -> &'static str {
+        match self {
+            UniqueKey::Certificate(_) => "device certificate",
+            UniqueKey::Serial(..) => "serial and onboarding certificate",
+        }
+    }
+
+    fn short(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// The unique keys of a Device's spec.
+fn unique_keys(spec: &Value) -> Vec<UniqueKey> {
+    let decode = |field: &str| spec[field].as_str().and_then(|c| certs::decode(c).ok());
+    let mut keys = Vec::new();
+    if let Some(cert) = decode("certificate") {
+        keys.push(UniqueKey::Certificate(cert.der));
+    }
+    if let (Some(serial), Some(onboard)) = (
+        spec["serial"].as_str().filter(|s| !s.is_empty()),
+        decode("onboard"),
+    ) {
+        keys.push(UniqueKey::Serial(serial.to_owned(), onboard.der));
+    }
+    keys
+}
+
+fn device_keys(device: &eve_model::Device) -> Vec<UniqueKey> {
+    serde_json::to_value(&device.spec)
+        .map(|spec| unique_keys(&spec))
+        .unwrap_or_default()
+}
+
+/// Devices by a short hash of their unique keys, fed by the device watch. Entries are hints:
+/// a lookup checks each candidate against the cache and drops those that no longer hold, so a
+/// Device changed or deleted while the watch was re-listing leaves nothing wrong behind.
+#[derive(Default)]
+pub struct DeviceKeys {
+    map: Mutex<HashMap<u64, Vec<ObjectRef<eve_model::Device>>>>,
+}
+
+impl DeviceKeys {
+    /// Records the keys of a Device the watch delivered.
+    pub fn observe(&self, device: &eve_model::Device) {
+        let reference = ObjectRef::from_obj(device);
+        let mut map = self.map.lock().expect("not poisoned");
+        for key in device_keys(device) {
+            let owners = map.entry(key.short()).or_default();
+            if !owners.contains(&reference) {
+                owners.push(reference.clone());
+            }
+        }
+    }
+
+    /// The Devices in `store` that hold `key`.
+    fn holders(
+        &self,
+        store: &Store<eve_model::Device>,
+        key: &UniqueKey,
+    ) -> Vec<ObjectRef<eve_model::Device>> {
+        let short = key.short();
+        let candidates = self
+            .map
+            .lock()
+            .expect("not poisoned")
+            .get(&short)
+            .cloned()
+            .unwrap_or_default();
+        let (holders, stale): (Vec<_>, Vec<_>) = candidates
+            .into_iter()
+            .partition(|r| store.get(r).is_some_and(|d| device_keys(&d).contains(key)));
+        if !stale.is_empty() {
+            let mut map = self.map.lock().expect("not poisoned");
+            if let Some(owners) = map.get_mut(&short) {
+                owners.retain(|r| !stale.contains(r));
+                if owners.is_empty() {
+                    map.remove(&short);
+                }
+            }
+        }
+        holders
+    }
+}
+
+/// The device cache admission consults for uniqueness.
+#[derive(Clone)]
+pub struct DeviceLookup {
+    /// The Devices.
+    pub store: Store<eve_model::Device>,
+    /// Their unique keys.
+    pub keys: Arc<DeviceKeys>,
+}
+
 /// The admission rules, with what they need to look things up.
 pub struct Admission {
     client: Client,
     references: References,
-    devices: Option<Store<eve_model::Device>>,
+    devices: Option<DeviceLookup>,
     recent: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -91,13 +204,9 @@ pub type Verdict = Result<Vec<String>, Refusal>;
 const RECENT: Duration = Duration::from_secs(30);
 
 impl Admission {
-    /// Rules that look objects up through `client`; `devices` (a reflector's store) makes the
-    /// uniqueness checks of Devices cheap.
-    pub fn new(
-        client: Client,
-        references: References,
-        devices: Option<Store<eve_model::Device>>,
-    ) -> Admission {
+    /// Rules that look objects up through `client`; `devices` (a reflector's store with an
+    /// index) makes the uniqueness checks of Devices cheap.
+    pub fn new(client: Client, references: References, devices: Option<DeviceLookup>) -> Admission {
         Admission {
             client,
             references,
@@ -261,79 +370,28 @@ impl Check<'_> {
             return;
         }
         let me = format!("{}/{}", review.namespace, review.name);
-        let spec = &object["spec"];
-        let certificate = spec["certificate"]
-            .as_str()
-            .and_then(|c| certs::decode(c).ok());
-        let onboard = spec["onboard"].as_str().and_then(|c| certs::decode(c).ok());
-        let serial = spec["serial"].as_str().filter(|s| !s.is_empty());
-        let mut conflicts: Vec<(String, String, String)> = Vec::new();
-        if let Some(store) = &self.admission.devices {
-            for other in store.state() {
-                let them = format!(
-                    "{}/{}",
-                    other.namespace().unwrap_or_default(),
-                    other.name_any()
-                );
-                if them == me {
-                    continue;
-                }
-                let other_cert = other
-                    .spec
-                    .certificate
-                    .as_deref()
-                    .and_then(|c| certs::decode(c).ok());
-                if let (Some(a), Some(b)) = (&certificate, &other_cert)
-                    && a.der == b.der
-                {
-                    conflicts.push((
-                        "spec.certificate".into(),
-                        "device certificate".into(),
-                        them.clone(),
-                    ));
-                }
-                if let (Some(serial), Some(a)) = (serial, &onboard)
-                    && other.spec.serial.as_deref() == Some(serial)
-                    && other
-                        .spec
-                        .onboard
-                        .as_deref()
-                        .and_then(|c| certs::decode(c).ok())
-                        .is_some_and(|b| b.der == a.der)
-                {
-                    conflicts.push((
-                        "spec.serial".into(),
-                        "serial and onboarding certificate".into(),
-                        them,
-                    ));
+        let mut conflicts: Vec<(&'static str, &'static str, String)> = Vec::new();
+        for key in unique_keys(&object["spec"]) {
+            if let Some(devices) = &self.admission.devices {
+                for other in devices.keys.holders(&devices.store, &key) {
+                    let them = format!(
+                        "{}/{}",
+                        other.namespace.clone().unwrap_or_default(),
+                        other.name
+                    );
+                    if them != me {
+                        conflicts.push((key.path(), key.what(), them));
+                    }
                 }
             }
-        }
-        if let Some(cert) = &certificate
-            && let Some(other) = self
-                .admission
-                .claim_recent(format!("cert:{:?}", cert.der), &me)
-        {
-            conflicts.push((
-                "spec.certificate".into(),
-                "device certificate".into(),
-                other,
-            ));
-        }
-        if let (Some(serial), Some(onboard)) = (serial, &onboard)
-            && let Some(other) = self
-                .admission
-                .claim_recent(format!("serial:{serial}:{:?}", onboard.der), &me)
-        {
-            conflicts.push((
-                "spec.serial".into(),
-                "serial and onboarding certificate".into(),
-                other,
-            ));
+            let recent = format!("{}:{:016x}", key.path(), key.short());
+            if let Some(other) = self.admission.claim_recent(recent, &me) {
+                conflicts.push((key.path(), key.what(), other));
+            }
         }
         let mut seen = HashSet::new();
         for (path, what, other) in conflicts {
-            if seen.insert((path.clone(), other.clone())) {
+            if seen.insert((path, other.clone())) {
                 self.errors.push(FieldError::duplicate(
                     path,
                     format!("the {what} is already Device {other}'s; a device must be unique"),
@@ -825,5 +883,72 @@ fn abbreviate(text: &str) -> String {
         )
     } else {
         text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::{reflector, watcher};
+
+    fn seed_certificate(file: &str) -> String {
+        use base64::Engine;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/examples/seed/keys")
+            .join(file);
+        let pem = std::fs::read(path).expect("the seed keys are in shared/");
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    }
+
+    fn device(
+        name: &str,
+        certificate: Option<&str>,
+        serial: Option<(&str, &str)>,
+    ) -> eve_model::Device {
+        let mut d = eve_model::Device::new(name, eve_model::DeviceSpec::default());
+        d.metadata.namespace = Some("fleet".into());
+        d.spec.certificate = certificate.map(str::to_owned);
+        if let Some((serial, onboard)) = serial {
+            d.spec.serial = Some(serial.into());
+            d.spec.onboard = Some(onboard.into());
+        }
+        d
+    }
+
+    #[test]
+    fn device_keys_find_holders_and_forget_what_no_longer_holds() {
+        let cert = seed_certificate("device.pem");
+        let onboard = seed_certificate("onboard.pem");
+        let (store, mut writer) = reflector::store();
+        let keys = DeviceKeys::default();
+        let apply = |writer: &mut reflector::store::Writer<eve_model::Device>,
+                     d: &eve_model::Device| {
+            writer.apply_watcher_event(&watcher::Event::Apply(d.clone()));
+            keys.observe(d);
+        };
+        let a = device("a", Some(&cert), None);
+        let b = device("b", None, Some(("s1", &onboard)));
+        apply(&mut writer, &a);
+        apply(&mut writer, &b);
+        let names = |key: &UniqueKey| -> Vec<String> {
+            keys.holders(&store, key)
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        let by_cert = unique_keys(&serde_json::json!({"certificate": cert}));
+        let by_serial = unique_keys(&serde_json::json!({"serial": "s1", "onboard": onboard}));
+        let other_serial = unique_keys(&serde_json::json!({"serial": "s2", "onboard": onboard}));
+        assert_eq!(names(&by_cert[0]), ["a"]);
+        assert_eq!(names(&by_serial[0]), ["b"]);
+        assert!(names(&other_serial[0]).is_empty());
+        // a changes its certificate away, b is deleted: neither holds its key any more, and
+        // the stale hints are dropped on lookup.
+        let a2 = device("a", None, None);
+        apply(&mut writer, &a2);
+        writer.apply_watcher_event(&watcher::Event::Delete(b.clone()));
+        assert!(names(&by_cert[0]).is_empty());
+        assert!(names(&by_serial[0]).is_empty());
+        assert!(keys.map.lock().unwrap().is_empty());
     }
 }

@@ -21,6 +21,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
+use crate::admission::{DeviceKeys, DeviceLookup};
 use crate::scheduling::{self, Context, Load, Member, Rollout};
 
 /// Why the runtime stopped.
@@ -76,6 +77,8 @@ impl Queue {
 pub struct Caches {
     /// Devices.
     pub devices: Store<Device>,
+    /// Devices by the keys that must be unique among them.
+    pub device_keys: Arc<DeviceKeys>,
     networks: Store<DeviceNetwork>,
     applications: Store<Application>,
     deployments: Store<ApplicationDeployment>,
@@ -106,6 +109,29 @@ where
         + 'static,
     F: Fn(&Runtime, Option<&K>) + Send + Sync + 'static,
 {
+    spawn_filtered_reflector(client, queue, |_| true, on_event, stop)
+}
+
+/// A reflector whose events first pass `filter`, which sees every event (also those of the
+/// initial list) and says whether the controllers should hear of it.
+fn spawn_filtered_reflector<K, P, F>(
+    client: &Client,
+    queue: Arc<Mutex<Option<Arc<Runtime>>>>,
+    filter: P,
+    on_event: F,
+    stop: watch::Receiver<bool>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    P: Fn(&watcher::Event<K>) -> bool + Send + Sync + 'static,
+    F: Fn(&Runtime, Option<&K>) + Send + Sync + 'static,
+{
     let (reader, writer) = reflector::store();
     let api: Api<K> = Api::all(client.clone());
     let stream = watcher(api, watcher::Config::default())
@@ -120,6 +146,11 @@ where
                 _ = stop.changed() => return,
             };
             let Some(event) = event else { return };
+            if let Ok(event) = &event
+                && !filter(event)
+            {
+                continue;
+            }
             let runtime = queue.lock().expect("not poisoned").clone();
             let Some(runtime) = runtime else { continue };
             match event {
@@ -133,6 +164,33 @@ where
         }
     });
     reader
+}
+
+impl Caches {
+    /// The device cache with its index, for admission.
+    pub fn device_lookup(&self) -> DeviceLookup {
+        DeviceLookup {
+            store: self.devices.clone(),
+            keys: self.device_keys.clone(),
+        }
+    }
+}
+
+/// What of a Device scheduling and the device reconciler read, hashed: a heartbeat (a change
+/// of status only) leaves it alone.
+fn scheduling_fingerprint(device: &Device) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    device.metadata.generation.hash(&mut h);
+    device.labels().hash(&mut h);
+    device.annotations().hash(&mut h);
+    device.metadata.deletion_timestamp.is_some().hash(&mut h);
+    device
+        .status
+        .as_ref()
+        .and_then(|s| s.uuid.as_ref())
+        .hash(&mut h);
+    h.finish()
 }
 
 /// Reconciles the namespace of a changed object (everything after a re-list).
@@ -174,9 +232,32 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
         }
         rt.queue.push(Key::Namespace(ns.into()));
     };
-    let devices = spawn_reflector::<Device, _>(
+    let device_keys = Arc::new(DeviceKeys::default());
+    let keys = device_keys.clone();
+    let fingerprints = Mutex::new(HashMap::new());
+    let devices = spawn_filtered_reflector::<Device, _, _>(
         &client,
         slot.clone(),
+        move |event| {
+            match event {
+                watcher::Event::Apply(d) | watcher::Event::InitApply(d) => keys.observe(d),
+                watcher::Event::Delete(d) => keys.observe(d),
+                _ => {}
+            }
+            // Heartbeats change only a Device's status: scheduling need not hear of them.
+            let mut seen = fingerprints.lock().expect("not poisoned");
+            match event {
+                watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
+                    let print = scheduling_fingerprint(d);
+                    seen.insert(ObjectRef::from_obj(d), print) != Some(print)
+                }
+                watcher::Event::Delete(d) => {
+                    seen.remove(&ObjectRef::from_obj(d));
+                    true
+                }
+                _ => true,
+            }
+        },
         move |rt, d| match d {
             Some(d) => {
                 let ns = d.namespace().unwrap_or_default();
@@ -255,6 +336,7 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
     let caches = Caches {
         images,
         devices,
+        device_keys,
         networks,
         applications,
         deployments,
