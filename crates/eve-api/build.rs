@@ -16,8 +16,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed=proto/{file}");
     }
     let descriptors = protox::compile(files, ["proto"])?;
+    let encoded = prost::Message::encode_to_vec(&descriptors);
     prost_build::Config::new()
         .btree_map(["."])
+        .compile_well_known_types()
+        .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
+    // The proto3 JSON form of the configuration (DeviceConfig objects carry it).
+    pbjson_build::Builder::new()
+        .register_descriptors(&encoded)?
+        .btree_map(["."])
+        .build(&[".org.lfedge.eve.config", ".org.lfedge.eve.common"])?;
     Ok(())
 }

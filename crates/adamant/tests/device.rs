@@ -508,3 +508,154 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
     });
     assert_eq!(device.config_hash, hash);
 }
+
+#[test]
+fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
+    let server = Server::start();
+    apply_seed(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = Device::new(
+        controller(&server),
+        identity("device"),
+        Some(identity("onboard")),
+        "6654abbcc44",
+    )
+    .unwrap();
+    runtime.block_on(device.onboard()).unwrap();
+    let ns = ["-n", "enterprise1"];
+    let devcfg = |server: &Server| {
+        get_json(
+            server,
+            &[&ns[..], &["get", "devcfg", "eve-device.lab1"]].concat(),
+        )
+    };
+    let poll = |device: &mut Device| runtime.block_on(device.poll_config()).unwrap().cloned();
+    let composed = eventually("app-ubuntu in the configuration", || {
+        poll(&mut device);
+        let config = device.config.clone()?;
+        config
+            .apps
+            .iter()
+            .any(|a| a.displayname == "app-ubuntu")
+            .then_some(config)
+    });
+    let hash = device.config_hash.clone();
+
+    // The composer writes what the device gets, with its hash.
+    let written = eventually("the DeviceConfig with the device's hash", || {
+        let c = devcfg(&server);
+        (c["status"]["configHash"] == hash.as_str()).then_some(c)
+    });
+    assert_eq!(written["spec"]["device"], "eve-device.lab1");
+    assert_eq!(written["spec"]["config"]["deviceName"], "eve-device.lab1");
+    assert_eq!(
+        written["spec"]["config"]["apps"][0]["displayname"],
+        "app-ubuntu"
+    );
+    assert_eq!(written["metadata"]["ownerReferences"][0]["kind"], "Device");
+    assert_eq!(written["status"]["conditions"][0]["reason"], "Composed");
+    let table = server.ok(&[&ns[..], &["get", "devcfg"]].concat());
+    assert!(table.contains(&hash), "{table}");
+
+    // An edit of an unpaused DeviceConfig is put back; the device's configuration stays.
+    let patch = |server: &Server, body: &str| {
+        server.ok(&[
+            &ns[..],
+            &[
+                "patch",
+                "devcfg",
+                "eve-device.lab1",
+                "--type=merge",
+                "-p",
+                body,
+            ],
+        ]
+        .concat());
+    };
+    patch(&server, r#"{"spec":{"config":{"deviceName":"edited"}}}"#);
+    eventually("the edit put back", || {
+        (devcfg(&server)["spec"]["config"]["deviceName"] == "eve-device.lab1").then_some(())
+    });
+    assert!(poll(&mut device).is_none(), "unchanged: 304");
+
+    // Paused, the user's configuration is served as written.
+    patch(
+        &server,
+        r#"{"spec":{"paused":true,"config":{"configItems":[{"key":"timer.config.interval","value":"5"}]}}}"#,
+    );
+    let edited = eventually("the edited configuration", || poll(&mut device));
+    assert_eq!(edited.config_items.len(), 1);
+    assert_eq!(edited.config_items[0].key, "timer.config.interval");
+    assert_eq!(edited.config_items[0].value, "5");
+    assert!(edited.apps.iter().any(|a| a.displayname == "app-ubuntu"));
+    let paused_hash = device.config_hash.clone();
+    let status = eventually("the paused status", || {
+        let c = devcfg(&server);
+        (c["status"]["configHash"] == paused_hash.as_str()).then_some(c["status"].clone())
+    });
+    assert_eq!(status["conditions"][0]["reason"], "Paused");
+    // The composer leaves it alone: a change of the objects does not reach the device.
+    server.ok(&[
+        &ns[..],
+        &[
+            "annotate",
+            "device",
+            "eve-device.lab1",
+            "eve.lfedge.org/config-items=x=1",
+        ],
+    ]
+    .concat());
+    assert!(poll(&mut device).is_none(), "paused: 304");
+    assert_eq!(
+        devcfg(&server)["spec"]["config"]["configItems"][0]["value"],
+        "5"
+    );
+
+    // A paused configuration that is not an EdgeDevConfig: the composed one is served and the
+    // status says why.
+    patch(&server, r#"{"spec":{"config":{"apps":"not a list"}}}"#);
+    let status = eventually("the refusal in the status", || {
+        let c = devcfg(&server);
+        (c["status"]["conditions"][0]["reason"] == "InvalidConfig").then_some(c["status"].clone())
+    });
+    let message = status["conditions"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("spec.config is not an EdgeDevConfig"),
+        "{message}"
+    );
+    let recomposed = eventually("the composed configuration", || poll(&mut device));
+    assert!(
+        recomposed
+            .config_items
+            .iter()
+            .any(|i| i.key == "x" && i.value == "1")
+    );
+
+    // Unpaused, the composer writes its configuration again.
+    patch(&server, r#"{"spec":{"paused":false}}"#);
+    eventually("the composed configuration written back", || {
+        let c = devcfg(&server);
+        (c["spec"]["config"]["configItems"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| i["key"] == "x"))
+            && c["status"]["conditions"][0]["reason"] == "Composed")
+            .then_some(())
+    });
+    assert!(
+        poll(&mut device).is_none(),
+        "the composed configuration it already has: 304"
+    );
+    assert_ne!(device.config_hash, hash, "the annotation changed it");
+    assert_eq!(composed.id, recomposed.id, "the same UUID throughout");
+
+    // The Device deleted, its DeviceConfig goes with it.
+    server.ok(&[&ns[..], &["delete", "device", "eve-device.lab1"]].concat());
+    eventually("the DeviceConfig deleted", || {
+        let out = server.ok(&[
+            &ns[..],
+            &["get", "devcfg", "--ignore-not-found", "-o", "name"],
+        ]
+        .concat());
+        out.trim().is_empty().then_some(())
+    });
+}

@@ -665,7 +665,12 @@ pub fn compose(
     config.controllercert_confighash = controllercert_confighash.to_string();
     config.device_name = name;
     config.project_name = namespace;
-    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(eve_api::envelope::sha256(&config.encode_to_vec()));
+    let hash = hash_of(&config);
     Composed { config, hash }
+}
+
+/// A configuration's `configHash`: base64url of the SHA-256 of its encoding.
+pub fn hash_of(config: &EdgeDevConfig) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(eve_api::envelope::sha256(&config.encode_to_vec()))
 }

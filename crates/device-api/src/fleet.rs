@@ -2,13 +2,15 @@
 //! index of Devices by the SHA-256 of their certificate's DER (how devices name themselves), so
 //! a request finds its device without a scan.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use eve_model::{
-    Application, Device, DeviceCertificateAuthority, DeviceNetwork, Image, NetworkConfig,
-    OnboardCertificate, OnboardCertificateAuthority,
+    Application, Device, DeviceCertificateAuthority, DeviceConfig, DeviceNetwork, Image,
+    NetworkConfig, OnboardCertificate, OnboardCertificateAuthority,
 };
+
+use crate::configs::{Tracker, application_fingerprint, device_fingerprint};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -113,6 +115,10 @@ pub struct Fleet {
     pub device_authorities: Store<DeviceCertificateAuthority>,
     /// Global options (ConfigMaps named `adamant-global-options`).
     pub options: Store<ConfigMap>,
+    /// The written configurations (named after their Devices).
+    pub device_configs: Store<DeviceConfig>,
+    /// What invalidates kept configurations, fed by these caches.
+    pub configs: Arc<Tracker>,
     index: Arc<RwLock<Index>>,
     apps: Arc<RwLock<AppIndex>>,
 }
@@ -126,14 +132,20 @@ pub fn certificate_der(base64_pem: &str) -> Option<Vec<u8>> {
     eve_api::envelope::pem_to_der(&pem).ok()
 }
 
-fn known(device: &Device) -> Option<([u8; 32], Known)> {
-    let der = certificate_der(device.spec.certificate.as_deref()?)?;
-    let public_key = eve_api::envelope::public_key(&der).ok()?;
-    let uuid = device
+/// The UUID a device is told: the one in its status, else its object's UID (which the
+/// controllers copy there).
+pub fn uuid_of(device: &Device) -> Option<String> {
+    device
         .status
         .as_ref()
         .and_then(|s| s.uuid.clone())
-        .or_else(|| device.uid())?;
+        .or_else(|| device.uid())
+}
+
+fn known(device: &Device) -> Option<([u8; 32], Known)> {
+    let der = certificate_der(device.spec.certificate.as_deref()?)?;
+    let public_key = eve_api::envelope::public_key(&der).ok()?;
+    let uuid = uuid_of(device)?;
     Some((
         eve_api::envelope::sha256(&der),
         Known {
@@ -200,13 +212,32 @@ where
 impl Fleet {
     /// Starts the caches; returns once every one has its first list.
     pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Fleet {
+        let tracker = Arc::new(Tracker::default());
         let index = Arc::new(RwLock::new(Index::default()));
         let writer = index.clone();
+        let configs = tracker.clone();
+        let mut prints = HashMap::new();
         let devices = cache(
             Api::<Device>::all(client.clone()),
             watcher::Config::default(),
             stop.clone(),
             move |event| {
+                match event {
+                    watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
+                        let key = ObjectRef::from_obj(d);
+                        let print = device_fingerprint(d);
+                        if prints.insert(key.clone(), print) != Some(print) {
+                            configs.device_changed(key);
+                        }
+                    }
+                    watcher::Event::Delete(d) => {
+                        let key = ObjectRef::from_obj(d);
+                        prints.remove(&key);
+                        configs.forget(&key);
+                    }
+                    watcher::Event::Init => {}
+                    watcher::Event::InitDone => configs.everything_changed(),
+                }
                 let mut index = writer.write().expect("not poisoned");
                 match event {
                     watcher::Event::Init => {
@@ -231,6 +262,21 @@ impl Fleet {
         let all = watcher::Config::default;
         let apps = Arc::new(RwLock::new(AppIndex::default()));
         let writer = apps.clone();
+        let configs = tracker.clone();
+        let mut app_prints = HashMap::new();
+        // Kinds many devices' configurations share.
+        fn shared_for<K>(
+            tracker: &Arc<Tracker>,
+        ) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
+            let tracker = tracker.clone();
+            move |event| {
+                if !matches!(event, watcher::Event::Init) {
+                    tracker.everything_changed()
+                }
+            }
+        }
+        let paused_configs = tracker.clone();
+        let mut paused = HashSet::new();
         let fleet = Fleet {
             devices,
             applications: cache(
@@ -239,6 +285,27 @@ impl Fleet {
                 stop.clone(),
                 move |event| {
                     let mut index = writer.write().expect("not poisoned");
+                    // The devices an application was and is bound to.
+                    let touch = |index: &AppIndex, app: &Application| {
+                        let before = index.device_of.get(&ObjectRef::from_obj(app)).cloned();
+                        let now = app.namespace().zip(app.spec.node_name.clone());
+                        for (ns, name) in before.into_iter().chain(now) {
+                            configs.device_changed(ObjectRef::new(&name).within(&ns));
+                        }
+                    };
+                    match event {
+                        watcher::Event::Apply(a) | watcher::Event::InitApply(a) => {
+                            let print = application_fingerprint(a);
+                            if app_prints.insert(ObjectRef::from_obj(a), print) != Some(print) {
+                                touch(&index, a);
+                            }
+                        }
+                        watcher::Event::Delete(a) => {
+                            app_prints.remove(&ObjectRef::from_obj(a));
+                            touch(&index, a);
+                        }
+                        _ => {}
+                    }
                     match event {
                         watcher::Event::Init => *index = AppIndex::default(),
                         watcher::Event::Apply(a) | watcher::Event::InitApply(a) => index.apply(a),
@@ -247,11 +314,36 @@ impl Fleet {
                     }
                 },
             ),
-            images: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
-            claims: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
-            classes: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
-            networks: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
-            network_configs: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
+            images: cache(
+                Api::all(client.clone()),
+                all(),
+                stop.clone(),
+                shared_for(&tracker),
+            ),
+            claims: cache(
+                Api::all(client.clone()),
+                all(),
+                stop.clone(),
+                shared_for(&tracker),
+            ),
+            classes: cache(
+                Api::all(client.clone()),
+                all(),
+                stop.clone(),
+                shared_for(&tracker),
+            ),
+            networks: cache(
+                Api::all(client.clone()),
+                all(),
+                stop.clone(),
+                shared_for(&tracker),
+            ),
+            network_configs: cache(
+                Api::all(client.clone()),
+                all(),
+                stop.clone(),
+                shared_for(&tracker),
+            ),
             onboard_certificates: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
             onboard_authorities: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
             device_authorities: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
@@ -259,8 +351,38 @@ impl Fleet {
                 Api::all(client.clone()),
                 all().fields("metadata.name=adamant-global-options"),
                 stop.clone(),
-                |_| {},
+                shared_for(&tracker),
             ),
+            device_configs: cache(
+                Api::all(client.clone()),
+                all(),
+                stop.clone(),
+                move |event: &watcher::Event<DeviceConfig>| {
+                    // A paused configuration (or one that was) is served as written: serve
+                    // it anew. Otherwise the writer checks it against the composed one.
+                    let (watcher::Event::Apply(c)
+                    | watcher::Event::InitApply(c)
+                    | watcher::Event::Delete(c)) = event
+                    else {
+                        return;
+                    };
+                    let device =
+                        ObjectRef::new(&c.name_any()).within(&c.namespace().unwrap_or_default());
+                    let now =
+                        c.spec.paused == Some(true) && !matches!(event, watcher::Event::Delete(_));
+                    let before = if now {
+                        !paused.insert(device.clone())
+                    } else {
+                        paused.remove(&device)
+                    };
+                    if now || before {
+                        paused_configs.device_changed(device);
+                    } else {
+                        paused_configs.mark(device);
+                    }
+                },
+            ),
+            configs: tracker.clone(),
             index,
             apps,
         };
@@ -276,6 +398,7 @@ impl Fleet {
             fleet.onboard_authorities.wait_until_ready(),
             fleet.device_authorities.wait_until_ready(),
             fleet.options.wait_until_ready(),
+            fleet.device_configs.wait_until_ready(),
         );
         fleet
     }

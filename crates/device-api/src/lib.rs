@@ -4,12 +4,13 @@
 //! Kubernetes client (kube-rs) and its caches; only this crate and `eve-api` know protobuf.
 
 pub mod compose;
+pub mod configs;
 pub mod fleet;
 pub mod pki;
 pub mod report;
 pub mod sink;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -24,20 +25,28 @@ use eve_api::config::{ConfigRequest, ConfigResponse};
 use eve_api::envelope::{Opened, pem_to_der, public_key, sha256};
 use eve_api::register::ZRegisterMsg;
 use eve_api::uuid::UuidResponse;
-use eve_model::{Device, annotations};
+use eve_model::{
+    Condition, Device, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus, annotations,
+};
+use futures::StreamExt;
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Client, ResourceExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::configs::{Served, Source};
 use crate::fleet::{Fleet, Known, certificate_der};
 use crate::pki::ControllerCerts;
 use crate::sink::{Kind, Sink};
 
 /// The path every device request starts with.
 pub const PREFIX: &str = "/api/v2/edgedevice/";
+/// How many DeviceConfig writes run at once.
+const CONFIG_WRITERS: usize = 8;
 /// The content type of every response, empty ones included (EVE's client requires it).
 pub const PROTO: &str = "application/x-proto-binary";
 
@@ -185,9 +194,9 @@ impl DeviceApi {
             client.clone(),
             fleet.devices.clone(),
             options.grace,
-            stop,
+            stop.clone(),
         ));
-        Ok(Arc::new(DeviceApi {
+        let api = Arc::new(DeviceApi {
             reporter: report::Reporter::new(client.clone()),
             client,
             fleet,
@@ -195,7 +204,9 @@ impl DeviceApi {
             sink,
             options,
             attestations: Mutex::new(HashMap::new()),
-        }))
+        });
+        tokio::spawn(api.clone().write_device_configs(stop));
+        Ok(api)
     }
 
     /// The controller certificates (for exports and TLS).
@@ -531,17 +542,212 @@ impl DeviceApi {
                 "no valid integrity token: attest first",
             ));
         }
-        let composed = compose::compose(&self.fleet, &device, &known.uuid, &self.certs.confighash);
-        if composed.hash == request.config_hash {
+        let served = self.served(&device, &known.uuid);
+        if served.hash == request.config_hash {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
-        Ok(answer(
-            StatusCode::OK,
-            self.seal(&ConfigResponse {
-                config: Some(composed.config),
-                config_hash: composed.hash,
-            }),
-        ))
+        Ok(answer(StatusCode::OK, served.sealed.clone()))
+    }
+
+    /// The configuration `device` gets: the one kept, or one composed now (and kept).
+    pub fn served(&self, device: &Device, uuid: &str) -> Arc<Served> {
+        let key = ObjectRef::from_obj(device);
+        let tracker = &self.fleet.configs;
+        if let Some(served) = tracker.kept(&key) {
+            return served;
+        }
+        let at = tracker.now();
+        let served = Arc::new(self.serve_now(device, uuid));
+        tracker.keep(key, at, served.clone());
+        served
+    }
+
+    fn serve_now(&self, device: &Device, uuid: &str) -> Served {
+        let composed = || compose::compose(&self.fleet, device, uuid, &self.certs.confighash);
+        let written = self.fleet.device_configs.get(
+            &ObjectRef::new(&device.name_any()).within(&device.namespace().unwrap_or_default()),
+        );
+        let (config, hash, source) = match written.filter(|c| c.spec.paused == Some(true)) {
+            Some(c) => {
+                match configs::from_json(c.spec.config.as_ref(), uuid, &self.certs.confighash) {
+                    Ok((config, hash)) => (config, hash, Source::Paused),
+                    Err(why) => {
+                        let c = composed();
+                        (c.config, c.hash, Source::Invalid(why))
+                    }
+                }
+            }
+            None => {
+                let c = composed();
+                (c.config, c.hash, Source::Composed)
+            }
+        };
+        let sealed = self.seal(&ConfigResponse {
+            config: Some(config.clone()),
+            config_hash: hash.clone(),
+        });
+        Served {
+            config,
+            hash,
+            sealed,
+            source,
+        }
+    }
+
+    /// Writes each device's configuration as its DeviceConfig whenever it changes, until
+    /// `stop`. A paused DeviceConfig keeps its spec (only its status is written); an edit of an
+    /// unpaused one is replaced by the composed configuration; a DeviceConfig whose Device is
+    /// gone is deleted unless paused.
+    pub async fn write_device_configs(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let dirty = tokio::select! {
+                dirty = self.fleet.configs.dirty() => dirty,
+                _ = stop.changed() => return,
+            };
+            let mut devices: HashSet<ObjectRef<Device>> = dirty.devices;
+            if dirty.all {
+                devices.extend(
+                    self.fleet
+                        .devices
+                        .state()
+                        .iter()
+                        .map(|d| ObjectRef::from_obj(d.as_ref())),
+                );
+                devices.extend(self.fleet.device_configs.state().iter().map(|c| {
+                    ObjectRef::new(&c.name_any()).within(&c.namespace().unwrap_or_default())
+                }));
+            }
+            futures::stream::iter(devices)
+                .for_each_concurrent(CONFIG_WRITERS, |key| {
+                    let api = self.clone();
+                    async move {
+                        if let Err(e) = api.write_device_config(&key).await {
+                            tracing::debug!(device = %key, error = %e, "DeviceConfig not written; retrying");
+                            tokio::spawn(async move {
+                                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                                api.fleet.configs.mark(key);
+                            });
+                        }
+                    }
+                })
+                .await;
+        }
+    }
+
+    async fn write_device_config(&self, key: &ObjectRef<Device>) -> Result<(), kube::Error> {
+        let namespace = key.namespace.clone().unwrap_or_default();
+        let api: Api<DeviceConfig> = Api::namespaced(self.client.clone(), &namespace);
+        let written = self
+            .fleet
+            .device_configs
+            .get(&ObjectRef::new(&key.name).within(&namespace));
+        let paused = written
+            .as_ref()
+            .is_some_and(|c| c.spec.paused == Some(true));
+        let device = self
+            .fleet
+            .devices
+            .get(key)
+            .filter(|d| d.metadata.deletion_timestamp.is_none());
+        let Some(device) = device else {
+            if let Some(c) = written
+                && !paused
+                && c.metadata.deletion_timestamp.is_none()
+            {
+                match api.delete(&key.name, &Default::default()).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(());
+        };
+        let Some(uuid) = fleet::uuid_of(&device) else {
+            return Ok(());
+        };
+        let served = self.served(&device, &uuid);
+        let mut current = written;
+        if !paused {
+            let spec = DeviceConfigSpec {
+                device: key.name.clone(),
+                paused: current.as_ref().and_then(|c| c.spec.paused),
+                config: Some(configs::to_json(&served.config)),
+            };
+            current = match current {
+                Some(c) if c.spec == spec => Some(c),
+                Some(c) => {
+                    let mut next = (*c).clone();
+                    next.spec = spec;
+                    Some(Arc::new(
+                        api.replace(&key.name, &PostParams::default(), &next)
+                            .await?,
+                    ))
+                }
+                None => {
+                    let mut next = DeviceConfig::new(&key.name, spec);
+                    next.metadata.namespace = Some(namespace.clone());
+                    next.metadata.owner_references = Some(vec![OwnerReference {
+                        api_version: "eve.lfedge.org/v1beta1".into(),
+                        kind: "Device".into(),
+                        name: key.name.clone(),
+                        uid: device.uid().unwrap_or_default(),
+                        controller: Some(true),
+                        block_owner_deletion: None,
+                    }]);
+                    match api.create(&PostParams::default(), &next).await {
+                        Ok(created) => Some(Arc::new(created)),
+                        // Another replica wrote it first: check it on its watch event.
+                        Err(kube::Error::Api(e)) if e.code == 409 => return Ok(()),
+                        Err(e) => return Err(e),
+                    }
+                }
+            };
+        }
+        let Some(current) = current else {
+            return Ok(());
+        };
+        let (state, reason, message) = match &served.source {
+            Source::Composed => ("True", "Composed", "composed from the objects".to_string()),
+            Source::Paused => (
+                "True",
+                "Paused",
+                "paused: served as written, the composer leaves it alone".to_string(),
+            ),
+            Source::Invalid(why) => (
+                "False",
+                "InvalidConfig",
+                format!("{why}; the device gets the composed configuration until this is fixed"),
+            ),
+        };
+        let old = current.status.clone().unwrap_or_default();
+        let same_condition = old.conditions.iter().any(|c| {
+            c.type_ == "Valid" && c.status == state && c.reason == reason && c.message == message
+        });
+        if old.config_hash.as_deref() == Some(served.hash.as_str())
+            && old.observed_generation == current.metadata.generation
+            && same_condition
+        {
+            return Ok(());
+        }
+        let status = DeviceConfigStatus {
+            config_hash: Some(served.hash.clone()),
+            observed_generation: current.metadata.generation,
+            conditions: vec![Condition {
+                type_: "Valid".into(),
+                status: state.into(),
+                reason: reason.into(),
+                message,
+                observed_generation: current.metadata.generation,
+                last_transition_time: Time(jiff::Timestamp::now()),
+            }],
+        };
+        api.patch_status(
+            &key.name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({ "status": status })),
+        )
+        .await?;
+        Ok(())
     }
 
     fn attest(&self, known: &Known, payload: &[u8]) -> Answer {

@@ -8,6 +8,7 @@
 /// `org.lfedge.eve.common`: hashes, ciphers, IP specifications.
 pub mod common {
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.common.rs"));
+    include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.common.serde.rs"));
 }
 /// `org.lfedge.eve.auth`: the envelope.
 pub mod auth {
@@ -32,6 +33,7 @@ pub mod attest {
 /// `org.lfedge.eve.config`: the device configuration.
 pub mod config {
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.config.rs"));
+    include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.config.serde.rs"));
 }
 /// `org.lfedge.eve.info`: what devices report.
 pub mod info {
