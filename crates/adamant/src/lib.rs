@@ -61,6 +61,14 @@ pub struct SimArgs {
     /// The onboarding certificate's private key (PKCS#8 PEM).
     #[arg(long, requires = "onboard_cert")]
     pub onboard_key: Option<PathBuf>,
+    /// A certificate authority (PEM) that issues the devices' certificates, for a
+    /// DeviceCertificateAuthority policy; its key is `--device-ca-key`. Without it each device
+    /// makes a self-signed certificate, as EVE does.
+    #[arg(long, requires = "device_ca_key")]
+    pub device_ca_cert: Option<PathBuf>,
+    /// The device certificate authority's private key (PKCS#8 PEM).
+    #[arg(long, requires = "device_ca_cert")]
+    pub device_ca_key: Option<PathBuf>,
     /// Serial numbers are this prefix followed by the device's number.
     #[arg(long, default_value = "sim-")]
     pub serial_prefix: String,
@@ -216,18 +224,19 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         )
     })?;
     let controller = device_sim::Controller::new(address, &host, &root)?;
-    let onboard = match (&args.onboard_cert, &args.onboard_key) {
-        (Some(cert), Some(key)) => Some(device_sim::Identity {
+    let identity = |cert: &Option<PathBuf>, key: &Option<PathBuf>| match (cert, key) {
+        (Some(cert), Some(key)) => Ok::<_, anyhow::Error>(Some(device_sim::Identity {
             certificate_pem: std::fs::read(cert)
                 .with_context(|| format!("cannot read {}", cert.display()))?,
             key_pem: std::fs::read(key)
                 .with_context(|| format!("cannot read {}", key.display()))?,
-        }),
-        _ => None,
+        })),
+        _ => Ok(None),
     };
     let plan = device_sim::fleet::Plan {
         devices: args.devices,
-        onboard,
+        onboard: identity(&args.onboard_cert, &args.onboard_key)?,
+        device_ca: identity(&args.device_ca_cert, &args.device_ca_key)?,
         serial_prefix: args.serial_prefix.clone(),
         config_interval: Duration::from_secs(args.config_interval.max(1)),
         metric_interval: Duration::from_secs(args.metric_interval.max(1)),

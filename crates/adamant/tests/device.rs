@@ -273,6 +273,47 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
                 .unwrap(),
             StatusCode::UNPROCESSABLE_ENTITY
         );
+        // Logs: gzip files are taken (both application log paths); a payload that is not
+        // gzip is unprocessable; one that would expand beyond the bound is too large.
+        device.logs(&["hello from the device"]).await.unwrap();
+        device
+            .app_logs(&app_uuid, "app-ubuntu", &["console"])
+            .await
+            .unwrap();
+        let short_path = format!("/api/v2/edgedevice/apps/instanceid/{app_uuid}/newlogs");
+        let file =
+            eve_api::newlogs::write("app-ubuntu", true, &[serde_json::json!({"content": "x"})]);
+        assert_eq!(
+            device
+                .raw(&short_path, device.signer().seal(file))
+                .await
+                .unwrap(),
+            StatusCode::CREATED
+        );
+        let logs_path = device.path("newlogs");
+        assert_eq!(
+            device
+                .raw(&logs_path, device.signer().seal(b"not gzip".to_vec()))
+                .await
+                .unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let bomb = {
+            use std::io::Write;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            for _ in 0..16 {
+                encoder.write_all(&[b' '; 1 << 20]).unwrap();
+            }
+            encoder.finish().unwrap()
+        };
+        assert_eq!(
+            device
+                .raw(&logs_path, device.signer().seal(bomb))
+                .await
+                .unwrap(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
         // A bad signature: the payload changed after signing.
         let mut forged = device.signer().seal(vec![1, 2, 3]);
         let at = forged.windows(3).position(|w| w == [1, 2, 3]).unwrap();
@@ -658,4 +699,85 @@ fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
         .concat());
         out.trim().is_empty().then_some(())
     });
+}
+
+#[test]
+fn adamant_sim_onboards_devices_under_a_chosen_policy() {
+    let server = Server::start();
+    apply_seed(&server);
+    let address = server
+        .ready
+        .split("devices=https://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let root = server.data.join("pki/root-certificate.pem");
+    let keys = seed().join("keys");
+    let sim = |policy: &[(&str, &str)], prefix: &str| {
+        let mut args = vec![
+            "sim".to_string(),
+            "--server".into(),
+            address.clone(),
+            "--host".into(),
+            "localhost".into(),
+            "--root-cert".into(),
+            root.display().to_string(),
+            "--devices".into(),
+            "3".into(),
+            "--serial-prefix".into(),
+            prefix.into(),
+            "--config-interval".into(),
+            "1".into(),
+            "--metric-interval".into(),
+            "1".into(),
+            "--duration".into(),
+            "3".into(),
+        ];
+        for (flag, file) in policy {
+            args.push(flag.to_string());
+            args.push(keys.join(file).display().to_string());
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_adamant"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    // An OnboardCertificate admits them.
+    let summary = sim(
+        &[
+            ("--onboard-cert", "onboard.pem"),
+            ("--onboard-key", "onboard.key"),
+        ],
+        "by-onboard-",
+    );
+    assert!(summary.contains("3 devices onboarded"), "{summary}");
+    assert!(summary.contains(" 0 errors"), "{summary}");
+    // A DeviceCertificateAuthority admits them.
+    let summary = sim(
+        &[
+            ("--device-ca-cert", "device-ca.pem"),
+            ("--device-ca-key", "device-ca.key"),
+        ],
+        "by-ca-",
+    );
+    assert!(summary.contains("3 devices onboarded"), "{summary}");
+    assert!(summary.contains(" 0 errors"), "{summary}");
+    let devices = get_json(&server, &["-n", "enterprise1", "get", "devices"]);
+    let names: Vec<&str> = devices["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    for name in ["by-onboard-0", "by-onboard-2", "by-ca-0", "by-ca-2"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
 }

@@ -275,13 +275,9 @@ impl DeviceApi {
             ["register"] => self.register(&body).await,
             ["uuid"] => self.uuid(&body),
             ["id", uuid, rest @ ..] => self.device_call(uuid, rest, &body).await,
-            ["apps", "instanceid", app, "newlogs"] => {
-                self.authenticate(&body).map(|(known, opened)| {
-                    self.sink
-                        .accept(&known.uuid, Kind::AppLogs, Some(app), opened.payload.into());
-                    status(StatusCode::CREATED)
-                })
-            }
+            ["apps", "instanceid", app, "newlogs"] => self
+                .authenticate(&body)
+                .and_then(|(known, opened)| self.logs(&known.uuid, Some(app), &opened.payload)),
             _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
         };
         match result {
@@ -526,8 +522,8 @@ impl DeviceApi {
             }
             ["hardwarehealth"] => telemetry(Kind::HardwareHealth, None),
             ["flowlog"] => telemetry(Kind::FlowLog, None),
-            ["newlogs"] => telemetry(Kind::Logs, None),
-            ["apps", "instanceid", app, "newlogs"] => telemetry(Kind::AppLogs, Some(app)),
+            ["newlogs"] => self.logs(uuid, None, &payload),
+            ["apps", "instanceid", app, "newlogs"] => self.logs(uuid, Some(app), &payload),
             _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
         }
     }
@@ -547,6 +543,19 @@ impl DeviceApi {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
         Ok(answer(StatusCode::OK, served.sealed.clone()))
+    }
+
+    /// A `newlogs` upload: read (bounded) and handed to the sink.
+    fn logs(&self, uuid: &str, app: Option<&str>, payload: &[u8]) -> Answer {
+        let bundle = eve_api::newlogs::parse(payload).map_err(|e| {
+            let code = match e {
+                eve_api::newlogs::LogError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                eve_api::newlogs::LogError::NotGzip(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            Refused::new(code, e.to_string())
+        })?;
+        self.sink.accept_logs(uuid, app, bundle);
+        Ok(status(StatusCode::CREATED))
     }
 
     /// The configuration `device` gets: the one kept, or one composed now (and kept).

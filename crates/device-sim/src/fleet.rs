@@ -18,6 +18,9 @@ pub struct Plan {
     pub devices: usize,
     /// The onboarding certificate they register with (none: their certificates must be known).
     pub onboard: Option<Identity>,
+    /// A certificate authority that issues the devices' certificates (the
+    /// DeviceCertificateAuthority policy); none: each device makes a self-signed one, as EVE does.
+    pub device_ca: Option<Identity>,
     /// Serial numbers are this prefix and the device's number.
     pub serial_prefix: String,
     /// `timer.config.interval` (EVE polls at a random point of [0.3, 1] of it).
@@ -151,6 +154,10 @@ async fn live(mut device: Device, plan: Plan, stats: Arc<Mutex<Stats>>) {
         if Instant::now() >= next_metrics {
             next_metrics = Instant::now() + jitter(plan.metric_interval);
             let _ = timed(&stats, device.metrics()).await;
+            let _ = timed(&stats, device.logs(&["simulated log line", "another one"])).await;
+            for app in &running {
+                let _ = timed(&stats, device.app_logs(app, "app", &["console output"])).await;
+            }
         }
     }
 }
@@ -161,11 +168,20 @@ pub async fn run(controller: Controller, plan: Plan) -> Summary {
     let mut tasks = Vec::new();
     for i in 0..plan.devices {
         let name = format!("{}{i}", plan.serial_prefix);
-        let Ok(identity) = Identity::generate(&name) else {
+        let identity = match &plan.device_ca {
+            Some(ca) => Identity::issued_by(ca, &name),
+            None => Identity::generate(&name),
+        };
+        let Ok(identity) = identity else {
             continue;
         };
-        let Ok(mut device) = Device::new(controller.clone(), identity, plan.onboard.clone(), &name)
-        else {
+        // Under a device CA the onboarding certificate does not matter, but registering needs
+        // one: each device makes its own.
+        let onboard = match (&plan.onboard, &plan.device_ca) {
+            (None, Some(_)) => Identity::generate(&format!("onboard-{name}")).ok(),
+            (onboard, _) => onboard.clone(),
+        };
+        let Ok(mut device) = Device::new(controller.clone(), identity, onboard, &name) else {
             continue;
         };
         if plan.spread_sources {

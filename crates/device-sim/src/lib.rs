@@ -66,6 +66,21 @@ impl Identity {
             certificate_pem: authority.certificate_pem.into_bytes(),
         })
     }
+
+    /// A device identity issued by the certificate authority `ca` (for the
+    /// DeviceCertificateAuthority policy).
+    pub fn issued_by(ca: &Identity, name: &str) -> Result<Identity, SimError> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let authority = pki::Authority::from_pem(&text(&ca.certificate_pem), &text(&ca.key_pem))
+            .map_err(|e| SimError::Identity(e.to_string()))?;
+        let issued = authority
+            .issue_leaf(name, pki::Leaf::Signing)
+            .map_err(|e| SimError::Identity(e.to_string()))?;
+        Ok(Identity {
+            certificate_pem: issued.certificate_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        })
+    }
 }
 
 /// How to reach the controller.
@@ -493,6 +508,38 @@ impl Device {
         Ok(())
     }
 
+    /// Posts a `newlogs` file of the device's own log lines (gzip, the bundle's metadata in
+    /// the gzip Comment, one Go-style JSON `LogEntry` per line), as EVE's log uploader does.
+    pub async fn logs(&self, messages: &[&str]) -> Result<(), SimError> {
+        let meta = serde_json::json!({
+            "devID": self.uuid.clone().unwrap_or_default(),
+            "image": "IMGA",
+            "eveVersion": "0.0.0-sim",
+        });
+        let file =
+            eve_api::newlogs::write(&meta.to_string(), false, &log_lines("zedagent", messages));
+        self.post(
+            "newlogs",
+            &self.device_path("newlogs"),
+            self.signer.seal(file),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Posts a `newlogs` file of an application's console lines (the display name in the gzip
+    /// Name), to `id/{device}/apps/instanceid/{app}/newlogs` as EVE does.
+    pub async fn app_logs(&self, app: &str, name: &str, messages: &[&str]) -> Result<(), SimError> {
+        let file = eve_api::newlogs::write(name, true, &log_lines(app, messages));
+        self.post(
+            "app newlogs",
+            &self.device_path(&format!("apps/instanceid/{app}/newlogs")),
+            self.signer.seal(file),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Sends a raw, already sealed body to `action` (for tests of bad input).
     pub async fn raw(&self, path: &str, body: Vec<u8>) -> Result<StatusCode, SimError> {
         let (status, _) = self
@@ -528,4 +575,24 @@ impl Device {
         self.attest().await?;
         Ok(uuid)
     }
+}
+
+/// Log lines as EVE writes them (Go's JSON of `LogEntry`).
+fn log_lines(source: &str, messages: &[&str]) -> Vec<serde_json::Value> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    messages
+        .iter()
+        .enumerate()
+        .map(|(i, content)| {
+            serde_json::json!({
+                "severity": "info",
+                "source": source,
+                "content": content,
+                "msgid": i + 1,
+                "timestamp": {"seconds": now.as_secs(), "nanos": now.subsec_nanos()},
+            })
+        })
+        .collect()
 }

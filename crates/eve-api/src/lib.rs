@@ -45,5 +45,6 @@ pub mod telemetry {
 }
 
 pub mod envelope;
+pub mod newlogs;
 
 pub use prost::Message;

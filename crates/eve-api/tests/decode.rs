@@ -23,6 +23,11 @@ fn decode_all(bytes: &[u8]) {
     let _ = eve_api::info::ZInfoMsg::decode(bytes);
     let _ = eve_api::telemetry::ZMetricMsg::decode(bytes);
     let _ = eve_api::uuid::UuidRequest::decode(bytes);
+    if let Ok(bundle) = eve_api::newlogs::parse(bytes) {
+        assert!(
+            bundle.entries.len() + bundle.skipped <= eve_api::newlogs::MAX_DECOMPRESSED as usize
+        );
+    }
 }
 
 proptest! {
@@ -55,5 +60,22 @@ proptest! {
                 prop_assert_eq!(opened.payload, payload);
             }
         }
+    }
+
+    #[test]
+    fn changed_log_files_are_read_or_refused_cleanly(
+        lines in proptest::collection::vec("[ -~]{0,40}", 0..20),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let values: Vec<serde_json::Value> =
+            lines.iter().map(|l| serde_json::json!({"content": l})).collect();
+        let mut file = eve_api::newlogs::write("meta", false, &values);
+        let bundle = eve_api::newlogs::parse(&file).unwrap();
+        prop_assert_eq!(bundle.entries.len(), lines.len());
+        let i = at.index(file.len());
+        file[i] ^= flip;
+        // A flip anywhere: read (perhaps with lines skipped) or refused, never a panic.
+        let _ = eve_api::newlogs::parse(&file);
     }
 }
