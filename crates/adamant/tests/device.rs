@@ -187,6 +187,22 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
             .report_device("6.12.2", "192.168.1.20")
             .await
             .unwrap();
+        // Its volumes: the boot volume downloading, then every volume created.
+        device
+            .report_volume(
+                &app.volume_ref_list[0].uuid,
+                "boot",
+                ZSwState::DownloadStarted,
+                40,
+            )
+            .await
+            .unwrap();
+        for volume in &app.volume_ref_list {
+            device
+                .report_volume(&volume.uuid, "", ZSwState::CreatedVolume, 100)
+                .await
+                .unwrap();
+        }
         for state in [ZSwState::Downloaded, ZSwState::Booting, ZSwState::Running] {
             device
                 .report_app(&app_uuid, "app-ubuntu", state)
@@ -208,6 +224,19 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         .map(|s| s["state"].as_str().unwrap())
         .collect();
     assert_eq!(history, ["DOWNLOADED", "BOOTING", "RUNNING"]);
+    // Volume states by the application's volume names (boot first, claims with their claim).
+    let volumes = app_json["status"]["volumes"].as_array().unwrap();
+    assert_eq!(volumes.len(), app.volume_ref_list.len(), "{volumes:?}");
+    assert!(
+        volumes.iter().all(|v| v["state"] == "CREATED_VOLUME"),
+        "{volumes:?}"
+    );
+    assert_eq!(volumes[0]["name"], "boot");
+    assert_eq!(volumes[0]["progress"], 100);
+    assert!(
+        volumes.iter().any(|v| v["claimName"] == "ubuntuclaim"),
+        "{volumes:?}"
+    );
     let claims = server.ok(&["-n", "enterprise1", "get", "pvc"]);
     for claim in ["fsclaim", "ubuntuclaim"] {
         let row = claims.lines().find(|l| l.starts_with(claim)).unwrap();

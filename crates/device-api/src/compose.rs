@@ -483,6 +483,37 @@ fn ipspec(spec: &eve_model::NetworkConfigSpec, serve_dhcp: bool) -> Ipspec {
     }
 }
 
+/// The volumes composition makes for `app`, by the UUID the device reports them under: the
+/// boot volume (`boot`), and the application's volumes by their names in `spec.volumes`
+/// (a claim's volume is the claim's UID, an ephemeral volume's is derived from the
+/// application's).
+pub fn volume_names(fleet: &Fleet, app: &Application) -> Vec<(String, String, Option<String>)> {
+    let id = uid(app);
+    let namespace = app.namespace().unwrap_or_default();
+    let mut names = vec![(derived_uuid(&[&id, "boot"]), "boot".to_string(), None)];
+    for volume in &app.spec.volumes {
+        if let Some(claim) = &volume.persistent_volume_claim {
+            let found = fleet.claims.get(
+                &kube::runtime::reflector::ObjectRef::new(&claim.claim_name).within(&namespace),
+            );
+            if let Some(found) = found {
+                names.push((
+                    uid(found.as_ref()),
+                    volume.name.clone(),
+                    Some(claim.claim_name.clone()),
+                ));
+            }
+        } else if volume.ephemeral.is_some() {
+            names.push((
+                derived_uuid(&[&id, "ephemeral", &volume.name]),
+                volume.name.clone(),
+                None,
+            ));
+        }
+    }
+    names
+}
+
 /// Composes the configuration of `device`.
 pub fn compose(
     fleet: &Fleet,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use eve_api::Message;
 use eve_api::info::{ZInfoDevice, ZInfoMsg, ZSwState, z_info_msg::InfoContent};
-use eve_model::{Application, Device};
+use eve_model::{Application, Device, VolumeStatus};
 use http::StatusCode;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -252,9 +252,62 @@ impl Reporter {
                     }
                 }
             }
+            Some(InfoContent::Vinfo(info)) => self.volume(fleet, device, &info).await?,
             _ => {}
         }
         self.seen(device).await;
+        Ok(())
+    }
+
+    /// A volume's state, written into the status of the application on `device` that has it
+    /// (only when it changed).
+    async fn volume(
+        &self,
+        fleet: &Fleet,
+        device: &Device,
+        info: &eve_api::info::ZInfoVolume,
+    ) -> Result<(), Refused> {
+        let namespace = device.namespace().unwrap_or_default();
+        for app in fleet.applications_on(&namespace, &device.name_any()) {
+            let Some((_, name, claim_name)) = crate::compose::volume_names(fleet, &app)
+                .into_iter()
+                .find(|(uuid, ..)| *uuid == info.uuid)
+            else {
+                continue;
+            };
+            let entry = VolumeStatus {
+                name,
+                claim_name,
+                state: ZSwState::try_from(info.state)
+                    .map(|s| s.as_str_name().to_string())
+                    .unwrap_or_else(|_| format!("STATE_{}", info.state)),
+                progress: (info.progress_percentage > 0).then_some(info.progress_percentage),
+                message: info
+                    .volume_err
+                    .as_ref()
+                    .map(|e| e.description.clone())
+                    .filter(|d| !d.is_empty()),
+            };
+            let mut volumes = app
+                .status
+                .as_ref()
+                .map(|s| s.volumes.clone())
+                .unwrap_or_default();
+            match volumes.iter_mut().find(|v| v.name == entry.name) {
+                Some(v) if *v == entry => return Ok(()),
+                Some(v) => *v = entry,
+                None => volumes.push(entry),
+            }
+            let api: Api<Application> = Api::namespaced(self.client.clone(), &namespace);
+            api.patch_status(
+                &app.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"volumes": volumes}})),
+            )
+            .await
+            .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            return Ok(());
+        }
         Ok(())
     }
 }

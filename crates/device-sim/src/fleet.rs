@@ -136,13 +136,32 @@ async fn live(mut device: Device, plan: Plan, stats: Arc<Mutex<Stats>>) {
                     .apps
                     .iter()
                     .filter(|a| a.activate)
-                    .filter_map(|a| Some((a.uuidandversion.clone()?.uuid, a.displayname.clone())))
+                    .filter_map(|a| {
+                        let volumes: Vec<(String, String)> = a
+                            .volume_ref_list
+                            .iter()
+                            .filter_map(|r| config.volumes.iter().find(|v| v.uuid == r.uuid))
+                            .map(|v| (v.uuid.clone(), v.display_name.clone()))
+                            .collect();
+                        Some((
+                            a.uuidandversion.clone()?.uuid,
+                            a.displayname.clone(),
+                            volumes,
+                        ))
+                    })
                     .collect::<Vec<_>>(),
                 _ => Vec::new(),
             };
-            for (uuid, name) in apps {
+            for (uuid, name, volumes) in apps {
                 if running.contains(&uuid) {
                     continue;
+                }
+                for (volume, volume_name) in &volumes {
+                    let _ = timed(
+                        &stats,
+                        device.report_volume(volume, volume_name, ZSwState::CreatedVolume, 100),
+                    )
+                    .await;
                 }
                 for state in [ZSwState::Downloaded, ZSwState::Booting, ZSwState::Running] {
                     let _ = timed(&stats, device.report_app(&uuid, &name, state)).await;

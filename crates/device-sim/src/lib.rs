@@ -493,6 +493,27 @@ impl Device {
         .await
     }
 
+    /// Reports a volume's state (and progress in percent).
+    pub async fn report_volume(
+        &self,
+        uuid: &str,
+        name: &str,
+        state: eve_api::info::ZSwState,
+        progress: u32,
+    ) -> Result<(), SimError> {
+        self.info(
+            InfoContent::Vinfo(eve_api::info::ZInfoVolume {
+                uuid: uuid.into(),
+                display_name: name.into(),
+                state: state as i32,
+                progress_percentage: progress,
+                ..Default::default()
+            }),
+            ZInfoTypes::ZiVolume,
+        )
+        .await
+    }
+
     /// Posts metrics.
     pub async fn metrics(&self) -> Result<(), SimError> {
         let message = eve_api::telemetry::ZMetricMsg {

@@ -273,6 +273,30 @@ pub struct ApplicationStatus {
     /// The generation of the spec the device last acknowledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The application's volumes as the device reports them: `boot` (the first container's
+    /// image) and each of `spec.volumes` by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeStatus>,
+}
+
+/// A volume of an application on its device.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeStatus {
+    /// `boot`, or the name in `spec.volumes`.
+    pub name: String,
+    /// The claim, for a volume from a PersistentVolumeClaim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_name: Option<String>,
+    /// EVE's state of the volume (`INITIAL`, `DOWNLOAD_STARTED`, `VERIFYING`, `CREATING_VOLUME`,
+    /// `CREATED_VOLUME`, `ERROR`, ...).
+    pub state: String,
+    /// Download or creation progress in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<u32>,
+    /// The device's error, when the state is `ERROR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// An application state (EVE's `ZSwState` names, and `PENDING`).

@@ -25,6 +25,7 @@ pub use application::{
     Affinity, Application, ApplicationSpec, ApplicationState, ApplicationStatus, Container,
     ContainerPort, EnvVar, EphemeralVolumeSource, PersistentVolumeClaimVolumeSource,
     ResourceRequirements, StateRecord, Volume, VolumeClaimTemplate, VolumeDevice, VolumeMount,
+    VolumeStatus,
 };
 pub use crds::{
     CRD_REVISION, CRD_REVISION_ANNOTATION, KINDS, Kind, cluster_roles, crds, crds_yaml,
