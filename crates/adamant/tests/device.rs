@@ -562,6 +562,12 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
         "the DeviceNetwork is on the device"
     );
     let hash = device.config_hash.clone();
+    assert!(
+        runtime
+            .block_on(device.escrow(b"sealed vault key"))
+            .unwrap(),
+        "the key is escrowed"
+    );
 
     server.stop();
     let server = Server::start_in(&data, "127.0.0.1:0", &args);
@@ -575,6 +581,10 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
             device.poll_config().await.unwrap().is_none(),
             "unchanged across the restart"
         );
+        // The escrowed key comes back with the next quote.
+        device.attest().await.unwrap();
+        assert_eq!(device.escrowed.len(), 1);
+        assert_eq!(device.escrowed[0].key, b"sealed vault key");
     });
     assert_eq!(device.config_hash, hash);
 }

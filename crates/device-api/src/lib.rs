@@ -31,6 +31,7 @@ use eve_model::{
 use futures::StreamExt;
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
@@ -69,13 +70,21 @@ impl Default for Options {
     }
 }
 
-/// Attestation state of one device (kept in memory: a restarted server makes devices attest
-/// again, which EVE does on a 403).
+/// Attestation state of one device: the nonce (in memory: a restarted server makes devices
+/// attest again, which EVE does on a 403) and the escrowed keys (kept in a Secret).
 #[derive(Default)]
 struct Attestation {
     nonce: Vec<u8>,
-    keys: Vec<AttestVolumeKey>,
+    /// The escrowed keys, once read or written (`None`: look in the Secret).
+    keys: Option<Vec<AttestVolumeKey>>,
 }
+
+/// The type of the Secrets that keep devices' escrowed keys.
+pub const ESCROW_TYPE: &str = "eve.lfedge.org/key-escrow";
+/// Their label naming the Device.
+pub const ESCROW_LABEL: &str = "eve.lfedge.org/device";
+/// Their data key.
+const ESCROW_KEY: &str = "keys";
 
 /// The device API.
 pub struct DeviceApi {
@@ -504,7 +513,7 @@ impl DeviceApi {
         };
         match action {
             ["config"] => self.config(&known, &payload),
-            ["attest"] => self.attest(&known, &payload),
+            ["attest"] => self.attest(&known, &payload).await,
             ["info"] => {
                 let device = self.fleet.device(&known);
                 if let Some(device) = device {
@@ -759,11 +768,9 @@ impl DeviceApi {
         Ok(())
     }
 
-    fn attest(&self, known: &Known, payload: &[u8]) -> Answer {
+    async fn attest(&self, known: &Known, payload: &[u8]) -> Answer {
         let request = ZAttestReq::decode(payload)
             .map_err(|e| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        let mut attestations = self.attestations.lock().expect("not poisoned");
-        let state = attestations.entry(known.uuid.clone()).or_default();
         let mut response = ZAttestResponse::default();
         match ZAttestReqType::try_from(request.req_type) {
             Ok(ZAttestReqType::AttestReqCert) => {
@@ -773,23 +780,29 @@ impl DeviceApi {
                 let mut nonce = vec![0u8; 16];
                 ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
                     .map_err(|_| Refused::new(StatusCode::SERVICE_UNAVAILABLE, "no randomness"))?;
-                state.nonce = nonce.clone();
+                self.attestations
+                    .lock()
+                    .expect("not poisoned")
+                    .entry(known.uuid.clone())
+                    .or_default()
+                    .nonce = nonce.clone();
                 response.resp_type = ZAttestRespType::AttestRespNonce as i32;
                 response.nonce = Some(ZAttestNonceResp { nonce });
             }
             Ok(ZAttestReqType::AttestReqQuote) => {
                 // Devices without a TPM send an empty quote; quotes are not verified yet.
+                let keys = self.escrowed(known).await?;
                 response.resp_type = ZAttestRespType::AttestRespQuoteResp as i32;
                 response.quote_resp = Some(ZAttestQuoteResp {
                     response: ZAttestResponseCode::Success as i32,
                     integrity_token: self.integrity_token(&known.uuid),
-                    keys: state.keys.clone(),
+                    keys,
                 });
             }
             Ok(ZAttestReqType::StoreKeys) => {
                 let keys = request.storage_keys.unwrap_or_default();
                 let code = if keys.integrity_token == self.integrity_token(&known.uuid) {
-                    state.keys = keys.keys;
+                    self.escrow(known, keys.keys).await?;
                     AttestStorageKeysResponseCode::Success
                 } else {
                     AttestStorageKeysResponseCode::ItokenMismatch
@@ -807,5 +820,91 @@ impl DeviceApi {
             }
         }
         Ok(answer(StatusCode::CREATED, self.seal(&response)))
+    }
+
+    /// The Secret that keeps a device's escrowed keys: in its namespace, named by its UUID.
+    fn escrow_secret(&self, known: &Known) -> (Api<Secret>, String) {
+        let namespace = known.reference.namespace.clone().unwrap_or_default();
+        (
+            Api::namespaced(self.client.clone(), &namespace),
+            format!("eve-escrow-{}", known.uuid),
+        )
+    }
+
+    /// Keeps the keys a device escrowed, in memory and in a Secret (so they survive restarts
+    /// and every replica has them). The keys are encrypted by the device.
+    async fn escrow(&self, known: &Known, keys: Vec<AttestVolumeKey>) -> Result<(), Refused> {
+        let (api, name) = self.escrow_secret(known);
+        let encoded = eve_api::attest::AttestStorageKeys {
+            integrity_token: Vec::new(),
+            keys: keys.clone(),
+        }
+        .encode_to_vec();
+        let mut secret = Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some([(ESCROW_LABEL.to_string(), known.reference.name.clone())].into()),
+                ..Default::default()
+            },
+            type_: Some(ESCROW_TYPE.into()),
+            data: Some([(ESCROW_KEY.to_string(), k8s_openapi::ByteString(encoded))].into()),
+            ..Default::default()
+        };
+        let unavailable = |e: kube::Error| {
+            Refused::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot keep the escrowed keys: {e}"),
+            )
+        };
+        match api.create(&PostParams::default(), &secret).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let current = api.get(&name).await.map_err(unavailable)?;
+                secret.metadata.resource_version = current.metadata.resource_version;
+                api.replace(&name, &PostParams::default(), &secret)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        self.attestations
+            .lock()
+            .expect("not poisoned")
+            .entry(known.uuid.clone())
+            .or_default()
+            .keys = Some(keys);
+        Ok(())
+    }
+
+    /// The keys a device escrowed: from memory, else from its Secret.
+    async fn escrowed(&self, known: &Known) -> Result<Vec<AttestVolumeKey>, Refused> {
+        if let Some(keys) = self
+            .attestations
+            .lock()
+            .expect("not poisoned")
+            .get(&known.uuid)
+            .and_then(|a| a.keys.clone())
+        {
+            return Ok(keys);
+        }
+        let (api, name) = self.escrow_secret(known);
+        let secret = api.get_opt(&name).await.map_err(|e| {
+            Refused::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot read the escrowed keys: {e}"),
+            )
+        })?;
+        let keys = secret
+            .and_then(|s| s.data?.remove(ESCROW_KEY))
+            .and_then(|b| eve_api::attest::AttestStorageKeys::decode(b.0.as_slice()).ok())
+            .map(|k| k.keys)
+            .unwrap_or_default();
+        self.attestations
+            .lock()
+            .expect("not poisoned")
+            .entry(known.uuid.clone())
+            .or_default()
+            .keys = Some(keys.clone());
+        Ok(keys)
     }
 }

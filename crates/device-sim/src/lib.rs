@@ -192,6 +192,8 @@ pub struct Device {
     pub uuid: Option<String>,
     signing: Option<(Vec<u8>, [u8; 32])>,
     token: Vec<u8>,
+    /// The keys the controller returned with the last quote (what the device escrowed).
+    pub escrowed: Vec<eve_api::attest::AttestVolumeKey>,
     /// The hash of the last configuration applied.
     pub config_hash: String,
     /// The last configuration applied.
@@ -220,6 +222,7 @@ impl Device {
             uuid: None,
             signing: None,
             token: Vec::new(),
+            escrowed: Vec::new(),
             config_hash: String::new(),
             config: None,
         })
@@ -397,11 +400,31 @@ impl Device {
                 ..ZAttestReq::default()
             })
             .await?;
-        self.token = quote
-            .quote_resp
-            .map(|q| q.integrity_token)
-            .unwrap_or_default();
+        let quote = quote.quote_resp.unwrap_or_default();
+        self.token = quote.integrity_token;
+        self.escrowed = quote.keys;
         Ok(())
+    }
+
+    /// Escrows a (device-encrypted) vault key with the controller, as EVE does after
+    /// attestation. Whether the controller took it.
+    pub async fn escrow(&self, key: &[u8]) -> Result<bool, SimError> {
+        let response = self
+            .attest_step(ZAttestReq {
+                req_type: ZAttestReqType::StoreKeys as i32,
+                storage_keys: Some(eve_api::attest::AttestStorageKeys {
+                    integrity_token: self.token.clone(),
+                    keys: vec![eve_api::attest::AttestVolumeKey {
+                        key_type: eve_api::attest::AttestVolumeKeyType::Vsk as i32,
+                        key: key.to_vec(),
+                        ..Default::default()
+                    }],
+                }),
+                ..ZAttestReq::default()
+            })
+            .await?;
+        Ok(response.storage_keys_resp.map(|r| r.response)
+            == Some(eve_api::attest::AttestStorageKeysResponseCode::Success as i32))
     }
 
     /// `POST config`: the new configuration, or `None` when unchanged (304).
