@@ -587,6 +587,34 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
         assert_eq!(device.escrowed[0].key, b"sealed vault key");
     });
     assert_eq!(device.config_hash, hash);
+
+    // Rotation of the controller certificates: the operator deletes them and restarts; the
+    // device learns of it from its next configuration (a new controllercert_confighash, signed
+    // by the new certificate, which it fetches from /certs) without registering again, and its
+    // integrity token still holds.
+    server.ok(&[
+        "-n",
+        "kube-system",
+        "delete",
+        "secret",
+        "adamant-device-signing",
+        "adamant-device-ecdh",
+    ]);
+    let mut server = server;
+    server.stop();
+    let server = Server::start_in(&data, "127.0.0.1:0", &args);
+    device.reconnect(controller(&server));
+    let rotated = runtime
+        .block_on(device.poll_config())
+        .unwrap()
+        .cloned()
+        .expect("a new configuration");
+    assert_ne!(
+        rotated.controllercert_confighash, config.controllercert_confighash,
+        "the certificates' hash changed"
+    );
+    assert_ne!(device.config_hash, hash);
+    assert_eq!(rotated.id.as_ref().unwrap().uuid, uuid, "the same device");
 }
 
 #[test]

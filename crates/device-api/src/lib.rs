@@ -332,7 +332,7 @@ impl DeviceApi {
     }
 
     fn integrity_token(&self, uuid: &str) -> Vec<u8> {
-        let mut input = self.certs.signing.key_pem.clone().into_bytes();
+        let mut input = self.certs.integrity_secret().to_vec();
         input.extend_from_slice(b"/integrity/");
         input.extend_from_slice(uuid.as_bytes());
         base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -200,6 +200,12 @@ impl ControllerCerts {
         })
     }
 
+    /// The secret integrity tokens are derived from: the root key's, so that a rotation of the
+    /// signing certificate leaves devices' tokens valid.
+    pub fn integrity_secret(&self) -> &[u8] {
+        self.root.key_pem.as_bytes()
+    }
+
     /// The device API's TLS configuration: a serving certificate for `hosts` from the root,
     /// HTTP/1.1, session resumption by ID and by ticket (devices reconnect for every request).
     pub fn tls(&self, hosts: &[String]) -> Result<Arc<rustls::ServerConfig>, PkiError> {

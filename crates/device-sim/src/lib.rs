@@ -443,7 +443,15 @@ impl Device {
         if status == StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
-        let response: ConfigResponse = self.open(&body)?;
+        // A response signed by a certificate the device does not know: fetch /certs again (EVE
+        // does on any certificate miss; that is how the controller rotates them).
+        let response: ConfigResponse = match self.open(&body) {
+            Ok(response) => response,
+            Err(_) => {
+                self.certs().await?;
+                self.open(&body)?
+            }
+        };
         if response.config_hash == self.config_hash {
             return Ok(None);
         }
