@@ -312,6 +312,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eve::local_client(server.clone(), stopped.clone()),
         &args.devices,
         args.advertise_address.as_deref(),
+        Some(&args.data_dir.join("pki")),
         stopped.clone(),
     )
     .await?;
@@ -335,11 +336,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the device API on `args.device_addr`; returns where it listens and its task.
+/// Starts the device API on `args.device_addr`; returns where it listens and its task. With
+/// `exports`, the controller's certificates are written there (the Secrets are the truth).
 async fn start_device_api(
     client: kube::Client,
     args: &DeviceArgs,
     advertise_address: Option<&str>,
+    exports: Option<&std::path::Path>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let api = device_api::DeviceApi::start(
@@ -353,6 +356,19 @@ async fn start_device_api(
     )
     .await
     .context("cannot start the device API")?;
+    if let Some(dir) = exports {
+        for (file, pem) in [
+            (
+                "controller-signing.pem",
+                &api.certs().signing.certificate_pem,
+            ),
+            ("controller-ecdh.pem", &api.certs().ecdh.certificate_pem),
+        ] {
+            let path = dir.join(file);
+            std::fs::write(&path, pem)
+                .with_context(|| format!("cannot export {}", path.display()))?;
+        }
+    }
     let listener = tokio::net::TcpListener::bind(args.device_addr)
         .await
         .with_context(|| {
@@ -408,7 +424,7 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
         .context("cannot start the admission webhook")?;
     let devices = if args.device_api {
         Some(
-            start_device_api(client.clone(), &args.devices, None, stopped)
+            start_device_api(client.clone(), &args.devices, None, None, stopped)
                 .await?
                 .0,
         )

@@ -562,6 +562,8 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
         "the DeviceNetwork is on the device"
     );
     let hash = device.config_hash.clone();
+    let exported = std::fs::read_to_string(data.join("pki/controller-signing.pem")).unwrap();
+    assert!(exported.starts_with("-----BEGIN CERTIFICATE-----"));
     assert!(
         runtime
             .block_on(device.escrow(b"sealed vault key"))
@@ -615,6 +617,11 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
     );
     assert_ne!(device.config_hash, hash);
     assert_eq!(rotated.id.as_ref().unwrap().uuid, uuid, "the same device");
+    assert_ne!(
+        std::fs::read_to_string(data.join("pki/controller-signing.pem")).unwrap(),
+        exported,
+        "the export follows the rotation"
+    );
 }
 
 #[test]

@@ -42,12 +42,15 @@ pub const LOG_LINES: usize = 1000;
 /// A kept log line's content is cut to this many bytes.
 pub const LOG_LINE_BYTES: usize = 4096;
 
+/// A kept log line, with the application it came from (none: the device's own).
+pub type LogLine = (Option<String>, Entry);
+
 /// The latest `per_kind` messages of each kind per device, and the latest [`LOG_LINES`] log
 /// lines.
 pub struct MemorySink {
     per_kind: usize,
     kept: Mutex<HashMap<(String, Kind), VecDeque<Bytes>>>,
-    lines: Mutex<HashMap<(String, Kind), VecDeque<(Option<String>, Entry)>>>,
+    lines: Mutex<HashMap<(String, Kind), VecDeque<LogLine>>>,
 }
 
 impl MemorySink {
@@ -72,7 +75,7 @@ impl MemorySink {
 
     /// The log lines kept of `kind` (`Logs` or `AppLogs`) for `device`, oldest first, with the
     /// application they came from.
-    pub fn log_lines(&self, device: &str, kind: Kind) -> Vec<(Option<String>, Entry)> {
+    pub fn log_lines(&self, device: &str, kind: Kind) -> Vec<LogLine> {
         self.lines
             .lock()
             .expect("not poisoned")
