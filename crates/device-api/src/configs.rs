@@ -189,24 +189,6 @@ pub fn to_json(config: &EdgeDevConfig) -> serde_json::Value {
     serde_json::to_value(config).unwrap_or(serde_json::Value::Null)
 }
 
-/// A hash of what a Device contributes to its configuration (a heartbeat, which changes only
-/// the status, leaves it alone).
-pub fn device_fingerprint(device: &Device) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    device.metadata.generation.hash(&mut h);
-    device.metadata.uid.hash(&mut h);
-    device.metadata.labels.hash(&mut h);
-    device.metadata.annotations.hash(&mut h);
-    device.metadata.deletion_timestamp.is_some().hash(&mut h);
-    device
-        .status
-        .as_ref()
-        .and_then(|s| s.uuid.as_ref())
-        .hash(&mut h);
-    h.finish()
-}
-
 /// A hash of what an Application contributes to its device's configuration (its state
 /// reports leave it alone).
 pub fn application_fingerprint(app: &eve_model::Application) -> u64 {

@@ -10,7 +10,7 @@ use eve_model::{
     NetworkConfig, OnboardCertificate, OnboardCertificateAuthority,
 };
 
-use crate::configs::{Tracker, application_fingerprint, device_fingerprint};
+use crate::configs::{Tracker, application_fingerprint};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -225,7 +225,8 @@ impl Fleet {
                 match event {
                     watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
                         let key = ObjectRef::from_obj(d);
-                        let print = device_fingerprint(d);
+                        // A heartbeat leaves the configuration alone.
+                        let print = d.fingerprint();
                         if prints.insert(key.clone(), print) != Some(print) {
                             configs.device_changed(key);
                         }

@@ -176,23 +176,6 @@ impl Caches {
     }
 }
 
-/// What of a Device scheduling and the device reconciler read, hashed: a heartbeat (a change
-/// of status only) leaves it alone.
-fn scheduling_fingerprint(device: &Device) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    device.metadata.generation.hash(&mut h);
-    device.labels().hash(&mut h);
-    device.annotations().hash(&mut h);
-    device.metadata.deletion_timestamp.is_some().hash(&mut h);
-    device
-        .status
-        .as_ref()
-        .and_then(|s| s.uuid.as_ref())
-        .hash(&mut h);
-    h.finish()
-}
-
 /// Reconciles the namespace of a changed object (everything after a re-list).
 fn requeue_namespace<K: Resource>(rt: &Runtime, object: Option<&K>) {
     match object {
@@ -244,11 +227,12 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
                 watcher::Event::Delete(d) => keys.observe(d),
                 _ => {}
             }
-            // Heartbeats change only a Device's status: scheduling need not hear of them.
+            // Heartbeats change only a Device's status: scheduling and the device reconciler
+            // (which read labels, annotations, deletion and the UUID) need not hear of them.
             let mut seen = fingerprints.lock().expect("not poisoned");
             match event {
                 watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
-                    let print = scheduling_fingerprint(d);
+                    let print = d.fingerprint();
                     seen.insert(ObjectRef::from_obj(d), print) != Some(print)
                 }
                 watcher::Event::Delete(d) => {

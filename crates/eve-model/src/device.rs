@@ -213,6 +213,26 @@ pub struct DeviceInfo {
     pub product_name: Option<String>,
 }
 
+impl Device {
+    /// A hash of everything a Device says except its heartbeat: identity, generation (the
+    /// spec), labels, annotations, deletion and the UUID in its status. Equal before and after
+    /// a status write that only refreshes the heartbeat, so watchers can ignore those.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.metadata.uid.hash(&mut h);
+        self.metadata.generation.hash(&mut h);
+        self.metadata.labels.hash(&mut h);
+        self.metadata.annotations.hash(&mut h);
+        self.metadata.deletion_timestamp.is_some().hash(&mut h);
+        self.status
+            .as_ref()
+            .and_then(|s| s.uuid.as_ref())
+            .hash(&mut h);
+        h.finish()
+    }
+}
+
 /// The composed configuration of one device.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[kube(
@@ -260,4 +280,23 @@ pub struct DeviceConfigStatus {
     /// The configuration's conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_leaves_the_fingerprint_alone() {
+        let mut device = Device::new("d", DeviceSpec::default());
+        device.status = Some(DeviceStatus {
+            uuid: Some("u".into()),
+            ..DeviceStatus::default()
+        });
+        let before = device.fingerprint();
+        device.status.as_mut().unwrap().eve_os_version = Some("13.4.0".into());
+        assert_eq!(device.fingerprint(), before, "status beyond the UUID");
+        device.metadata.labels = Some([("site".to_string(), "a".to_string())].into());
+        assert_ne!(device.fingerprint(), before, "labels");
+    }
 }
