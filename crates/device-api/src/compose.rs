@@ -249,7 +249,7 @@ impl Builder<'_> {
                 && let Some(image) = self.image(&container.image)
             {
                 let tree = self.content_tree(&image);
-                let boot = derived_uuid(&[&id, "boot"]);
+                let boot = boot_volume_uuid(&id);
                 self.volumes.insert(
                     boot.clone(),
                     Volume {
@@ -291,7 +291,7 @@ impl Builder<'_> {
                     None => continue,
                 }
             } else if let Some(ephemeral) = &volume.ephemeral {
-                let uuid = derived_uuid(&[&id, "ephemeral", &volume.name]);
+                let uuid = ephemeral_volume_uuid(&id, &volume.name);
                 let size = storage_bytes(&ephemeral.volume_claim_template.spec);
                 self.volumes.insert(
                     uuid.clone(),
@@ -483,33 +483,59 @@ fn ipspec(spec: &eve_model::NetworkConfigSpec, serve_dhcp: bool) -> Ipspec {
     }
 }
 
-/// The volumes composition makes for `app`, by the UUID the device reports them under: the
-/// boot volume (`boot`), and the application's volumes by their names in `spec.volumes`
-/// (a claim's volume is the claim's UID, an ephemeral volume's is derived from the
-/// application's).
-pub fn volume_names(fleet: &Fleet, app: &Application) -> Vec<(String, String, Option<String>)> {
+/// The UUID of the boot volume of the application with UID `app`.
+fn boot_volume_uuid(app: &str) -> String {
+    derived_uuid(&[app, "boot"])
+}
+
+/// The UUID of the ephemeral volume `name` of the application with UID `app`.
+fn ephemeral_volume_uuid(app: &str, name: &str) -> String {
+    derived_uuid(&[app, "ephemeral", name])
+}
+
+/// A volume of an application, as composition names it for the device.
+pub struct VolumeName {
+    /// The UUID the device reports it under.
+    pub uuid: String,
+    /// `boot`, or its name in `spec.volumes`.
+    pub name: String,
+    /// The claim it comes from, if any.
+    pub claim: Option<String>,
+}
+
+/// The volumes composition makes for `app`: the boot volume, and the application's volumes by
+/// their names in `spec.volumes` (a claim's volume is the claim's UID, an ephemeral volume's is
+/// derived from the application's).
+pub fn volume_names(fleet: &Fleet, app: &Application) -> Vec<VolumeName> {
     let id = uid(app);
     let namespace = app.namespace().unwrap_or_default();
-    let mut names = vec![(derived_uuid(&[&id, "boot"]), "boot".to_string(), None)];
+    let mut names = vec![VolumeName {
+        uuid: boot_volume_uuid(&id),
+        name: "boot".into(),
+        claim: None,
+    }];
     for volume in &app.spec.volumes {
-        if let Some(claim) = &volume.persistent_volume_claim {
+        let uuid = if let Some(claim) = &volume.persistent_volume_claim {
             let found = fleet.claims.get(
                 &kube::runtime::reflector::ObjectRef::new(&claim.claim_name).within(&namespace),
             );
-            if let Some(found) = found {
-                names.push((
-                    uid(found.as_ref()),
-                    volume.name.clone(),
-                    Some(claim.claim_name.clone()),
-                ));
+            match found {
+                Some(found) => uid(found.as_ref()),
+                None => continue,
             }
         } else if volume.ephemeral.is_some() {
-            names.push((
-                derived_uuid(&[&id, "ephemeral", &volume.name]),
-                volume.name.clone(),
-                None,
-            ));
-        }
+            ephemeral_volume_uuid(&id, &volume.name)
+        } else {
+            continue;
+        };
+        names.push(VolumeName {
+            uuid,
+            name: volume.name.clone(),
+            claim: volume
+                .persistent_volume_claim
+                .as_ref()
+                .map(|c| c.claim_name.clone()),
+        });
     }
     names
 }

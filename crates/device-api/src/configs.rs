@@ -31,11 +31,10 @@ pub enum Source {
     Invalid(String),
 }
 
-/// A configuration ready to serve.
+/// A configuration ready to serve. The configuration itself is kept once, inside the signed
+/// response: [`Served::config`] reads it back for the rare caller that needs it.
 #[derive(Debug)]
 pub struct Served {
-    /// The configuration.
-    pub config: EdgeDevConfig,
     /// base64url of the SHA-256 of its encoding (`configHash`).
     pub hash: String,
     /// The signed `ConfigResponse` (an envelope is as good the second time: the payload is
@@ -43,6 +42,18 @@ pub struct Served {
     pub sealed: Bytes,
     /// Where it comes from.
     pub source: Source,
+}
+
+impl Served {
+    /// The configuration, read back from the signed response.
+    pub fn config(&self) -> EdgeDevConfig {
+        use eve_api::Message;
+        eve_api::envelope::Opened::decode(&self.sealed)
+            .ok()
+            .and_then(|o| eve_api::config::ConfigResponse::decode(o.payload.as_slice()).ok())
+            .and_then(|r| r.config)
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Default)]
@@ -209,7 +220,6 @@ mod tests {
 
     fn served(hash: &str) -> Arc<Served> {
         Arc::new(Served {
-            config: EdgeDevConfig::default(),
             hash: hash.into(),
             sealed: Bytes::new(),
             source: Source::Composed,

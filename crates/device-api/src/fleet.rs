@@ -369,8 +369,7 @@ impl Fleet {
                     };
                     let device =
                         ObjectRef::new(&c.name_any()).within(&c.namespace().unwrap_or_default());
-                    let now =
-                        c.spec.paused == Some(true) && !matches!(event, watcher::Event::Delete(_));
+                    let now = c.spec.is_paused() && !matches!(event, watcher::Event::Delete(_));
                     let before = if now {
                         !paused.insert(device.clone())
                     } else {

@@ -585,7 +585,7 @@ impl DeviceApi {
         let written = self.fleet.device_configs.get(
             &ObjectRef::new(&device.name_any()).within(&device.namespace().unwrap_or_default()),
         );
-        let (config, hash, source) = match written.filter(|c| c.spec.paused == Some(true)) {
+        let (config, hash, source) = match written.filter(|c| c.spec.is_paused()) {
             Some(c) => {
                 match configs::from_json(c.spec.config.as_ref(), uuid, &self.certs.confighash) {
                     Ok((config, hash)) => (config, hash, Source::Paused),
@@ -601,11 +601,10 @@ impl DeviceApi {
             }
         };
         let sealed = self.seal(&ConfigResponse {
-            config: Some(config.clone()),
+            config: Some(config),
             config_hash: hash.clone(),
         });
         Served {
-            config,
             hash,
             sealed,
             source,
@@ -659,9 +658,7 @@ impl DeviceApi {
             .fleet
             .device_configs
             .get(&ObjectRef::new(&key.name).within(&namespace));
-        let paused = written
-            .as_ref()
-            .is_some_and(|c| c.spec.paused == Some(true));
+        let paused = written.as_ref().is_some_and(|c| c.spec.is_paused());
         let device = self
             .fleet
             .devices
@@ -689,7 +686,7 @@ impl DeviceApi {
             let spec = DeviceConfigSpec {
                 device: key.name.clone(),
                 paused: current.as_ref().and_then(|c| c.spec.paused),
-                config: Some(configs::to_json(&served.config)),
+                config: Some(configs::to_json(&served.config())),
             };
             current = match current {
                 Some(c) if c.spec == spec => Some(c),

@@ -269,15 +269,15 @@ impl Reporter {
     ) -> Result<(), Refused> {
         let namespace = device.namespace().unwrap_or_default();
         for app in fleet.applications_on(&namespace, &device.name_any()) {
-            let Some((_, name, claim_name)) = crate::compose::volume_names(fleet, &app)
+            let Some(volume) = crate::compose::volume_names(fleet, &app)
                 .into_iter()
-                .find(|(uuid, ..)| *uuid == info.uuid)
+                .find(|v| v.uuid == info.uuid)
             else {
                 continue;
             };
             let entry = VolumeStatus {
-                name,
-                claim_name,
+                name: volume.name,
+                claim_name: volume.claim,
                 state: ZSwState::try_from(info.state)
                     .map(|s| s.as_str_name().to_string())
                     .unwrap_or_else(|_| format!("STATE_{}", info.state)),

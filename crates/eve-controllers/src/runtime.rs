@@ -222,10 +222,9 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
         &client,
         slot.clone(),
         move |event| {
-            match event {
-                watcher::Event::Apply(d) | watcher::Event::InitApply(d) => keys.observe(d),
-                watcher::Event::Delete(d) => keys.observe(d),
-                _ => {}
+            // Deleted Devices' keys are dropped by the index's own check on lookup.
+            if let watcher::Event::Apply(d) | watcher::Event::InitApply(d) = event {
+                keys.observe(d);
             }
             // Heartbeats change only a Device's status: scheduling and the device reconciler
             // (which read labels, annotations, deletion and the UUID) need not hear of them.

@@ -267,6 +267,13 @@ pub struct DeviceConfigSpec {
     pub config: Option<serde_json::Value>,
 }
 
+impl DeviceConfigSpec {
+    /// Whether the user holds this configuration (`spec.paused: true`).
+    pub fn is_paused(&self) -> bool {
+        self.paused == Some(true)
+    }
+}
+
 /// What the controller reports of a DeviceConfig.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
