@@ -43,7 +43,7 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct SimArgs {
     /// The device API, `HOST:PORT`.
-    #[arg(long, default_value = "127.0.0.1:8443")]
+    #[arg(long, env = "ADAMANT_DEVICE_API", default_value = "127.0.0.1:8443")]
     pub server: String,
     /// The name the controller's certificate must carry (default: the host of `--server`).
     #[arg(long)]
@@ -51,9 +51,20 @@ pub struct SimArgs {
     /// The root certificate devices trust (their `/config/root-certificate.pem`).
     #[arg(long, default_value = "./adamant-data/pki/root-certificate.pem")]
     pub root_cert: PathBuf,
-    /// How many devices.
+    /// How many devices (besides the one of `--device-cert`).
     #[arg(long, default_value_t = 10)]
     pub devices: usize,
+    /// One more device, with this device certificate (PEM; an EVE device's
+    /// `/persist/certs/device.cert.pem`), for a Device created in advance with it; its key is
+    /// `--device-key`, its serial number `--device-serial`.
+    #[arg(long, requires_all = ["device_key", "device_serial"])]
+    pub device_cert: Option<PathBuf>,
+    /// The private key of `--device-cert` (PKCS#8 PEM).
+    #[arg(long, requires = "device_cert")]
+    pub device_key: Option<PathBuf>,
+    /// The serial number of the device of `--device-cert`.
+    #[arg(long, requires = "device_cert")]
+    pub device_serial: Option<String>,
     /// The onboarding certificate (PEM) devices register with; its key is `--onboard-key`.
     /// Without it the devices only ask for their UUID (their certificates must be known).
     #[arg(long, requires = "onboard_key")]
@@ -233,8 +244,12 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         })),
         _ => Ok(None),
     };
+    let known = identity(&args.device_cert, &args.device_key)?
+        .map(|identity| (identity, args.device_serial.clone().unwrap_or_default()));
+    let expected = args.devices + usize::from(known.is_some());
     let plan = device_sim::fleet::Plan {
         devices: args.devices,
+        known,
         onboard: identity(&args.onboard_cert, &args.onboard_key)?,
         device_ca: identity(&args.device_ca_cert, &args.device_ca_key)?,
         serial_prefix: args.serial_prefix.clone(),
@@ -246,8 +261,9 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
     let summary = device_sim::fleet::run(controller, plan).await;
     println!("{summary}");
     anyhow::ensure!(
-        summary.onboarded == args.devices,
-        "not every device onboarded"
+        summary.onboarded == expected,
+        "{} of {expected} devices onboarded: see the first error above",
+        summary.onboarded
     );
     Ok(())
 }

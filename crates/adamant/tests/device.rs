@@ -6,19 +6,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use common::{Server, eventually, get_json};
+use common::{Server, apply_examples, eventually, examples, get_json};
 use device_sim::{Controller, Device, Identity};
 use eve_api::info::ZSwState;
 use http::StatusCode;
 
-fn seed() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples/seed")
-}
-
 fn key(name: &str) -> Vec<u8> {
-    std::fs::read(seed().join("keys").join(name)).unwrap()
+    std::fs::read(examples().join("keys").join(name)).unwrap()
 }
 
 fn identity(name: &str) -> Identity {
@@ -33,7 +28,7 @@ fn fresh(name: &str) -> Identity {
     Identity::generate(name).unwrap()
 }
 
-/// An identity issued by the seed's CA `ca`.
+/// An identity issued by the examples' CA `ca`.
 fn issued_by(ca: &str, name: &str) -> Identity {
     let authority = pki::Authority::from_pem(
         &String::from_utf8(key(&format!("{ca}.pem"))).unwrap(),
@@ -44,26 +39,6 @@ fn issued_by(ca: &str, name: &str) -> Identity {
     Identity {
         certificate_pem: issued.certificate_pem.into_bytes(),
         key_pem: issued.key_pem.into_bytes(),
-    }
-}
-
-fn apply_seed(server: &Server) {
-    let mut files: Vec<String> = std::fs::read_dir(seed())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
-        .collect();
-    files.sort();
-    for file in &files {
-        if file.starts_with("10-") {
-            server.ok(&[
-                "wait",
-                "--for",
-                "condition=established",
-                "crd/devicesecurityconfigs.ctrl.edgesmart.tv",
-            ]);
-        }
-        server.ok(&["apply", "-f", &seed().join(file).display().to_string()]);
     }
 }
 
@@ -83,7 +58,7 @@ fn controller(server: &Server) -> Controller {
 #[test]
 fn a_simulated_device_onboards_runs_its_application_and_reports() {
     let server = Server::start();
-    apply_seed(&server);
+    apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ctl = controller(&server);
     let mut device = Device::new(
@@ -627,7 +602,7 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
 #[test]
 fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
     let server = Server::start();
-    apply_seed(&server);
+    apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut device = Device::new(
         controller(&server),
@@ -778,7 +753,7 @@ fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
 #[test]
 fn adamant_sim_onboards_devices_under_a_chosen_policy() {
     let server = Server::start();
-    apply_seed(&server);
+    apply_examples(&server);
     let address = server
         .ready
         .split("devices=https://")
@@ -787,8 +762,8 @@ fn adamant_sim_onboards_devices_under_a_chosen_policy() {
         .unwrap()
         .to_string();
     let root = server.data.join("pki/root-certificate.pem");
-    let keys = seed().join("keys");
-    let sim = |policy: &[(&str, &str)], prefix: &str| {
+    let keys = examples().join("keys");
+    let sim = |keys: &std::path::Path, policy: &[(&str, &str)], prefix: &str| {
         let mut args = vec![
             "sim".to_string(),
             "--server".into(),
@@ -826,6 +801,7 @@ fn adamant_sim_onboards_devices_under_a_chosen_policy() {
     };
     // An OnboardCertificate admits them.
     let summary = sim(
+        &keys,
         &[
             ("--onboard-cert", "onboard.pem"),
             ("--onboard-key", "onboard.key"),
@@ -836,11 +812,37 @@ fn adamant_sim_onboards_devices_under_a_chosen_policy() {
     assert!(summary.contains(" 0 errors"), "{summary}");
     // A DeviceCertificateAuthority admits them.
     let summary = sim(
+        &keys,
         &[
             ("--device-ca-cert", "device-ca.pem"),
             ("--device-ca-key", "device-ca.key"),
         ],
         "by-ca-",
+    );
+    assert!(summary.contains("3 devices onboarded"), "{summary}");
+    assert!(summary.contains(" 0 errors"), "{summary}");
+    // Keys made by examples/keys/make-keys.sh, their onboarding certificate given as a policy.
+    let made = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(examples().join("keys/make-keys.sh"))
+        .arg(made.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let onboard = std::fs::read(made.path().join("onboard.pem")).unwrap();
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: OnboardCertificate\nmetadata:\n  name: made\n  namespace: enterprise1\nspec:\n  certificate: {}\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, onboard)
+        ),
+    );
+    let summary = sim(
+        made.path(),
+        &[
+            ("--onboard-cert", "onboard.pem"),
+            ("--onboard-key", "onboard.key"),
+        ],
+        "by-made-",
     );
     assert!(summary.contains("3 devices onboarded"), "{summary}");
     assert!(summary.contains(" 0 errors"), "{summary}");
@@ -851,7 +853,13 @@ fn adamant_sim_onboards_devices_under_a_chosen_policy() {
         .iter()
         .filter_map(|d| d["metadata"]["name"].as_str())
         .collect();
-    for name in ["by-onboard-0", "by-onboard-2", "by-ca-0", "by-ca-2"] {
+    for name in [
+        "by-onboard-0",
+        "by-onboard-2",
+        "by-ca-0",
+        "by-ca-2",
+        "by-made-1",
+    ] {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
 }

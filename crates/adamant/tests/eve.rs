@@ -4,43 +4,26 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::{Controller, Server, eventually, get_json};
+use common::{
+    Controller, Server, eventually, example, example_manifests, examples, get_json,
+    wait_for_vendor_crd,
+};
 use serde_json::Value;
-
-fn seed() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/examples/seed")
-}
-
-fn seed_file(name: &str) -> String {
-    seed().join(name).display().to_string()
-}
 
 #[test]
 fn the_specification_examples_apply_and_show_back() {
     let server = Server::start();
-    let mut files: Vec<String> = std::fs::read_dir(seed())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".yaml"))
-        .collect();
-    files.sort();
+    let files = example_manifests();
     assert_eq!(files.len(), 11, "{files:?}");
     for file in &files {
-        if file.starts_with("10-") {
-            server.ok(&[
-                "wait",
-                "--for",
-                "condition=established",
-                "crd/devicesecurityconfigs.ctrl.edgesmart.tv",
-            ]);
+        if file == "vendor/02-object.yaml" {
+            wait_for_vendor_crd(&server);
         }
-        let out = server.ok(&["apply", "-f", &seed_file(file)]);
+        let out = server.ok(&["apply", "-f", &example(file)]);
         assert!(out.contains("created"), "{file}: {out}");
         // Every object of the file is shown back.
-        let shown = server.ok(&["get", "-f", &seed_file(file), "-o", "name"]);
-        let count = std::fs::read_to_string(seed().join(file))
+        let shown = server.ok(&["get", "-f", &example(file), "-o", "name"]);
+        let count = std::fs::read_to_string(examples().join(file))
             .unwrap()
             .matches("\nkind:")
             .count();
@@ -56,7 +39,7 @@ fn the_specification_examples_apply_and_show_back() {
         "--subresource=status",
         "--type=merge",
         "--patch-file",
-        &seed_file("status/eve-device.lab1.yaml"),
+        &example("status/eve-device.lab1.yaml"),
     ]);
     let table = server.ok(&["-n", "enterprise1", "get", "devices"]);
     let row = table.lines().nth(1).unwrap();
@@ -150,7 +133,7 @@ fn the_specification_examples_apply_and_show_back() {
 const CERT_OF: &str = "01-onboarding.yaml";
 
 fn certificate_in(file: &str, index: usize) -> String {
-    let text = std::fs::read_to_string(seed().join(file)).unwrap();
+    let text = std::fs::read_to_string(examples().join(file)).unwrap();
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("certificate: "))
         .nth(index)
@@ -170,11 +153,11 @@ fn admission_refuses_bad_objects_naming_what_is_wrong() {
         "05-images.yaml",
         "06-volumes.yaml",
     ] {
-        server.ok(&["apply", "-f", &seed_file(file)]);
+        server.ok(&["apply", "-f", &example(file)]);
     }
     let leaf = certificate_in(CERT_OF, 0);
     let ca = certificate_in(CERT_OF, 1);
-    let device_cert = std::fs::read_to_string(seed().join("02-device.yaml"))
+    let device_cert = std::fs::read_to_string(examples().join("02-device.yaml"))
         .unwrap()
         .lines()
         .find_map(|l| l.trim().strip_prefix("certificate: ").map(str::to_owned))

@@ -159,3 +159,173 @@ fn only_the_device_api_crates_know_protobuf() {
         );
     }
 }
+
+/// Every file a clone carries that a path could hide in (text files only).
+fn repository_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        if path.is_dir() {
+            repository_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// Where a path written in `relative` (a file's path from the root) is resolved from, as a depth
+/// below the root: a crate's directory for its Rust code (`CARGO_MANIFEST_DIR`, the working
+/// directory of its tests), except in `include_str!`-style macros and `#[path]`, which resolve
+/// from the file's directory, as does everything outside `crates/`.
+fn base_depth(relative: &Path, line: &str) -> usize {
+    let file_dir = relative.components().count() - 1;
+    let in_crate = relative.starts_with("crates");
+    let from_file = ["include_str!", "include_bytes!", "#[path"]
+        .iter()
+        .any(|m| line.contains(m));
+    if in_crate && !from_file {
+        2.min(file_dir)
+    } else {
+        file_dir
+    }
+}
+
+/// The deepest climb (`../` segments in a row) a line makes.
+fn climb(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let mut deepest = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i..].starts_with(b"../") || (i > 0 && bytes[i - 1] == b'.') {
+            i += 1;
+            continue;
+        }
+        let mut n = 0;
+        while bytes[i..].starts_with(b"../") {
+            n += 1;
+            i += 3;
+        }
+        // A last `..` without a slash climbs too (`join("../..")`).
+        if bytes[i..].starts_with(b"..") && !bytes[i + 2..].starts_with(b".") {
+            n += 1;
+            i += 2;
+        }
+        deepest = deepest.max(n);
+    }
+    deepest
+}
+
+/// What is wrong with a line of the file at `relative`, if it refers outside the repository.
+fn outside_reference(relative: &Path, line: &str) -> Option<String> {
+    // Spelled in pieces so that this file does not name them itself.
+    let beside = ["..", "/shared"].concat();
+    let machine_roots = [
+        ["/wo", "rk/"].concat(),
+        ["/ho", "me/"].concat(),
+        ["/ro", "ot/"].concat(),
+        ["/Us", "ers/"].concat(),
+    ];
+    if line.contains(&beside) {
+        return Some(format!(
+            "names `{beside}`, a directory beside the repository"
+        ));
+    }
+    if let Some(root) = machine_roots.iter().find(|r| {
+        line.match_indices(r.as_str())
+            .any(|(i, _)| i == 0 || !line.as_bytes()[i - 1].is_ascii_alphanumeric())
+    }) {
+        return Some(format!("names `{root}`, an absolute path of some machine"));
+    }
+    let (climb, base) = (climb(line), base_depth(relative, line));
+    (climb > base).then(|| {
+        format!(
+            "climbs {climb} directories from a place {base} below the root, out of the repository"
+        )
+    })
+}
+
+#[test]
+fn the_outside_reference_check_catches_what_it_should() {
+    let crate_test = Path::new("crates/x/tests/t.rs");
+    let crate_src = Path::new("crates/x/src/a/b.rs");
+    let doc = Path::new("docs/page.md");
+    let readme = Path::new("README.md");
+    // Climbs are spelled with `up` so that this file makes none itself.
+    let up = |n: usize| "../".repeat(n);
+    let cases: Vec<(&Path, String, bool)> = vec![
+        (crate_test, format!(r#"join("{}examples")"#, up(2)), false),
+        (crate_test, format!(r#"join("{}elsewhere")"#, up(3)), true),
+        (crate_test, format!(r#"join("{}..")"#, up(1)), false),
+        (crate_test, format!(r#"join("{}..")"#, up(2)), true),
+        (
+            crate_test,
+            format!("\"{}{}/x\"", up(1), ["..", "/shared"].concat()),
+            true,
+        ),
+        (
+            crate_src,
+            format!(r#"include_str!("{}README.md")"#, up(4)),
+            false,
+        ),
+        (crate_src, format!(r#"include_str!("{}x")"#, up(5)), true),
+        (
+            crate_src,
+            "let rest = &s[..n]; ..Default::default()".into(),
+            false,
+        ),
+        (doc, format!("see [the README]({}README.md)", up(1)), false),
+        (doc, format!("see ({}x.md)", up(2)), true),
+        (readme, "HOST:PORT[,HOST:PORT...]".into(), false),
+        (readme, ["read ", "/wo", "rk/main/x"].concat(), true),
+        (readme, ["cd ", "/ho", "me/me"].concat(), true),
+        (readme, "https://example.com/work/x".into(), false),
+    ];
+    for (file, line, flagged) in cases {
+        assert_eq!(
+            outside_reference(file, &line).is_some(),
+            flagged,
+            "{} {line:?}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn nothing_refers_to_a_path_outside_the_repository() {
+    let root = workspace().canonicalize().unwrap();
+    let mut files = Vec::new();
+    for dir in ["crates", "scripts", ".ci", "docs", "examples"] {
+        repository_files(&root.join(dir), &mut files);
+    }
+    for file in ["README.md", "ARCHITECTURE.md", "Cargo.toml"] {
+        files.push(root.join(file));
+    }
+    let mut found = Vec::new();
+    let mut read = 0;
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue; // not text
+        };
+        read += 1;
+        let relative = file.strip_prefix(&root).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if let Some(problem) = outside_reference(relative, line) {
+                found.push(format!(
+                    "{}:{}: {problem}\n    {line}",
+                    relative.display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(read > 100, "only {read} files read");
+    assert!(
+        found.is_empty(),
+        "a clone has nothing beside it: copy what these need into the repository (examples/, \
+         docs/) and refer to it there\n{}",
+        found.join("\n")
+    );
+}

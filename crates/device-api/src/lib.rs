@@ -1,4 +1,4 @@
-//! The EVE device API v2 (docs: `../shared/docs/eve-device-api.md`): `ping`, `certs`,
+//! The EVE device API v2 (docs: `docs/device-api.md` at the repository root): `ping`, `certs`,
 //! `register`, `uuid`, `attest`, `config` (composed, signed, 304 when unchanged), `info` (applied
 //! to Device and Application status), and the telemetry uploads. It reaches objects only as a
 //! Kubernetes client (kube-rs) and its caches; only this crate and `eve-api` know protobuf.

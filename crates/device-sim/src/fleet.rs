@@ -14,8 +14,11 @@ use crate::{Controller, Device, Identity, SimError};
 /// What to simulate.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    /// How many devices.
+    /// How many devices (besides `known`).
     pub devices: usize,
+    /// One more device whose identity and serial number are given (an example device, or a
+    /// Device created in advance with its certificate), run before the others.
+    pub known: Option<(Identity, String)>,
     /// The onboarding certificate they register with (none: their certificates must be known).
     pub onboard: Option<Identity>,
     /// A certificate authority that issues the devices' certificates (the
@@ -185,11 +188,22 @@ async fn live(mut device: Device, plan: Plan, stats: Arc<Mutex<Stats>>) {
 pub async fn run(controller: Controller, plan: Plan) -> Summary {
     let stats = Arc::new(Mutex::new(Stats::default()));
     let mut tasks = Vec::new();
-    for i in 0..plan.devices {
-        let name = format!("{}{i}", plan.serial_prefix);
-        let identity = match &plan.device_ca {
-            Some(ca) => Identity::issued_by(ca, &name),
-            None => Identity::generate(&name),
+    let total = plan.devices + usize::from(plan.known.is_some());
+    for i in 0..total {
+        let (identity, name) = match (&plan.known, i) {
+            (Some((identity, serial)), 0) => (Ok(identity.clone()), serial.clone()),
+            _ => {
+                let name = format!(
+                    "{}{}",
+                    plan.serial_prefix,
+                    i - usize::from(plan.known.is_some())
+                );
+                let identity = match &plan.device_ca {
+                    Some(ca) => Identity::issued_by(ca, &name),
+                    None => Identity::generate(&name),
+                };
+                (identity, name)
+            }
         };
         let Ok(identity) = identity else {
             continue;
@@ -220,7 +234,6 @@ pub async fn run(controller: Controller, plan: Plan) -> Summary {
     }
     let progress = {
         let stats = stats.clone();
-        let total = plan.devices;
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(5)).await;

@@ -5,10 +5,7 @@ use eve_api::Message;
 use eve_api::envelope::{Opened, Signer};
 use proptest::prelude::*;
 
-const KEYS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/examples/seed/keys/"
-);
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/keys/");
 
 fn signer() -> Signer {
     let read = |n: &str| std::fs::read(format!("{KEYS}{n}")).unwrap();

@@ -4,10 +4,7 @@
 use eve_api::Message;
 use eve_api::envelope::{EnvelopeError, Opened, Signer, pem_to_der, public_key, sha256};
 
-const KEYS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/examples/seed/keys/"
-);
+const KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/keys/");
 
 fn read(name: &str) -> Vec<u8> {
     std::fs::read(format!("{KEYS}{name}")).unwrap_or_else(|e| panic!("{KEYS}{name}: {e}"))

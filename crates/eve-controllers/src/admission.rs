@@ -891,12 +891,12 @@ mod tests {
     use super::*;
     use kube::runtime::{reflector, watcher};
 
-    fn seed_certificate(file: &str) -> String {
+    fn example_certificate(file: &str) -> String {
         use base64::Engine;
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/examples/seed/keys")
+            .join("../../examples/keys")
             .join(file);
-        let pem = std::fs::read(path).expect("the seed keys are in shared/");
+        let pem = std::fs::read(path).expect("the example keys are in examples/keys");
         base64::engine::general_purpose::STANDARD.encode(pem)
     }
 
@@ -917,8 +917,8 @@ mod tests {
 
     #[test]
     fn device_keys_find_holders_and_forget_what_no_longer_holds() {
-        let cert = seed_certificate("device.pem");
-        let onboard = seed_certificate("onboard.pem");
+        let cert = example_certificate("device.pem");
+        let onboard = example_certificate("onboard.pem");
         let (store, mut writer) = reflector::store();
         let keys = DeviceKeys::default();
         let apply = |writer: &mut reflector::store::Writer<eve_model::Device>,

@@ -318,3 +318,54 @@ pub fn get_json(server: &Server, args: &[&str]) -> serde_json::Value {
     all.extend(["-o", "json"]);
     serde_json::from_str(&server.ok(&all)).expect("kubectl prints JSON")
 }
+
+/// The repository's examples (`examples/`).
+pub fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// A file of the examples, as a path argument.
+pub fn example(name: &str) -> String {
+    examples().join(name).display().to_string()
+}
+
+/// The example manifests in the order they apply: `examples/*.yaml`, then `examples/vendor/`.
+pub fn example_manifests() -> Vec<String> {
+    let mut manifests = Vec::new();
+    for dir in ["", "vendor"] {
+        let mut files: Vec<String> = std::fs::read_dir(examples().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".yaml"))
+            .map(|n| {
+                if dir.is_empty() {
+                    n
+                } else {
+                    format!("{dir}/{n}")
+                }
+            })
+            .collect();
+        files.sort();
+        manifests.extend(files);
+    }
+    manifests
+}
+
+/// Waits until the vendor example's CustomResourceDefinition is established.
+pub fn wait_for_vendor_crd(server: &Server) {
+    server.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/devicesecurityconfigs.ctrl.edgesmart.tv",
+    ]);
+}
+
+/// Applies every example as `examples/README.md` says: the directory in one go, then the
+/// vendor's kind and an object of it.
+pub fn apply_examples(server: &Server) {
+    server.ok(&["apply", "-f", &example("")]);
+    server.ok(&["apply", "-f", &example("vendor/01-crd.yaml")]);
+    wait_for_vendor_crd(server);
+    server.ok(&["apply", "-f", &example("vendor/02-object.yaml")]);
+}
