@@ -70,7 +70,7 @@ fn the_registry_never_sees_http_nor_an_engine() {
 #[test]
 fn the_api_server_knows_no_engine_and_nothing_of_eve() {
     let deps = dependencies("apiserver");
-    for forbidden in ["redb", "etcd", "storage-embedded", "anyhow", "prost"] {
+    for forbidden in ["redb", "etcd", "storage-embedded", "anyhow", "eve-api"] {
         assert!(
             !deps.contains(forbidden),
             "crates/apiserver must not depend on {forbidden}"
@@ -142,7 +142,6 @@ fn the_eve_half_reaches_objects_only_as_a_kubernetes_client() {
 fn only_the_device_api_crates_know_protobuf() {
     for krate in [
         "apimachinery",
-        "apiserver",
         "registry",
         "storage",
         "eve-model",
@@ -158,6 +157,13 @@ fn only_the_device_api_crates_know_protobuf() {
             "{krate} must not know protobuf: the device API crates turn it into objects"
         );
     }
+    // The API server speaks Kubernetes' protobuf (`application/vnd.kubernetes.protobuf`, the
+    // wire form of kubectl and client-go), never EVE's.
+    let names = dependency_names("apiserver");
+    assert!(
+        !names.iter().any(|n| n == "eve-api"),
+        "apiserver knows Kubernetes' protobuf only, never EVE's"
+    );
 }
 
 /// Every file a clone carries that a path could hide in (text files only).

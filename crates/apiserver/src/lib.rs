@@ -13,9 +13,11 @@ pub use http::{RequestBody, ResponseBody};
 pub mod native;
 pub mod openapi;
 pub mod pki;
+pub mod protobuf;
 pub mod schema;
 mod server;
 pub mod status;
+pub mod strategic;
 pub mod table;
 
 pub use server::{ApiServer, Config, SYSTEM_NAMESPACES, StartError};

@@ -1,5 +1,5 @@
-//! The native kinds Adamant reuses: Namespace, ConfigMap, Secret, PersistentVolumeClaim and
-//! StorageClass, with kube-apiserver's validation rules written out, their printers, and their
+//! The native kinds Adamant reuses: Namespace, ConfigMap, Secret, ServiceAccount,
+//! PersistentVolumeClaim and StorageClass, with kube-apiserver's validation rules written out, their printers, and their
 //! schemas (the shapes come from `k8s-openapi`).
 
 use std::collections::BTreeMap;
@@ -21,7 +21,9 @@ pub const MAX_PAYLOAD: usize = 1024 * 1024;
 /// The component schemas of the native kinds and the meta types, from `k8s-openapi`.
 pub fn components() -> Components {
     use k8s_openapi::api::autoscaling::v1::Scale;
-    use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Secret};
+    use k8s_openapi::api::core::v1::{
+        ConfigMap, Namespace, PersistentVolumeClaim, Secret, ServiceAccount,
+    };
     use k8s_openapi::api::storage::v1::StorageClass;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ListMeta, Status};
@@ -30,6 +32,7 @@ pub fn components() -> Components {
     generator.subschema_for::<ConfigMap>();
     generator.subschema_for::<Secret>();
     generator.subschema_for::<Namespace>();
+    generator.subschema_for::<ServiceAccount>();
     generator.subschema_for::<PersistentVolumeClaim>();
     generator.subschema_for::<StorageClass>();
     generator.subschema_for::<CustomResourceDefinition>();
@@ -51,6 +54,7 @@ pub fn components() -> Components {
         ("", "v1", "ConfigMap"),
         ("", "v1", "Secret"),
         ("", "v1", "Namespace"),
+        ("", "v1", "ServiceAccount"),
         ("", "v1", "PersistentVolumeClaim"),
         ("storage.k8s.io", "v1", "StorageClass"),
         ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
@@ -72,6 +76,7 @@ pub fn components() -> Components {
             );
         }
     }
+    crate::strategic::annotate(&mut components);
     components
 }
 
@@ -223,6 +228,25 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
                 vec![json!(type_), json!(count(&o["data"])), age(o)]
             },
             &["type"],
+        ),
+        kind(
+            components,
+            "",
+            "serviceaccounts",
+            "ServiceAccount",
+            &["sa"],
+            true,
+            Arc::new(ServiceAccountStrategy),
+            None,
+            vec![
+                Column::new("Secrets", "integer", 0, "Number of secrets"),
+                age_column(),
+            ],
+            |o| {
+                let secrets = o["secrets"].as_array().map_or(0, Vec::len);
+                vec![json!(secrets), age(o)]
+            },
+            &[],
         ),
         kind(
             components,
@@ -497,6 +521,11 @@ fn immutable_payload(new: &Value, old: &Value, fields: &[&str]) -> Vec<FieldErro
     }
     errors
 }
+
+/// The ServiceAccount strategy: a name and the fields of the object, nothing more.
+pub struct ServiceAccountStrategy;
+
+impl Strategy for ServiceAccountStrategy {}
 
 /// The ConfigMap strategy.
 pub struct ConfigMapStrategy;

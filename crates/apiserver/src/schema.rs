@@ -69,7 +69,7 @@ impl Schema {
     }
 
     /// The schema `node` stands for: `$ref`s (also a lone `$ref` under `allOf`) followed.
-    fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
+    pub(crate) fn resolve<'a>(&'a self, mut node: &'a Value) -> &'a Value {
         for _ in 0..32 {
             if let Some(name) = node
                 .get("$ref")

@@ -49,15 +49,6 @@ pub enum ApiError {
     /// 403 Forbidden.
     #[error("{0}")]
     Forbidden(String),
-    /// 405 MethodNotAllowed: the resource does not offer the verb.
-    #[error("{0}")]
-    MethodNotAllowed(String),
-    /// 406 NotAcceptable: no response type the client accepts.
-    #[error("{0}")]
-    NotAcceptable(String),
-    /// 415 UnsupportedMediaType: a request body of a type the resource does not take.
-    #[error("{0}")]
-    UnsupportedMediaType(String),
     /// 410 Expired/Gone: a resource version or continue token too old to serve.
     #[error("{0}")]
     Gone(String),

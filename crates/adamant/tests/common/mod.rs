@@ -120,7 +120,12 @@ impl Server {
 
     /// A kubectl command with this server's kubeconfig and a fresh HOME.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("kubectl");
+        self.kubectl_program(Path::new("kubectl"), args)
+    }
+
+    /// A command of a particular kubectl binary with this server's kubeconfig and a fresh HOME.
+    pub fn kubectl_program(&self, program: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env("KUBECONFIG", self.kubeconfig())
@@ -368,4 +373,46 @@ pub fn apply_examples(server: &Server) {
     server.ok(&["apply", "-f", &example("vendor/01-crd.yaml")]);
     wait_for_vendor_crd(server);
     server.ok(&["apply", "-f", &example("vendor/02-object.yaml")]);
+}
+
+/// The kubectl binaries of every minor version the machine carries (`kubectl.1.NN` beside the
+/// `kubectl` dispatcher), by version (`1.27`): 1.27 to 1.33 must be there.
+pub fn kubectl_versions() -> Vec<(String, PathBuf)> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dispatcher = std::env::split_paths(&path)
+        .map(|dir| dir.join("kubectl"))
+        .find(|candidate| candidate.is_file())
+        .expect("kubectl on PATH");
+    let dir = dispatcher
+        .canonicalize()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut versions: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            let version = path
+                .file_name()?
+                .to_str()?
+                .strip_prefix("kubectl.")?
+                .to_string();
+            Some((version, path))
+        })
+        .collect();
+    versions.sort_by_key(|(v, _)| {
+        v.split('.')
+            .map(|n| n.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<_>>()
+    });
+    let names: Vec<&str> = versions.iter().map(|(v, _)| v.as_str()).collect();
+    for wanted in ["1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33"] {
+        assert!(
+            names.contains(&wanted),
+            "kubectl {wanted} is missing beside {}: the tests need kubectl.1.27 to kubectl.1.33 there (found {names:?})",
+            dispatcher.display()
+        );
+    }
+    versions
 }

@@ -1,0 +1,45 @@
+//! POST: creating an object.
+
+use bytes::Bytes;
+use registry::ApiError;
+
+use super::resource::Call;
+use super::respond::{Outcome, Refusal};
+use crate::admission::Operation;
+
+impl Call {
+    pub(crate) async fn create(&self, media_type: &str, body: Bytes) -> Outcome {
+        if !self.name.is_empty() {
+            return Err(Refusal::MethodNotAllowed(
+                "POST is not allowed on a named object; use PUT to replace it".into(),
+            ));
+        }
+        let dry_run = self.dry_run()?;
+        let validation = self.field_validation()?;
+        let mut object = self.decode(media_type, &body)?;
+        let mut warnings = Vec::new();
+        self.normalize(&mut object, validation, &mut warnings)
+            .map_err(|e| (e, warnings.clone()))?;
+        let name = registry::object::name(&object).to_string();
+        if !registry::object::meta_str(&object, "resourceVersion").is_empty() {
+            return Err((
+                ApiError::BadRequest(
+                    "resourceVersion should not be set on objects to be created".into(),
+                ),
+                warnings,
+            )
+                .into());
+        }
+        self.check_namespace(&name)
+            .await
+            .map_err(|e| (e, warnings.clone()))?;
+        let (options, chain) = self.write_options(Operation::Create, &name, dry_run);
+        let object = self.stored(object);
+        let created = self
+            .server
+            .registry
+            .create(&self.kind.main, &self.namespace, object, &options)
+            .await;
+        self.answer(201, created, warnings, &chain, dry_run).await
+    }
+}

@@ -1,0 +1,235 @@
+//! The HTTP layer: the Kubernetes REST wire over HTTP, the only part of the server that knows
+//! HTTP. Shaped as kube-apiserver's `endpoints/handlers`: this router (discovery, OpenAPI,
+//! health, and resource paths), a typed request info (`request`), query options (`query`),
+//! negotiation in one place (`negotiate`), responses and HTTP-only refusals (`respond`), and a
+//! module per handler (`get`, `list`, `create`, `update`, `patch`, `delete`, `watch`, `scale`)
+//! over the shared per-request state of `resource`.
+
+mod create;
+mod delete;
+mod get;
+mod list;
+mod negotiate;
+mod patch;
+mod query;
+mod request;
+mod resource;
+mod respond;
+mod scale;
+mod update;
+mod watch;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, header};
+use http_body_util::combinators::BoxBody;
+use serde_json::{Value, json};
+use tokio::sync::watch as signal;
+
+use crate::auth::{Attributes, PUBLIC_PATHS, User};
+use crate::server::ApiServer;
+use crate::status::{Subject, failure};
+use crate::{discovery, openapi};
+use negotiate::accepts_json;
+use query::Query;
+use respond::{Refusal, json_response, method_not_allowed, not_found, respond};
+
+/// A request body the server can read: hyper's, or an in-process client's.
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error = Self::Failure> + Send + 'static
+{
+    /// The body's error.
+    type Failure: std::error::Error + Send + Sync + 'static;
+}
+
+impl<B> RequestBody for B
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    type Failure = B::Error;
+}
+
+/// A response body.
+pub type ResponseBody = BoxBody<Bytes, std::io::Error>;
+pub(crate) type Body = ResponseBody;
+
+/// The largest request body (kube-apiserver's limit).
+pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
+
+fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": "v1.32.0",
+        "gitCommit": "adamant",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", other => other }),
+    })
+}
+
+/// Serves one request.
+pub(crate) async fn handle<B: RequestBody>(
+    server: Arc<ApiServer>,
+    user: User,
+    request: Request<B>,
+    shutdown: signal::Receiver<bool>,
+) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    let query = Query::parse(request.uri().query().unwrap_or(""));
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if user.is_anonymous() && !PUBLIC_PATHS.contains(&path.as_str()) {
+        return json_response(401, &failure(401, "Unauthorized", "Unauthorized"), &[]);
+    }
+    let segments = query::segments(&path);
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let resource_path = matches!(
+        segments.as_slice(),
+        ["api", "v1", _, ..] | ["apis", _, _, _, ..]
+    );
+    if !resource_path {
+        let attributes = Attributes {
+            verb: request.method().as_str().to_lowercase(),
+            resource_request: false,
+            path: path.clone(),
+            ..Default::default()
+        };
+        if let Err(reason) = server.authorizer.authorize(&user, &attributes) {
+            return json_response(
+                403,
+                &failure(
+                    403,
+                    "Forbidden",
+                    &format!(
+                        "forbidden: User \"{}\" cannot {} path \"{path}\": {reason}",
+                        user.name, attributes.verb
+                    ),
+                ),
+                &[],
+            );
+        }
+    }
+    if request.method() != Method::GET && !resource_path {
+        return method_not_allowed();
+    }
+    let catalog = server.catalog();
+    match segments.as_slice() {
+        ["version"] => json_response(200, &version_info(), &[]),
+        ["livez" | "readyz" | "healthz"] => respond(200, "text/plain; charset=utf-8", "ok", &[]),
+        ["api"] if discovery::wants_aggregated(&accept) => respond(
+            200,
+            discovery::AGGREGATED,
+            serde_json::to_vec(&discovery::aggregated(&catalog, true)).expect("JSON"),
+            &[],
+        ),
+        ["apis"] if discovery::wants_aggregated(&accept) => respond(
+            200,
+            discovery::AGGREGATED,
+            serde_json::to_vec(&discovery::aggregated(&catalog, false)).expect("JSON"),
+            &[],
+        ),
+        ["api"] => {
+            let host = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| request.uri().authority().map(|a| a.as_str()))
+                .unwrap_or("")
+                .to_string();
+            json_response(200, &discovery::api_versions(&host), &[])
+        }
+        ["apis"] => json_response(200, &discovery::api_group_list(&catalog), &[]),
+        ["api", "v1"] => match discovery::resource_list(&catalog, "", "v1") {
+            Some(list) => json_response(200, &list, &[]),
+            None => not_found(),
+        },
+        ["apis", group] => match discovery::api_group(&catalog, group) {
+            Some(group) => json_response(200, &group, &[]),
+            None => not_found(),
+        },
+        ["apis", group, version] => match discovery::resource_list(&catalog, group, version) {
+            Some(list) => json_response(200, &list, &[]),
+            None => not_found(),
+        },
+        ["openapi", "v3"] => {
+            let documents = catalog.openapi.get_or_init(|| openapi::documents(&catalog));
+            json_response(200, &openapi::index(documents), &[])
+        }
+        ["openapi", "v3", rest @ ..] => {
+            let key = rest.join("/");
+            let documents = catalog.openapi.get_or_init(|| openapi::documents(&catalog));
+            let Some(document) = documents.get(&key) else {
+                return not_found();
+            };
+            if !accepts_json(&accept) {
+                return Refusal::NotAcceptable("only application/json is served".into())
+                    .response(&Subject::default());
+            }
+            match query.get("hash") {
+                Some(hash) if hash != document.hash => {
+                    let mut response = respond(301, "application/json", "", &[]);
+                    if let Ok(location) =
+                        HeaderValue::from_str(&format!("/openapi/v3/{key}?hash={}", document.hash))
+                    {
+                        response.headers_mut().insert(header::LOCATION, location);
+                    }
+                    response
+                }
+                hash => {
+                    let mut response = respond(200, "application/json", document.body.clone(), &[]);
+                    let headers = response.headers_mut();
+                    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", document.hash)) {
+                        headers.insert(header::ETAG, etag);
+                    }
+                    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+                    if hash.is_some() {
+                        headers.insert(
+                            header::CACHE_CONTROL,
+                            HeaderValue::from_static("public, immutable"),
+                        );
+                    }
+                    response
+                }
+            }
+        }
+        ["openapi", "v2"] => {
+            if !accepts_json(&accept) {
+                return Refusal::NotAcceptable(
+                    "/openapi/v2 is served as application/json only".into(),
+                )
+                .response(&Subject::default());
+            }
+            let body = catalog.swagger.get_or_init(|| {
+                serde_json::to_vec(&openapi::swagger(&catalog))
+                    .expect("JSON")
+                    .into()
+            });
+            respond(200, "application/json", body.clone(), &[])
+        }
+        ["api", "v1", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            resource::serve(
+                server, user, request, "", "v1", rest, query, accept, shutdown,
+            )
+            .await
+        }
+        ["apis", group, version, rest @ ..] => {
+            let (group, version) = (group.to_string(), version.to_string());
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            resource::serve(
+                server, user, request, &group, &version, rest, query, accept, shutdown,
+            )
+            .await
+        }
+        _ => not_found(),
+    }
+}

@@ -1,0 +1,113 @@
+//! PATCH: JSON patch, JSON merge patch and strategic merge patch (native kinds), applied to
+//! the current object inside the registry's optimistic update.
+
+use apimachinery::FieldError;
+use bytes::Bytes;
+use registry::ApiError;
+use serde_json::Value;
+
+use super::negotiate::{self, PatchFormat};
+use super::resource::Call;
+use super::respond::{Outcome, Refusal};
+use crate::admission::Operation;
+use crate::strategic;
+
+impl Call {
+    pub(crate) async fn patch(&self, media_type: &str, body: Bytes) -> Outcome {
+        enum Kind {
+            Json(json_patch::Patch),
+            Merge(Value),
+            Strategic(Value),
+        }
+        let invalid = |what: &str, e: serde_json::Error| {
+            Refusal::from(ApiError::BadRequest(format!(
+                "the {what} is not valid: {e}"
+            )))
+        };
+        let patch = match negotiate::patch_format(media_type, self.kind.native)? {
+            PatchFormat::Json => {
+                Kind::Json(serde_json::from_slice(&body).map_err(|e| invalid("JSON patch", e))?)
+            }
+            PatchFormat::Merge => {
+                Kind::Merge(serde_json::from_slice(&body).map_err(|e| invalid("merge patch", e))?)
+            }
+            PatchFormat::Strategic => Kind::Strategic(
+                serde_json::from_slice(&body).map_err(|e| invalid("strategic merge patch", e))?,
+            ),
+            PatchFormat::Apply => {
+                return Err(Refusal::UnsupportedMediaType(
+                    "server-side apply (application/apply-patch+yaml) is not built yet: use kubectl apply without --server-side".into(),
+                ));
+            }
+        };
+        let schema = self.kind.schema.clone();
+        let apply = move |target: &mut Value| -> Result<(), ApiError> {
+            match &patch {
+                Kind::Json(operations) => {
+                    json_patch::patch(target, operations).map_err(|e| ApiError::Invalid {
+                        kind: String::new(),
+                        name: String::new(),
+                        causes: vec![FieldError::invalid(
+                            "patch",
+                            String::from_utf8_lossy(&body).to_string(),
+                            e.to_string(),
+                        )],
+                    })
+                }
+                Kind::Merge(merge) => {
+                    json_patch::merge(target, merge);
+                    Ok(())
+                }
+                Kind::Strategic(patch) => {
+                    *target = strategic::apply(target, patch, &schema).map_err(|e| {
+                        ApiError::Invalid {
+                            kind: String::new(),
+                            name: String::new(),
+                            causes: vec![FieldError::invalid("patch", "", e.to_string())],
+                        }
+                    })?;
+                    Ok(())
+                }
+            }
+        };
+        if self.subresource == "scale" {
+            return self
+                .write_scale(move |current| {
+                    let mut scale = current.clone();
+                    apply(&mut scale)?;
+                    Ok(scale)
+                })
+                .await;
+        }
+        let dry_run = self.dry_run()?;
+        let validation = self.field_validation()?;
+        let (options, chain) = self.write_options(Operation::Update, &self.name, dry_run);
+        let mut warnings = Vec::new();
+        let patched = self
+            .server
+            .registry
+            .update_with(
+                self.registry_resource(),
+                &self.namespace,
+                &self.name,
+                &options,
+                |current| {
+                    let mut object = self.served(current.clone());
+                    apply(&mut object)?;
+                    if !object.is_object() {
+                        return Err(ApiError::BadRequest(
+                            "the patch made the object something other than a JSON object".into(),
+                        ));
+                    }
+                    if let Err((e, _)) = self.check_type(&object) {
+                        return Err(e);
+                    }
+                    warnings.clear();
+                    self.normalize(&mut object, validation, &mut warnings)?;
+                    Ok(self.stored(object))
+                },
+            )
+            .await;
+        self.answer(200, patched, warnings, &chain, dry_run).await
+    }
+}

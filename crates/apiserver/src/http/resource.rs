@@ -1,0 +1,424 @@
+//! The state shared by the handlers of one request on a resource (`Call`), and `serve`, which
+//! resolves the resource, authorizes the verb, negotiates the response and hands over to the
+//! handler of the verb.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use registry::{ApiError, WriteOptions};
+use serde_json::Value;
+use tokio::sync::watch as signal;
+
+use super::negotiate::{self, BodyFormat, Output};
+use super::query::Query;
+use super::request::{ResourcePath, Verb};
+use super::respond::{Outcome, Refusal, error_response, fail, json_response, not_found, respond};
+use super::{Body, MAX_BODY, RequestBody};
+use crate::admission::{Chain, Operation, Request as AdmissionRequest};
+use crate::auth::{Attributes, User};
+use crate::catalog::{Kind, group_version};
+use crate::server::ApiServer;
+use crate::status::Subject;
+use crate::table::Include;
+use crate::{native, protobuf};
+
+/// One request on a resource.
+pub(crate) struct Call {
+    pub(crate) server: Arc<ApiServer>,
+    pub(crate) user: User,
+    pub(crate) kind: Arc<Kind>,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) subresource: String,
+    pub(crate) query: Query,
+    pub(crate) output: Output,
+    pub(crate) subject: Subject,
+    pub(crate) finalize: registry::Resource,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn serve<B: RequestBody>(
+    server: Arc<ApiServer>,
+    user: User,
+    request: Request<B>,
+    group: &str,
+    version: &str,
+    rest: Vec<String>,
+    query: Query,
+    accept: String,
+    shutdown: signal::Receiver<bool>,
+) -> Response<Body> {
+    let catalog = server.catalog();
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let Some(path) = ResourcePath::parse(&rest) else {
+        return not_found();
+    };
+    let namespace = path.namespace.as_deref();
+    let (resource_name, name, subresource) = (
+        path.resource.as_str(),
+        path.name.as_str(),
+        path.subresource.as_str(),
+    );
+    let Some(kind) = catalog.find(group, version, resource_name).cloned() else {
+        return not_found();
+    };
+    if namespace.is_some() && !kind.namespaced {
+        return not_found();
+    }
+    let subject = Subject {
+        group: group.into(),
+        resource: resource_name.into(),
+        kind: kind.kind.clone(),
+        name: name.into(),
+    };
+    let method = request.method().clone();
+    let watching = method == Method::GET && name.is_empty() && query.flag("watch");
+    let Some(verb) = Verb::of(&method, !name.is_empty(), watching) else {
+        return Refusal::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        ))
+        .response(&subject);
+    };
+    let attributes = Attributes {
+        verb: verb.as_str().into(),
+        resource_request: true,
+        group: group.into(),
+        resource: resource_name.into(),
+        subresource: subresource.into(),
+        namespace: namespace.unwrap_or("").into(),
+        name: name.into(),
+        path: String::new(),
+    };
+    if let Err(reason) = server.authorizer.authorize(&user, &attributes) {
+        let error = ApiError::Forbidden(format!(
+            "{} \"{name}\" is forbidden: User \"{}\" cannot {} resource \"{resource_name}\" in API group \"{group}\": {reason}",
+            kind.main.qualified(),
+            user.name,
+            verb.as_str()
+        ));
+        return error_response(&error, &subject, &[]);
+    }
+    let sub_ok = match subresource {
+        "" => true,
+        "status" => kind.status.is_some(),
+        "scale" => kind.scale.is_some(),
+        "finalize" => kind.native && kind.resource == "namespaces" && verb == Verb::Update,
+        _ => false,
+    };
+    if !sub_ok
+        || (!subresource.is_empty() && !matches!(verb, Verb::Get | Verb::Update | Verb::Patch))
+    {
+        return not_found();
+    }
+    let protobuf = kind.native
+        && subresource != "scale"
+        && protobuf::supports(&kind.api_version(), &kind.kind);
+    let output = match negotiate::output(&accept, protobuf) {
+        Ok(output) => output,
+        Err(refusal) => return refusal.response(&subject),
+    };
+    let call = Call {
+        server,
+        user,
+        kind,
+        namespace: namespace.unwrap_or("").to_string(),
+        name: name.to_string(),
+        subresource: subresource.to_string(),
+        query,
+        output,
+        subject,
+        finalize: native::namespace_finalize_resource(),
+    };
+    let media_type = negotiate::media_type(request.headers());
+    let result = if verb == Verb::Watch {
+        return call.watch(shutdown).await;
+    } else if verb.writes() {
+        match read_body(request).await {
+            Err(e) => Err(e.into()),
+            Ok(body) => match verb {
+                Verb::Create => call.create(&media_type, body).await,
+                Verb::Update => call.update(&media_type, body).await,
+                Verb::Patch => call.patch(&media_type, body).await,
+                Verb::Delete => call.delete(body).await,
+                _ => call.delete_collection(body).await,
+            },
+        }
+    } else if verb == Verb::List {
+        call.list().await
+    } else {
+        call.get().await
+    };
+    match result {
+        Ok(response) => response,
+        Err(refusal) => refusal.response(&call.subject),
+    }
+}
+
+async fn read_body<B: RequestBody>(request: Request<B>) -> Result<Bytes, ApiError> {
+    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(
+            "Request entity too large: limit is {MAX_BODY}"
+        ))),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "reading the request body failed: {e}"
+        ))),
+    }
+}
+
+/// How to treat unknown fields (`fieldValidation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FieldValidation {
+    Ignore,
+    Warn,
+    Strict,
+}
+impl Call {
+    pub(crate) fn wants_table(&self) -> bool {
+        self.output == Output::Table
+    }
+    pub(crate) fn include(&self) -> Result<Include, (ApiError, Vec<String>)> {
+        Include::parse(self.query.get("includeObject"))
+            .map_err(|e| (ApiError::BadRequest(e), Vec::new()))
+    }
+    pub(crate) fn dry_run(&self) -> Result<bool, (ApiError, Vec<String>)> {
+        match self.query.get("dryRun") {
+            None | Some("") => Ok(false),
+            Some("All") => Ok(true),
+            Some(other) => fail(ApiError::BadRequest(format!(
+                "dryRun: Unsupported value: {other:?}: supported values: \"All\""
+            ))),
+        }
+    }
+    pub(crate) fn field_validation(&self) -> Result<FieldValidation, (ApiError, Vec<String>)> {
+        match self.query.get("fieldValidation").unwrap_or("") {
+            "" | "Warn" => Ok(FieldValidation::Warn),
+            "Strict" => Ok(FieldValidation::Strict),
+            "Ignore" => Ok(FieldValidation::Ignore),
+            other => fail(ApiError::BadRequest(format!(
+                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+    /// The object as served at the requested version.
+    pub(crate) fn served(&self, mut object: Value) -> Value {
+        if let Some(map) = object.as_object_mut() {
+            map.insert("apiVersion".into(), self.kind.api_version().into());
+            map.insert("kind".into(), self.kind.kind.clone().into());
+        }
+        object
+    }
+    /// The object as stored (custom resources at their storage version).
+    pub(crate) fn stored(&self, mut object: Value) -> Value {
+        if let Some(map) = object.as_object_mut() {
+            map.insert(
+                "apiVersion".into(),
+                group_version(&self.kind.group, &self.kind.storage_version).into(),
+            );
+            map.insert("kind".into(), self.kind.kind.clone().into());
+        }
+        object
+    }
+    pub(crate) fn registry_resource(&self) -> &registry::Resource {
+        match self.subresource.as_str() {
+            "status" => self.kind.status.as_ref().unwrap_or(&self.kind.main),
+            "finalize" => &self.finalize,
+            _ => &self.kind.main,
+        }
+    }
+    pub(crate) fn cannot_handle(&self, detail: &str) -> ApiError {
+        let kind = &self.kind.kind;
+        ApiError::BadRequest(format!(
+            "{kind} in version \"{}\" cannot be handled as a {kind}: {detail}",
+            self.kind.version
+        ))
+    }
+    /// Parses a request body (JSON, or protobuf for native kinds) and checks its type fields.
+    pub(crate) fn decode(&self, media_type: &str, body: &[u8]) -> Result<Value, Refusal> {
+        let protobuf = self.kind.native
+            && self.subresource != "scale"
+            && protobuf::supports(&self.kind.api_version(), &self.kind.kind);
+        let object: Value = match negotiate::body_format(media_type, protobuf)? {
+            BodyFormat::Json => serde_json::from_slice(body).map_err(|e| {
+                ApiError::BadRequest(format!("couldn't get version/kind; json parse error: {e}"))
+            })?,
+            BodyFormat::Protobuf => protobuf::decode(body).map_err(|e| {
+                self.cannot_handle(&format!("the protobuf body cannot be decoded: {e}"))
+            })?,
+        };
+        if !object.is_object() {
+            return Err(ApiError::BadRequest(format!(
+                "couldn't get version/kind; json parse error: the body is not a JSON object: {}",
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ))
+            .into());
+        }
+        self.check_type(&object)?;
+        let mut object = object;
+        if self.subresource != "scale" {
+            object = self.served(object);
+        }
+        Ok(object)
+    }
+
+    pub(crate) fn check_type(&self, object: &Value) -> Result<(), (ApiError, Vec<String>)> {
+        let (expected_version, expected_kind) = if self.subresource == "scale" {
+            ("autoscaling/v1".to_string(), "Scale".to_string())
+        } else {
+            (self.kind.api_version(), self.kind.kind.clone())
+        };
+        // Missing type fields are taken from the URL, as kube-apiserver does.
+        let api_version = object["apiVersion"].as_str().unwrap_or(&expected_version);
+        let kind = object["kind"].as_str().unwrap_or(&expected_kind);
+        if api_version != expected_version {
+            return fail(ApiError::BadRequest(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({expected_version})"
+            )));
+        }
+        if kind != expected_kind {
+            return fail(ApiError::BadRequest(format!(
+                "the kind in the data ({kind}) does not match the expected kind ({expected_kind})"
+            )));
+        }
+        Ok(())
+    }
+    /// Prunes unknown fields (refusing them under Strict, warning under Warn), checks the
+    /// types of native kinds, and applies defaults.
+    pub(crate) fn normalize(
+        &self,
+        object: &mut Value,
+        validation: FieldValidation,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
+        let unknown = self.kind.schema.prune(object);
+        let described: Vec<String> = unknown
+            .iter()
+            .map(|path| format!("unknown field \"{}\"", path.trim_start_matches('.')))
+            .collect();
+        match validation {
+            FieldValidation::Strict if !described.is_empty() => {
+                return Err(
+                    self.cannot_handle(&format!("strict decoding error: {}", described.join(", ")))
+                );
+            }
+            FieldValidation::Warn => warnings.extend(described),
+            _ => {}
+        }
+        if self.kind.native {
+            let errors = self.kind.schema.type_errors(object);
+            if let Some(first) = errors.first() {
+                return Err(self.cannot_handle(&format!(
+                    "json: cannot unmarshal {} into Go struct field {}.{}",
+                    match &first.kind {
+                        apimachinery::FieldErrorKind::TypeInvalid(t) => t.clone(),
+                        _ => "value".into(),
+                    },
+                    self.kind.kind,
+                    first.path
+                )));
+            }
+        } else {
+            self.kind.schema.default(object);
+        }
+        Ok(())
+    }
+    pub(crate) fn write_options(
+        &self,
+        operation: Operation,
+        name: &str,
+        dry_run: bool,
+    ) -> (WriteOptions, Arc<Chain>) {
+        let chain = Arc::new(Chain::new(
+            self.server.plugins.clone(),
+            AdmissionRequest {
+                operation,
+                group: self.kind.group.clone(),
+                version: self.kind.version.clone(),
+                resource: self.kind.resource.clone(),
+                subresource: self.subresource.clone(),
+                kind: self.kind.kind.clone(),
+                namespace: self.namespace.clone(),
+                name: name.to_string(),
+                user: self.user.clone(),
+                dry_run,
+            },
+        ));
+        let options = WriteOptions {
+            dry_run,
+            admission: Some(chain.clone() as Arc<dyn registry::Admit>),
+        };
+        (options, chain)
+    }
+    pub(crate) async fn check_namespace(&self, name: &str) -> Result<(), ApiError> {
+        if !self.kind.namespaced {
+            return Ok(());
+        }
+        if self.namespace.is_empty() {
+            return Err(ApiError::BadRequest("the namespace of the request is missing: create namespaced objects under /namespaces/{namespace}/".into()));
+        }
+        let namespaces = native::namespace_resource();
+        match self
+            .server
+            .registry
+            .get(&namespaces, "", &self.namespace)
+            .await
+        {
+            Ok(ns) => {
+                if !registry::object::meta_str(&ns, "deletionTimestamp").is_empty() {
+                    return Err(ApiError::Forbidden(format!(
+                        "{} \"{name}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
+                        self.kind.main.qualified(),
+                        self.namespace
+                    )));
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+    pub(crate) async fn after_write(&self, object: &Value) {
+        if self.kind.group == "apiextensions.k8s.io"
+            && self.kind.resource == "customresourcedefinitions"
+            && let Err(e) = self.server.reconcile_written_crd(object).await
+        {
+            tracing::warn!(error = %e, "establishing a CRD failed");
+        }
+    }
+    /// The answer to a create, update or patch: the object (at the requested version), with
+    /// the warnings of field validation and admission. A dry-run create has no version yet.
+    pub(crate) async fn answer(
+        &self,
+        code: u16,
+        result: Result<Value, ApiError>,
+        mut warnings: Vec<String>,
+        chain: &Chain,
+        dry_run: bool,
+    ) -> Outcome {
+        warnings.extend(chain.warnings());
+        let mut object = result.map_err(|e| (e, warnings.clone()))?;
+        if !dry_run {
+            self.after_write(&object).await;
+        } else if code == 201 {
+            registry::object::meta_mut(&mut object).remove("resourceVersion");
+        }
+        Ok(self.object_response(code, &self.served(object), &warnings))
+    }
+
+    /// An object (or list, or Status) in the negotiated form: protobuf when the client asked for
+    /// it and the object has a protobuf form, JSON otherwise.
+    pub(crate) fn object_response(
+        &self,
+        code: u16,
+        object: &Value,
+        warnings: &[String],
+    ) -> Response<Body> {
+        if self.output == Output::Protobuf
+            && let Ok(bytes) = protobuf::encode(object)
+        {
+            return respond(code, negotiate::PROTOBUF, bytes, warnings);
+        }
+        json_response(code, object, warnings)
+    }
+}
