@@ -1,7 +1,8 @@
 //! Compiles `proto/k8s/*.proto` (our own description of the Kubernetes protobuf messages) with
 //! protox, pure Rust: no `protoc` needed. Only the encoded `FileDescriptorSet` is written out;
 //! `src/protobuf.rs` loads it into a `prost_reflect::DescriptorPool` and walks messages
-//! dynamically, so no Rust code is generated.
+//! dynamically, so no Rust code is generated. `proto/gnostic/openapi_v2.proto` (the protobuf
+//! form of a Swagger 2.0 document) goes into a second set, loaded by `src/openapi_proto.rs`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
@@ -24,6 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(files, ["proto"])?;
     let encoded = prost::Message::encode_to_vec(&descriptors);
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("k8s_descriptors.bin");
+    std::fs::write(out, encoded)?;
+
+    let openapi = "gnostic/openapi_v2.proto";
+    println!("cargo:rerun-if-changed=proto/{openapi}");
+    let descriptors = protox::compile([openapi], ["proto"])?;
+    let encoded = prost::Message::encode_to_vec(&descriptors);
+    let out =
+        std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("openapi_v2_descriptors.bin");
     std::fs::write(out, encoded)?;
     Ok(())
 }

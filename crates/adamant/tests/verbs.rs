@@ -99,6 +99,13 @@ fn manifests(stage: usize) -> String {
     } else {
         ""
     };
+    // base64 of the same (kubectl re-sends stringData on every apply, so data is used).
+    let secret = ["b25l", "dHdv", "dHdv"][stage];
+    let secret_extra = if stage < 2 {
+        "  removed-later: aGVyZQ==\n"
+    } else {
+        ""
+    };
     let label = if stage < 2 {
         "    removed-later: here\n"
     } else {
@@ -106,7 +113,7 @@ fn manifests(stage: usize) -> String {
     };
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: apply\n  labels:\n    app: demo\n{label}data:\n  value: {value}\n{extra}\
----\napiVersion: v1\nkind: Secret\nmetadata:\n  name: password\n  namespace: apply\nstringData:\n  value: {value}\n{extra}\
+---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: password\n  namespace: apply\ndata:\n  value: {secret}\n{secret_extra}\
 ---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: fast\n  labels:\n    tier: {value}\n{label}provisioner: eve\nparameters:\n  type: blank\n\
 ---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: disk\n  namespace: apply\n  labels:\n    size: {value}\n{label}spec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: fast\n  resources:\n    requests:\n      storage: 1Gi\n\
 ---\napiVersion: eve.lfedge.org/v1beta1\nkind: NetworkConfig\nmetadata:\n  name: lan\n  namespace: apply\n  labels:\n    stage: {value}\n{label}spec:\n  ip: dhcp\n"

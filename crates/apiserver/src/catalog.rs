@@ -168,6 +168,9 @@ pub struct Catalog {
     pub openapi: std::sync::OnceLock<BTreeMap<String, crate::openapi::Document>>,
     /// The OpenAPI v2 document, made on first use.
     pub swagger: std::sync::OnceLock<bytes::Bytes>,
+    /// The OpenAPI v2 document as protobuf ([`crate::openapi_proto`]), made on first use.
+    pub swagger_protobuf:
+        std::sync::OnceLock<Result<bytes::Bytes, crate::openapi_proto::OpenApiProtoError>>,
 }
 
 impl Catalog {
@@ -194,6 +197,7 @@ impl Catalog {
             components,
             openapi: Default::default(),
             swagger: Default::default(),
+            swagger_protobuf: Default::default(),
         }
     }
 

@@ -4,14 +4,19 @@
 //! [`registry`]. Only this crate knows the Kubernetes wire format and HTTP.
 
 pub mod admission;
+mod apply;
 pub mod auth;
 pub mod catalog;
+pub mod coordination;
 pub mod crd;
 pub mod discovery;
+pub mod events;
+pub mod gc;
 mod http;
 pub use http::{RequestBody, ResponseBody};
 pub mod native;
 pub mod openapi;
+pub mod openapi_proto;
 pub mod pki;
 pub mod protobuf;
 pub mod schema;

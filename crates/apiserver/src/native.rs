@@ -1,6 +1,7 @@
 //! The native kinds Adamant reuses: Namespace, ConfigMap, Secret, ServiceAccount,
 //! PersistentVolumeClaim and StorageClass, with kube-apiserver's validation rules written out, their printers, and their
-//! schemas (the shapes come from `k8s-openapi`).
+//! schemas (the shapes come from `k8s-openapi`). Events and Leases are registered here from
+//! their own modules ([`crate::events`], [`crate::coordination`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,12 +36,23 @@ pub fn components() -> Components {
     generator.subschema_for::<ServiceAccount>();
     generator.subschema_for::<PersistentVolumeClaim>();
     generator.subschema_for::<StorageClass>();
+    generator.subschema_for::<k8s_openapi::api::core::v1::Event>();
+    generator.subschema_for::<k8s_openapi::api::events::v1::Event>();
+    generator.subschema_for::<k8s_openapi::api::coordination::v1::Lease>();
     generator.subschema_for::<CustomResourceDefinition>();
     generator.subschema_for::<Scale>();
     generator.subschema_for::<ListMeta>();
     generator.subschema_for::<Status>();
     generator.subschema_for::<DeleteOptions>();
     let mut components: Components = generator.take_definitions(true).into_iter().collect();
+    // `FieldsV1` (managedFields) is a free-form set of field paths.
+    if let Some(fields) = components.get_mut("io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1") {
+        *fields = json!({
+            "description": fields["description"].clone(),
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": true,
+        });
+    }
     // `JSON` (defaults, enums and examples in CRD schemas) takes any JSON value.
     if let Some(json) =
         components.get_mut("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON")
@@ -57,6 +69,9 @@ pub fn components() -> Components {
         ("", "v1", "ServiceAccount"),
         ("", "v1", "PersistentVolumeClaim"),
         ("storage.k8s.io", "v1", "StorageClass"),
+        ("", "v1", "Event"),
+        ("events.k8s.io", "v1", "Event"),
+        ("coordination.k8s.io", "v1", "Lease"),
         ("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
         ("autoscaling", "v1", "Scale"),
         ("", "v1", "Status"),
@@ -95,15 +110,15 @@ pub fn native_schema_name(group: &str, version: &str, kind: &str) -> String {
     }
 }
 
-fn age(object: &Value) -> Value {
+pub(crate) fn age(object: &Value) -> Value {
     object["metadata"]["creationTimestamp"].clone()
 }
 
-fn count(value: &Value) -> usize {
+pub(crate) fn count(value: &Value) -> usize {
     value.as_object().map_or(0, Map::len)
 }
 
-fn str_at<'a>(object: &'a Value, path: &[&str]) -> &'a str {
+pub(crate) fn str_at<'a>(object: &'a Value, path: &[&str]) -> &'a str {
     let mut node = object;
     for part in path {
         node = &node[*part];
@@ -113,7 +128,7 @@ fn str_at<'a>(object: &'a Value, path: &[&str]) -> &'a str {
 
 /// Describes a native kind to the catalog.
 #[allow(clippy::too_many_arguments)]
-fn kind(
+pub(crate) fn kind(
     components: &Arc<Components>,
     group: &str,
     resource: &str,
@@ -337,6 +352,9 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
             },
             &[],
         ),
+        crate::events::core_kind(components),
+        crate::events::events_kind(components),
+        crate::coordination::lease_kind(components),
     ]
 }
 
@@ -939,7 +957,7 @@ impl Strategy for StorageClassStrategy {
     }
 }
 
-fn plain(
+pub(crate) fn plain(
     group: &str,
     resource: &str,
     kind: &str,

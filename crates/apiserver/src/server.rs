@@ -206,6 +206,7 @@ impl ApiServer {
         let server = self.clone();
         let stop = shutdown.clone();
         tokio::spawn(async move { server.crd_controller(stop).await });
+        tokio::spawn(crate::gc::run(self.clone(), shutdown.clone()));
         let server = self.clone();
         tokio::spawn(async move { server.namespace_controller(shutdown).await });
     }

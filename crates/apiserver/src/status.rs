@@ -8,7 +8,7 @@ pub fn code_and_reason(error: &ApiError) -> (u16, &'static str) {
     match error {
         ApiError::NotFound { .. } => (404, "NotFound"),
         ApiError::AlreadyExists { .. } => (409, "AlreadyExists"),
-        ApiError::Conflict { .. } => (409, "Conflict"),
+        ApiError::Conflict { .. } | ApiError::FieldManagerConflict { .. } => (409, "Conflict"),
         ApiError::Invalid { .. } => (422, "Invalid"),
         ApiError::BadRequest(_) => (400, "BadRequest"),
         ApiError::Forbidden(_) => (403, "Forbidden"),
@@ -55,6 +55,15 @@ pub fn status(error: &ApiError, subject: &Subject) -> Value {
     };
     if !kind.is_empty() {
         details.insert("kind".into(), kind.clone().into());
+    }
+    if let ApiError::FieldManagerConflict { conflicts, .. } = error {
+        let causes: Vec<Value> = conflicts
+            .iter()
+            .map(|(field, manager)| {
+                json!({"reason": "FieldManagerConflict", "message": format!("conflict with {manager:?}"), "field": field})
+            })
+            .collect();
+        details.insert("causes".into(), causes.into());
     }
     if let ApiError::Invalid { causes, .. } = error {
         let causes: Vec<Value> = causes

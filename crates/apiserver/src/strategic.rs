@@ -571,12 +571,9 @@ mod tests {
 
     use super::*;
 
-    /// The native components, ServiceAccount's, and `test.Pod` with every kind of list.
+    /// The native components and `test.Pod`, with every kind of list.
     static COMPONENTS: LazyLock<Arc<Components>> = LazyLock::new(|| {
         let mut components = crate::native::components();
-        let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
-        generator.subschema_for::<k8s_openapi::api::core::v1::ServiceAccount>();
-        components.extend(generator.take_definitions(true));
         let by = |key: &str, items: Value| json!({"type": "array", "items": items, "x-kubernetes-patch-strategy": "merge", "x-kubernetes-patch-merge-key": key});
         let spec = json!({"type": "object", "properties": {
             "containers": by("name", json!({"$ref": "#/components/schemas/test.Container"})),

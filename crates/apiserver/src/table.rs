@@ -29,6 +29,12 @@ impl Include {
     }
 }
 
+/// Whether a kind's table starts with the name, as most do; a printer that places the name
+/// itself (a column of format `name`, as Events' last one) has no leading one.
+fn leading_name(kind: &Kind) -> bool {
+    !kind.printer.columns().iter().any(|c| c.format == "name")
+}
+
 /// The column definitions of a kind's table.
 pub fn columns(kind: &Kind) -> Vec<Value> {
     let mut columns = vec![json!({
@@ -38,6 +44,9 @@ pub fn columns(kind: &Kind) -> Vec<Value> {
         "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names",
         "priority": 0,
     })];
+    if !leading_name(kind) {
+        columns.clear();
+    }
     for column in kind.printer.columns() {
         columns.push(json!({
             "name": column.name,
@@ -56,6 +65,9 @@ pub fn row(kind: &Kind, object: &Value, include: Include, now: jiff::Timestamp) 
         .filter(|_| kind.kind == "StorageClass" && kind.native)
         .unwrap_or_else(|| registry::object::name(object).to_string());
     let mut cells = vec![Value::String(name)];
+    if !leading_name(kind) {
+        cells.clear();
+    }
     let raw: Vec<Value> = match &kind.printer {
         Printer::Native { cells, .. } => cells(object),
         Printer::Paths { columns, paths } => paths

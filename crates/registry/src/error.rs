@@ -33,6 +33,14 @@ pub enum ApiError {
         /// Why.
         reason: String,
     },
+    /// 409 Conflict of server-side apply: fields another manager owns would change.
+    #[error("{message}")]
+    FieldManagerConflict {
+        /// The whole message (`Apply failed with 1 conflict: ...`).
+        message: String,
+        /// Each conflict: the field (`.data.key`) and the manager it conflicts with.
+        conflicts: Vec<(String, String)>,
+    },
     /// 422 Invalid, with a cause per field.
     #[error("{kind} \"{name}\" is invalid: {}", aggregate(.causes))]
     Invalid {

@@ -17,6 +17,7 @@ mod watch;
 
 pub use error::ApiError;
 pub use store::{
-    Admit, DefaultStrategy, ListOptions, ListResult, Registry, Resource, Strategy, WriteOptions,
+    Admit, DefaultStrategy, Deletion, ListOptions, ListResult, Registry, Resource, Strategy,
+    WriteOptions,
 };
 pub use watch::{Start, WatchEvent};

@@ -1,6 +1,8 @@
 //! The generic store: the lifecycle of objects of any kind over a [`storage::Store`].
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use apimachinery::meta::{
     NameRule, validate_annotations, validate_labels, validate_name, validate_namespace,
@@ -59,6 +61,35 @@ pub trait Strategy: Send + Sync {
     fn field(&self, _object: &Value, _field: &str) -> Option<String> {
         None
     }
+
+    /// What is wrong with a new object that only creation checks (run after
+    /// [`validate`](Strategy::validate), which also runs on updates).
+    fn validate_create(&self, _object: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// The group whose keys hold the objects, when they are another group's objects served in
+    /// another form (`events.k8s.io` Events are core Events); `None` for the resource's own.
+    fn storage_group(&self) -> Option<&str> {
+        None
+    }
+
+    /// The stored form of an object as this resource serves it (unchanged by default). Every
+    /// hook but this one and [`from_storage`](Strategy::from_storage) sees the served form.
+    fn to_storage(&self, object: Value) -> Value {
+        object
+    }
+
+    /// The served form of a stored object (unchanged by default).
+    fn from_storage(&self, object: Value) -> Value {
+        object
+    }
+
+    /// How long an object lives after each write (`None`: until it is deleted). The registry's
+    /// [`set_ttl`](Registry::set_ttl) overrides it.
+    fn ttl(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// The strategy of a kind with no rules of its own.
@@ -93,10 +124,9 @@ impl Resource {
 
     /// The key prefix of the resource's objects, in one namespace or in all.
     pub fn prefix(&self, namespace: Option<&str>) -> String {
-        let group = if self.group.is_empty() {
-            "core"
-        } else {
-            &self.group
+        let group = match self.strategy.storage_group().unwrap_or(&self.group) {
+            "" => "core",
+            group => group,
         };
         match namespace.filter(|_| self.namespaced) {
             Some(ns) => format!("/registry/{group}/{}/{ns}/", self.resource),
@@ -126,6 +156,45 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// The admission chain the write passes through.
     pub admission: Option<Arc<dyn Admit>>,
+}
+
+/// What a deletion asks beyond its [`WriteOptions`]: preconditions, and the finalizers it
+/// changes (kube-apiserver's `DeleteOptions`, as the registry sees them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deletion {
+    /// Only at this revision (409 otherwise); a stale read is then not retried.
+    pub resource_version: Option<Revision>,
+    /// Only the object of this UID (409 otherwise), not another of the same name.
+    pub uid: Option<String>,
+    /// Finalizers taken off the object before it is deleted (or marked).
+    pub remove_finalizers: Vec<String>,
+    /// Finalizers put on the object (at the end, once) before it is deleted (or marked).
+    pub add_finalizers: Vec<String>,
+}
+
+impl Deletion {
+    /// The object's finalizers as this deletion leaves them, and whether that changes them.
+    fn finalizers_of(&self, object: &Value) -> (Vec<String>, bool) {
+        let old = finalizers(object);
+        let mut new: Vec<String> = old
+            .iter()
+            .filter(|f| !self.remove_finalizers.contains(f))
+            .cloned()
+            .collect();
+        for f in &self.add_finalizers {
+            if !new.contains(f) {
+                new.push(f.clone());
+            }
+        }
+        let changed = {
+            let mut a = old.clone();
+            let mut b = new.clone();
+            a.sort();
+            b.sort();
+            a != b
+        };
+        (if changed { new } else { old }, changed)
+    }
 }
 
 /// Admission: the checks and changes of plug-ins outside the kind's strategy. Both hooks run
@@ -172,21 +241,32 @@ pub struct ListResult {
 #[derive(Clone)]
 pub struct Registry {
     store: Arc<dyn Store>,
+    /// Times to live set with [`Registry::set_ttl`], by key prefix.
+    ttls: Arc<RwLock<BTreeMap<String, Duration>>>,
 }
 
 const GENERATED_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const GENERATED_LENGTH: usize = 5;
 
-pub(crate) fn decode(bytes: &[u8], revision: Revision) -> Result<Value, ApiError> {
+fn decode(bytes: &[u8], revision: Revision) -> Result<Value, ApiError> {
     let mut object: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::Internal(format!("a stored object cannot be decoded: {e}")))?;
     meta_mut(&mut object).insert("resourceVersion".into(), revision.to_string().into());
     Ok(object)
 }
 
+/// A stored object in the form `resource` serves.
+pub(crate) fn decode_as(
+    resource: &Resource,
+    bytes: &[u8],
+    revision: Revision,
+) -> Result<Value, ApiError> {
+    decode(bytes, revision).map(|object| resource.strategy.from_storage(object))
+}
+
 /// The stored form: the object without its resource version, which the store keeps.
-fn encode(object: &Value) -> Bytes {
-    let mut object = object.clone();
+fn encode(resource: &Resource, object: &Value) -> Bytes {
+    let mut object = resource.strategy.to_storage(object.clone());
     meta_mut(&mut object).remove("resourceVersion");
     Bytes::from(serde_json::to_vec(&object).expect("JSON values serialize"))
 }
@@ -221,7 +301,32 @@ fn parse_resource_version(object: &Value) -> Result<Option<Revision>, ApiError> 
 impl Registry {
     /// A registry over `store`.
     pub fn new(store: Arc<dyn Store>) -> Registry {
-        Registry { store }
+        Registry {
+            store,
+            ttls: Arc::default(),
+        }
+    }
+
+    /// Makes every object stored where `resource`'s are expire `ttl` after its last write,
+    /// whatever its strategy says (kube-apiserver's `--event-ttl`).
+    pub fn set_ttl(&self, resource: &Resource, ttl: Duration) {
+        self.ttls
+            .write()
+            .expect("not poisoned")
+            .insert(resource.prefix(None), ttl);
+    }
+
+    /// The options of a write of `resource`: its time to live.
+    fn write_options(&self, resource: &Resource) -> storage::WriteOptions {
+        let set = self
+            .ttls
+            .read()
+            .expect("not poisoned")
+            .get(&resource.prefix(None))
+            .copied();
+        storage::WriteOptions {
+            ttl: set.or_else(|| resource.strategy.ttl()),
+        }
     }
 
     fn invalid(resource: &Resource, name: &str, causes: Vec<FieldError>) -> ApiError {
@@ -316,6 +421,7 @@ impl Registry {
         let name = object::name(&object).to_string();
         let mut causes = Self::validate_meta(resource, &object);
         causes.extend(resource.strategy.validate(&object));
+        causes.extend(resource.strategy.validate_create(&object));
         if !causes.is_empty() {
             return Err(Self::invalid(resource, &name, causes));
         }
@@ -335,7 +441,11 @@ impl Registry {
         }
         let kv = self
             .store
-            .create(Bytes::from(key), encode(&object), Default::default())
+            .create(
+                Bytes::from(key),
+                encode(resource, &object),
+                self.write_options(resource),
+            )
             .await
             .map_err(|e| ApiError::from_storage(e, &resource.qualified(), &name))?;
         meta_mut(&mut object).insert("resourceVersion".into(), kv.mod_revision.to_string().into());
@@ -376,7 +486,10 @@ impl Registry {
             resource: qualified,
             name: name.into(),
         })?;
-        Ok((decode(&kv.value, kv.mod_revision)?, kv.mod_revision))
+        Ok((
+            decode_as(resource, &kv.value, kv.mod_revision)?,
+            kv.mod_revision,
+        ))
     }
 
     /// Replaces an object. With a `resourceVersion` the update happens only at that version
@@ -468,7 +581,12 @@ impl Registry {
                     .map(|d| d.revision)
             } else {
                 self.store
-                    .update(key, encode(&new), revision, Default::default())
+                    .update(
+                        key,
+                        encode(resource, &new),
+                        revision,
+                        self.write_options(resource),
+                    )
                     .await
                     .map(|kv| kv.mod_revision)
             };
@@ -504,23 +622,70 @@ impl Registry {
         resource_version: Option<Revision>,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
+        let deletion = Deletion {
+            resource_version,
+            ..Deletion::default()
+        };
+        self.delete_with(resource, namespace, name, &deletion, options)
+            .await
+    }
+
+    /// Deletes an object as `deletion` says: with its preconditions (409 when they fail), and
+    /// with its finalizers changed first (the garbage collector's `orphan` and
+    /// `foregroundDeletion`, from a propagation policy), also on an object already being
+    /// deleted. An object left with finalizers is only marked (`deletionTimestamp`) and
+    /// returned; one left without goes now. Returns the object as it was last.
+    pub async fn delete_with(
+        &self,
+        resource: &Resource,
+        namespace: &str,
+        name: &str,
+        deletion: &Deletion,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
         loop {
             let (mut object, revision) = self.read(resource, namespace, name).await?;
-            if resource_version.is_some_and(|rv| rv != revision) {
+            if deletion.resource_version.is_some_and(|rv| rv != revision) {
                 return Err(self.conflict(resource, name));
             }
+            if let Some(uid) = &deletion.uid {
+                let actual = meta_str(&object, "uid");
+                if actual != uid {
+                    return Err(ApiError::Conflict {
+                        resource: resource.qualified(),
+                        name: name.into(),
+                        reason: format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                        ),
+                    });
+                }
+            }
+            let retry = deletion.resource_version.is_none();
             let key = Bytes::from(resource.key(namespace, name));
-            if !finalizers(&object).is_empty() || resource.strategy.holds_deletion(&object) {
-                if !meta_str(&object, "deletionTimestamp").is_empty() || options.dry_run {
+            let (finals, changed) = deletion.finalizers_of(&object);
+            if changed {
+                let list = finals.iter().cloned().map(Value::from).collect::<Vec<_>>();
+                meta_mut(&mut object).insert("finalizers".into(), Value::Array(list));
+            }
+            if !finals.is_empty() || resource.strategy.holds_deletion(&object) {
+                let marked = !meta_str(&object, "deletionTimestamp").is_empty();
+                if (marked && !changed) || options.dry_run {
                     return Ok(object);
                 }
-                let meta = meta_mut(&mut object);
-                meta.insert("deletionTimestamp".into(), object::now().into());
-                meta.insert("deletionGracePeriodSeconds".into(), 0.into());
-                resource.strategy.prepare_for_delete(&mut object);
+                if !marked {
+                    let meta = meta_mut(&mut object);
+                    meta.insert("deletionTimestamp".into(), object::now().into());
+                    meta.insert("deletionGracePeriodSeconds".into(), 0.into());
+                    resource.strategy.prepare_for_delete(&mut object);
+                }
                 match self
                     .store
-                    .update(key, encode(&object), revision, Default::default())
+                    .update(
+                        key,
+                        encode(resource, &object),
+                        revision,
+                        self.write_options(resource),
+                    )
                     .await
                 {
                     Ok(kv) => {
@@ -528,7 +693,7 @@ impl Registry {
                             .insert("resourceVersion".into(), kv.mod_revision.to_string().into());
                         return Ok(object);
                     }
-                    Err(StorageError::Conflict { .. }) if resource_version.is_none() => continue,
+                    Err(StorageError::Conflict { .. }) if retry => continue,
                     Err(e) => return Err(ApiError::from_storage(e, &resource.qualified(), name)),
                 }
             }
@@ -537,7 +702,7 @@ impl Registry {
             }
             match self.store.delete(key, Some(revision)).await {
                 Ok(_) => return Ok(object),
-                Err(StorageError::Conflict { .. }) if resource_version.is_none() => continue,
+                Err(StorageError::Conflict { .. }) if retry => continue,
                 Err(e) => return Err(ApiError::from_storage(e, &resource.qualified(), name)),
             }
         }
@@ -579,7 +744,7 @@ impl Registry {
             })?;
             revision = Some(page.revision);
             for kv in &page.kvs {
-                let object = decode(&kv.value, kv.mod_revision)?;
+                let object = decode_as(resource, &kv.value, kv.mod_revision)?;
                 if self.selected(resource, &object, options) {
                     items.push(object);
                 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use storage::{Event, Revision, StorageError, WatchItem};
 
 use crate::error::ApiError;
-use crate::store::{ListOptions, Registry, Resource, decode};
+use crate::store::{ListOptions, Registry, Resource, decode_as};
 
 /// What a watcher of a resource receives.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,7 +103,9 @@ impl Registry {
                 )));
             }
         };
-        let decoded = |bytes: &[u8], revision| decode(bytes, revision).map_err(WatchEvent::Error);
+        let decoded = |bytes: &[u8], revision| {
+            decode_as(resource, bytes, revision).map_err(WatchEvent::Error)
+        };
         let result = (|| {
             let revision = event.revision();
             let old = match event.prev() {

@@ -33,8 +33,11 @@ impl Call {
         self.check_namespace(&name)
             .await
             .map_err(|e| (e, warnings.clone()))?;
+        let manager = self.field_manager()?;
         let (options, chain) = self.write_options(Operation::Create, &name, dry_run);
-        let object = self.stored(object);
+        let mut object = self.stored(object);
+        self.track(&manager, None, &mut object)
+            .map_err(|e| (e, warnings.clone()))?;
         let created = self
             .server
             .registry

@@ -129,17 +129,6 @@ impl Call {
         Ok(self.object_response(200, &body, &[]))
     }
     pub(crate) fn clone_shallow(&self) -> Call {
-        Call {
-            server: self.server.clone(),
-            user: self.user.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            subresource: self.subresource.clone(),
-            query: self.query.clone(),
-            output: self.output,
-            subject: self.subject.clone(),
-            finalize: self.finalize.clone(),
-        }
+        self.clone()
     }
 }

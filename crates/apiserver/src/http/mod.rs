@@ -5,6 +5,7 @@
 //! module per handler (`get`, `list`, `create`, `update`, `patch`, `delete`, `watch`, `scale`)
 //! over the shared per-request state of `resource`.
 
+mod apply;
 mod create;
 mod delete;
 mod get;
@@ -202,18 +203,40 @@ pub(crate) async fn handle<B: RequestBody>(
             }
         }
         ["openapi", "v2"] => {
-            if !accepts_json(&accept) {
-                return Refusal::NotAcceptable(
-                    "/openapi/v2 is served as application/json only".into(),
-                )
-                .response(&Subject::default());
-            }
-            let body = catalog.swagger.get_or_init(|| {
-                serde_json::to_vec(&openapi::swagger(&catalog))
-                    .expect("JSON")
-                    .into()
-            });
-            respond(200, "application/json", body.clone(), &[])
+            use crate::openapi_proto::{CONTENT_TYPE, Format, MEDIA_TYPE, encode, negotiate};
+            let (content_type, body) = match negotiate(&accept) {
+                Some(Format::Json) => (
+                    "application/json",
+                    catalog.swagger.get_or_init(|| {
+                        serde_json::to_vec(&openapi::swagger(&catalog))
+                            .expect("JSON")
+                            .into()
+                    }),
+                ),
+                Some(Format::Protobuf) => {
+                    let encoded = catalog
+                        .swagger_protobuf
+                        .get_or_init(|| encode(&openapi::swagger(&catalog)).map(Bytes::from));
+                    match encoded {
+                        Ok(body) => (CONTENT_TYPE, body),
+                        Err(error) => {
+                            let status = failure(500, "InternalError", &error.to_string());
+                            return json_response(500, &status, &[]);
+                        }
+                    }
+                }
+                None => {
+                    return Refusal::NotAcceptable(format!(
+                        "/openapi/v2 is served as application/json and {MEDIA_TYPE}"
+                    ))
+                    .response(&Subject::default());
+                }
+            };
+            let mut response = respond(200, content_type, body.clone(), &[]);
+            response
+                .headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
+            response
         }
         ["api", "v1", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();

@@ -34,11 +34,7 @@ impl Call {
             PatchFormat::Strategic => Kind::Strategic(
                 serde_json::from_slice(&body).map_err(|e| invalid("strategic merge patch", e))?,
             ),
-            PatchFormat::Apply => {
-                return Err(Refusal::UnsupportedMediaType(
-                    "server-side apply (application/apply-patch+yaml) is not built yet: use kubectl apply without --server-side".into(),
-                ));
-            }
+            PatchFormat::Apply => return self.apply(&body).await,
         };
         let schema = self.kind.schema.clone();
         let apply = move |target: &mut Value| -> Result<(), ApiError> {
@@ -81,6 +77,7 @@ impl Call {
         }
         let dry_run = self.dry_run()?;
         let validation = self.field_validation()?;
+        let manager = self.field_manager()?;
         let (options, chain) = self.write_options(Operation::Update, &self.name, dry_run);
         let mut warnings = Vec::new();
         let patched = self
@@ -104,7 +101,9 @@ impl Call {
                     }
                     warnings.clear();
                     self.normalize(&mut object, validation, &mut warnings)?;
-                    Ok(self.stored(object))
+                    let mut object = self.stored(object);
+                    self.track(&manager, Some(current), &mut object)?;
+                    Ok(object)
                 },
             )
             .await;

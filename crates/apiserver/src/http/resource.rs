@@ -22,9 +22,10 @@ use crate::catalog::{Kind, group_version};
 use crate::server::ApiServer;
 use crate::status::Subject;
 use crate::table::Include;
-use crate::{native, protobuf};
+use crate::{apply, native, protobuf};
 
 /// One request on a resource.
+#[derive(Clone)]
 pub(crate) struct Call {
     pub(crate) server: Arc<ApiServer>,
     pub(crate) user: User,
@@ -34,6 +35,8 @@ pub(crate) struct Call {
     pub(crate) subresource: String,
     pub(crate) query: Query,
     pub(crate) output: Output,
+    /// The client's `User-Agent` (the field manager of writes without `fieldManager`).
+    pub(crate) user_agent: String,
     pub(crate) subject: Subject,
     pub(crate) finalize: registry::Resource,
 }
@@ -119,9 +122,16 @@ pub(crate) async fn serve<B: RequestBody>(
         Ok(output) => output,
         Err(refusal) => return refusal.response(&subject),
     };
+    let user_agent = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let call = Call {
         server,
         user,
+        user_agent,
         kind,
         namespace: namespace.unwrap_or("").to_string(),
         name: name.to_string(),
@@ -292,20 +302,7 @@ impl Call {
         validation: FieldValidation,
         warnings: &mut Vec<String>,
     ) -> Result<(), ApiError> {
-        let unknown = self.kind.schema.prune(object);
-        let described: Vec<String> = unknown
-            .iter()
-            .map(|path| format!("unknown field \"{}\"", path.trim_start_matches('.')))
-            .collect();
-        match validation {
-            FieldValidation::Strict if !described.is_empty() => {
-                return Err(
-                    self.cannot_handle(&format!("strict decoding error: {}", described.join(", ")))
-                );
-            }
-            FieldValidation::Warn => warnings.extend(described),
-            _ => {}
-        }
+        self.prune_unknown(object, validation, warnings)?;
         if self.kind.native {
             let errors = self.kind.schema.type_errors(object);
             if let Some(first) = errors.first() {
@@ -321,6 +318,31 @@ impl Call {
             }
         } else {
             self.kind.schema.default(object);
+        }
+        Ok(())
+    }
+
+    /// Drops the fields the schema does not know: refused under Strict, warned about under
+    /// Warn.
+    pub(crate) fn prune_unknown(
+        &self,
+        object: &mut Value,
+        validation: FieldValidation,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
+        let unknown = self.kind.schema.prune(object);
+        let described: Vec<String> = unknown
+            .iter()
+            .map(|path| format!("unknown field \"{}\"", path.trim_start_matches('.')))
+            .collect();
+        match validation {
+            FieldValidation::Strict if !described.is_empty() => {
+                return Err(
+                    self.cannot_handle(&format!("strict decoding error: {}", described.join(", ")))
+                );
+            }
+            FieldValidation::Warn => warnings.extend(described),
+            _ => {}
         }
         Ok(())
     }
@@ -404,6 +426,42 @@ impl Call {
             registry::object::meta_mut(&mut object).remove("resourceVersion");
         }
         Ok(self.object_response(code, &self.served(object), &warnings))
+    }
+
+    /// The field manager of a write: `fieldManager`, or the client's name from its
+    /// `User-Agent`.
+    pub(crate) fn field_manager(&self) -> Result<String, Refusal> {
+        let manager = match self.query.get("fieldManager") {
+            Some(manager) if !manager.is_empty() => manager.to_string(),
+            _ => apply::manager_from_user_agent(&self.user_agent),
+        };
+        apply::check_manager(&manager)?;
+        Ok(manager)
+    }
+
+    /// Who writes with `manager`, for field ownership.
+    pub(crate) fn writer<'a>(&'a self, manager: &'a str) -> apply::Writer<'a> {
+        apply::Writer {
+            schema: &self.kind.schema,
+            manager,
+            api_version: self.kind.api_version(),
+            subresource: &self.subresource,
+            status_apart: self.kind.status.is_some(),
+        }
+    }
+
+    /// Records in `new`'s `managedFields` what this write changed (not for subresources,
+    /// whose strategies keep the rest of the object as it was).
+    pub(crate) fn track(
+        &self,
+        manager: &str,
+        old: Option<&Value>,
+        new: &mut Value,
+    ) -> Result<(), ApiError> {
+        if !self.subresource.is_empty() {
+            return Ok(());
+        }
+        self.writer(manager).track_update(old, new)
     }
 
     /// An object (or list, or Status) in the negotiated form: protobuf when the client asked for

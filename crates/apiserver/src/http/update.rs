@@ -25,17 +25,22 @@ impl Call {
                 return Err((ApiError::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()), warnings).into());
             }
         }
+        let manager = self.field_manager()?;
         let (options, chain) = self.write_options(Operation::Update, &self.name, dry_run);
         let object = self.stored(object);
         let updated = self
             .server
             .registry
-            .update(
+            .update_with(
                 self.registry_resource(),
                 &self.namespace,
                 &self.name,
-                object,
                 &options,
+                |current| {
+                    let mut new = object.clone();
+                    self.track(&manager, Some(current), &mut new)?;
+                    Ok(new)
+                },
             )
             .await;
         self.answer(200, updated, warnings, &chain, dry_run).await

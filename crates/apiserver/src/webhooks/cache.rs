@@ -1,0 +1,167 @@
+//! A watch-fed cache of one cluster-scoped resource: list, then watch from the list's revision,
+//! list again when the watch ends (compaction, a slow watcher); after every change a snapshot
+//! is derived from all the objects and published. Readers never touch the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use registry::{ListOptions, Registry, Resource, Start, WatchEvent};
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// How long a request waits for the first list before it is refused.
+const READY_WITHIN: Duration = Duration::from_secs(10);
+
+/// The latest snapshot of a watched resource.
+pub(crate) struct Watched<T> {
+    snapshot: watch::Receiver<Option<Arc<T>>>,
+}
+
+impl<T: Send + Sync + 'static> Watched<T> {
+    /// Starts watching `resource` (on the current Tokio runtime) until `stop`'s sender is
+    /// dropped; `derive` makes the snapshot from the objects by name.
+    pub(crate) fn start(
+        registry: Registry,
+        resource: Resource,
+        derive: impl Fn(&BTreeMap<String, Value>) -> T + Send + 'static,
+        stop: watch::Receiver<()>,
+    ) -> Watched<T> {
+        let (publish, snapshot) = watch::channel(None);
+        tokio::spawn(run(registry, resource, derive, publish, stop));
+        Watched { snapshot }
+    }
+
+    /// The current snapshot, waiting (a while) for the first one; `None` if it never came.
+    pub(crate) async fn current(&self) -> Option<Arc<T>> {
+        if let Some(snapshot) = self.snapshot.borrow().clone() {
+            return Some(snapshot);
+        }
+        let mut snapshot = self.snapshot.clone();
+        match tokio::time::timeout(READY_WITHIN, snapshot.wait_for(Option::is_some)).await {
+            Ok(Ok(ready)) => ready.clone(),
+            _ => None,
+        }
+    }
+}
+
+async fn run<T>(
+    registry: Registry,
+    resource: Resource,
+    derive: impl Fn(&BTreeMap<String, Value>) -> T,
+    publish: watch::Sender<Option<Arc<T>>>,
+    mut stop: watch::Receiver<()>,
+) {
+    let pause = Duration::from_secs(1);
+    loop {
+        let listed = tokio::select! {
+            listed = registry.list(&resource, None, &ListOptions::default()) => listed,
+            _ = stop.changed() => return,
+        };
+        let list = match listed {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(resource = %resource.qualified(), error = %e, "listing for the webhook cache failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        let mut objects: BTreeMap<String, Value> = list
+            .items
+            .into_iter()
+            .map(|o| (registry::object::name(&o).to_string(), o))
+            .collect();
+        publish.send_replace(Some(Arc::new(derive(&objects))));
+        let watched = registry
+            .watch(
+                &resource,
+                None,
+                &ListOptions::default(),
+                Start::After(list.resource_version),
+            )
+            .await;
+        let mut events = match watched {
+            Ok(events) => Box::pin(events),
+            Err(e) => {
+                tracing::warn!(resource = %resource.qualified(), error = %e, "watching for the webhook cache failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        loop {
+            let event = tokio::select! {
+                event = events.next() => event,
+                _ = stop.changed() => return,
+            };
+            match event {
+                Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                    objects.insert(registry::object::name(&object).to_string(), object);
+                }
+                Some(WatchEvent::Deleted(object)) => {
+                    objects.remove(registry::object::name(&object));
+                }
+                Some(WatchEvent::Bookmark(_)) => continue,
+                Some(WatchEvent::Error(e)) => {
+                    tracing::debug!(resource = %resource.qualified(), error = %e, "the webhook cache's watch ended; listing again");
+                    break;
+                }
+                None => break,
+            }
+            publish.send_replace(Some(Arc::new(derive(&objects))));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use registry::{DefaultStrategy, WriteOptions};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn follows_the_store() {
+        let registry = Registry::new(Arc::new(storage::MemoryStore::new()));
+        let resource = Resource {
+            group: "example.com".into(),
+            resource: "things".into(),
+            kind: "Thing".into(),
+            namespaced: false,
+            strategy: Arc::new(DefaultStrategy),
+        };
+        let thing = |name: &str| json!({"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": name}});
+        registry
+            .create(&resource, "", thing("a"), &WriteOptions::default())
+            .await
+            .unwrap();
+        let (keep, stop) = watch::channel(());
+        let cache = Watched::start(
+            registry.clone(),
+            resource.clone(),
+            |objects| objects.keys().cloned().collect::<Vec<_>>(),
+            stop,
+        );
+        assert_eq!(*cache.current().await.unwrap(), ["a"]);
+        registry
+            .create(&resource, "", thing("b"), &WriteOptions::default())
+            .await
+            .unwrap();
+        registry
+            .delete(&resource, "", "a", None, &WriteOptions::default())
+            .await
+            .unwrap();
+        let mut seen = cache.snapshot.clone();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            seen.wait_for(|s| s.as_deref().is_some_and(|names| names == ["b"])),
+        )
+        .await
+        .expect("the cache follows")
+        .unwrap();
+        drop(keep);
+    }
+}
