@@ -184,3 +184,84 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
     );
     drop(server);
 }
+
+/// kube-rs's server-side apply (`Patch::Apply`) of an EVE kind: created, shared with a second
+/// manager, a conflict kube-rs reports as 409, forced, and a no-op apply that writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_server_side_apply_of_an_eve_kind() {
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let server = Server::start();
+    server.ok(&["create", "namespace", "fleet"]);
+    let client = client(&server).await;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("eve.lfedge.org", "v1beta1", "NetworkConfig"),
+        "networkconfigs",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "fleet", &resource);
+    let config = |ip: &str, labels: serde_json::Value| {
+        serde_json::json!({
+            "apiVersion": "eve.lfedge.org/v1beta1", "kind": "NetworkConfig",
+            "metadata": {"name": "lan", "labels": labels},
+            "spec": {"ip": ip},
+        })
+    };
+    let gitops = PatchParams::apply("gitops");
+    let created = api
+        .patch(
+            "lan",
+            &gitops,
+            &Patch::Apply(config("dhcp", serde_json::json!({"site": "lab"}))),
+        )
+        .await
+        .unwrap();
+    let managers = created.metadata.managed_fields.clone().unwrap();
+    assert_eq!(managers[0].manager.as_deref(), Some("gitops"));
+    assert_eq!(managers[0].operation.as_deref(), Some("Apply"));
+    // A second manager adding a label: shared object, no conflict.
+    let labeller = PatchParams::apply("labeller");
+    api.patch(
+        "lan",
+        &labeller,
+        &Patch::Apply(serde_json::json!({
+            "apiVersion": "eve.lfedge.org/v1beta1", "kind": "NetworkConfig",
+            "metadata": {"name": "lan", "labels": {"team": "ops"}},
+        })),
+    )
+    .await
+    .unwrap();
+    // The labeller changing spec.ip conflicts with gitops.
+    let error = api
+        .patch(
+            "lan",
+            &labeller,
+            &Patch::Apply(serde_json::json!({
+                "apiVersion": "eve.lfedge.org/v1beta1", "kind": "NetworkConfig",
+                "metadata": {"name": "lan", "labels": {"team": "ops"}},
+                "spec": {"ip": "static"},
+            })),
+        )
+        .await
+        .unwrap_err();
+    match error {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 409);
+            assert!(status.message.contains(".spec.ip"), "{}", status.message);
+            assert!(status.message.contains("\"gitops\""), "{}", status.message);
+        }
+        other => panic!("expected a 409, got {other}"),
+    }
+    // Re-applying gitops' configuration writes nothing.
+    let before = api.get("lan").await.unwrap().metadata.resource_version;
+    let again = api
+        .patch(
+            "lan",
+            &gitops,
+            &Patch::Apply(config("dhcp", serde_json::json!({"site": "lab"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.metadata.resource_version, before);
+    let labels = again.metadata.labels.unwrap();
+    assert_eq!(labels["site"], "lab");
+    assert_eq!(labels["team"], "ops");
+}

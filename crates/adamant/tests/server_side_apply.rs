@@ -14,7 +14,11 @@ fn config_map(name: &str, data: &[(&str, &str)]) -> String {
     let mut text = format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: ssa\n  labels:\n    sync: gitops\n"
     );
-    text.push_str(if data.is_empty() { "data: {}\n" } else { "data:\n" });
+    text.push_str(if data.is_empty() {
+        "data: {}\n"
+    } else {
+        "data:\n"
+    });
     for (k, v) in data {
         text.push_str(&format!("  {k}: \"{v}\"\n"));
     }
