@@ -37,31 +37,30 @@ impl Call {
             PatchFormat::Apply => return self.apply(&body).await,
         };
         let schema = self.kind.schema.clone();
+        // A patch that cannot apply: 422 naming the object, the patch (shortened) and why.
+        let shown = {
+            let text = String::from_utf8_lossy(&body);
+            let cut = text.char_indices().nth(256).map_or(text.len(), |(i, _)| i);
+            text[..cut].to_string()
+        };
+        let (kind, name) = (self.kind.kind.clone(), self.name.clone());
+        let invalid = move |detail: String| ApiError::Invalid {
+            kind: kind.clone(),
+            name: name.clone(),
+            causes: vec![FieldError::invalid("patch", shown.clone(), detail)],
+        };
         let apply = move |target: &mut Value| -> Result<(), ApiError> {
             match &patch {
                 Kind::Json(operations) => {
-                    json_patch::patch(target, operations).map_err(|e| ApiError::Invalid {
-                        kind: String::new(),
-                        name: String::new(),
-                        causes: vec![FieldError::invalid(
-                            "patch",
-                            String::from_utf8_lossy(&body).to_string(),
-                            e.to_string(),
-                        )],
-                    })
+                    json_patch::patch(target, operations).map_err(|e| invalid(e.to_string()))
                 }
                 Kind::Merge(merge) => {
                     json_patch::merge(target, merge);
                     Ok(())
                 }
                 Kind::Strategic(patch) => {
-                    *target = strategic::apply(target, patch, &schema).map_err(|e| {
-                        ApiError::Invalid {
-                            kind: String::new(),
-                            name: String::new(),
-                            causes: vec![FieldError::invalid("patch", "", e.to_string())],
-                        }
-                    })?;
+                    *target = strategic::apply(target, patch, &schema)
+                        .map_err(|e| invalid(e.to_string()))?;
                     Ok(())
                 }
             }
