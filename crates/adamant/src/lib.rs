@@ -182,6 +182,10 @@ pub struct ServeArgs {
     /// the same for it.
     #[arg(long, env = "ADAMANT_REFERENCE_CHECKS", default_value = "refuse")]
     pub reference_checks: eve_controllers::admission::References,
+    /// How long Events are kept after their last write (Go's duration syntax: `1h`, `30m`,
+    /// `1h30m`), as kube-apiserver's `--event-ttl`.
+    #[arg(long, default_value = "1h", value_parser = apiserver::events::parse_ttl)]
+    pub event_ttl: Duration,
     /// The EVE device API.
     #[command(flatten)]
     pub devices: DeviceArgs,
@@ -287,6 +291,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let server = apiserver::ApiServer::new(store.clone(), plugins)
         .await
         .context("cannot start the API server")?;
+    apiserver::events::set_ttl(&server, args.event_ttl);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {

@@ -88,9 +88,9 @@ const IMMUTABLE: &[&str] = &[
     "reportingInstance",
 ];
 
-/// The longest `reportingInstance`, `action` and `reason` of a new-style Event.
+/// The longest `reportingInstance`, `action` and `reason` of a new-style Event, in bytes.
 const SHORT_LIMIT: usize = 128;
-/// The longest message (`note`) of a new-style Event.
+/// The longest message (`note`) of a new-style Event, in bytes.
 const NOTE_LIMIT: usize = 1024;
 
 /// Why a time to live cannot be read.
@@ -228,7 +228,7 @@ fn check_text(
         errors.push(FieldError::required(field, ""));
     }
     if let Some(limit) = limit
-        && value.chars().count() > limit
+        && value.len() > limit
     {
         errors.push(FieldError::invalid(
             field,
@@ -410,11 +410,11 @@ impl Strategy for EventsV1 {
         Some("")
     }
 
-    fn to_storage(&self, object: Value) -> Value {
+    fn convert_for_storage(&self, object: Value) -> Value {
         to_core_v1(object)
     }
 
-    fn from_storage(&self, object: Value) -> Value {
+    fn convert_from_storage(&self, object: Value) -> Value {
         to_events_v1(object)
     }
 

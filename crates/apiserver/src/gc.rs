@@ -341,8 +341,8 @@ enum Change {
     Listed(Arc<Watched>, Vec<Meta>),
     /// An object added or changed.
     Upsert(Arc<Watched>, Meta),
-    /// An object deleted.
-    Deleted(Arc<Watched>, Meta),
+    /// An object deleted (its UID).
+    Deleted(Uid),
     /// A resource no longer watched (its kind is gone): its objects are gone too.
     Unwatched(Arc<Watched>),
     /// A live read found nothing at these coordinates.
@@ -383,7 +383,9 @@ impl Graph {
                     .nodes
                     .iter()
                     .filter(|(uid, n)| {
-                        n.watched.as_ref().is_some_and(|w| w.prefix == watched.prefix)
+                        n.watched
+                            .as_ref()
+                            .is_some_and(|w| w.prefix == watched.prefix)
                             && !seen.contains(*uid)
                     })
                     .map(|(uid, _)| uid.clone())
@@ -393,13 +395,17 @@ impl Graph {
                 }
             }
             Change::Upsert(watched, meta) => self.upsert(&watched, meta, queues),
-            Change::Deleted(_, meta) => self.remove(&meta.uid, queues),
+            Change::Deleted(uid) => self.remove(&uid, queues),
             Change::Unwatched(watched) => {
                 self.unsynced.remove(&watched.prefix);
                 let gone: Vec<Uid> = self
                     .nodes
                     .iter()
-                    .filter(|(_, n)| n.watched.as_ref().is_some_and(|w| w.prefix == watched.prefix))
+                    .filter(|(_, n)| {
+                        n.watched
+                            .as_ref()
+                            .is_some_and(|w| w.prefix == watched.prefix)
+                    })
                     .map(|(uid, _)| uid.clone())
                     .collect();
                 for uid in gone {
@@ -521,7 +527,13 @@ impl Graph {
     /// Records `uid` as a dependent of `owners`; an owner not in the graph becomes a virtual
     /// node to verify, and a reference that does not match its seen owner makes the dependent
     /// be looked at.
-    fn add_dependent(&mut self, uid: &Uid, namespace: &Arc<str>, owners: &[OwnerRef], queues: &Queues) {
+    fn add_dependent(
+        &mut self,
+        uid: &Uid,
+        namespace: &Arc<str>,
+        owners: &[OwnerRef],
+        queues: &Queues,
+    ) {
         let mut check = false;
         for owner in owners {
             self.dependents
@@ -633,14 +645,7 @@ impl Graph {
         if !node.observed() || node.identity == identity {
             let uid = identity.uid.clone();
             self.absent.add(identity);
-            if let Some(node) = self.nodes.remove(&uid) {
-                for owner in &node.owners {
-                    self.unlink(&owner.uid, &uid);
-                }
-            }
-            for dependent in self.dependents.get(&uid).into_iter().flatten() {
-                queues.delete.add(dependent.clone());
-            }
+            self.remove(&uid, queues);
             return;
         }
         // Seen elsewhere: only the dependents naming these coordinates are dangling.
@@ -810,7 +815,9 @@ pub(crate) async fn run(server: Arc<ApiServer>, mut shutdown: watch::Receiver<bo
                 seen_catalog = Some(catalog);
                 since_full = 0;
             }
-            Err(e) => tracing::warn!(error = %e, "the garbage collector cannot list CRDs; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the garbage collector cannot list CRDs; retrying")
+            }
         }
     }
     for (_, (_, monitor)) in monitors {
@@ -941,7 +948,9 @@ impl Collector {
 
     /// The object at `identity` now, if it is there with that UID.
     async fn live(&self, identity: &Identity) -> Result<Option<(Arc<Watched>, Value)>, GcError> {
-        let watched = self.kinds().resolve(&identity.api_version, &identity.kind)?;
+        let watched = self
+            .kinds()
+            .resolve(&identity.api_version, &identity.kind)?;
         let namespaced = watched.kind.namespaced;
         if namespaced && identity.namespace.is_empty() {
             return Ok(None);
@@ -989,9 +998,7 @@ impl Collector {
         if observed && !has_owners && !deleting_dependents {
             return Outcome::Forget;
         }
-        let result = self
-            .decide(&identity, observed, deleting_dependents)
-            .await;
+        let result = self.decide(&identity, observed, deleting_dependents).await;
         match result {
             Ok(outcome) => outcome,
             Err(GcError::NamespacedOwnerOfClusterScoped { kind, name }) => {
@@ -1061,12 +1068,10 @@ impl Collector {
             let graph = self.graph.lock().expect("not poisoned");
             let dependents = graph.dependents.get(&identity.uid);
             let any = dependents.is_some_and(|d| !d.is_empty());
-            let cycle = dependents.into_iter().flatten().any(|d| {
-                graph
-                    .nodes
-                    .get(d)
-                    .is_some_and(|n| n.deleting_dependents)
-            });
+            let cycle = dependents
+                .into_iter()
+                .flatten()
+                .any(|d| graph.nodes.get(d).is_some_and(|n| n.deleting_dependents));
             any.then_some(cycle)
         };
         let finalizers = registry::object::finalizers(&latest);
@@ -1426,7 +1431,12 @@ async fn monitor(server: Arc<ApiServer>, watched: Arc<Watched>, changes: mpsc::S
         }
         let events = match server
             .registry
-            .watch(resource, None, &ListOptions::default(), Start::After(revision))
+            .watch(
+                resource,
+                None,
+                &ListOptions::default(),
+                Start::After(revision),
+            )
             .await
         {
             Ok(events) => events,
@@ -1442,7 +1452,7 @@ async fn monitor(server: Arc<ApiServer>, watched: Arc<Watched>, changes: mpsc::S
                 WatchEvent::Added(o) | WatchEvent::Modified(o) => {
                     Meta::of(&o).map(|m| Change::Upsert(watched.clone(), m))
                 }
-                WatchEvent::Deleted(o) => Meta::of(&o).map(|m| Change::Deleted(watched.clone(), m)),
+                WatchEvent::Deleted(o) => Meta::of(&o).map(|m| Change::Deleted(m.uid)),
                 WatchEvent::Bookmark(_) => None,
                 WatchEvent::Error(e) => {
                     tracing::debug!(resource = %resource.qualified(), error = %e, "garbage collector watch ended; listing again");

@@ -24,5 +24,6 @@ mod server;
 pub mod status;
 pub mod strategic;
 pub mod table;
+mod webhooks;
 
 pub use server::{ApiServer, Config, SYSTEM_NAMESPACES, StartError};

@@ -91,6 +91,7 @@ pub fn components() -> Components {
             );
         }
     }
+    crate::webhooks::add_components(&mut components);
     crate::strategic::annotate(&mut components);
     components
 }
@@ -356,6 +357,9 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
         crate::events::events_kind(components),
         crate::coordination::lease_kind(components),
     ]
+    .into_iter()
+    .chain(crate::webhooks::kinds(components))
+    .collect()
 }
 
 /// The name shown in a StorageClass row: with `(default)` for the default class.

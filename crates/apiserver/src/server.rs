@@ -114,6 +114,7 @@ impl ApiServer {
         plugins: Vec<Arc<dyn Plugin>>,
     ) -> Result<Arc<ApiServer>, StartError> {
         let registry = Registry::new(store);
+        let plugins = [plugins, vec![crate::webhooks::plugin(&registry)]].concat();
         let base_components = Arc::new(native::components());
         let server = Arc::new(ApiServer {
             registry,

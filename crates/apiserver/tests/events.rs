@@ -505,12 +505,12 @@ async fn events_expire_after_their_time_to_live() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_renewed_by_a_write_outlives_one_that_is_not() {
     let h = harness().await;
-    apiserver::events::set_ttl(&h.server, Duration::from_secs(2));
+    apiserver::events::set_ttl(&h.server, Duration::from_secs(3));
     for name in ["kept", "left"] {
         let (code, body) = h.send("POST", CORE, legacy(name)).await;
         assert_eq!(code, 201, "{body}");
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let (code, body) = h
         .call(
             "PATCH",
@@ -521,8 +521,17 @@ async fn an_event_renewed_by_a_write_outlives_one_that_is_not() {
         )
         .await;
     assert_eq!(code, 200, "{body}");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(h.names(CORE).await, ["kept"]);
+    // "left" expires about a second later; "kept" lives three seconds from its write.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let names = h.names(CORE).await;
+        if !names.contains(&"left".to_string()) {
+            assert_eq!(names, ["kept"]);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{names:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 
 pub mod compose;
 pub mod configs;
+pub mod events;
 pub mod fleet;
 pub mod pki;
 pub mod report;
@@ -40,6 +41,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::configs::{Served, Source};
+use crate::events::{DeviceEvents, Policy, Refused as Whose};
 use crate::fleet::{Fleet, Known, certificate_der};
 use crate::pki::ControllerCerts;
 use crate::sink::{Kind, Sink};
@@ -95,6 +97,7 @@ pub struct DeviceApi {
     options: Options,
     attestations: Mutex<HashMap<String, Attestation>>,
     reporter: report::Reporter,
+    events: DeviceEvents,
 }
 
 /// A response: status and body, always with the proto content type.
@@ -206,6 +209,7 @@ impl DeviceApi {
             stop.clone(),
         ));
         let api = Arc::new(DeviceApi {
+            events: DeviceEvents::start(client.clone(), stop.clone()),
             reporter: report::Reporter::new(client.clone()),
             client,
             fleet,
@@ -379,7 +383,12 @@ impl DeviceApi {
 
         // Registered before with this certificate: nothing to do.
         if let Some(known) = self.fleet.by_hash(&sha256(&device_der)) {
-            self.active(&known)?;
+            let device = self.active(&known).inspect_err(|refused| {
+                if let Some(device) = self.fleet.device(&known) {
+                    self.events.refused(Whose::Device(&device), &refused.1);
+                }
+            })?;
+            self.events.onboarded(&device, &Policy::DeviceCertificate);
             return Ok(status(StatusCode::OK));
         }
         // A Device waiting for this (onboarding certificate, serial) pair.
@@ -392,16 +401,20 @@ impl DeviceApi {
                 soft => self.fleet.by_onboard(&onboard_hash, soft),
             });
         if let Some(device) = waiting {
+            let refuse = |code, why: &str| {
+                self.events.refused(Whose::Device(&device), why);
+                Err(Refused::new(code, why))
+            };
             if device
                 .spec
                 .certificate
                 .as_deref()
                 .is_some_and(|c| !c.is_empty())
             {
-                return Err(Refused::new(
+                return refuse(
                     StatusCode::CONFLICT,
                     "this onboarding certificate and serial are registered with another device certificate",
-                ));
+                );
             }
             if device
                 .annotations()
@@ -409,10 +422,7 @@ impl DeviceApi {
                 .map(String::as_str)
                 == Some("false")
             {
-                return Err(Refused::new(
-                    StatusCode::FORBIDDEN,
-                    "the Device is not activated",
-                ));
+                return refuse(StatusCode::FORBIDDEN, "the Device is not activated");
             }
             let api: Api<Device> =
                 Api::namespaced(self.client.clone(), &device.namespace().unwrap_or_default());
@@ -426,23 +436,25 @@ impl DeviceApi {
                 .await
                 .map_err(|e| Refused::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
             self.fleet.learn(&updated);
+            self.events.onboarded(&updated, &Policy::WaitingDevice);
             return Ok(status(StatusCode::CREATED));
         }
         // Self-registration under a policy object.
-        let namespace = self
+        let name = device_name(&serial, &device_der);
+        let (namespace, policy) = self
             .fleet
             .onboard_certificates
             .state()
             .iter()
             .find(|o| certificate_der(&o.spec.certificate).as_deref() == Some(&onboard_der))
-            .and_then(|o| o.namespace())
+            .and_then(|o| Some((o.namespace()?, Policy::OnboardCertificate(o.name_any()))))
             .or_else(|| {
                 self.fleet
                     .onboard_authorities
                     .state()
                     .iter()
                     .find(|a| signed_by(&onboard_der, &a.spec.certificate))
-                    .and_then(|a| a.namespace())
+                    .and_then(|a| Some((a.namespace()?, Policy::OnboardAuthority(a.name_any()))))
             })
             .or_else(|| {
                 self.fleet
@@ -450,19 +462,27 @@ impl DeviceApi {
                     .state()
                     .iter()
                     .find(|a| signed_by(&device_der, &a.spec.certificate))
-                    .and_then(|a| a.namespace())
+                    .and_then(|a| Some((a.namespace()?, Policy::DeviceAuthority(a.name_any()))))
             })
-            .or_else(|| self.options.open_registration.clone())
+            .or_else(|| {
+                let namespace = self.options.open_registration.clone()?;
+                Some((namespace, Policy::Open))
+            })
             .ok_or_else(|| {
-                Refused::new(
-                    StatusCode::FORBIDDEN,
-                    "no Device or onboarding policy admits this device",
-                )
+                let why = "no Device or onboarding policy admits this device";
+                self.events.refused(
+                    Whose::Named {
+                        namespace: "default",
+                        name: &name,
+                    },
+                    &format!("{why} (serial {serial:?})"),
+                );
+                Refused::new(StatusCode::FORBIDDEN, why)
             })?;
         let device: Device = serde_json::from_value(serde_json::json!({
             "apiVersion": "eve.lfedge.org/v1beta1",
             "kind": "Device",
-            "metadata": {"name": device_name(&serial, &device_der), "namespace": namespace},
+            "metadata": {"name": name, "namespace": namespace},
             "spec": {
                 "certificate": device_b64,
                 "serial": serial,
@@ -475,12 +495,18 @@ impl DeviceApi {
             Ok(created) => {
                 self.fleet.learn(&created);
                 tracing::info!(device = %created.name_any(), %namespace, "device self-registered");
+                self.events.onboarded(&created, &policy);
                 Ok(status(StatusCode::CREATED))
             }
-            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 422 => Err(Refused::new(
-                StatusCode::CONFLICT,
-                format!("the Device cannot be made: {}", e.message),
-            )),
+            Err(kube::Error::Api(e)) if e.code == 409 || e.code == 422 => {
+                let why = format!("the Device cannot be made: {}", e.message);
+                let whose = Whose::Named {
+                    namespace: &namespace,
+                    name: &name,
+                };
+                self.events.refused(whose, &why);
+                Err(Refused::new(StatusCode::CONFLICT, why))
+            }
             Err(e) => Err(Refused::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         }
     }
@@ -551,6 +577,7 @@ impl DeviceApi {
         if served.hash == request.config_hash {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
+        self.events.delivered(&device, &served.hash);
         Ok(answer(StatusCode::OK, served.sealed.clone()))
     }
 

@@ -5,6 +5,7 @@
 //! server's internals.
 
 pub mod admission;
+pub mod events;
 pub mod labels;
 pub mod runtime;
 pub mod scheduling;

@@ -22,6 +22,7 @@ use serde_json::json;
 use tokio::sync::{Notify, watch};
 
 use crate::admission::{DeviceKeys, DeviceLookup};
+use crate::events::{Events, Record, reference};
 use crate::scheduling::{self, Context, Load, Member, Rollout};
 
 /// Why the runtime stopped.
@@ -91,7 +92,11 @@ struct Runtime {
     client: Client,
     caches: Caches,
     queue: Queue,
+    events: Events,
 }
+
+/// The controllers' name on their events.
+pub const CONTROLLER: &str = "eve.lfedge.org/controllers";
 
 fn spawn_reflector<K, F>(
     client: &Client,
@@ -327,6 +332,7 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
         claims,
     };
     let runtime = Arc::new(Runtime {
+        events: Events::start(client.clone(), CONTROLLER, stop.clone()),
         client,
         caches: caches.clone(),
         queue: Queue::default(),
@@ -713,6 +719,7 @@ impl Runtime {
             self.delete_apps(ns, &plan.delete).await?;
         }
         let mut failure = None;
+        let mut created = 0;
         if plan.create > 0 {
             let mut load = Load::default();
             for a in self.apps_in(ns) {
@@ -757,7 +764,16 @@ impl Runtime {
                     }
                 }
             }
+            created = made.len();
             self.create_apps(ns, made).await?;
+        }
+        if let Some(why) = &failure {
+            self.events.record(Record::warning(
+                reference(deployment.as_ref()),
+                "FailedPlacement",
+                "Schedule",
+                format!("cannot place an application: {why}"),
+            ));
         }
         // Status, from the cache after the changes.
         let mine = self.controlled(ns, "ApplicationDeployment", name, deployment.as_ref());
@@ -827,9 +843,49 @@ impl Runtime {
             "history": history,
             "conditions": conditions,
         });
+        self.record_scaling(deployment.as_ref(), created, &plan.delete, &hash);
+        let was_complete = deployment.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Progressing" && c.reason == "NewReplicaSetAvailable")
+        });
+        if complete && !paused && !was_complete {
+            self.events.record(Record::normal(
+                reference(deployment.as_ref()),
+                "RolloutComplete",
+                "Rollout",
+                format!(
+                    "all {replicas} applications run template {hash} (revision {})",
+                    history.last().map_or(0, |r| r.revision)
+                ),
+            ));
+        }
         let old = serde_json::to_value(&deployment.status).unwrap_or_default();
         self.write_status::<ApplicationDeployment>(ns, name, old, status)
             .await
+    }
+
+    /// Records that `owner` created and deleted applications on its way to template `hash`.
+    fn record_scaling<K: Resource<DynamicType = ()>>(
+        &self,
+        owner: &K,
+        created: usize,
+        deleted: &[String],
+        hash: &str,
+    ) {
+        if created == 0 && deleted.is_empty() {
+            return;
+        }
+        let mut note = format!("created {created} application(s) of template {hash}");
+        if !deleted.is_empty() {
+            note.push_str(&format!("; deleted {}", deleted.join(", ")));
+        }
+        self.events.record(Record::normal(
+            reference(owner),
+            "ScalingApplications",
+            "Rollout",
+            note,
+        ));
     }
 
     async fn daemon_set(&self, ns: &str, name: &str) -> Result<(), kube::Error> {
@@ -895,6 +951,7 @@ impl Runtime {
                 .collect();
             self.create_apps(ns, made).await?;
         }
+        self.record_scaling(ds.as_ref(), plan.create_on.len(), &plan.delete, &hash);
         let mine = self.controlled(ns, "ApplicationDaemonSet", name, ds.as_ref());
         let members = self.members(&mine, &devices, &context, min_ready);
         let on_eligible =
@@ -986,6 +1043,17 @@ impl Runtime {
             if previous.is_some_and(|p| p.message == message && p.reason == reason) {
                 continue;
             }
+            let record = if scheduled {
+                Record::normal
+            } else {
+                Record::warning
+            };
+            self.events.record(record(
+                reference(app.as_ref()),
+                reason,
+                "Schedule",
+                message.clone(),
+            ));
             let conditions =
                 with_condition(&app, condition("Scheduled", scheduled, reason, &message));
             let mut status = json!({"conditions": conditions});
@@ -1120,6 +1188,15 @@ impl Runtime {
                     &Patch::Merge(json!({"status": {"phase": "Bound"}})),
                 )
                 .await?;
+                self.events.record(Record::normal(
+                    reference(pvc.as_ref()),
+                    "Bound",
+                    "Bind",
+                    format!(
+                        "bound to Device {device}, for Application {}",
+                        app.name_any()
+                    ),
+                ));
             }
         }
         Ok(())

@@ -75,13 +75,14 @@ pub trait Strategy: Send + Sync {
     }
 
     /// The stored form of an object as this resource serves it (unchanged by default). Every
-    /// hook but this one and [`from_storage`](Strategy::from_storage) sees the served form.
-    fn to_storage(&self, object: Value) -> Value {
+    /// other hook but [`convert_from_storage`](Strategy::convert_from_storage) sees the served
+    /// form.
+    fn convert_for_storage(&self, object: Value) -> Value {
         object
     }
 
     /// The served form of a stored object (unchanged by default).
-    fn from_storage(&self, object: Value) -> Value {
+    fn convert_from_storage(&self, object: Value) -> Value {
         object
     }
 
@@ -261,12 +262,12 @@ pub(crate) fn decode_as(
     bytes: &[u8],
     revision: Revision,
 ) -> Result<Value, ApiError> {
-    decode(bytes, revision).map(|object| resource.strategy.from_storage(object))
+    decode(bytes, revision).map(|object| resource.strategy.convert_from_storage(object))
 }
 
 /// The stored form: the object without its resource version, which the store keeps.
 fn encode(resource: &Resource, object: &Value) -> Bytes {
-    let mut object = resource.strategy.to_storage(object.clone());
+    let mut object = resource.strategy.convert_for_storage(object.clone());
     meta_mut(&mut object).remove("resourceVersion");
     Bytes::from(serde_json::to_vec(&object).expect("JSON values serialize"))
 }

@@ -54,9 +54,10 @@ async fn run<T>(
     mut stop: watch::Receiver<()>,
 ) {
     let pause = Duration::from_secs(1);
+    let everything = ListOptions::default();
     loop {
         let listed = tokio::select! {
-            listed = registry.list(&resource, None, &ListOptions::default()) => listed,
+            listed = registry.list(&resource, None, &everything) => listed,
             _ = stop.changed() => return,
         };
         let list = match listed {
@@ -79,7 +80,7 @@ async fn run<T>(
             .watch(
                 &resource,
                 None,
-                &ListOptions::default(),
+                &everything,
                 Start::After(list.resource_version),
             )
             .await;
@@ -157,7 +158,7 @@ mod tests {
         let mut seen = cache.snapshot.clone();
         tokio::time::timeout(
             Duration::from_secs(5),
-            seen.wait_for(|s| s.as_deref().is_some_and(|names| names == ["b"])),
+            seen.wait_for(|s| s.as_deref().is_some_and(|names| *names == ["b"])),
         )
         .await
         .expect("the cache follows")

@@ -55,7 +55,9 @@ pub(crate) enum CallError {
         body: String,
     },
     /// The response was larger than [`MAX_RESPONSE`].
-    #[error("failed to call webhook: Post {url:?}: the response is larger than {MAX_RESPONSE} bytes")]
+    #[error(
+        "failed to call webhook: Post {url:?}: the response is larger than {MAX_RESPONSE} bytes"
+    )]
     TooLarge {
         /// Where.
         url: String,
@@ -88,8 +90,8 @@ fn tls(ca_bundle: &[u8]) -> Result<rustls::ClientConfig, String> {
     } else {
         let mut roots = rustls::RootCertStore::empty();
         for certificate in CertificateDer::pem_slice_iter(ca_bundle) {
-            let certificate = certificate
-                .map_err(|e| format!("unable to load root certificates: {e}"))?;
+            let certificate =
+                certificate.map_err(|e| format!("unable to load root certificates: {e}"))?;
             roots
                 .add(certificate)
                 .map_err(|e| format!("unable to load root certificates: {e}"))?;

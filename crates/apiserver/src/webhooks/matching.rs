@@ -267,21 +267,49 @@ mod tests {
             (&configmaps, "CREATE apps/v1 configmaps default", false),
             (&configmaps, "CREATE /v1 configmaps/status default", false),
             (&status, "UPDATE /v1 namespaces/status", true),
-            (&status, "UPDATE example.com/v1 widgets/status default", true),
+            (
+                &status,
+                "UPDATE example.com/v1 widgets/status default",
+                true,
+            ),
             (&status, "UPDATE example.com/v1 widgets default", false),
-            (&status, "UPDATE example.com/v1 widgets/scale default", false),
-            (&widgets_any_sub, "UPDATE example.com/v1 widgets/scale default", true),
-            (&widgets_any_sub, "UPDATE example.com/v1 widgets/status default", true),
+            (
+                &status,
+                "UPDATE example.com/v1 widgets/scale default",
+                false,
+            ),
+            (
+                &widgets_any_sub,
+                "UPDATE example.com/v1 widgets/scale default",
+                true,
+            ),
+            (
+                &widgets_any_sub,
+                "UPDATE example.com/v1 widgets/status default",
+                true,
+            ),
             // `widgets/*` is the resource and any of its subresources.
-            (&widgets_any_sub, "CREATE example.com/v1 widgets default", true),
-            (&widgets_any_sub, "CREATE example.com/v1 gadgets default", false),
+            (
+                &widgets_any_sub,
+                "CREATE example.com/v1 widgets default",
+                true,
+            ),
+            (
+                &widgets_any_sub,
+                "CREATE example.com/v1 gadgets default",
+                false,
+            ),
             (&everything, "CREATE /v1 configmaps default", true),
             (&everything, "UPDATE /v1 namespaces/finalize", true),
             (&namespaced, "CREATE /v1 configmaps default", true),
             (&namespaced, "CREATE /v1 namespaces", false),
             // A Namespace request is cluster-scoped even when it names a namespace.
             (&namespaced, "CREATE /v1 namespaces default", false),
-            (&namespaced, "CREATE storage.k8s.io/v1 storageclasses", false),
+            (
+                &namespaced,
+                "CREATE storage.k8s.io/v1 storageclasses",
+                false,
+            ),
             (&cluster, "CREATE /v1 namespaces", true),
             (&cluster, "CREATE /v1 namespaces default", true),
             (&cluster, "CREATE storage.k8s.io/v1 storageclasses", true),
@@ -314,11 +342,20 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        let cases: &[(Value, &[(&str, &str)], bool)] = &[
+        type Case = (Value, &'static [(&'static str, &'static str)], bool);
+        let cases: &[Case] = &[
             (json!(null), &[], true),
             (json!({}), &[("a", "b")], true),
-            (json!({"matchLabels": {"env": "prod"}}), &[("env", "prod")], true),
-            (json!({"matchLabels": {"env": "prod"}}), &[("env", "dev")], false),
+            (
+                json!({"matchLabels": {"env": "prod"}}),
+                &[("env", "prod")],
+                true,
+            ),
+            (
+                json!({"matchLabels": {"env": "prod"}}),
+                &[("env", "dev")],
+                false,
+            ),
             (json!({"matchLabels": {"env": "prod"}}), &[], false),
             (
                 json!({"matchExpressions": [{"key": "env", "operator": "In", "values": ["a", "b"]}]}),
@@ -372,32 +409,48 @@ mod tests {
         };
         assert_eq!(
             messages(json!({"matchExpressions": [{"key": "a", "operator": "In"}]})),
-            ["webhooks[0].namespaceSelector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"]
+            [
+                "webhooks[0].namespaceSelector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+            ]
         );
         assert_eq!(
-            messages(json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})),
-            ["webhooks[0].namespaceSelector.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"]
+            messages(
+                json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})
+            ),
+            [
+                "webhooks[0].namespaceSelector.matchExpressions[0].values: Forbidden: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+            ]
         );
         assert_eq!(
-            messages(json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]})),
-            ["webhooks[0].namespaceSelector.matchExpressions[0].operator: Invalid value: \"Gt\": not a valid selector operator"]
+            messages(
+                json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]})
+            ),
+            [
+                "webhooks[0].namespaceSelector.matchExpressions[0].operator: Invalid value: \"Gt\": not a valid selector operator"
+            ]
         );
         let bad_key = messages(json!({"matchLabels": {"-bad": "x"}}));
         assert!(
-            bad_key[0].starts_with("webhooks[0].namespaceSelector.matchLabels: Invalid value: \"-bad\""),
+            bad_key[0]
+                .starts_with("webhooks[0].namespaceSelector.matchLabels: Invalid value: \"-bad\""),
             "{bad_key:?}"
         );
     }
 
     #[test]
     fn object_selectors_look_at_both_objects() {
-        let selector = LabelSelector::parse(&json!({"matchLabels": {"checked": "yes"}}), "s").unwrap();
+        let selector =
+            LabelSelector::parse(&json!({"matchLabels": {"checked": "yes"}}), "s").unwrap();
         let with = json!({"metadata": {"labels": {"checked": "yes"}}});
         let without = json!({"metadata": {}});
         assert!(object_selected(&selector, Some(&with), None));
         assert!(!object_selected(&selector, Some(&without), None));
         assert!(object_selected(&selector, Some(&without), Some(&with)));
-        assert!(object_selected(&LabelSelector::default(), Some(&without), None));
+        assert!(object_selected(
+            &LabelSelector::default(),
+            Some(&without),
+            None
+        ));
         assert!(!object_selected(&selector, None, None));
     }
 }

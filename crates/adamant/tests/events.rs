@@ -1,0 +1,350 @@
+//! Events with kubectl: the example device onboards with `device-sim` and its Events (onboarded
+//! and under which policy, a refused registration, its configuration delivered) show in
+//! `kubectl describe device` and `kubectl events --for`; scheduling's Events (an unschedulable
+//! Application, a bound claim, a daemon set creating applications) in `kubectl describe`; both
+//! Event APIs and Leases in `kubectl get`.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::{Server, apply_examples, eventually, examples, get_json};
+use device_sim::{Controller, Device, Identity};
+use http::StatusCode;
+
+fn identity(name: &str) -> Identity {
+    let key = |file: String| std::fs::read(examples().join("keys").join(file)).unwrap();
+    Identity {
+        certificate_pem: key(format!("{name}.pem")),
+        key_pem: key(format!("{name}.key")),
+    }
+}
+
+fn controller(server: &Server) -> Controller {
+    let address: SocketAddr = server
+        .ready
+        .split("devices=https://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the ready line names the device API")
+        .parse()
+        .unwrap();
+    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
+    Controller::new(address, "localhost", &root).unwrap()
+}
+
+/// The output of `kubectl ARGS` once it contains every one of `wanted`.
+fn shows(server: &Server, args: &[&str], wanted: &[&str]) -> String {
+    eventually(
+        &format!("kubectl {} to show {wanted:?}", args.join(" ")),
+        || {
+            let out = server.ok(args);
+            wanted.iter().all(|w| out.contains(w)).then_some(out)
+        },
+    )
+}
+
+#[test]
+fn a_device_s_events_show_in_describe_and_kubectl_events() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ctl = controller(&server);
+    let mut device = Device::new(
+        ctl.clone(),
+        identity("device"),
+        Some(identity("onboard")),
+        "6654abbcc44",
+    )
+    .unwrap();
+    runtime.block_on(device.onboard()).unwrap();
+
+    // kubectl describe finds the Device's Events by involvedObject (core/v1, protobuf).
+    let describe = ["-n", "enterprise1", "describe", "device", "eve-device.lab1"];
+    let described = shows(&server, &describe, &["Onboarded"]);
+    let events = &described[described.find("Events:").expect("an Events section")..];
+    assert!(
+        events.contains("Normal")
+            && events.contains("eve.lfedge.org/device-api")
+            && events.contains("the device registered, admitted by its device certificate"),
+        "{events}"
+    );
+
+    // kubectl events --for lists them too.
+    let listed = shows(
+        &server,
+        &[
+            "events",
+            "--for",
+            "device/eve-device.lab1",
+            "-n",
+            "enterprise1",
+        ],
+        &["Onboarded"],
+    );
+    assert!(listed.contains("Device/eve-device.lab1"), "{listed}");
+
+    // A configuration delivered, with its hash; a poll that changes nothing records nothing.
+    runtime.block_on(device.poll_config()).unwrap();
+    let hash = device.config_hash.clone();
+    assert!(!hash.is_empty());
+    shows(&server, &describe, &["ConfigDelivered", &hash]);
+
+    // A refused registration: the same onboarding certificate and serial with another device
+    // certificate, on the Device; one no policy admits, on the Device it would have made.
+    runtime.block_on(async {
+        let mut impostor = Device::new(
+            ctl.clone(),
+            Identity::generate("impostor").unwrap(),
+            Some(identity("onboard")),
+            "6654abbcc44",
+        )
+        .unwrap();
+        impostor.certs().await.unwrap();
+        assert!(impostor.register().await.is_err());
+        let mut nobody = Device::new(
+            ctl.clone(),
+            Identity::generate("nobody").unwrap(),
+            Some(Identity::generate("nobody-onboard").unwrap()),
+            "nobody-1",
+        )
+        .unwrap();
+        nobody.certs().await.unwrap();
+        assert!(matches!(
+            nobody.register().await,
+            Err(device_sim::SimError::Status {
+                status: StatusCode::FORBIDDEN,
+                ..
+            })
+        ));
+    });
+    let described = shows(&server, &describe, &["RegistrationRefused"]);
+    assert!(
+        described.contains("registered with another device certificate"),
+        "{described}"
+    );
+    let refused = eventually("the stranger's refusal", || {
+        let list = get_json(
+            &server,
+            &[
+                "-n",
+                "default",
+                "get",
+                "events",
+                "--field-selector",
+                "reason=RegistrationRefused",
+            ],
+        );
+        list["items"].as_array().and_then(|i| i.first().cloned())
+    });
+    assert_eq!(refused["type"], "Warning");
+    assert_eq!(refused["involvedObject"]["kind"], "Device");
+    assert_eq!(refused["involvedObject"]["name"], "nobody-1");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("no Device or onboarding policy admits this device"),
+        "{refused}"
+    );
+
+    // kubectl get events: kube-apiserver's columns, no leading name.
+    let table = server.ok(&["-n", "enterprise1", "get", "events"]);
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{table}"
+    );
+    assert!(table.contains("device/eve-device.lab1"), "{table}");
+    // The same Events as events.k8s.io/v1, written by kube-rs's Recorder.
+    let new_style = get_json(
+        &server,
+        &[
+            "-n",
+            "enterprise1",
+            "get",
+            "events.events.k8s.io",
+            "--field-selector",
+            "reason=Onboarded,regarding.name=eve-device.lab1",
+        ],
+    );
+    let onboarded = &new_style["items"][0];
+    assert_eq!(
+        onboarded["reportingController"],
+        "eve.lfedge.org/device-api"
+    );
+    assert_eq!(onboarded["regarding"]["kind"], "Device");
+    assert_eq!(onboarded["action"], "Register");
+    assert!(
+        onboarded["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("the device registered"),
+        "{onboarded}"
+    );
+}
+
+const NOWHERE: &str = r#"
+apiVersion: eve.lfedge.org/v1beta1
+kind: Application
+metadata:
+  name: app-nowhere
+  namespace: enterprise1
+spec:
+  nodeSelector:
+    site: mars
+  containers:
+    - name: main
+      image: golden-ubuntu-2004
+"#;
+
+const LEASE: &str = r#"
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: leader
+  namespace: enterprise1
+spec:
+  holderIdentity: adamant-1
+  leaseDurationSeconds: 15
+  renewTime: "2025-01-01T00:00:00.000000Z"
+"#;
+
+#[test]
+fn scheduling_events_show_in_describe() {
+    let server = Server::start();
+    apply_examples(&server);
+    server.ok_stdin(&["apply", "-f", "-"], NOWHERE);
+
+    // An Application no device fits, and why.
+    let described = shows(
+        &server,
+        &[
+            "-n",
+            "enterprise1",
+            "describe",
+            "application",
+            "app-nowhere",
+        ],
+        &["Unschedulable"],
+    );
+    let events = &described[described.find("Events:").expect("an Events section")..];
+    assert!(
+        events.contains("Warning") && events.contains("eve.lfedge.org/controllers"),
+        "{events}"
+    );
+    let condition = get_json(
+        &server,
+        &["-n", "enterprise1", "get", "application", "app-nowhere"],
+    )["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Scheduled")
+        .cloned()
+        .unwrap();
+    let why = condition["message"].as_str().unwrap();
+    assert!(events.contains(why), "{why:?} in {events}");
+
+    // The example application bound to the device, its claims bound, the daemon set's
+    // application created.
+    shows(
+        &server,
+        &["-n", "enterprise1", "describe", "application", "app-ubuntu"],
+        &["Scheduled", "bound to Device eve-device.lab1"],
+    );
+    // (kubectl describe pvc lists the Pods using it, which Adamant does not serve.)
+    shows(
+        &server,
+        &["-n", "enterprise1", "events", "--for", "pvc/fsclaim"],
+        &[
+            "Bound",
+            "bound to Device eve-device.lab1, for Application app-ubuntu",
+        ],
+    );
+    shows(
+        &server,
+        &[
+            "-n",
+            "enterprise1",
+            "describe",
+            "applicationdaemonset",
+            "node-agent",
+        ],
+        &[
+            "ScalingApplications",
+            "created 1 application(s) of template",
+        ],
+    );
+
+    // kubectl events --for an Application, warnings only.
+    let listed = shows(
+        &server,
+        &[
+            "events",
+            "-n",
+            "enterprise1",
+            "--for",
+            "application/app-nowhere",
+            "--types",
+            "Warning",
+        ],
+        &["Unschedulable"],
+    );
+    assert!(!listed.contains("Normal"), "{listed}");
+
+    // Leases with kubectl.
+    server.ok_stdin(&["apply", "-f", "-"], LEASE);
+    let leases = server.ok(&["-n", "enterprise1", "get", "leases"]);
+    let header: Vec<&str> = leases.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "HOLDER", "AGE"], "{leases}");
+    assert!(
+        leases.contains("leader") && leases.contains("adamant-1"),
+        "{leases}"
+    );
+    let refused = server.fails(
+        &["apply", "-f", "-"],
+        Some(&LEASE.replace("leaseDurationSeconds: 15", "leaseDurationSeconds: 0")),
+    );
+    assert!(
+        refused.contains("spec.leaseDurationSeconds: Invalid value: \"0\": must be greater than 0"),
+        "{refused}"
+    );
+}
+
+const EVENT: &str = r#"
+apiVersion: v1
+kind: Event
+metadata:
+  name: hello
+  namespace: default
+involvedObject:
+  kind: Namespace
+  name: default
+reason: Hello
+message: short-lived
+type: Normal
+"#;
+
+#[test]
+fn events_expire_after_event_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--event-ttl", "2s"],
+    );
+    server.ok_stdin(&["create", "-f", "-"], EVENT);
+    let listed = server.ok(&["get", "events", "--field-selector", "reason=Hello"]);
+    assert!(listed.contains("namespace/default"), "{listed}");
+    eventually("the event to expire", || {
+        let events = get_json(
+            &server,
+            &["get", "events", "--field-selector", "reason=Hello"],
+        );
+        events["items"].as_array().unwrap().is_empty().then_some(())
+    });
+    // Other objects stay.
+    server.ok(&["get", "namespace", "default"]);
+}

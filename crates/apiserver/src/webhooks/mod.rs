@@ -1,0 +1,29 @@
+//! Admission webhooks (`admissionregistration.k8s.io/v1`): the `ValidatingWebhookConfiguration`
+//! and `MutatingWebhookConfiguration` kinds ([`config`]), and an admission plug-in
+//! ([`plugin`]) that calls the webhooks they describe as kube-apiserver does: which requests
+//! ([`matching`]), what is sent and what is accepted back ([`review`]), over HTTPS
+//! ([`client`]), from configurations read through a watch-fed cache ([`cache`]).
+//!
+//! What differs from kube-apiserver (see `docs/webhooks.md`): only `AdmissionReview` v1 is
+//! spoken; `matchConditions` (CEL) are refused; deletes do not pass through admission here, so
+//! `DELETE` and `CONNECT` rules never fire; a `service` is reached as
+//! `https://NAME.NAMESPACE.svc:PORT/PATH` through the system resolver.
+
+mod cache;
+mod client;
+mod config;
+mod matching;
+mod plugin;
+mod review;
+
+use std::sync::Arc;
+
+pub(crate) use config::{add_components, kinds};
+
+use crate::admission::Plugin;
+
+/// The webhook plug-in over `registry`, to run last in the admission chain. Its caches watch
+/// the store from the current Tokio runtime until the plug-in is dropped.
+pub(crate) fn plugin(registry: &registry::Registry) -> Arc<dyn Plugin> {
+    Arc::new(plugin::Webhooks::new(registry))
+}

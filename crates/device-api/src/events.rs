@@ -1,0 +1,154 @@
+//! The Events of the device API, for people looking at Devices (`kubectl describe device`,
+//! `kubectl events --for device/NAME`): a device onboarded (and under which policy), a
+//! registration refused (and why), a configuration delivered (its hash, only when it differs
+//! from the one last delivered to the device). Recording only queues: the events are published
+//! off the request path by [`eve_controllers::events::Events`], paced and bounded there.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use eve_controllers::events::{Events, Record, reference};
+use eve_model::Device;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::{Client, ResourceExt};
+use tokio::sync::watch;
+
+/// The device API's name on its events.
+pub const CONTROLLER: &str = "eve.lfedge.org/device-api";
+/// At most this many refusals of devices no Device or policy names are recorded per
+/// [`STRANGERS_PER`] (anyone can make onboarding certificates and serials).
+const STRANGERS: u32 = 10;
+/// The period of [`STRANGERS`].
+const STRANGERS_PER: Duration = Duration::from_secs(60);
+/// How many devices' last configuration hashes are remembered (then forgotten all at once: at
+/// worst a delivery is recorded twice).
+const REMEMBERED: usize = 100_000;
+
+/// How a device was admitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Its Device holds its device certificate (provisioned in advance, or registered before).
+    DeviceCertificate,
+    /// Its Device names its onboarding certificate and serial number.
+    WaitingDevice,
+    /// An OnboardCertificate object (its name) holds its onboarding certificate.
+    OnboardCertificate(String),
+    /// An OnboardCertificateAuthority object (its name) signed its onboarding certificate.
+    OnboardAuthority(String),
+    /// A DeviceCertificateAuthority object (its name) signed its device certificate.
+    DeviceAuthority(String),
+    /// Open registration (`--open-registration`).
+    Open,
+}
+
+impl std::fmt::Display for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Policy::DeviceCertificate => f.write_str("its device certificate, held by the Device"),
+            Policy::WaitingDevice => {
+                f.write_str("its onboarding certificate and serial number, named by the Device")
+            }
+            Policy::OnboardCertificate(name) => write!(f, "OnboardCertificate {name}"),
+            Policy::OnboardAuthority(name) => write!(f, "OnboardCertificateAuthority {name}"),
+            Policy::DeviceAuthority(name) => write!(f, "DeviceCertificateAuthority {name}"),
+            Policy::Open => f.write_str("open registration"),
+        }
+    }
+}
+
+/// The device API's events, and the configuration hash each device was last given.
+pub struct DeviceEvents {
+    events: Events,
+    delivered: Mutex<HashMap<String, String>>,
+    /// The start of the current period of refusals of strangers, and how many were recorded.
+    strangers: Mutex<(Instant, u32)>,
+}
+
+impl DeviceEvents {
+    /// Starts publishing through `client` until `stop`.
+    pub fn start(client: Client, stop: watch::Receiver<bool>) -> DeviceEvents {
+        DeviceEvents {
+            events: Events::start(client, CONTROLLER, stop),
+            delivered: Mutex::new(HashMap::new()),
+            strangers: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// `device` registered, admitted by `policy`.
+    pub fn onboarded(&self, device: &Device, policy: &Policy) {
+        self.events.record(Record::normal(
+            reference(device),
+            "Onboarded",
+            "Register",
+            format!("the device registered, admitted by {policy}"),
+        ));
+    }
+
+    /// A registration was refused: of `device`, or of the Device `name` that would have been
+    /// made in `namespace` (`default` when no policy names one; at most ten of those
+    /// a minute).
+    pub fn refused(&self, device: Refused<'_>, why: &str) {
+        let regarding = match device {
+            Refused::Device(device) => reference(device),
+            Refused::Named { namespace, name } => {
+                let mut strangers = self.strangers.lock().expect("not poisoned");
+                if strangers.0.elapsed() >= STRANGERS_PER {
+                    *strangers = (Instant::now(), 0);
+                }
+                if strangers.1 >= STRANGERS {
+                    return;
+                }
+                strangers.1 += 1;
+                ObjectReference {
+                    api_version: Some("eve.lfedge.org/v1beta1".into()),
+                    kind: Some("Device".into()),
+                    namespace: Some(namespace.into()),
+                    name: Some(name.into()),
+                    ..Default::default()
+                }
+            }
+        };
+        self.events.record(Record::warning(
+            regarding,
+            "RegistrationRefused",
+            "Register",
+            format!("a registration was refused: {why}"),
+        ));
+    }
+
+    /// `device` was given the configuration of `hash`: recorded when the hash is not the one it
+    /// was given last.
+    pub fn delivered(&self, device: &Device, hash: &str) {
+        let uid = device.uid().unwrap_or_default();
+        {
+            let mut delivered = self.delivered.lock().expect("not poisoned");
+            if delivered.get(&uid).map(String::as_str) == Some(hash) {
+                return;
+            }
+            if delivered.len() >= REMEMBERED {
+                delivered.clear();
+            }
+            delivered.insert(uid, hash.to_string());
+        }
+        self.events.record(Record::normal(
+            reference(device),
+            "ConfigDelivered",
+            "DeliverConfig",
+            format!("the device fetched its configuration {hash}"),
+        ));
+    }
+}
+
+/// Whose registration was refused.
+pub enum Refused<'a> {
+    /// A Device's.
+    Device(&'a Device),
+    /// The one of the Device that would have been made.
+    Named {
+        /// Its namespace.
+        namespace: &'a str,
+        /// Its name.
+        name: &'a str,
+    },
+}
