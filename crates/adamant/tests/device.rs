@@ -7,21 +7,12 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{Server, apply_examples, eventually, examples, get_json};
+use common::{
+    Server, apply_examples, eventually, example_identity, example_key, examples, get_json,
+};
 use device_sim::{Controller, Device, Identity};
 use eve_api::info::ZSwState;
 use http::StatusCode;
-
-fn key(name: &str) -> Vec<u8> {
-    std::fs::read(examples().join("keys").join(name)).unwrap()
-}
-
-fn identity(name: &str) -> Identity {
-    Identity {
-        certificate_pem: key(&format!("{name}.pem")),
-        key_pem: key(&format!("{name}.key")),
-    }
-}
 
 /// A fresh self-signed P-256 identity (as EVE makes its device certificate).
 fn fresh(name: &str) -> Identity {
@@ -31,8 +22,8 @@ fn fresh(name: &str) -> Identity {
 /// An identity issued by the examples' CA `ca`.
 fn issued_by(ca: &str, name: &str) -> Identity {
     let authority = pki::Authority::from_pem(
-        &String::from_utf8(key(&format!("{ca}.pem"))).unwrap(),
-        &String::from_utf8(key(&format!("{ca}.key"))).unwrap(),
+        &String::from_utf8(example_key(&format!("{ca}.pem"))).unwrap(),
+        &String::from_utf8(example_key(&format!("{ca}.key"))).unwrap(),
     )
     .unwrap();
     let issued = authority.issue_leaf(name, pki::Leaf::Signing).unwrap();
@@ -42,29 +33,16 @@ fn issued_by(ca: &str, name: &str) -> Identity {
     }
 }
 
-fn controller(server: &Server) -> Controller {
-    let address: SocketAddr = server
-        .ready
-        .split("devices=https://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the ready line names the device API")
-        .parse()
-        .unwrap();
-    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
-    Controller::new(address, "localhost", &root).unwrap()
-}
-
 #[test]
 fn a_simulated_device_onboards_runs_its_application_and_reports() {
     let server = Server::start();
     apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ctl = controller(&server);
+    let ctl = server.device_controller();
     let mut device = Device::new(
         ctl.clone(),
-        identity("device"),
-        Some(identity("onboard")),
+        example_identity("device"),
+        Some(example_identity("onboard")),
         "6654abbcc44",
     )
     .unwrap();
@@ -349,7 +327,7 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         let mut impostor = Device::new(
             ctl.clone(),
             fresh("impostor"),
-            Some(identity("onboard")),
+            Some(example_identity("onboard")),
             "6654abbcc44",
         )
         .unwrap();
@@ -389,7 +367,11 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
     // Self-registration under each policy: an OnboardCertificate, an
     // OnboardCertificateAuthority, a DeviceCertificateAuthority.
     let policies = [
-        ("by-onboard-certificate", fresh("d1"), identity("onboard")),
+        (
+            "by-onboard-certificate",
+            fresh("d1"),
+            example_identity("onboard"),
+        ),
         (
             "by-onboard-authority",
             fresh("d2"),
@@ -431,7 +413,7 @@ fn open_registration_and_a_silent_device_turning_unknown() {
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut device = Device::new(
-        controller(&server),
+        server.device_controller(),
         fresh("open"),
         Some(fresh("any-onboarding")),
         "open-1",
@@ -478,13 +460,7 @@ fn adamant_controller_serves_devices_in_cluster_mode() {
             "default".as_ref(),
         ],
     );
-    let address: SocketAddr = ready
-        .split("devices=https://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("the controller names its device API: {ready}"))
-        .parse()
-        .unwrap();
+    let address: SocketAddr = common::device_address_in(&ready).parse().unwrap();
     // The root is the one Secret both processes share.
     let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
     let ctl = Controller::new(address, "localhost", &root).unwrap();
@@ -519,7 +495,7 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut device = Device::new(
-        controller(&server),
+        server.device_controller(),
         fresh("steady"),
         Some(fresh("steady-onboard")),
         "steady-1",
@@ -548,7 +524,7 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
 
     server.stop();
     let server = Server::start_in(&data, "127.0.0.1:0", &args);
-    device.reconnect(controller(&server));
+    device.reconnect(server.device_controller());
     runtime.block_on(async {
         // The same certificates (the device keeps its signing key), the same UUID, a token that
         // still holds, and a recomposition that gives the same hash: 304.
@@ -580,7 +556,7 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
     let mut server = server;
     server.stop();
     let server = Server::start_in(&data, "127.0.0.1:0", &args);
-    device.reconnect(controller(&server));
+    device.reconnect(server.device_controller());
     let rotated = runtime
         .block_on(device.poll_config())
         .unwrap()
@@ -605,9 +581,9 @@ fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
     apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut device = Device::new(
-        controller(&server),
-        identity("device"),
-        Some(identity("onboard")),
+        server.device_controller(),
+        example_identity("device"),
+        Some(example_identity("onboard")),
         "6654abbcc44",
     )
     .unwrap();
@@ -754,13 +730,7 @@ fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
 fn adamant_sim_onboards_devices_under_a_chosen_policy() {
     let server = Server::start();
     apply_examples(&server);
-    let address = server
-        .ready
-        .split("devices=https://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let address = server.device_address();
     let root = server.data.join("pki/root-certificate.pem");
     let keys = examples().join("keys");
     let sim = |keys: &std::path::Path, policy: &[(&str, &str)], prefix: &str| {

@@ -6,32 +6,9 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
-use common::{Server, apply_examples, eventually, examples, get_json};
-use device_sim::{Controller, Device, Identity};
+use common::{Server, apply_examples, eventually, example_identity, get_json};
+use device_sim::{Device, Identity};
 use http::StatusCode;
-
-fn identity(name: &str) -> Identity {
-    let key = |file: String| std::fs::read(examples().join("keys").join(file)).unwrap();
-    Identity {
-        certificate_pem: key(format!("{name}.pem")),
-        key_pem: key(format!("{name}.key")),
-    }
-}
-
-fn controller(server: &Server) -> Controller {
-    let address: SocketAddr = server
-        .ready
-        .split("devices=https://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the ready line names the device API")
-        .parse()
-        .unwrap();
-    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
-    Controller::new(address, "localhost", &root).unwrap()
-}
 
 /// The output of `kubectl ARGS` once it contains every one of `wanted`.
 fn shows(server: &Server, args: &[&str], wanted: &[&str]) -> String {
@@ -49,11 +26,11 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
     let server = Server::start();
     apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ctl = controller(&server);
+    let ctl = server.device_controller();
     let mut device = Device::new(
         ctl.clone(),
-        identity("device"),
-        Some(identity("onboard")),
+        example_identity("device"),
+        Some(example_identity("onboard")),
         "6654abbcc44",
     )
     .unwrap();
@@ -96,7 +73,7 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
         let mut impostor = Device::new(
             ctl.clone(),
             Identity::generate("impostor").unwrap(),
-            Some(identity("onboard")),
+            Some(example_identity("onboard")),
             "6654abbcc44",
         )
         .unwrap();

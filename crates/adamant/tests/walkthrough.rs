@@ -51,13 +51,7 @@ fn the_readme_walkthrough_ends_with_the_example_device_ready_and_its_application
         dir.path().join("examples"),
     )
     .unwrap();
-    let devices = server
-        .ready
-        .split("devices=https://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the ready line names the device API")
-        .to_string();
+    let devices = server.device_address();
     let adamant = std::path::Path::new(env!("CARGO_BIN_EXE_adamant"));
     let path = format!(
         "{}:{}",

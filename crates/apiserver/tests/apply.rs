@@ -4,15 +4,11 @@
 
 mod common;
 
-use common::harness;
+use common::{harness, json};
 use serde_json::{Value, json};
 
 const APPLY: &str = "application/apply-patch+yaml";
 const CM: &str = "/api/v1/namespaces/default/configmaps";
-
-fn json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn applies_conflict_and_every_write_records_its_manager() {

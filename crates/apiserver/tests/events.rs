@@ -3,109 +3,22 @@
 //! field selectors kubectl uses, kube-apiserver's rules with errors naming the fields in each
 //! view's terms, kube-apiserver's table columns, expiry after the time to live, and Leases.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use apiserver::ApiServer;
-use apiserver::auth::User;
+use common::{Harness, admin};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use storage::{MemoryStore, Store};
 
 const CORE: &str = "/api/v1/namespaces/ns/events";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/ns/events";
 const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
-struct Harness {
-    server: Arc<ApiServer>,
-    stop: tokio::sync::watch::Receiver<bool>,
-    _stop: tokio::sync::watch::Sender<bool>,
-}
-
 async fn harness() -> Harness {
-    let store = Arc::new(MemoryStore::new());
-    let server = ApiServer::new(store as Arc<dyn Store>, Vec::new())
-        .await
-        .unwrap();
-    let (stop_sender, stop) = tokio::sync::watch::channel(false);
-    let h = Harness {
-        server,
-        stop,
-        _stop: stop_sender,
-    };
-    let (code, body) = h
-        .send(
-            "POST",
-            "/api/v1/namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
-        )
-        .await;
-    assert_eq!(code, 201, "{body}");
+    let h = common::harness().await;
+    h.namespace("ns").await;
     h
-}
-
-fn admin() -> User {
-    User {
-        name: "admin".into(),
-        groups: vec!["system:masters".into(), "system:authenticated".into()],
-    }
-}
-
-impl Harness {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: &str,
-        accept: &str,
-        body: Value,
-    ) -> (u16, Value) {
-        let bytes = if body.is_null() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(&body).unwrap()
-        };
-        let request = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("content-type", content_type)
-            .header("accept", accept)
-            .body(http_body_util::Full::new(bytes::Bytes::from(bytes)))
-            .unwrap();
-        let response = self
-            .server
-            .clone()
-            .call(admin(), request, self.stop.clone())
-            .await;
-        let status = response.status().as_u16();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&body)
-            .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&body)}));
-        (status, body)
-    }
-
-    async fn send(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
-        self.call(method, path, "application/json", "application/json", body)
-            .await
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let (code, body) = self.send("GET", path, Value::Null).await;
-        assert_eq!(code, 200, "GET {path}: {body}");
-        body
-    }
-
-    async fn names(&self, path: &str) -> Vec<String> {
-        let list = self.get(path).await;
-        let mut names: Vec<String> = list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
-            .collect();
-        names.sort();
-        names
-    }
 }
 
 /// A `core/v1` Event as `kubectl` era clients write it: no eventTime, a source, counts.
@@ -140,7 +53,7 @@ fn new_style(name: &str) -> Value {
 async fn one_stored_event_two_views_converted_both_ways() {
     let h = harness().await;
     // Written as core/v1, read as events.k8s.io/v1.
-    let (code, body) = h.send("POST", CORE, legacy("old")).await;
+    let (code, body) = h.send_json("POST", CORE, legacy("old")).await;
     assert_eq!(code, 201, "{body}");
     let seen = h.get(&format!("{EVENTS}/old")).await;
     assert_eq!(seen["apiVersion"], "events.k8s.io/v1");
@@ -167,7 +80,7 @@ async fn one_stored_event_two_views_converted_both_ways() {
     );
 
     // Written as events.k8s.io/v1, read as core/v1.
-    let (code, body) = h.send("POST", EVENTS, new_style("new")).await;
+    let (code, body) = h.send_json("POST", EVENTS, new_style("new")).await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["apiVersion"], "events.k8s.io/v1");
     assert_eq!(body["note"], "no device matches");
@@ -212,7 +125,7 @@ async fn one_stored_event_two_views_converted_both_ways() {
     let mut updated = h.get(&format!("{CORE}/old")).await;
     updated["count"] = json!(5);
     updated["message"] = json!("registered again");
-    let (code, body) = h.send("PUT", &format!("{CORE}/old"), updated).await;
+    let (code, body) = h.send_json("PUT", &format!("{CORE}/old"), updated).await;
     assert_eq!(code, 200, "{body}");
     let seen = h.get(&format!("{EVENTS}/old")).await;
     assert_eq!(seen["deprecatedCount"], 5);
@@ -220,17 +133,19 @@ async fn one_stored_event_two_views_converted_both_ways() {
 
     // Deleted through one view, gone from both.
     let (code, _) = h
-        .send("DELETE", &format!("{EVENTS}/old"), Value::Null)
+        .send_json("DELETE", &format!("{EVENTS}/old"), Value::Null)
         .await;
     assert_eq!(code, 200);
-    let (code, _) = h.send("GET", &format!("{CORE}/old"), Value::Null).await;
+    let (code, _) = h
+        .send_json("GET", &format!("{CORE}/old"), Value::Null)
+        .await;
     assert_eq!(code, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_of_one_view_sees_writes_through_the_other() {
     let h = harness().await;
-    let (code, body) = h.send("POST", CORE, legacy("first")).await;
+    let (code, body) = h.send_json("POST", CORE, legacy("first")).await;
     assert_eq!(code, 201, "{body}");
     let request = http::Request::builder()
         .uri(format!(
@@ -247,7 +162,7 @@ async fn a_watch_of_one_view_sees_writes_through_the_other() {
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (code, body) = h.send("POST", CORE, legacy("second")).await;
+    let (code, body) = h.send_json("POST", CORE, legacy("second")).await;
     assert_eq!(code, 201, "{body}");
     let stream = watch.await.unwrap();
     let events: Vec<Value> = String::from_utf8_lossy(&stream)
@@ -277,9 +192,9 @@ async fn a_watch_of_one_view_sees_writes_through_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_selectors_as_kubectl_uses_them() {
     let h = harness().await;
-    let (code, body) = h.send("POST", CORE, legacy("old")).await;
+    let (code, body) = h.send_json("POST", CORE, legacy("old")).await;
     assert_eq!(code, 201, "{body}");
-    let (code, body) = h.send("POST", EVENTS, new_style("new")).await;
+    let (code, body) = h.send_json("POST", EVENTS, new_style("new")).await;
     assert_eq!(code, 201, "{body}");
     let select = |path: &str, selector: &str| {
         format!(
@@ -337,7 +252,7 @@ async fn field_selectors_as_kubectl_uses_them() {
     }
     // Each view offers its own names only.
     let (code, body) = h
-        .send(
+        .send_json(
             "GET",
             &select(EVENTS, "involvedObject.name=dev1"),
             Value::Null,
@@ -352,7 +267,7 @@ async fn field_selectors_as_kubectl_uses_them() {
         "{body}"
     );
     let (code, _) = h
-        .send("GET", &select(CORE, "regarding.name=dev1"), Value::Null)
+        .send_json("GET", &select(CORE, "regarding.name=dev1"), Value::Null)
         .await;
     assert_eq!(code, 400);
 }
@@ -373,7 +288,7 @@ async fn validation_errors_name_the_fields() {
     // core/v1: the involved object's namespace must be the Event's.
     let mut elsewhere = legacy("elsewhere");
     elsewhere["involvedObject"]["namespace"] = json!("other");
-    let (code, body) = h.send("POST", CORE, elsewhere).await;
+    let (code, body) = h.send_json("POST", CORE, elsewhere).await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(causes(&body), ["involvedObject.namespace"]);
     assert!(
@@ -386,7 +301,7 @@ async fn validation_errors_name_the_fields() {
     let mut bare = legacy("bare");
     bare["eventTime"] = json!("2025-01-01T00:00:00.000000Z");
     bare["reason"] = json!("");
-    let (code, body) = h.send("POST", CORE, bare).await;
+    let (code, body) = h.send_json("POST", CORE, bare).await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(
         causes(&body),
@@ -403,7 +318,7 @@ async fn validation_errors_name_the_fields() {
     for field in ["reportingController", "reportingInstance"] {
         unreported.as_object_mut().unwrap().remove(field);
     }
-    let (code, body) = h.send("POST", EVENTS, unreported).await;
+    let (code, body) = h.send_json("POST", EVENTS, unreported).await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(causes(&body), ["reportingController", "reportingInstance"]);
     assert!(
@@ -421,7 +336,7 @@ async fn validation_errors_name_the_fields() {
     bad["deprecatedCount"] = json!(3);
     bad["regarding"]["namespace"] = json!("other");
     bad["series"] = json!({"count": 1});
-    let (code, body) = h.send("POST", EVENTS, bad).await;
+    let (code, body) = h.send_json("POST", EVENTS, bad).await;
     assert_eq!(code, 422, "{body}");
     let mut fields = causes(&body);
     fields.sort();
@@ -439,12 +354,12 @@ async fn validation_errors_name_the_fields() {
     // A too long note.
     let mut long = new_style("long");
     long["note"] = json!("x".repeat(1025));
-    let (code, body) = h.send("POST", EVENTS, long).await;
+    let (code, body) = h.send_json("POST", EVENTS, long).await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(causes(&body), ["note"]);
 
     // An events.k8s.io/v1 update may not change what happened.
-    let (code, body) = h.send("POST", EVENTS, new_style("fixed")).await;
+    let (code, body) = h.send_json("POST", EVENTS, new_style("fixed")).await;
     assert_eq!(code, 201, "{body}");
     let (code, body) = h
         .call(
@@ -484,9 +399,9 @@ async fn validation_errors_name_the_fields() {
 async fn events_expire_after_their_time_to_live() {
     let h = harness().await;
     apiserver::events::set_ttl(&h.server, Duration::from_secs(1));
-    let (code, body) = h.send("POST", CORE, legacy("short")).await;
+    let (code, body) = h.send_json("POST", CORE, legacy("short")).await;
     assert_eq!(code, 201, "{body}");
-    let (code, body) = h.send("POST", EVENTS, new_style("lived")).await;
+    let (code, body) = h.send_json("POST", EVENTS, new_style("lived")).await;
     assert_eq!(code, 201, "{body}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !h.names(CORE).await.is_empty() {
@@ -498,7 +413,9 @@ async fn events_expire_after_their_time_to_live() {
     }
     assert!(h.names(EVENTS).await.is_empty());
     // Other kinds do not expire.
-    let (code, _) = h.send("GET", "/api/v1/namespaces/ns", Value::Null).await;
+    let (code, _) = h
+        .send_json("GET", "/api/v1/namespaces/ns", Value::Null)
+        .await;
     assert_eq!(code, 200);
 }
 
@@ -507,7 +424,7 @@ async fn an_event_renewed_by_a_write_outlives_one_that_is_not() {
     let h = harness().await;
     apiserver::events::set_ttl(&h.server, Duration::from_secs(3));
     for name in ["kept", "left"] {
-        let (code, body) = h.send("POST", CORE, legacy(name)).await;
+        let (code, body) = h.send_json("POST", CORE, legacy(name)).await;
         assert_eq!(code, 201, "{body}");
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -537,7 +454,7 @@ async fn an_event_renewed_by_a_write_outlives_one_that_is_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_have_kube_apiserver_s_columns() {
     let h = harness().await;
-    let (code, body) = h.send("POST", EVENTS, new_style("new")).await;
+    let (code, body) = h.send_json("POST", EVENTS, new_style("new")).await;
     assert_eq!(code, 201, "{body}");
     for path in [CORE, EVENTS] {
         let (code, table) = h.call("GET", path, "", TABLE, Value::Null).await;
@@ -594,7 +511,7 @@ async fn leases_are_served_validated_and_printed() {
             "leaseTransitions": 1,
         },
     });
-    let (code, body) = h.send("POST", leases, lease).await;
+    let (code, body) = h.send_json("POST", leases, lease).await;
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["spec"]["renewTime"], "2025-01-01T00:00:10.000000Z");
     // Renewed by its holder.
@@ -626,7 +543,7 @@ async fn leases_are_served_validated_and_printed() {
         "metadata": {"name": "bad"},
         "spec": {"leaseDurationSeconds": 0, "leaseTransitions": -1, "preferredHolder": "x"},
     });
-    let (code, body) = h.send("POST", leases, bad).await;
+    let (code, body) = h.send_json("POST", leases, bad).await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(
         causes(&body),

@@ -6,15 +6,11 @@
 
 mod common;
 
-use common::harness;
-use serde_json::{Value, json};
+use common::{harness, json};
+use serde_json::json;
 
 const SMP: &str = "application/strategic-merge-patch+json";
 const CM: &str = "/api/v1/namespaces/default/configmaps";
-
-fn json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(body)}))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strategic_merge_patches_of_native_kinds() {

@@ -6,15 +6,11 @@
 mod common;
 
 use apiserver::protobuf;
-use common::{admin, harness};
+use common::{admin, harness, json};
 use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PB: &str = "application/vnd.kubernetes.protobuf";
-
-fn json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(body)}))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_bodies_and_responses_for_native_kinds() {

@@ -84,6 +84,19 @@ impl Server {
         }
     }
 
+    /// The device API's address, from the ready line (`HOST:PORT`).
+    pub fn device_address(&self) -> String {
+        device_address_in(&self.ready)
+    }
+
+    /// A simulated-device controller for this server's device API (its root certificate
+    /// trusted, the name `localhost`).
+    pub fn device_controller(&self) -> device_sim::Controller {
+        let root = std::fs::read(self.data.join("pki/root-certificate.pem")).unwrap();
+        device_sim::Controller::new(self.device_address().parse().unwrap(), "localhost", &root)
+            .unwrap()
+    }
+
     /// The admin kubeconfig.
     pub fn kubeconfig(&self) -> PathBuf {
         self.data.join("kubeconfig")
@@ -415,4 +428,27 @@ pub fn kubectl_versions() -> Vec<(String, PathBuf)> {
         );
     }
     versions
+}
+
+/// The device API's address named in a ready line (`devices=https://HOST:PORT`).
+pub fn device_address_in(ready: &str) -> String {
+    ready
+        .split("devices=https://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the ready line names the device API: {ready}"))
+        .to_string()
+}
+
+/// A file of the example keys (`examples/keys/NAME`).
+pub fn example_key(name: &str) -> Vec<u8> {
+    std::fs::read(examples().join("keys").join(name)).unwrap()
+}
+
+/// The example identity `NAME` (`NAME.pem` and `NAME.key` of the example keys).
+pub fn example_identity(name: &str) -> device_sim::Identity {
+    device_sim::Identity {
+        certificate_pem: example_key(&format!("{name}.pem")),
+        key_pem: example_key(&format!("{name}.key")),
+    }
 }

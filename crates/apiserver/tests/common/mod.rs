@@ -7,6 +7,7 @@ use std::sync::Arc;
 use apiserver::ApiServer;
 use apiserver::auth::User;
 use http_body_util::BodyExt;
+use serde_json::{Value, json};
 use storage::{MemoryStore, Store};
 
 /// A server and the shutdown signal its watches end with.
@@ -69,4 +70,66 @@ impl Harness {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, content_type, body.to_vec())
     }
+
+    /// A request with a JSON body (none for `null`); returns the status and the JSON answer
+    /// (`{"raw": TEXT}` when it is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&body).unwrap()
+        };
+        let (code, _, answer) = self.send(method, path, content_type, accept, bytes).await;
+        (code, json(&answer))
+    }
+
+    /// A JSON request answered in JSON.
+    pub async fn send_json(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        self.call(method, path, "application/json", "application/json", body)
+            .await
+    }
+
+    /// GET, expecting 200.
+    pub async fn get(&self, path: &str) -> Value {
+        let (code, body) = self.send_json("GET", path, Value::Null).await;
+        assert_eq!(code, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// The sorted names of a list.
+    pub async fn names(&self, path: &str) -> Vec<String> {
+        let list = self.get(path).await;
+        let mut names: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Creates a namespace.
+    pub async fn namespace(&self, name: &str) {
+        let (code, body) = self
+            .send_json(
+                "POST",
+                "/api/v1/namespaces",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+            )
+            .await;
+        assert_eq!(code, 201, "{body}");
+    }
+}
+
+/// A body as JSON (`{"raw": TEXT}` when it is not JSON).
+pub fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(body)}))
 }
