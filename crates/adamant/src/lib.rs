@@ -273,9 +273,9 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+    apiserver::pki::private_dir(&args.data_dir).with_context(|| {
         format!(
-            "cannot create the data directory {}",
+            "cannot create the data directory {} (mode 0700)",
             args.data_dir.display()
         )
     })?;

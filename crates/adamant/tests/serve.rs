@@ -15,6 +15,20 @@ fn serve_starts_on_the_embedded_store_and_restarts() {
     assert!(server.ready.contains("store=embedded"), "{}", server.ready);
     assert!(data.join("store.redb").exists());
     assert!(data.join("kubeconfig").exists());
+    // The data directory and every secret in it are the owner's alone, from their creation.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &str| {
+        std::fs::metadata(data.join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    assert_eq!(mode("pki"), 0o700);
+    for private in ["store.redb", "kubeconfig", "pki/apiserver.key", "pki/admin.key"] {
+        assert_eq!(mode(private), 0o600, "{private}");
+    }
     server.ok_stdin(
         &["apply", "-f", "-"],
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: kept}\n",

@@ -91,15 +91,33 @@ fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
         source,
     };
     let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, contents).map_err(error)?;
+    let _ = std::fs::remove_file(&temporary);
+    // Private files are 0600 from their creation, never readable by others for a moment.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-            .map_err(error)?;
-    }
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, if private { 0o600 } else { 0o644 });
     let _ = private;
+    let mut file = options.open(&temporary).map_err(error)?;
+    std::io::Write::write_all(&mut file, contents.as_bytes()).map_err(error)?;
+    file.sync_all().map_err(error)?;
+    drop(file);
     std::fs::rename(&temporary, path).map_err(error)
+}
+
+/// Creates `dir` (and its parents) if missing, and makes it readable by its owner only (0700).
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// Writes `DATA/pki/` (root certificate, server and admin certificates and keys) and the
@@ -112,7 +130,7 @@ pub fn export(
     server_url: &str,
 ) -> Result<(), PkiError> {
     let pki = data_dir.join("pki");
-    std::fs::create_dir_all(&pki).map_err(|source| PkiError::Write {
+    private_dir(&pki).map_err(|source| PkiError::Write {
         path: pki.display().to_string(),
         source,
     })?;

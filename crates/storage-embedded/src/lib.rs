@@ -80,6 +80,15 @@ pub enum OpenError {
     /// The file opened, but its contents are not a store or are damaged.
     #[error("cannot read the store: {0}")]
     Storage(#[from] StorageError),
+    /// A new store file could not be created readable by its owner only.
+    #[error("cannot create the store file {path} (mode 0600): {source}")]
+    Create {
+        /// The file.
+        path: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The embedded store. See the crate documentation.
@@ -98,14 +107,32 @@ pub(crate) struct Shared {
     failed: Mutex<Option<String>>,
 }
 
+/// Creates an empty file at `path` with mode 0600 unless one is there.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> StorageError {
     StorageError::Unavailable(e.to_string())
 }
 
 impl EmbeddedStore {
-    /// Opens the store in `path`, creating it if it does not exist.
+    /// Opens the store in `path`, creating it if it does not exist (readable and writable by
+    /// its owner only: mode 0600 from its creation).
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<EmbeddedStore, OpenError> {
         let path = path.as_ref();
+        create_private(path).map_err(|source| OpenError::Create {
+            path: path.display().to_string(),
+            source,
+        })?;
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
             .create(path)
