@@ -34,8 +34,10 @@ struct Group(u32);
 
 impl Drop for Group {
     fn drop(&mut self) {
+        // `--` before the negative process group: procps-ng's kill reads `-TERM -PGID` as a
+        // signal to every process (kill(-1)).
         let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.0)])
+            .args(["-s", "TERM", "--", &format!("-{}", self.0)])
             .status();
     }
 }
