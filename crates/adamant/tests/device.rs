@@ -833,3 +833,77 @@ fn adamant_sim_onboards_devices_under_a_chosen_policy() {
         assert!(names.contains(&name), "{name} in {names:?}");
     }
 }
+
+/// A device is its Device's `metadata.uid`, whatever a user writes into `status.uuid`, and its
+/// reports change only the Applications placed on it.
+#[test]
+fn identities_are_uids_and_reports_reach_only_a_device_s_own_applications() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut lab1 = Device::new(
+        server.device_controller(),
+        example_identity("device"),
+        Some(example_identity("onboard")),
+        "6654abbcc44",
+    )
+    .unwrap();
+    let lab1_uuid = runtime.block_on(lab1.onboard()).unwrap();
+    // A second device, admitted by the example onboarding certificate.
+    let mut other = Device::new(
+        server.device_controller(),
+        fresh("intruder"),
+        Some(example_identity("onboard")),
+        "intruder",
+    )
+    .unwrap();
+    let other_uuid = runtime.block_on(other.onboard()).unwrap();
+    assert_ne!(other_uuid, lab1_uuid);
+    let app_uid = eventually("app-ubuntu placed on eve-device.lab1", || {
+        let app = get_json(&server, &["-n", "enterprise1", "get", "app", "app-ubuntu"]);
+        (app["spec"]["nodeName"] == "eve-device.lab1")
+            .then(|| app["metadata"]["uid"].as_str().unwrap().to_string())
+    });
+    // The other device reports lab1's application crashed: nothing changes.
+    runtime
+        .block_on(other.report_app(&app_uid, "app-ubuntu", ZSwState::Halted))
+        .unwrap();
+    // lab1 itself reports it running: that is recorded.
+    runtime
+        .block_on(lab1.report_app(&app_uid, "app-ubuntu", ZSwState::Running))
+        .unwrap();
+    let app = get_json(&server, &["-n", "enterprise1", "get", "app", "app-ubuntu"]);
+    assert_eq!(app["status"]["state"], "RUNNING");
+    let states: Vec<&str> = app["status"]["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["state"].as_str())
+        .collect();
+    assert!(!states.contains(&"HALTED"), "{states:?}");
+    // A user writing lab1's UUID into the other Device's status changes no identity.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "patch",
+        "device",
+        "intruder",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &format!(r#"{{"status": {{"uuid": "{lab1_uuid}"}}}}"#),
+    ]);
+    assert_eq!(runtime.block_on(other.fetch_uuid()).unwrap(), other_uuid);
+    assert_eq!(runtime.block_on(lab1.fetch_uuid()).unwrap(), lab1_uuid);
+    let config = runtime
+        .block_on(other.poll_config())
+        .unwrap()
+        .cloned()
+        .or_else(|| other.config.clone())
+        .unwrap();
+    assert_eq!(config.id.as_ref().unwrap().uuid, other_uuid);
+    assert!(
+        !config.apps.iter().any(|a| a.displayname == "app-ubuntu"),
+        "the other device never gets lab1's application"
+    );
+}

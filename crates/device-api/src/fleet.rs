@@ -132,14 +132,10 @@ pub fn certificate_der(base64_pem: &str) -> Option<Vec<u8>> {
     eve_api::envelope::pem_to_der(&pem).ok()
 }
 
-/// The UUID a device is told: the one in its status, else its object's UID (which the
-/// controllers copy there).
+/// The UUID a device is told and known by: its object's UID, which no user can write (a
+/// `status.uuid` written through the API never changes who a device is).
 pub fn uuid_of(device: &Device) -> Option<String> {
-    device
-        .status
-        .as_ref()
-        .and_then(|s| s.uuid.clone())
-        .or_else(|| device.uid())
+    device.uid()
 }
 
 fn known(device: &Device) -> Option<([u8; 32], Known)> {

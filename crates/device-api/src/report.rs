@@ -219,9 +219,11 @@ impl Reporter {
                     .map(|s| s.as_str_name().to_string())
                     .unwrap_or_else(|_| format!("STATE_{}", info.state));
                 let namespace = device.namespace().unwrap_or_default();
-                let app = fleet
-                    .application(&info.app_id)
-                    .filter(|a| a.namespace().as_deref() == Some(namespace.as_str()));
+                // A device reports only on the Applications placed on it.
+                let app = fleet.application(&info.app_id).filter(|a| {
+                    a.namespace().as_deref() == Some(namespace.as_str())
+                        && a.spec.node_name.as_deref() == Some(device.name_any().as_str())
+                });
                 if let Some(app) = app {
                     let current = app.status.as_ref().and_then(|s| s.state.clone());
                     if current.as_deref() != Some(state.as_str()) {
