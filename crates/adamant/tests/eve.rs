@@ -785,3 +785,50 @@ fn admission_webhook_answers_reviews() {
     let (status, _) = post("/elsewhere", Vec::new());
     assert_eq!(status, 404);
 }
+
+/// Tenant isolation: an onboarding certificate, an onboarding or device CA and a device
+/// certificate belong to one namespace; another tenant copying them is refused, without being
+/// told whose they are.
+#[test]
+fn another_tenant_cannot_claim_a_tenant_s_certificates() {
+    let server = Server::start();
+    for file in ["00-namespace.yaml", "01-onboarding.yaml", "02-device.yaml"] {
+        server.ok(&["apply", "-f", &example(file)]);
+    }
+    server.ok(&["create", "namespace", "tenant-b"]);
+    let device_cert = std::fs::read_to_string(examples().join("02-device.yaml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate: ").map(str::to_owned))
+        .unwrap();
+    let policy = |kind: &str, certificate: &str| {
+        format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: {kind}\nmetadata:\n  name: copied\n  namespace: tenant-b\nspec:\n  certificate: {certificate}\n"
+        )
+    };
+    let cases = [
+        policy("OnboardCertificate", &certificate_in(CERT_OF, 0)),
+        policy("OnboardCertificateAuthority", &certificate_in(CERT_OF, 1)),
+        policy("DeviceCertificateAuthority", &certificate_in(CERT_OF, 2)),
+        format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: Device\nmetadata:\n  name: copied\n  namespace: tenant-b\nspec:\n  certificate: {device_cert}\n"
+        ),
+    ];
+    for manifest in &cases {
+        let error = server.fails(&["apply", "-f", "-"], Some(manifest));
+        assert!(
+            error.contains("already claimed in another namespace"),
+            "{manifest}\n{error}"
+        );
+        assert!(
+            !error.contains("enterprise1"),
+            "the owner is not named: {error}"
+        );
+    }
+    // In its own namespace a second policy with the same certificate is fine.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &policy("OnboardCertificate", &certificate_in(CERT_OF, 0))
+            .replace("tenant-b", "enterprise1"),
+    );
+}

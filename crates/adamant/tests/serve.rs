@@ -26,7 +26,12 @@ fn serve_starts_on_the_embedded_store_and_restarts() {
     };
     assert_eq!(mode(""), 0o700, "the data directory");
     assert_eq!(mode("pki"), 0o700);
-    for private in ["store.redb", "kubeconfig", "pki/apiserver.key", "pki/admin.key"] {
+    for private in [
+        "store.redb",
+        "kubeconfig",
+        "pki/apiserver.key",
+        "pki/admin.key",
+    ] {
         assert_eq!(mode(private), 0o600, "{private}");
     }
     server.ok_stdin(

@@ -254,9 +254,13 @@ impl Admission {
             warnings: Vec::new(),
         };
         match (review.group.as_str(), review.kind.as_str()) {
-            (GROUP, "OnboardCertificate") => check.certificate(object, "spec.certificate", false),
+            (GROUP, "OnboardCertificate") => {
+                check.certificate(object, "spec.certificate", false);
+                check.policy_claim(review, object).await?;
+            }
             (GROUP, "OnboardCertificateAuthority" | "DeviceCertificateAuthority") => {
-                check.certificate(object, "spec.certificate", true)
+                check.certificate(object, "spec.certificate", true);
+                check.policy_claim(review, object).await?;
             }
             (GROUP, "Device") => check.device(review, object),
             (GROUP, "NetworkConfig") => check.network_config(object),
@@ -390,14 +394,72 @@ impl Check<'_> {
             }
         }
         let mut seen = HashSet::new();
+        let here = format!("{}/", review.namespace);
         for (path, what, other) in conflicts {
             if seen.insert((path, other.clone())) {
-                self.errors.push(FieldError::duplicate(
-                    path,
-                    format!("the {what} is already Device {other}'s; a device must be unique"),
-                ));
+                // Another tenant's Device is not named to this one.
+                let detail = match other.strip_prefix(&here) {
+                    Some(name) => {
+                        format!("the {what} is already Device {name}'s; a device must be unique")
+                    }
+                    None => format!(
+                        "the {what} is already claimed in another namespace; a device belongs to one namespace"
+                    ),
+                };
+                self.errors.push(FieldError::duplicate(path, detail));
             }
         }
+    }
+
+    /// An onboarding certificate or CA belongs to one namespace: the same certificate in a
+    /// policy of another namespace (of any of the three kinds) is refused, without naming it.
+    async fn policy_claim(&mut self, review: &Review, object: &Value) -> Result<(), Refusal> {
+        let Some(mine) = object["spec"]["certificate"]
+            .as_str()
+            .and_then(|c| certs::decode(c).ok())
+        else {
+            return Ok(());
+        };
+        async fn certificates<K>(client: &Client) -> Result<Vec<(String, String)>, Refusal>
+        where
+            K: kube::Resource<Scope = kube::core::NamespaceResourceScope>
+                + Clone
+                + serde::de::DeserializeOwned
+                + std::fmt::Debug
+                + serde::Serialize,
+            K::DynamicType: Default,
+        {
+            let list = Api::<K>::all(client.clone())
+                .list(&Default::default())
+                .await
+                .map_err(unavailable)?;
+            Ok(list
+                .items
+                .iter()
+                .filter_map(|o| {
+                    let value = serde_json::to_value(o).ok()?;
+                    Some((
+                        kube::ResourceExt::namespace(o).unwrap_or_default(),
+                        value["spec"]["certificate"].as_str()?.to_string(),
+                    ))
+                })
+                .collect())
+        }
+        let client = &self.admission.client;
+        let mut claims = certificates::<eve_model::OnboardCertificate>(client).await?;
+        claims.extend(certificates::<eve_model::OnboardCertificateAuthority>(client).await?);
+        claims.extend(certificates::<eve_model::DeviceCertificateAuthority>(client).await?);
+        let taken = claims.iter().any(|(namespace, certificate)| {
+            *namespace != review.namespace
+                && certs::decode(certificate).is_ok_and(|c| c.der == mine.der)
+        });
+        if taken {
+            self.errors.push(FieldError::duplicate(
+                "spec.certificate",
+                "the certificate is already claimed in another namespace; an onboarding certificate or CA belongs to one namespace",
+            ));
+        }
+        Ok(())
     }
 
     fn network_config(&mut self, object: &Value) {
