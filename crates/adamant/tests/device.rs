@@ -907,3 +907,50 @@ fn identities_are_uids_and_reports_reach_only_a_device_s_own_applications() {
         "the other device never gets lab1's application"
     );
 }
+
+/// A registration that policies of two namespaces would both admit is refused (and recorded),
+/// so a tenant cannot capture another's devices with a policy that also matches them.
+#[test]
+fn a_registration_admitted_by_two_tenants_is_refused() {
+    let server = Server::start();
+    for file in ["00-namespace.yaml", "01-onboarding.yaml"] {
+        server.ok(&["apply", "-f", &examples().join(file).display().to_string()]);
+    }
+    // Tenant B trusts its own device CA; a device carrying enterprise1's onboarding
+    // certificate and a certificate from B's CA matches a policy of each.
+    server.ok(&["create", "namespace", "tenant-b"]);
+    let b_ca = pki::Authority::generate("Tenant B Device CA").unwrap();
+    let ca_pem = b_ca.certificate_pem.clone();
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: DeviceCertificateAuthority\nmetadata:\n  name: mine\n  namespace: tenant-b\nspec:\n  certificate: {}\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &ca_pem)
+        ),
+    );
+    let issued = b_ca.issue_leaf("contested", pki::Leaf::Signing).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = Device::new(
+        server.device_controller(),
+        Identity {
+            certificate_pem: issued.certificate_pem.into_bytes(),
+            key_pem: issued.key_pem.into_bytes(),
+        },
+        Some(example_identity("onboard")),
+        "contested",
+    )
+    .unwrap();
+    runtime.block_on(device.certs()).unwrap();
+    match runtime.block_on(device.register()) {
+        Err(device_sim::SimError::Status { status, .. }) => {
+            assert_eq!(status, StatusCode::FORBIDDEN)
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let devices = server.ok(&["get", "devices", "-A", "-o", "name"]);
+    assert!(devices.trim().is_empty(), "no Device made: {devices}");
+    eventually("the refusal recorded as an Event", || {
+        let events = server.ok(&["-n", "default", "get", "events"]);
+        events.contains("more than one namespace").then_some(())
+    });
+}

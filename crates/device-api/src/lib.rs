@@ -128,6 +128,13 @@ impl Refused {
 type Answer = Result<http::Response<Full<Bytes>>, Refused>;
 
 /// The registration rules of `ZRegisterMsg` (upstream's protoc-gen-validate rules).
+/// Whether `config` is controlled by `owner` (its UID), blocking its deletion in foreground.
+fn owned_by(config: &DeviceConfig, owner: &OwnerReference) -> bool {
+    config.owner_references().iter().any(|o| {
+        o.uid == owner.uid && o.controller == Some(true) && o.block_owner_deletion == Some(true)
+    })
+}
+
 fn check_registration(message: &ZRegisterMsg) -> Result<(), String> {
     if !(100..=10240).contains(&message.pem_cert.len()) {
         return Err(format!(
@@ -441,29 +448,46 @@ impl DeviceApi {
         }
         // Self-registration under a policy object.
         let name = device_name(&serial, &device_der);
-        let (namespace, policy) = self
-            .fleet
-            .onboard_certificates
-            .state()
-            .iter()
-            .find(|o| certificate_der(&o.spec.certificate).as_deref() == Some(&onboard_der))
-            .and_then(|o| Some((o.namespace()?, Policy::OnboardCertificate(o.name_any()))))
-            .or_else(|| {
-                self.fleet
-                    .onboard_authorities
-                    .state()
-                    .iter()
-                    .find(|a| signed_by(&onboard_der, &a.spec.certificate))
-                    .and_then(|a| Some((a.namespace()?, Policy::OnboardAuthority(a.name_any()))))
-            })
-            .or_else(|| {
-                self.fleet
-                    .device_authorities
-                    .state()
-                    .iter()
-                    .find(|a| signed_by(&device_der, &a.spec.certificate))
-                    .and_then(|a| Some((a.namespace()?, Policy::DeviceAuthority(a.name_any()))))
-            })
+        // Every policy that admits the device; they must all be of one namespace, or a tenant
+        // could capture another's devices with a policy that also matches them.
+        let mut admitted: Vec<(String, Policy)> = Vec::new();
+        for o in self.fleet.onboard_certificates.state().iter() {
+            if certificate_der(&o.spec.certificate).as_deref() == Some(&onboard_der)
+                && let Some(namespace) = o.namespace()
+            {
+                admitted.push((namespace, Policy::OnboardCertificate(o.name_any())));
+            }
+        }
+        for a in self.fleet.onboard_authorities.state().iter() {
+            if signed_by(&onboard_der, &a.spec.certificate)
+                && let Some(namespace) = a.namespace()
+            {
+                admitted.push((namespace, Policy::OnboardAuthority(a.name_any())));
+            }
+        }
+        for a in self.fleet.device_authorities.state().iter() {
+            if signed_by(&device_der, &a.spec.certificate)
+                && let Some(namespace) = a.namespace()
+            {
+                admitted.push((namespace, Policy::DeviceAuthority(a.name_any())));
+            }
+        }
+        let namespaces: std::collections::BTreeSet<&str> =
+            admitted.iter().map(|(n, _)| n.as_str()).collect();
+        if namespaces.len() > 1 {
+            let why = "onboarding policies of more than one namespace admit this device; it is refused until only one does";
+            self.events.refused(
+                Whose::Named {
+                    namespace: "default",
+                    name: &name,
+                },
+                &format!("{why} (serial {serial:?}; namespaces {namespaces:?})"),
+            );
+            return Err(Refused::new(StatusCode::FORBIDDEN, why));
+        }
+        let (namespace, policy) = admitted
+            .into_iter()
+            .next()
             .or_else(|| {
                 let namespace = self.options.open_registration.clone()?;
                 Some((namespace, Policy::Open))
@@ -640,8 +664,9 @@ impl DeviceApi {
 
     /// Writes each device's configuration as its DeviceConfig whenever it changes, until
     /// `stop`. A paused DeviceConfig keeps its spec (only its status is written); an edit of an
-    /// unpaused one is replaced by the composed configuration; a DeviceConfig whose Device is
-    /// gone is deleted unless paused.
+    /// unpaused one is replaced by the composed configuration. Each DeviceConfig is owned by its
+    /// Device (`controller` and `blockOwnerDeletion`): the garbage collector deletes it with
+    /// the Device (kube's in cluster mode, the API server's own in `adamant serve`).
     pub async fn write_device_configs(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
             let dirty = tokio::select! {
@@ -691,17 +716,8 @@ impl DeviceApi {
             .devices
             .get(key)
             .filter(|d| d.metadata.deletion_timestamp.is_none());
+        // A DeviceConfig whose Device is gone is the garbage collector's.
         let Some(device) = device else {
-            if let Some(c) = written
-                && !paused
-                && c.metadata.deletion_timestamp.is_none()
-            {
-                match api.delete(&key.name, &Default::default()).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(e)) if e.code == 404 => {}
-                    Err(e) => return Err(e),
-                }
-            }
             return Ok(());
         };
         let Some(uuid) = fleet::uuid_of(&device) else {
@@ -715,11 +731,26 @@ impl DeviceApi {
                 paused: current.as_ref().and_then(|c| c.spec.paused),
                 config: Some(configs::to_json(&served.config())),
             };
+            let owner = OwnerReference {
+                api_version: "eve.lfedge.org/v1beta1".into(),
+                kind: "Device".into(),
+                name: key.name.clone(),
+                uid: device.uid().unwrap_or_default(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            };
             current = match current {
-                Some(c) if c.spec == spec => Some(c),
+                Some(c) if c.spec == spec && owned_by(&c, &owner) => Some(c),
                 Some(c) => {
+                    // Put back, and adopted by this Device (one made by hand, or left by a
+                    // Device of the same name that is gone).
                     let mut next = (*c).clone();
                     next.spec = spec;
+                    let mut owners = next.metadata.owner_references.take().unwrap_or_default();
+                    owners.retain(|o| !(o.kind == owner.kind && o.name == owner.name));
+                    owners.retain(|o| o.controller != Some(true));
+                    owners.push(owner);
+                    next.metadata.owner_references = Some(owners);
                     Some(Arc::new(
                         api.replace(&key.name, &PostParams::default(), &next)
                             .await?,
@@ -728,14 +759,7 @@ impl DeviceApi {
                 None => {
                     let mut next = DeviceConfig::new(&key.name, spec);
                     next.metadata.namespace = Some(namespace.clone());
-                    next.metadata.owner_references = Some(vec![OwnerReference {
-                        api_version: "eve.lfedge.org/v1beta1".into(),
-                        kind: "Device".into(),
-                        name: key.name.clone(),
-                        uid: device.uid().unwrap_or_default(),
-                        controller: Some(true),
-                        block_owner_deletion: None,
-                    }]);
+                    next.metadata.owner_references = Some(vec![owner]);
                     match api.create(&PostParams::default(), &next).await {
                         Ok(created) => Some(Arc::new(created)),
                         // Another replica wrote it first: check it on its watch event.
