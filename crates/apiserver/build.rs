@@ -1,8 +1,8 @@
 //! Compiles `proto/k8s/*.proto` (our own description of the Kubernetes protobuf messages) with
 //! protox, pure Rust: no `protoc` needed. Only the encoded `FileDescriptorSet` is written out;
-//! `src/protobuf.rs` loads it into a `prost_reflect::DescriptorPool` and walks messages
+//! `src/protobuf/` loads it into a `prost_reflect::DescriptorPool` and walks messages
 //! dynamically, so no Rust code is generated. `proto/gnostic/openapi_v2.proto` (the protobuf
-//! form of a Swagger 2.0 document) goes into a second set, loaded by `src/openapi_proto.rs`.
+//! form of a Swagger 2.0 document) goes into a second set, loaded by `src/openapi_proto/`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [

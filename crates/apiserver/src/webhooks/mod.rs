@@ -1,8 +1,8 @@
 //! Admission webhooks (`admissionregistration.k8s.io/v1`): the `ValidatingWebhookConfiguration`
-//! and `MutatingWebhookConfiguration` kinds ([`config`]), and an admission plug-in
-//! ([`plugin`]) that calls the webhooks they describe as kube-apiserver does: which requests
-//! ([`matching`]), what is sent and what is accepted back ([`review`]), over HTTPS
-//! ([`client`]), from configurations read through a watch-fed cache ([`cache`]).
+//! and `MutatingWebhookConfiguration` kinds ([`config`], checked by [`validation`]), and an
+//! admission plug-in ([`plugin`]) that calls the webhooks they describe as kube-apiserver does:
+//! which requests ([`matching`]), what is sent and what is accepted back ([`review`]), over
+//! HTTPS ([`client`]), from configurations read through a watch-fed cache ([`cache`]).
 //!
 //! What differs from kube-apiserver (see `docs/webhooks.md`): only `AdmissionReview` v1 is
 //! spoken; `matchConditions` (CEL) are refused; deletes do not pass through admission here, so
@@ -15,6 +15,7 @@ mod config;
 mod matching;
 mod plugin;
 mod review;
+mod validation;
 
 use std::sync::Arc;
 
