@@ -191,12 +191,16 @@ pub(crate) async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The CRDs and ClusterRoles as a YAML stream.
+/// The CRDs and ClusterRoles (the EVE roles included) as a YAML stream.
 pub(crate) fn crds_yaml() -> anyhow::Result<String> {
     let mut out = String::new();
     for document in eve_model::crds_yaml() {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&document)?);
+    }
+    for role in crate::roles::eve_roles() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&role)?);
     }
     Ok(out)
 }

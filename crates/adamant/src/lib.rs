@@ -3,6 +3,7 @@
 //! uses `anyhow`.
 
 mod eve;
+mod roles;
 mod store;
 mod webhook;
 
@@ -31,7 +32,8 @@ pub enum Command {
     /// Run the server: the store, the Kubernetes API server and the EVE controllers.
     Serve(ServeArgs),
     /// Print the CustomResourceDefinitions of the EVE kinds, and ClusterRoles that add them to
-    /// the `admin`, `edit` and `view` roles, as YAML (for `kubectl apply -f -`).
+    /// the `admin`, `edit` and `view` roles, and the EVE roles (`eve:fleet-admin`, `eve:operator`,
+    /// `eve:viewer`), as YAML (for `kubectl apply -f -`).
     Crds,
     /// Run the EVE controllers against any Kubernetes API server (cluster mode).
     Controller(ControllerArgs),
@@ -316,6 +318,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     eve::install_crds(&client)
         .await
         .context("cannot install the EVE CustomResourceDefinitions")?;
+    roles::install(&client)
+        .await
+        .context("cannot install the EVE roles")?;
     let devices = if args.eve_controllers {
         let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
             .await

@@ -1,5 +1,6 @@
 //! Authentication (who asks: client certificates, CN = user and O = groups) and authorization
-//! (may they: a layer with its own interface; every authenticated user is allowed for now).
+//! (may they: a layer with its own interface, which RBAC implements (`rbac/`); refusals worded
+//! as kube-apiserver words them).
 
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -65,6 +66,45 @@ pub struct Attributes {
     pub name: String,
     /// The path of a non-resource request.
     pub path: String,
+}
+
+/// kube-apiserver's message refusing a request: `configmaps "x" is forbidden: User "u" cannot
+/// get resource "configmaps" in API group "" in the namespace "ns"`, with `: REASON` when the
+/// authorizer gave one.
+pub fn forbidden_message(user: &User, attributes: &Attributes, reason: &str) -> String {
+    let a = attributes;
+    let mut message = if !a.resource_request {
+        format!(
+            "forbidden: User \"{}\" cannot {} path \"{}\"",
+            user.name, a.verb, a.path
+        )
+    } else {
+        let qualified = match a.group.as_str() {
+            "" => a.resource.clone(),
+            group => format!("{}.{group}", a.resource),
+        };
+        let object = match a.name.as_str() {
+            "" => qualified,
+            name => format!("{qualified} \"{name}\""),
+        };
+        let resource = match a.subresource.as_str() {
+            "" => a.resource.clone(),
+            sub => format!("{}/{sub}", a.resource),
+        };
+        let scope = match a.namespace.as_str() {
+            "" => "at the cluster scope".to_string(),
+            ns => format!("in the namespace \"{ns}\""),
+        };
+        format!(
+            "{object} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\" {scope}",
+            user.name, a.verb, a.group
+        )
+    };
+    if !reason.is_empty() {
+        message.push_str(": ");
+        message.push_str(reason);
+    }
+    message
 }
 
 /// The paths anyone may read (kube-apiserver's `system:public-info-viewer`).

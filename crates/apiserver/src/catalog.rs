@@ -114,6 +114,30 @@ pub struct Kind {
     pub native: bool,
     /// Field selectors beyond `metadata.name` and `metadata.namespace`.
     pub selectable_fields: Vec<String>,
+    /// For a virtual resource (the review APIs): how a create is answered. Create is then its
+    /// only verb, and nothing is stored.
+    pub computed: Option<Arc<dyn Computed>>,
+}
+
+/// A virtual resource's answer to a create: an object computed from the request, nothing
+/// stored (kube-apiserver's create-only REST storages such as SubjectAccessReview).
+#[async_trait::async_trait]
+pub trait Computed: Send + Sync {
+    /// Reads a protobuf request body the generic codec has no form for; `None` when the kind
+    /// takes JSON only.
+    fn decode_protobuf(&self, _body: &[u8]) -> Option<Result<Value, String>> {
+        None
+    }
+
+    /// The answer to a create of `object` (at the served version) in `namespace` (empty for
+    /// cluster-scoped kinds) by `user`.
+    async fn create(
+        &self,
+        server: &crate::ApiServer,
+        user: &crate::auth::User,
+        namespace: &str,
+        object: Value,
+    ) -> Result<Value, registry::ApiError>;
 }
 
 impl Kind {
@@ -124,6 +148,9 @@ impl Kind {
 
     /// The verbs the resource offers.
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.computed.is_some() {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -231,7 +258,7 @@ impl Catalog {
         let mut seen = BTreeSet::new();
         self.kinds
             .iter()
-            .filter(|k| k.namespaced && k.version == k.storage_version)
+            .filter(|k| k.namespaced && k.version == k.storage_version && k.computed.is_none())
             .filter(|k| seen.insert((k.group.clone(), k.resource.clone())))
             .cloned()
             .collect()

@@ -550,6 +550,7 @@ pub fn kinds(crd: &Value, components: &Arc<Components>) -> Vec<Kind> {
             schema,
             native: false,
             selectable_fields: selectable,
+            computed: None,
         });
     }
     kinds

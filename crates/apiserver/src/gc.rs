@@ -356,8 +356,10 @@ struct Graph {
     /// Owner UID → UIDs of the objects naming it.
     dependents: HashMap<Uid, HashSet<Uid>>,
     absent: Absent,
-    /// Resources watched but not yet listed.
-    unsynced: HashSet<String>,
+    /// Every namespace seen, shared by the nodes.
+    namespaces: HashSet<Arc<str>>,
+    /// The resources watched (by prefix), and whether each has been listed yet.
+    watching: HashMap<String, (Arc<Watched>, bool)>,
 }
 
 /// The collector's two work queues.
@@ -367,14 +369,36 @@ struct Queues {
 }
 
 impl Graph {
+    /// The shared copy of a namespace's name.
+    fn intern(&mut self, namespace: &Arc<str>) -> Arc<str> {
+        match self.namespaces.get(namespace) {
+            Some(shared) => shared.clone(),
+            None => {
+                self.namespaces.insert(namespace.clone());
+                namespace.clone()
+            }
+        }
+    }
+
+    /// Whether `watched` is the resource a monitor currently watches.
+    fn watches(&self, watched: &Arc<Watched>) -> bool {
+        self.watching
+            .get(&watched.prefix)
+            .is_some_and(|(w, _)| Arc::ptr_eq(w, watched))
+    }
+
     fn synced(&self) -> bool {
-        self.unsynced.is_empty()
+        self.watching.values().all(|(_, listed)| *listed)
     }
 
     fn apply(&mut self, change: Change, queues: &Queues) {
         match change {
+            // Changes of a monitor stopped meanwhile are stale.
+            Change::Listed(watched, _) | Change::Upsert(watched, _) if !self.watches(&watched) => {}
             Change::Listed(watched, metas) => {
-                self.unsynced.remove(&watched.prefix);
+                if let Some((_, listed)) = self.watching.get_mut(&watched.prefix) {
+                    *listed = true;
+                }
                 let seen: HashSet<Uid> = metas.iter().map(|m| m.uid.clone()).collect();
                 for meta in metas {
                     self.upsert(&watched, meta, queues);
@@ -397,7 +421,7 @@ impl Graph {
             Change::Upsert(watched, meta) => self.upsert(&watched, meta, queues),
             Change::Deleted(uid) => self.remove(&uid, queues),
             Change::Unwatched(watched) => {
-                self.unsynced.remove(&watched.prefix);
+                self.watching.remove(&watched.prefix);
                 let gone: Vec<Uid> = self
                     .nodes
                     .iter()
@@ -416,7 +440,8 @@ impl Graph {
         }
     }
 
-    fn upsert(&mut self, watched: &Arc<Watched>, meta: Meta, queues: &Queues) {
+    fn upsert(&mut self, watched: &Arc<Watched>, mut meta: Meta, queues: &Queues) {
+        meta.namespace = self.intern(&meta.namespace);
         let identity = Identity {
             api_version: watched.api_version.clone(),
             kind: watched.kind_name.clone(),
@@ -892,8 +917,8 @@ impl Collector {
             self.graph
                 .lock()
                 .expect("not poisoned")
-                .unsynced
-                .insert(prefix.clone());
+                .watching
+                .insert(prefix.clone(), (watched.clone(), false));
             let monitor = tokio::spawn(monitor(
                 self.server.clone(),
                 watched.clone(),
@@ -953,7 +978,11 @@ impl Collector {
             .resolve(&identity.api_version, &identity.kind)?;
         let namespaced = watched.kind.namespaced;
         if namespaced && identity.namespace.is_empty() {
-            return Ok(None);
+            // A namespaced owner named by a cluster-scoped object: not absent, unresolvable.
+            return Err(GcError::NamespacedOwnerOfClusterScoped {
+                kind: identity.kind.to_string(),
+                name: identity.name.to_string(),
+            });
         }
         let namespace = if namespaced { &*identity.namespace } else { "" };
         match self
@@ -1001,6 +1030,8 @@ impl Collector {
         let result = self.decide(&identity, observed, deleting_dependents).await;
         match result {
             Ok(outcome) => outcome,
+            // A virtual owner only cluster-scoped objects name: they are warned about.
+            Err(GcError::NamespacedOwnerOfClusterScoped { .. }) if !observed => Outcome::Forget,
             Err(GcError::NamespacedOwnerOfClusterScoped { kind, name }) => {
                 tracing::warn!(
                     reason = "OwnerRefInvalidNamespace",
@@ -1109,19 +1140,20 @@ impl Collector {
     ) -> Result<OwnerState, GcError> {
         let as_named = owner.identity(&identity.namespace);
         let cluster = owner.identity(&"".into());
+        let resolved = self.kinds().resolve(&owner.api_version, &owner.kind);
+        if identity.namespace.is_empty() && resolved.as_ref().is_ok_and(|w| w.kind.namespaced) {
+            return Err(GcError::NamespacedOwnerOfClusterScoped {
+                kind: owner.kind.to_string(),
+                name: owner.name.to_string(),
+            });
+        }
         {
             let graph = self.graph.lock().expect("not poisoned");
             if graph.absent.has(&cluster) || graph.absent.has(&as_named) {
                 return Ok(OwnerState::Absent);
             }
         }
-        let watched = self.kinds().resolve(&owner.api_version, &owner.kind)?;
-        if identity.namespace.is_empty() && watched.kind.namespaced {
-            return Err(GcError::NamespacedOwnerOfClusterScoped {
-                kind: owner.kind.to_string(),
-                name: owner.name.to_string(),
-            });
-        }
+        let watched = resolved?;
         let (namespace, key) = if watched.kind.namespaced {
             (&*identity.namespace, as_named)
         } else {

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod openapi_proto;
 pub mod pki;
 pub mod protobuf;
+mod rbac;
 pub mod schema;
 mod server;
 pub mod status;

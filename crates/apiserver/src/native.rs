@@ -92,6 +92,7 @@ pub fn components() -> Components {
         }
     }
     crate::webhooks::add_components(&mut components);
+    crate::rbac::add_components(&mut components);
     crate::strategic::annotate(&mut components);
     components
 }
@@ -104,6 +105,7 @@ pub fn native_schema_name(group: &str, version: &str, kind: &str) -> String {
         ("apiextensions.k8s.io", _) => {
             format!("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.{version}.{kind}")
         }
+        ("rbac.authorization.k8s.io", _) => format!("io.k8s.api.rbac.{version}.{kind}"),
         (group, _) => {
             let short = group.strip_suffix(".k8s.io").unwrap_or(group);
             format!("io.k8s.api.{short}.{version}.{kind}")
@@ -176,6 +178,7 @@ pub(crate) fn kind(
         schema_name: name,
         native: true,
         selectable_fields: selectable.iter().map(|s| s.to_string()).collect(),
+        computed: None,
     }
 }
 
@@ -359,6 +362,7 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
     ]
     .into_iter()
     .chain(crate::webhooks::kinds(components))
+    .chain(crate::rbac::kinds(components))
     .collect()
 }
 

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admission::Plugin;
-use crate::auth::{AllowAuthenticated, Authorizer, User};
+use crate::auth::{Authorizer, User};
 use crate::catalog::{Catalog, Column, Kind, Printer, merge_components};
 use crate::crd::{self, CLEANUP_FINALIZER, CrdStatusStrategy, CrdStrategy};
 use crate::native;
@@ -58,6 +58,8 @@ pub struct ApiServer {
     base_components: Arc<Components>,
     pub(crate) plugins: Arc<Vec<Arc<dyn Plugin>>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
+    /// The RBAC authorizer (also `authorizer`), for the review APIs.
+    pub(crate) rbac: Arc<crate::rbac::Rbac>,
     pub(crate) crd_kind: Arc<Kind>,
 }
 
@@ -103,6 +105,7 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
         schema_name: name,
         native: true,
         selectable_fields: Vec::new(),
+        computed: None,
     }
 }
 
@@ -114,7 +117,13 @@ impl ApiServer {
         plugins: Vec<Arc<dyn Plugin>>,
     ) -> Result<Arc<ApiServer>, StartError> {
         let registry = Registry::new(store);
-        let plugins = [plugins, vec![crate::webhooks::plugin(&registry)]].concat();
+        // The bootstrap roles and bindings, and the authorizer's cache of RBAC objects.
+        let rbac = crate::rbac::Rbac::start(&registry).await?;
+        let plugins = [
+            plugins,
+            vec![rbac.plugin(), crate::webhooks::plugin(&registry)],
+        ]
+        .concat();
         let base_components = Arc::new(native::components());
         let server = Arc::new(ApiServer {
             registry,
@@ -122,7 +131,8 @@ impl ApiServer {
             crd_kind: Arc::new(crd_kind(&base_components)),
             base_components,
             plugins: Arc::new(plugins),
-            authorizer: Arc::new(AllowAuthenticated),
+            authorizer: rbac.clone(),
+            rbac,
         });
         let namespaces = native::namespace_resource();
         for name in SYSTEM_NAMESPACES {
@@ -208,6 +218,8 @@ impl ApiServer {
         let stop = shutdown.clone();
         tokio::spawn(async move { server.crd_controller(stop).await });
         tokio::spawn(crate::gc::run(self.clone(), shutdown.clone()));
+        self.rbac
+            .spawn_controllers(&self.registry, shutdown.clone());
         let server = self.clone();
         tokio::spawn(async move { server.namespace_controller(shutdown).await });
     }

@@ -191,7 +191,6 @@ fn requeue_namespace<K: Resource>(rt: &Runtime, object: Option<&K>) {
     }
 }
 
-/// The controller that owns an application, if any: (kind, name, uid).
 /// Whether `owner` (by UID) is `app`'s controller.
 fn controlled_by<K: Resource>(app: &Application, owner: &K) -> bool {
     controller_of(app).is_some_and(|o| Some(&o.uid) == owner.meta().uid.as_ref())
@@ -481,32 +480,21 @@ impl Runtime {
             .state_filter(|a| a.namespace().as_deref() == Some(ns))
     }
 
-    /// Applications of an owner (by kind and name), split into those of the live owner (`uid`)
-    /// and orphans.
-    /// The owner `kind`/`name` (if it exists and is not being deleted) with the applications it
-    /// controls. Applications of that name whose owner is gone, or was another object of the
-    /// same name, are deleted (garbage collection).
-    async fn owner_and_apps<K: Resource>(
+    /// The owner `kind`/`name`, if it exists and is not being deleted, with the applications it
+    /// controls (by UID). Applications whose owner is gone, or was another object of the same
+    /// name, are left to the garbage collector, which deletes them once their owner is gone
+    /// (their `ownerReferences` say so); an owner being deleted is left alone, so that
+    /// `--cascade=orphan` keeps its applications and `foreground` deletes them first.
+    fn owner_and_apps<K: Resource>(
         &self,
         ns: &str,
         kind: &str,
         name: &str,
         current: Option<Arc<K>>,
-    ) -> Result<Option<(Arc<K>, Vec<Arc<Application>>)>, kube::Error> {
-        let owned = self.owned(ns, kind, name);
-        let Some(owner) = current.filter(|o| o.meta().deletion_timestamp.is_none()) else {
-            let names: Vec<String> = owned.iter().map(|a| a.name_any()).collect();
-            self.delete_apps(ns, &names).await?;
-            return Ok(None);
-        };
-        let (mine, orphans): (Vec<_>, Vec<_>) = owned
-            .into_iter()
-            .partition(|a| controlled_by(a, owner.as_ref()));
-        if !orphans.is_empty() {
-            let names: Vec<String> = orphans.iter().map(|a| a.name_any()).collect();
-            self.delete_apps(ns, &names).await?;
-        }
-        Ok(Some((owner, mine)))
+    ) -> Option<(Arc<K>, Vec<Arc<Application>>)> {
+        let owner = current.filter(|o| o.meta().deletion_timestamp.is_none())?;
+        let mine = self.controlled(ns, kind, name, owner.as_ref());
+        Some((owner, mine))
     }
 
     /// The applications `owner` (`kind`/`name`) controls now, from the cache.
@@ -682,9 +670,8 @@ impl Runtime {
             .caches
             .deployments
             .get(&ObjectRef::new(name).within(ns));
-        let Some((deployment, mine)) = self
-            .owner_and_apps(ns, "ApplicationDeployment", name, current)
-            .await?
+        let Some((deployment, mine)) =
+            self.owner_and_apps(ns, "ApplicationDeployment", name, current)
         else {
             return Ok(());
         };
@@ -893,9 +880,7 @@ impl Runtime {
             .caches
             .daemon_sets
             .get(&ObjectRef::new(name).within(ns));
-        let Some((ds, mine)) = self
-            .owner_and_apps(ns, "ApplicationDaemonSet", name, current)
-            .await?
+        let Some((ds, mine)) = self.owner_and_apps(ns, "ApplicationDaemonSet", name, current)
         else {
             return Ok(());
         };

@@ -3,9 +3,11 @@
 use bytes::Bytes;
 use registry::ApiError;
 
+use super::negotiate::PROTOBUF;
 use super::resource::Call;
 use super::respond::{Outcome, Refusal};
 use crate::admission::Operation;
+use crate::catalog::Computed;
 
 impl Call {
     pub(crate) async fn create(&self, media_type: &str, body: Bytes) -> Outcome {
@@ -13,6 +15,11 @@ impl Call {
             return Err(Refusal::MethodNotAllowed(
                 "POST is not allowed on a named object; use PUT to replace it".into(),
             ));
+        }
+        if let Some(computed) = self.kind.computed.clone() {
+            return self
+                .create_computed(computed.as_ref(), media_type, &body)
+                .await;
         }
         let dry_run = self.dry_run()?;
         let validation = self.field_validation()?;
@@ -44,5 +51,33 @@ impl Call {
             .create(&self.kind.main, &self.namespace, object, &options)
             .await;
         self.answer(201, created, warnings, &chain, dry_run).await
+    }
+
+    /// A create of a virtual resource: the computed answer, nothing stored.
+    async fn create_computed(
+        &self,
+        computed: &dyn Computed,
+        media_type: &str,
+        body: &[u8],
+    ) -> Outcome {
+        let decoded = if media_type == PROTOBUF {
+            computed.decode_protobuf(body)
+        } else {
+            None
+        };
+        let object = match decoded {
+            Some(decoded) => {
+                let object = decoded.map_err(|e| {
+                    self.cannot_handle(&format!("the protobuf body cannot be decoded: {e}"))
+                })?;
+                self.check_type(&object)?;
+                self.served(object)
+            }
+            None => self.decode(media_type, body)?,
+        };
+        let answer = computed
+            .create(&self.server, &self.user, &self.namespace, object)
+            .await?;
+        Ok(self.object_response(201, &self.served(answer), &[]))
     }
 }

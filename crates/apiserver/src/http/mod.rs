@@ -28,13 +28,13 @@ use http_body_util::combinators::BoxBody;
 use serde_json::{Value, json};
 use tokio::sync::watch as signal;
 
-use crate::auth::{Attributes, PUBLIC_PATHS, User};
+use crate::auth::{Attributes, PUBLIC_PATHS, User, forbidden_message};
 use crate::server::ApiServer;
 use crate::status::{Subject, failure};
 use crate::{discovery, openapi};
 use negotiate::accepts_json;
 use query::Query;
-use respond::{Refusal, json_response, method_not_allowed, not_found, respond};
+use respond::{Refusal, error_response, json_response, method_not_allowed, not_found, respond};
 
 /// A request body the server can read: hyper's, or an in-process client's.
 pub trait RequestBody:
@@ -91,6 +91,12 @@ pub(crate) async fn handle<B: RequestBody>(
     if user.is_anonymous() && !PUBLIC_PATHS.contains(&path.as_str()) {
         return json_response(401, &failure(401, "Unauthorized", "Unauthorized"), &[]);
     }
+    // Impersonation (`Impersonate-User`, `-Group`, `-Uid`): from here on the request runs as
+    // the user impersonated.
+    let user = match crate::rbac::impersonate(&server, user, request.headers()) {
+        Ok(user) => user,
+        Err(refused) => return error_response(&refused.0, &refused.1, &[]),
+    };
     let segments = query::segments(&path);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let resource_path = matches!(
@@ -105,18 +111,8 @@ pub(crate) async fn handle<B: RequestBody>(
             ..Default::default()
         };
         if let Err(reason) = server.authorizer.authorize(&user, &attributes) {
-            return json_response(
-                403,
-                &failure(
-                    403,
-                    "Forbidden",
-                    &format!(
-                        "forbidden: User \"{}\" cannot {} path \"{path}\": {reason}",
-                        user.name, attributes.verb
-                    ),
-                ),
-                &[],
-            );
+            let message = forbidden_message(&user, &attributes, &reason);
+            return json_response(403, &failure(403, "Forbidden", &message), &[]);
         }
     }
     if request.method() != Method::GET && !resource_path {

@@ -17,7 +17,7 @@ use super::request::{ResourcePath, Verb};
 use super::respond::{Outcome, Refusal, error_response, fail, json_response, not_found, respond};
 use super::{Body, MAX_BODY, RequestBody};
 use crate::admission::{Chain, Operation, Request as AdmissionRequest};
-use crate::auth::{Attributes, User};
+use crate::auth::{Attributes, User, forbidden_message};
 use crate::catalog::{Kind, group_version};
 use crate::server::ApiServer;
 use crate::status::Subject;
@@ -64,6 +64,21 @@ pub(crate) async fn serve<B: RequestBody>(
         path.name.as_str(),
         path.subresource.as_str(),
     );
+    let method = request.method().clone();
+    let watching = method == Method::GET && name.is_empty() && query.flag("watch");
+    let verb = Verb::of(&method, !name.is_empty(), watching);
+    // Authorized before the resource is resolved, as kube-apiserver's filter does.
+    let attributes = authorization_attributes(group, &path, verb, &method, &query);
+    if let Err(reason) = server.authorizer.authorize(&user, &attributes) {
+        let error = ApiError::Forbidden(forbidden_message(&user, &attributes, &reason));
+        let subject = Subject {
+            group: group.into(),
+            resource: resource_name.into(),
+            kind: String::new(),
+            name: attributes.name.clone(),
+        };
+        return error_response(&error, &subject, &[]);
+    }
     let Some(kind) = catalog.find(group, version, resource_name).cloned() else {
         return not_found();
     };
@@ -76,33 +91,12 @@ pub(crate) async fn serve<B: RequestBody>(
         kind: kind.kind.clone(),
         name: name.into(),
     };
-    let method = request.method().clone();
-    let watching = method == Method::GET && name.is_empty() && query.flag("watch");
-    let Some(verb) = Verb::of(&method, !name.is_empty(), watching) else {
+    let Some(verb) = verb.filter(|v| kind.computed.is_none() || *v == Verb::Create) else {
         return Refusal::MethodNotAllowed(format!(
             "the server does not allow this method on the requested resource ({method})"
         ))
         .response(&subject);
     };
-    let attributes = Attributes {
-        verb: verb.as_str().into(),
-        resource_request: true,
-        group: group.into(),
-        resource: resource_name.into(),
-        subresource: subresource.into(),
-        namespace: namespace.unwrap_or("").into(),
-        name: name.into(),
-        path: String::new(),
-    };
-    if let Err(reason) = server.authorizer.authorize(&user, &attributes) {
-        let error = ApiError::Forbidden(format!(
-            "{} \"{name}\" is forbidden: User \"{}\" cannot {} resource \"{resource_name}\" in API group \"{group}\": {reason}",
-            kind.main.qualified(),
-            user.name,
-            verb.as_str()
-        ));
-        return error_response(&error, &subject, &[]);
-    }
     let sub_ok = match subresource {
         "" => true,
         "status" => kind.status.is_some(),
@@ -163,6 +157,43 @@ pub(crate) async fn serve<B: RequestBody>(
     match result {
         Ok(response) => response,
         Err(refusal) => refusal.response(&call.subject),
+    }
+}
+
+/// What the authorizer is asked, as kube-apiserver's `RequestInfo` has it: a Namespace's own
+/// requests are in that namespace, and a list or watch selecting one name by
+/// `fieldSelector=metadata.name=NAME` is about that name.
+fn authorization_attributes(
+    group: &str,
+    path: &ResourcePath,
+    verb: Option<Verb>,
+    method: &Method,
+    query: &Query,
+) -> Attributes {
+    let mut namespace = path.namespace.clone().unwrap_or_default();
+    if namespace.is_empty() && group.is_empty() && path.resource == "namespaces" {
+        namespace = path.name.clone();
+    }
+    let mut name = path.name.clone();
+    if matches!(verb, Some(Verb::List | Verb::Watch))
+        && let Some(selector) = query.get("fieldSelector")
+        && let Ok(selector) = apimachinery::fields::Selector::parse(selector)
+        && let Some(term) = selector
+            .terms()
+            .iter()
+            .find(|t| t.field == "metadata.name" && t.equal)
+    {
+        name = term.value.clone();
+    }
+    Attributes {
+        verb: verb.map_or_else(|| method.as_str().to_lowercase(), |v| v.as_str().into()),
+        resource_request: true,
+        group: group.into(),
+        resource: path.resource.clone(),
+        subresource: path.subresource.clone(),
+        namespace,
+        name,
+        path: String::new(),
     }
 }
 
@@ -401,6 +432,7 @@ impl Call {
         }
     }
     pub(crate) async fn after_write(&self, object: &Value) {
+        crate::rbac::after_write(&self.server, &self.kind, object).await;
         if self.kind.group == "apiextensions.k8s.io"
             && self.kind.resource == "customresourcedefinitions"
             && let Err(e) = self.server.reconcile_written_crd(object).await
