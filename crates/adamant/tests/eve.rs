@@ -186,7 +186,7 @@ fn admission_refuses_bad_objects_naming_what_is_wrong() {
         ),
         (
             header("Device", "twin") + &format!("spec:\n  certificate: {device_cert}\n"),
-            vec!["spec.certificate", "Duplicate value", "enterprise1/eve-device.lab1"],
+            vec!["spec.certificate", "Duplicate value", "already Device eve-device.lab1's"],
         ),
         (
             header("Device", "twin") + &format!("spec:\n  serial: \"6654abbcc44\"\n  onboard: {leaf}\n"),
