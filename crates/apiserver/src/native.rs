@@ -483,6 +483,12 @@ impl Strategy for NamespaceStrategy {
         object["status"]["phase"] = "Terminating".into();
     }
 
+    fn refuse_delete(&self, object: &Value) -> Option<String> {
+        crate::server::SYSTEM_NAMESPACES
+            .contains(&registry::object::name(object))
+            .then(|| "this namespace may not be deleted".into())
+    }
+
     fn selectable_fields(&self) -> Vec<String> {
         vec!["status.phase".into()]
     }

@@ -51,6 +51,11 @@ pub trait Strategy: Send + Sync {
     /// `Terminating`).
     fn prepare_for_delete(&self, _object: &mut Value) {}
 
+    /// Why an object may never be deleted (a system namespace), answered 403; `None` to allow.
+    fn refuse_delete(&self, _object: &Value) -> Option<String> {
+        None
+    }
+
     /// The fields other than `metadata.name` and `metadata.namespace` that field selectors may
     /// name.
     fn selectable_fields(&self) -> Vec<String> {
@@ -646,6 +651,12 @@ impl Registry {
     ) -> Result<Value, ApiError> {
         loop {
             let (mut object, revision) = self.read(resource, namespace, name).await?;
+            if let Some(reason) = resource.strategy.refuse_delete(&object) {
+                return Err(ApiError::Forbidden(format!(
+                    "{} \"{name}\" is forbidden: {reason}",
+                    resource.qualified()
+                )));
+            }
             if deletion.resource_version.is_some_and(|rv| rv != revision) {
                 return Err(self.conflict(resource, name));
             }

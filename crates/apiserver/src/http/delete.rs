@@ -13,7 +13,6 @@ use super::resource::Call;
 use super::respond::Outcome;
 use crate::gc::Propagation;
 use crate::protobuf;
-use crate::server::SYSTEM_NAMESPACES;
 
 /// What a DELETE asks.
 pub(crate) struct DeleteRequest {
@@ -142,14 +141,6 @@ impl Call {
             dry_run,
             admission: None,
         };
-        if self.kind.group.is_empty()
-            && self.kind.resource == "namespaces"
-            && SYSTEM_NAMESPACES.contains(&name)
-        {
-            return Err(ApiError::Forbidden(format!(
-                "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
-            )));
-        }
         let deleted = self
             .server
             .registry
