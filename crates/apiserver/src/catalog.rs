@@ -103,6 +103,11 @@ pub struct Kind {
     pub status: Option<registry::Resource>,
     /// The `scale` subresource, if the kind has one.
     pub scale: Option<ScalePaths>,
+    /// The registry resource of the `finalize` subresource (Namespaces), if the kind has one.
+    pub finalize: Option<registry::Resource>,
+    /// Whether a write returns only once the catalog has caught up with it (the served kinds
+    /// change with it: CustomResourceDefinitions).
+    pub settles_catalog: bool,
     /// The table printer.
     pub printer: Printer,
     /// The name of the kind's schema among the components.

@@ -551,6 +551,8 @@ pub fn kinds(crd: &Value, components: &Arc<Components>) -> Vec<Kind> {
             native: false,
             selectable_fields: selectable,
             computed: None,
+            finalize: None,
+            settles_catalog: false,
         });
     }
     kinds

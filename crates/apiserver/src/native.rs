@@ -179,6 +179,8 @@ pub(crate) fn kind(
         native: true,
         selectable_fields: selectable.iter().map(|s| s.to_string()).collect(),
         computed: None,
+        finalize: None,
+        settles_catalog: false,
     }
 }
 
@@ -193,22 +195,25 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
         )
     };
     vec![
-        kind(
-            components,
-            "",
-            "namespaces",
-            "Namespace",
-            &["ns"],
-            false,
-            Arc::new(NamespaceStrategy),
-            Some(Arc::new(StatusOnly)),
-            vec![
-                Column::new("Status", "string", 0, "The status of the namespace"),
-                age_column(),
-            ],
-            |o| vec![json!(str_at(o, &["status", "phase"])), age(o)],
-            &["status.phase"],
-        ),
+        Kind {
+            finalize: Some(namespace_finalize_resource()),
+            ..kind(
+                components,
+                "",
+                "namespaces",
+                "Namespace",
+                &["ns"],
+                false,
+                Arc::new(NamespaceStrategy),
+                Some(Arc::new(StatusOnly)),
+                vec![
+                    Column::new("Status", "string", 0, "The status of the namespace"),
+                    age_column(),
+                ],
+                |o| vec![json!(str_at(o, &["status", "phase"])), age(o)],
+                &["status.phase"],
+            )
+        },
         kind(
             components,
             "",

@@ -106,6 +106,8 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
         native: true,
         selectable_fields: Vec::new(),
         computed: None,
+        finalize: None,
+        settles_catalog: true,
     }
 }
 

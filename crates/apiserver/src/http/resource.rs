@@ -38,7 +38,6 @@ pub(crate) struct Call {
     /// The client's `User-Agent` (the field manager of writes without `fieldManager`).
     pub(crate) user_agent: String,
     pub(crate) subject: Subject,
-    pub(crate) finalize: registry::Resource,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -101,7 +100,7 @@ pub(crate) async fn serve<B: RequestBody>(
         "" => true,
         "status" => kind.status.is_some(),
         "scale" => kind.scale.is_some(),
-        "finalize" => kind.native && kind.resource == "namespaces" && verb == Verb::Update,
+        "finalize" => kind.finalize.is_some() && verb == Verb::Update,
         _ => false,
     };
     if !sub_ok
@@ -133,7 +132,6 @@ pub(crate) async fn serve<B: RequestBody>(
         query,
         output,
         subject,
-        finalize: native::namespace_finalize_resource(),
     };
     let media_type = negotiate::media_type(request.headers());
     let result = if verb == Verb::Watch {
@@ -265,7 +263,7 @@ impl Call {
     pub(crate) fn registry_resource(&self) -> &registry::Resource {
         match self.subresource.as_str() {
             "status" => self.kind.status.as_ref().unwrap_or(&self.kind.main),
-            "finalize" => &self.finalize,
+            "finalize" => self.kind.finalize.as_ref().unwrap_or(&self.kind.main),
             _ => &self.kind.main,
         }
     }
@@ -433,8 +431,7 @@ impl Call {
     }
     pub(crate) async fn after_write(&self, object: &Value) {
         crate::rbac::after_write(&self.server, &self.kind, object).await;
-        if self.kind.group == "apiextensions.k8s.io"
-            && self.kind.resource == "customresourcedefinitions"
+        if self.kind.settles_catalog
             && let Err(e) = self.server.reconcile_written_crd(object).await
         {
             tracing::warn!(error = %e, "establishing a CRD failed");
