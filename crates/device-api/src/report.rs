@@ -225,33 +225,7 @@ impl Reporter {
                         && a.spec.node_name.as_deref() == Some(device.name_any().as_str())
                 });
                 if let Some(app) = app {
-                    let current = app.status.as_ref().and_then(|s| s.state.clone());
-                    if current.as_deref() != Some(state.as_str()) {
-                        let mut history: Vec<Value> = app
-                            .status
-                            .as_ref()
-                            .map(|s| {
-                                s.statuses
-                                    .iter()
-                                    .filter_map(|r| serde_json::to_value(r).ok())
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        history.push(json!({"state": state, "timestamp": now()}));
-                        let skip = history.len().saturating_sub(HISTORY);
-                        let history: Vec<Value> = history.into_iter().skip(skip).collect();
-                        let api: Api<Application> =
-                            Api::namespaced(self.client.clone(), &namespace);
-                        api.patch_status(
-                            &app.name_any(),
-                            &PatchParams::default(),
-                            &Patch::Merge(
-                                &json!({"status": {"state": state, "statuses": history}}),
-                            ),
-                        )
-                        .await
-                        .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-                    }
+                    self.app_state(&namespace, (*app).clone(), &state).await?;
                 }
             }
             Some(InfoContent::Vinfo(info)) => self.volume(fleet, device, &info).await?,
@@ -259,6 +233,60 @@ impl Reporter {
         }
         self.seen(device).await;
         Ok(())
+    }
+
+    /// Records an Application's new state and its history. The history is read, extended and
+    /// written at the Application's `resourceVersion`, read again on a conflict, so that quick
+    /// reports (DOWNLOADED, BOOTING, RUNNING) never lose one to a cache not yet caught up.
+    async fn app_state(
+        &self,
+        namespace: &str,
+        mut app: Application,
+        state: &str,
+    ) -> Result<(), Refused> {
+        let api: Api<Application> = Api::namespaced(self.client.clone(), namespace);
+        let unavailable = |e: kube::Error| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        for _ in 0..5 {
+            let current = app.status.as_ref().and_then(|s| s.state.clone());
+            if current.as_deref() == Some(state) {
+                return Ok(());
+            }
+            let mut history: Vec<Value> = app
+                .status
+                .as_ref()
+                .map(|s| {
+                    s.statuses
+                        .iter()
+                        .filter_map(|r| serde_json::to_value(r).ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            history.push(json!({"state": state, "timestamp": now()}));
+            let skip = history.len().saturating_sub(HISTORY);
+            let history: Vec<Value> = history.into_iter().skip(skip).collect();
+            let patch = json!({
+                "metadata": {"resourceVersion": app.resource_version()},
+                "status": {"state": state, "statuses": history},
+            });
+            match api
+                .patch_status(
+                    &app.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&patch),
+                )
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    app = api.get_status(&app.name_any()).await.map_err(unavailable)?;
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(Refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the Application kept changing while its state was written; report again".into(),
+        ))
     }
 
     /// A volume's state, written into the status of the application on `device` that has it

@@ -49,6 +49,17 @@ pub fn meta_map(object: &Value, field: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The strings of a JSON array (none when it is not one; other items skipped).
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
 /// The object's finalizers.
 pub fn finalizers(object: &Value) -> Vec<String> {
     object

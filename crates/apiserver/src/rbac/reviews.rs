@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use apimachinery::FieldError;
+use registry::object::strings;
 use registry::{ApiError, DefaultStrategy};
 use serde_json::{Value, json};
 
@@ -78,16 +79,6 @@ pub(crate) fn kinds(components: &Arc<Components>) -> Vec<Kind> {
 
 fn text<'a>(value: &'a Value, field: &str) -> &'a str {
     value[field].as_str().unwrap_or("")
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
 }
 
 impl Review {

@@ -3,6 +3,7 @@
 //! a trailing `*`), whether some rules cover others (the escalation check's `Covers`, on rules
 //! broken down to one verb, group, resource and name each), and their compact form in messages.
 
+use registry::object::strings;
 use serde_json::{Map, Value};
 
 use crate::auth::Attributes;
@@ -23,16 +24,6 @@ pub(crate) struct PolicyRule {
     pub(crate) resource_names: Vec<String>,
     /// Non-resource paths (`/healthz`, `/apis/*`, `*`).
     pub(crate) non_resource_urls: Vec<String>,
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
 }
 
 fn has(set: &[String], item: &str) -> bool {

@@ -8,22 +8,13 @@ use apimachinery::FieldError;
 use apimachinery::labels::{Operator, Requirement};
 use apimachinery::meta::validate_labels;
 use apimachinery::validation::{is_qualified_name, is_valid_label_value};
+use registry::object::strings;
 use serde_json::Value;
 
 /// A parsed `metav1.LabelSelector`; an empty one selects everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LabelSelector {
     requirements: Vec<Requirement>,
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
 }
 
 impl LabelSelector {

@@ -9,6 +9,7 @@ use apimachinery::FieldError;
 use apimachinery::labels::{Operator, Requirement};
 use apimachinery::meta::validate_labels;
 use apimachinery::validation::{is_qualified_name, is_valid_label_value};
+use registry::object::strings;
 use serde_json::Value;
 
 /// What a rule looks at in a request.
@@ -49,16 +50,6 @@ pub(crate) struct Rule {
     pub(crate) resources: Vec<String>,
     /// `*`, `Cluster` or `Namespaced`.
     pub(crate) scope: String,
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
 }
 
 fn exact_or_wildcard(items: &[String], requested: &str) -> bool {

@@ -6,20 +6,11 @@ use std::collections::BTreeSet;
 use apimachinery::FieldError;
 use apimachinery::validation::{is_dns1123_subdomain, max_len_error, regex_error};
 use base64::Engine;
+use registry::object::strings;
 use serde_json::Value;
 
 use super::config::Flavor;
 use super::matching::LabelSelector;
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect()
-}
 
 /// A list as messages show it (`["*","CREATE"]`).
 fn shown(list: &[String]) -> String {
