@@ -56,7 +56,8 @@ fn review(request: &admission::Request) -> Review {
     Review {
         operation: match request.operation {
             Operation::Create => eve_controllers::admission::Operation::Create,
-            Operation::Update => eve_controllers::admission::Operation::Update,
+            // Deletions never reach the EVE rules (see the plug-in below).
+            Operation::Update | Operation::Delete => eve_controllers::admission::Operation::Update,
         },
         group: request.group.clone(),
         resource: request.resource.clone(),
@@ -101,6 +102,9 @@ impl admission::Plugin for EveAdmission {
         let Some(rules) = self.rules.get() else {
             return Ok(Vec::new());
         };
+        if request.operation == Operation::Delete {
+            return Ok(Vec::new());
+        }
         let snapshot = object.clone();
         rules
             .mutate(&review(request), object)
@@ -116,6 +120,9 @@ impl admission::Plugin for EveAdmission {
         let Some(rules) = self.rules.get() else {
             return Ok(Vec::new());
         };
+        if request.operation == Operation::Delete {
+            return Ok(Vec::new());
+        }
         rules
             .validate(&review(request), object, old)
             .await

@@ -69,6 +69,20 @@ async fn respond(path: &str, review: &Value) -> Result<Value, &'static str> {
                 )
             }
         }
+        "/deny-protected-delete" => {
+            let old = &review["request"]["oldObject"];
+            if review["request"]["operation"] == "DELETE"
+                && old["metadata"]["labels"]["protected"] == "true"
+            {
+                json!({
+                    "uid": review["request"]["uid"],
+                    "allowed": false,
+                    "status": {"code": 403, "message": "protected ConfigMaps may not be deleted"},
+                })
+            } else {
+                allowed(review)
+            }
+        }
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             allowed(review)
@@ -681,4 +695,65 @@ fn webhook_failures_follow_the_failure_policy() {
     ] {
         server.fails(&["get", "configmap", name], None);
     }
+}
+
+#[test]
+fn validating_webhooks_see_deletions() {
+    let server = Server::start();
+    let hooks = WebhookServer::start();
+    server.ok(&["create", "namespace", "guarded"]);
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &configmap("precious", "guarded", json!({"protected": "true"})),
+    );
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &configmap("ordinary", "guarded", json!({})),
+    );
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &configuration(
+            "ValidatingWebhookConfiguration",
+            "guard",
+            vec![hooks.hook(
+                "guard.example.com",
+                "/deny-protected-delete",
+                json!({"rules": [{"operations": ["DELETE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}]}),
+            )],
+        ),
+    );
+    // The webhook follows the store through a watch: wait for it to refuse.
+    let refused = eventually("the protected ConfigMap's deletion refused", || {
+        let output = server.kubectl(&[
+            "-n",
+            "guarded",
+            "delete",
+            "configmap",
+            "precious",
+            "--dry-run=server",
+        ]);
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        (!output.status.success()).then_some(stderr)
+    });
+    assert!(
+        refused.contains("admission webhook \"guard.example.com\" denied the request: protected ConfigMaps may not be deleted"),
+        "{refused}"
+    );
+    let output = server.kubectl(&["-n", "guarded", "delete", "configmap", "precious"]);
+    assert!(!output.status.success());
+    server.ok(&["-n", "guarded", "get", "configmap", "precious"]);
+    server.ok(&["-n", "guarded", "delete", "configmap", "ordinary"]);
+    // What the webhook saw: a DELETE with no object and the stored one as the old object.
+    let reviews = hooks.reviews("/deny-protected-delete");
+    let review = reviews
+        .iter()
+        .find(|r| r["request"]["name"] == "ordinary")
+        .expect("the ordinary deletion was reviewed");
+    assert_eq!(review["request"]["operation"], "DELETE");
+    assert!(review["request"]["object"].is_null(), "{review}");
+    assert_eq!(
+        review["request"]["oldObject"]["metadata"]["name"],
+        "ordinary"
+    );
+    assert_eq!(review["request"]["options"]["kind"], "DeleteOptions");
 }

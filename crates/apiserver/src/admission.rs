@@ -16,6 +16,9 @@ pub enum Operation {
     Create,
     /// A changed object (update, patch, or a subresource write).
     Update,
+    /// A deleted object: plug-ins validate it (the object is `null`, the old one the object
+    /// deleted); nothing is mutated.
+    Delete,
 }
 
 /// What a plug-in knows of the request.

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::resource::Call;
 use super::respond::Outcome;
+use crate::admission::Operation;
 use crate::gc::Propagation;
 use crate::protobuf;
 
@@ -137,6 +138,15 @@ impl Call {
         deletion: &Deletion,
         dry_run: bool,
     ) -> Result<(Value, bool), ApiError> {
+        // Validating admission (webhooks among it) sees what is deleted: `null` as the object,
+        // the stored one as the old one, as kube-apiserver sends a DELETE.
+        let current = self
+            .server
+            .registry
+            .get(&self.kind.main, &self.namespace, name)
+            .await?;
+        let (_, chain) = self.write_options(Operation::Delete, name, dry_run);
+        registry::Admit::validate(&*chain, &Value::Null, Some(&self.served(current))).await?;
         let options = WriteOptions {
             dry_run,
             admission: None,

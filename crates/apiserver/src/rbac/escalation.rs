@@ -188,7 +188,11 @@ impl Plugin for Escalation {
         object: &Value,
         old: Option<&Value>,
     ) -> Result<Vec<String>, ApiError> {
-        if request.group != GROUP || !request.subresource.is_empty() || is_master(&request.user) {
+        if request.group != GROUP
+            || request.operation == crate::admission::Operation::Delete
+            || !request.subresource.is_empty()
+            || is_master(&request.user)
+        {
             return Ok(Vec::new());
         }
         let Some(which) = Which::of_resource(&request.resource) else {

@@ -89,6 +89,7 @@ fn attributes(request: &Request, version: &str) -> Attributes {
         operation: match request.operation {
             Operation::Create => "CREATE",
             Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
         }
         .into(),
         group: request.group.clone(),
@@ -189,7 +190,7 @@ impl Webhooks {
     ) -> Result<Option<BTreeMap<String, String>>, ApiError> {
         if request.group.is_empty() && request.resource == "namespaces" {
             // A Namespace's own labels: as written, or as stored for its subresources.
-            let source = if request.subresource.is_empty() {
+            let source = if request.subresource.is_empty() && !object.is_null() {
                 Some(object)
             } else {
                 old.or(Some(object))

@@ -41,6 +41,7 @@ pub(crate) fn review(
     let (operation, options) = match request.operation {
         Operation::Create => ("CREATE", "CreateOptions"),
         Operation::Update => ("UPDATE", "UpdateOptions"),
+        Operation::Delete => ("DELETE", "DeleteOptions"),
     };
     let mut options = json!({"kind": options, "apiVersion": "meta.k8s.io/v1"});
     if request.dry_run {
