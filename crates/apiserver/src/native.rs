@@ -389,12 +389,17 @@ impl Strategy for StatusOnly {
 
     fn prepare_for_update(&self, new: &mut Value, old: &Value) {
         let status = new.get("status").cloned();
+        // The field managers the HTTP layer recorded for this status write.
+        let managed = new["metadata"].get("managedFields").cloned();
         *new = old.clone();
         match status {
             Some(status) => new["status"] = status,
             None => {
                 new.as_object_mut().map(|m| m.remove("status"));
             }
+        }
+        if let Some(managed) = managed {
+            registry::object::meta_mut(new).insert("managedFields".into(), managed);
         }
     }
 }

@@ -227,3 +227,52 @@ async fn bad_apply_requests_are_refused_naming_the_cause() {
     let (_, _, body) = h.send("GET", CM, "", "application/json", Vec::new()).await;
     assert_eq!(json(&body)["items"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_writes_are_recorded_under_their_subresource() {
+    let h = harness().await;
+    let path = "/api/v1/namespaces/default/persistentvolumeclaims";
+    let claim = json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "disk"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    });
+    let (code, _, body) = h
+        .send(
+            "POST",
+            &format!("{path}?fieldManager=maker"),
+            "application/json",
+            "application/json",
+            serde_json::to_vec(&claim).unwrap(),
+        )
+        .await;
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    let patch = json!({"metadata": {"labels": {"ignored": "yes"}}, "status": {"phase": "Bound"}});
+    let (code, _, body) = h
+        .send(
+            "PATCH",
+            &format!("{path}/disk/status?fieldManager=binder"),
+            "application/merge-patch+json",
+            "application/json",
+            serde_json::to_vec(&patch).unwrap(),
+        )
+        .await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let claim = json(&body);
+    assert_eq!(claim["status"]["phase"], "Bound");
+    assert!(
+        claim["metadata"]["labels"].get("ignored").is_none(),
+        "{claim}"
+    );
+    let entries = claim["metadata"]["managedFields"].as_array().unwrap();
+    let binder = entries
+        .iter()
+        .find(|e| e["manager"] == "binder")
+        .expect("the status write is recorded");
+    assert_eq!(binder["subresource"], "status");
+    assert_eq!(binder["operation"], "Update");
+    assert_eq!(binder["fieldsV1"], json!({"f:status": {"f:phase": {}}}));
+    let maker = entries.iter().find(|e| e["manager"] == "maker").unwrap();
+    assert!(maker["fieldsV1"].get("f:status").is_none(), "{maker}");
+    assert!(maker["fieldsV1"]["f:spec"].is_object(), "{maker}");
+}

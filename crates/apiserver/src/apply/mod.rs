@@ -163,20 +163,26 @@ impl Writer<'_> {
     }
 
     /// The field set of an object as this writer may own it.
-    fn owned(&self, object: &Value) -> FieldSet {
-        let mut set = shape::field_set(object, self.shape());
+    /// Keeps of `set` what this writer's resource covers: not `status` through the main
+    /// resource of a kind with a status subresource; only `status` through that subresource.
+    fn scope(&self, set: &mut FieldSet) {
         if self.status_apart && self.subresource.is_empty() {
             set.children.remove("f:status");
+        } else if self.subresource == "status" {
+            set.children.retain(|key, _| key == "f:status");
         }
+    }
+
+    fn owned(&self, object: &Value) -> FieldSet {
+        let mut set = shape::field_set(object, self.shape());
+        self.scope(&mut set);
         set
     }
 
     fn changes(&self, old: &Value, new: &Value) -> (FieldSet, FieldSet) {
         let (mut changed, mut removed) = shape::differences(old, new, self.shape());
-        if self.status_apart && self.subresource.is_empty() {
-            changed.children.remove("f:status");
-            removed.children.remove("f:status");
-        }
+        self.scope(&mut changed);
+        self.scope(&mut removed);
         (changed, removed)
     }
 

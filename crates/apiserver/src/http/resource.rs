@@ -487,7 +487,8 @@ impl Call {
         old: Option<&Value>,
         new: &mut Value,
     ) -> Result<(), ApiError> {
-        if !self.subresource.is_empty() {
+        // A scale write changes one field through the Scale object: not tracked.
+        if self.subresource == "scale" {
             return Ok(());
         }
         self.writer(manager).track_update(old, new)
