@@ -21,6 +21,7 @@ pub mod pki;
 pub mod protobuf;
 mod rbac;
 pub mod schema;
+mod selector;
 mod server;
 pub mod status;
 pub mod strategic;
