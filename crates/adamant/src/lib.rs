@@ -188,6 +188,11 @@ pub struct ServeArgs {
     /// `1h30m`), as kube-apiserver's `--event-ttl`.
     #[arg(long, default_value = "1h", value_parser = apiserver::events::parse_ttl)]
     pub event_ttl: Duration,
+    /// A file of static bearer tokens, as kube-apiserver's `--token-auth-file`: CSV lines
+    /// `token,user,uid[,"group1,group2"]`. Requests without a client certificate that carry
+    /// `Authorization: Bearer TOKEN` are that user.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
     /// The EVE device API.
     #[command(flatten)]
     pub devices: DeviceArgs,
@@ -294,6 +299,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the API server")?;
     apiserver::events::set_ttl(&server, args.event_ttl);
+    if let Some(file) = &args.token_auth_file {
+        server.use_static_tokens(apiserver::tokens::StaticTokens::load(file)?);
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| {

@@ -26,6 +26,7 @@ mod server;
 pub mod status;
 pub mod strategic;
 pub mod table;
+pub mod tokens;
 mod webhooks;
 
 pub use server::{ApiServer, Config, SYSTEM_NAMESPACES, StartError};

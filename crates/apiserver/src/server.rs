@@ -61,6 +61,8 @@ pub struct ApiServer {
     /// The RBAC authorizer (also `authorizer`), for the review APIs.
     pub(crate) rbac: Arc<crate::rbac::Rbac>,
     pub(crate) crd_kind: Arc<Kind>,
+    /// Static bearer tokens (`--token-auth-file`), if any.
+    tokens: std::sync::OnceLock<crate::tokens::StaticTokens>,
 }
 
 fn crd_kind(components: &Arc<Components>) -> Kind {
@@ -112,6 +114,18 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
 }
 
 impl ApiServer {
+    /// Authenticates requests that carry one of these bearer tokens (and no client
+    /// certificate) as the token's user; set once, before serving.
+    pub fn use_static_tokens(&self, tokens: crate::tokens::StaticTokens) {
+        let _ = self.tokens.set(tokens);
+    }
+
+    /// The user of a bearer token: `Some(None)` for a token no authenticator knows, `None`
+    /// when no token authenticator is configured.
+    pub(crate) fn token_user(&self, token: &str) -> Option<Option<User>> {
+        self.tokens.get().map(|tokens| tokens.user(token))
+    }
+
     /// A server over `store`, with the default namespaces in place and the CRDs in the store
     /// served.
     pub async fn new(
@@ -135,6 +149,7 @@ impl ApiServer {
             plugins: Arc::new(plugins),
             authorizer: rbac.clone(),
             rbac,
+            tokens: std::sync::OnceLock::new(),
         });
         let namespaces = native::namespace_resource();
         for name in SYSTEM_NAMESPACES {

@@ -452,3 +452,22 @@ pub fn example_identity(name: &str) -> device_sim::Identity {
         key_pem: example_key(&format!("{name}.key")),
     }
 }
+
+/// Waits for `check` to give a value, checking every 50 ms for 30 s (async checks).
+pub async fn eventually_async<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for a condition"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

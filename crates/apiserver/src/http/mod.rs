@@ -88,6 +88,19 @@ pub(crate) async fn handle<B: RequestBody>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    // Without a client certificate, a bearer token may say who it is; an unknown one is 401.
+    let user = match (
+        user.is_anonymous(),
+        crate::tokens::bearer(request.headers()),
+    ) {
+        (true, Some(token)) => match server.token_user(token) {
+            Some(Some(user)) => user,
+            _ => {
+                return json_response(401, &failure(401, "Unauthorized", "Unauthorized"), &[]);
+            }
+        },
+        _ => user,
+    };
     if user.is_anonymous() && !PUBLIC_PATHS.contains(&path.as_str()) {
         return json_response(401, &failure(401, "Unauthorized", "Unauthorized"), &[]);
     }
