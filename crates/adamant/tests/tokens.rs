@@ -67,7 +67,10 @@ fn tokens_authenticate_users_that_rbac_then_governs() {
         let output = with_token(&server, token, &["get", "namespaces"]);
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("You must be logged in to the server"), "{stderr}");
+        assert!(
+            stderr.contains("You must be logged in to the server"),
+            "{stderr}"
+        );
     }
     // RBAC governs token users: nothing until bound, then what the binding allows.
     let denied = with_token(
