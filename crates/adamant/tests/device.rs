@@ -39,13 +39,7 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
     apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ctl = server.device_controller();
-    let mut device = Device::new(
-        ctl.clone(),
-        example_identity("device"),
-        Some(example_identity("onboard")),
-        "6654abbcc44",
-    )
-    .unwrap();
+    let mut device = server.example_device();
 
     // Onboarding as eve-device.lab1: its Device already holds the certificate, so register is
     // an idempotent 200, and uuid answers the Device's UUID.
@@ -580,13 +574,7 @@ fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
     let server = Server::start();
     apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut device = Device::new(
-        server.device_controller(),
-        example_identity("device"),
-        Some(example_identity("onboard")),
-        "6654abbcc44",
-    )
-    .unwrap();
+    let mut device = server.example_device();
     runtime.block_on(device.onboard()).unwrap();
     let ns = ["-n", "enterprise1"];
     let devcfg = |server: &Server| {
@@ -841,13 +829,7 @@ fn identities_are_uids_and_reports_reach_only_a_device_s_own_applications() {
     let server = Server::start();
     apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut lab1 = Device::new(
-        server.device_controller(),
-        example_identity("device"),
-        Some(example_identity("onboard")),
-        "6654abbcc44",
-    )
-    .unwrap();
+    let mut lab1 = server.example_device();
     let lab1_uuid = runtime.block_on(lab1.onboard()).unwrap();
     // A second device, admitted by the example onboarding certificate.
     let mut other = Device::new(

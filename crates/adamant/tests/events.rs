@@ -27,13 +27,7 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
     apply_examples(&server);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ctl = server.device_controller();
-    let mut device = Device::new(
-        ctl.clone(),
-        example_identity("device"),
-        Some(example_identity("onboard")),
-        "6654abbcc44",
-    )
-    .unwrap();
+    let mut device = server.example_device();
     runtime.block_on(device.onboard()).unwrap();
 
     // kubectl describe finds the Device's Events by involvedObject (core/v1, protobuf).

@@ -97,6 +97,18 @@ impl Server {
             .unwrap()
     }
 
+    /// A simulated `eve-device.lab1`, the examples' Device: its certificate and key, the
+    /// examples' onboarding certificate, its serial number.
+    pub fn example_device(&self) -> device_sim::Device {
+        device_sim::Device::new(
+            self.device_controller(),
+            example_identity("device"),
+            Some(example_identity("onboard")),
+            "6654abbcc44",
+        )
+        .unwrap()
+    }
+
     /// The admin kubeconfig.
     pub fn kubeconfig(&self) -> PathBuf {
         self.data.join("kubeconfig")
