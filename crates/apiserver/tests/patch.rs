@@ -281,13 +281,28 @@ async fn every_resource_advertised_with_watch_watches() {
             .map(|url| h.send("GET", url, "", "application/json", Vec::new())),
     )
     .await;
-    for (path, (code, content_type, _)) in watchable.iter().zip(answers) {
+    let mut added = 0;
+    for (path, (code, content_type, body)) in watchable.iter().zip(answers) {
         assert_eq!(
             (code, content_type.as_str()),
             (200, "application/json"),
             "{path}"
         );
+        // A stream of watch events (initial ADDED events, nothing else here), not a list.
+        for line in String::from_utf8_lossy(&body).lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(event["type"], "ADDED", "{path}: {line}");
+            assert!(
+                event["object"]["metadata"]["name"].is_string(),
+                "{path}: {line}"
+            );
+            added += 1;
+        }
     }
+    assert!(
+        added >= 4,
+        "the default namespaces come as ADDED events ({added})"
+    );
     let watched = watchable.len();
     assert!(watched >= 7, "{watched} resources watched");
 }

@@ -640,7 +640,8 @@ impl Registry {
     /// with its finalizers changed first (the garbage collector's `orphan` and
     /// `foregroundDeletion`, from a propagation policy), also on an object already being
     /// deleted. An object left with finalizers is only marked (`deletionTimestamp`) and
-    /// returned; one left without goes now. Returns the object as it was last.
+    /// returned; one left without goes now. `options.admission` validates the deletion (no
+    /// object, the stored one as the old one). Returns the object as it was last.
     pub async fn delete_with(
         &self,
         resource: &Resource,
@@ -671,6 +672,11 @@ impl Registry {
                         ),
                     });
                 }
+            }
+            // Validating admission sees a deletion as kube-apiserver shows it: no object, the
+            // stored one as the old one.
+            if let Some(admission) = &options.admission {
+                admission.validate(&Value::Null, Some(&object)).await?;
             }
             let retry = deletion.resource_version.is_none();
             let key = Bytes::from(resource.key(namespace, name));

@@ -6,7 +6,7 @@
 
 use apimachinery::FieldError;
 use bytes::Bytes;
-use registry::{ApiError, Deletion, WriteOptions};
+use registry::{ApiError, Deletion};
 use serde_json::{Value, json};
 
 use super::resource::Call;
@@ -138,19 +138,8 @@ impl Call {
         deletion: &Deletion,
         dry_run: bool,
     ) -> Result<(Value, bool), ApiError> {
-        // Validating admission (webhooks among it) sees what is deleted: `null` as the object,
-        // the stored one as the old one, as kube-apiserver sends a DELETE.
-        let current = self
-            .server
-            .registry
-            .get(&self.kind.main, &self.namespace, name)
-            .await?;
-        let (_, chain) = self.write_options(Operation::Delete, name, dry_run);
-        registry::Admit::validate(&*chain, &Value::Null, Some(&self.served(current))).await?;
-        let options = WriteOptions {
-            dry_run,
-            admission: None,
-        };
+        // Validating admission (webhooks among it) sees what is deleted, in the registry's read.
+        let (options, _) = self.write_options(Operation::Delete, name, dry_run);
         let deleted = self
             .server
             .registry
