@@ -20,6 +20,7 @@ pub(crate) fn controller_user() -> User {
     User {
         name: "system:adamant-controller".into(),
         groups: vec!["system:masters".into(), "system:authenticated".into()],
+        ..User::default()
     }
 }
 

@@ -300,7 +300,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the API server")?;
     apiserver::events::set_ttl(&server, args.event_ttl);
     if let Some(file) = &args.token_auth_file {
-        server.use_static_tokens(apiserver::tokens::StaticTokens::load(file)?);
+        server.add_token_authenticator(Arc::new(apiserver::tokens::StaticTokens::load(file)?));
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

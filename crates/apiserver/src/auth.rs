@@ -2,15 +2,32 @@
 //! (may they: a layer with its own interface, which RBAC implements (`rbac/`); refusals worded
 //! as kube-apiserver words them).
 
+use std::collections::BTreeMap;
+
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-/// An authenticated user.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An authenticated user, as Kubernetes' `user.Info`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct User {
     /// The user name.
     pub name: String,
+    /// A unique identifier, when the authenticator knows one (a ServiceAccount's uid, a token
+    /// file's uid column); empty otherwise.
+    pub uid: String,
     /// The groups, `system:authenticated` included.
     pub groups: Vec<String>,
+    /// What else the authenticator says (`authentication.kubernetes.io/credential-id`, ...).
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// Says who a bearer token stands for: `Ok(Some(user))` for a valid token of this
+/// authenticator's, `Ok(None)` for a token it does not recognise (another may), `Err(why)` for
+/// one it recognises as its own but refuses (expired, badly signed, wrong audience). A request
+/// whose token no authenticator accepts is 401.
+#[async_trait::async_trait]
+pub trait TokenAuthenticator: Send + Sync {
+    /// Authenticates `token`.
+    async fn authenticate(&self, token: &str) -> Result<Option<User>, String>;
 }
 
 impl User {
@@ -29,7 +46,24 @@ impl User {
             .map(str::to_string)
             .collect();
         groups.push("system:authenticated".into());
-        Some(User { name, groups })
+        Some(User {
+            name,
+            groups,
+            ..User::default()
+        })
+    }
+
+    /// The user as Kubernetes' `UserInfo` (`username`, `uid`, `groups`, `extra`; empty ones
+    /// left out).
+    pub fn info(&self) -> serde_json::Value {
+        let mut info = serde_json::json!({"username": self.name, "groups": self.groups});
+        if !self.uid.is_empty() {
+            info["uid"] = self.uid.clone().into();
+        }
+        if !self.extra.is_empty() {
+            info["extra"] = serde_json::json!(self.extra);
+        }
+        info
     }
 
     /// The anonymous user.
@@ -37,6 +71,7 @@ impl User {
         User {
             name: "system:anonymous".into(),
             groups: vec!["system:unauthenticated".into()],
+            ..User::default()
         }
     }
 

@@ -62,7 +62,7 @@ pub struct ApiServer {
     pub(crate) rbac: Arc<crate::rbac::Rbac>,
     pub(crate) crd_kind: Arc<Kind>,
     /// Static bearer tokens (`--token-auth-file`), if any.
-    tokens: std::sync::OnceLock<crate::tokens::StaticTokens>,
+    authenticators: std::sync::RwLock<Vec<Arc<dyn crate::auth::TokenAuthenticator>>>,
 }
 
 fn crd_kind(components: &Arc<Components>) -> Kind {
@@ -114,16 +114,32 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
 }
 
 impl ApiServer {
-    /// Authenticates requests that carry one of these bearer tokens (and no client
-    /// certificate) as the token's user; set once, before serving.
-    pub fn use_static_tokens(&self, tokens: crate::tokens::StaticTokens) {
-        let _ = self.tokens.set(tokens);
+    /// Authenticates requests that carry a bearer token (and no client certificate) with
+    /// `authenticator` too, after those added before it.
+    pub fn add_token_authenticator(&self, authenticator: Arc<dyn crate::auth::TokenAuthenticator>) {
+        self.authenticators
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(authenticator);
     }
 
-    /// The user of a bearer token: `Some(None)` for a token no authenticator knows, `None`
-    /// when no token authenticator is configured.
-    pub(crate) fn token_user(&self, token: &str) -> Option<Option<User>> {
-        self.tokens.get().map(|tokens| tokens.user(token))
+    /// The user of a bearer token, from the first authenticator that accepts it; else why
+    /// each that recognised it refused it (empty when none did).
+    pub(crate) async fn token_user(&self, token: &str) -> Result<User, Vec<String>> {
+        let authenticators = self
+            .authenticators
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut refusals = Vec::new();
+        for authenticator in authenticators {
+            match authenticator.authenticate(token).await {
+                Ok(Some(user)) => return Ok(user),
+                Ok(None) => {}
+                Err(why) => refusals.push(why),
+            }
+        }
+        Err(refusals)
     }
 
     /// A server over `store`, with the default namespaces in place and the CRDs in the store
@@ -149,7 +165,7 @@ impl ApiServer {
             plugins: Arc::new(plugins),
             authorizer: rbac.clone(),
             rbac,
-            tokens: std::sync::OnceLock::new(),
+            authenticators: std::sync::RwLock::new(Vec::new()),
         });
         let namespaces = native::namespace_resource();
         for name in SYSTEM_NAMESPACES {

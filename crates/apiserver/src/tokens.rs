@@ -102,7 +102,9 @@ impl StaticTokens {
                     token.to_string(),
                     User {
                         name: name.to_string(),
+                        uid: parts[2].trim().to_string(),
                         groups,
+                        ..User::default()
                     },
                 )
                 .is_some()
@@ -125,6 +127,13 @@ impl StaticTokens {
     /// The user of a token.
     pub fn user(&self, token: &str) -> Option<User> {
         self.users.get(token).cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::auth::TokenAuthenticator for StaticTokens {
+    async fn authenticate(&self, token: &str) -> Result<Option<User>, String> {
+        Ok(self.user(token))
     }
 }
 

@@ -49,6 +49,7 @@ fn admin() -> User {
     User {
         name: "admin".into(),
         groups: vec!["system:masters".into(), "system:authenticated".into()],
+        ..User::default()
     }
 }
 

@@ -93,9 +93,14 @@ pub(crate) async fn handle<B: RequestBody>(
         user.is_anonymous(),
         crate::tokens::bearer(request.headers()),
     ) {
-        (true, Some(token)) => match server.token_user(token) {
-            Some(Some(user)) => user,
-            _ => {
+        (true, Some(token)) => match server.token_user(token).await {
+            Ok(user) => user,
+            Err(refusals) => {
+                // As kube-apiserver: the client learns only that it is not authenticated; the
+                // reasons go to the log.
+                if !refusals.is_empty() {
+                    tracing::info!(reasons = ?refusals, "a bearer token was refused");
+                }
                 return json_response(401, &failure(401, "Unauthorized", "Unauthorized"), &[]);
             }
         },

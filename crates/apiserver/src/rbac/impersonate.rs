@@ -4,7 +4,8 @@
 //! authorized as the `impersonate` verb on `users` (or `serviceaccounts`), `groups`, `uids` and
 //! `userextras/KEY`; then the request runs as the user impersonated, with
 //! `system:authenticated` (or a service account's groups). A refusal is a 403 naming the
-//! target. The uid and extras are checked but not carried: users here have neither.
+//! target. The uid and the extras (their keys percent-decoded, as kube-apiserver reads them)
+//! are carried to the user impersonated.
 
 use http::HeaderMap;
 use registry::ApiError;
@@ -57,8 +58,16 @@ pub(crate) fn impersonate(
     let mut extras = Vec::new();
     for name in headers.keys() {
         if let Some(key) = name.as_str().strip_prefix(EXTRA) {
+            let key = percent_encoding::percent_decode_str(key)
+                .decode_utf8()
+                .map_err(|_| {
+                    plain(ApiError::BadRequest(format!(
+                        "the header {name} does not name a UTF-8 extra key once percent-decoded"
+                    )))
+                })?
+                .into_owned();
             for value in values(headers, name.as_str()).map_err(plain)? {
-                extras.push((key.to_string(), value));
+                extras.push((key.clone(), value));
             }
         }
     }
@@ -127,8 +136,19 @@ pub(crate) fn impersonate(
     {
         impersonated.push("system:authenticated".into());
     }
+    if uids.len() > 1 {
+        return Err(plain(ApiError::BadRequest(
+            "more than one Impersonate-Uid header: a user has one uid".into(),
+        )));
+    }
+    let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for (key, value) in extras {
+        extra.entry(key).or_default().push(value);
+    }
     Ok(User {
         name: name.clone(),
+        uid: uids.into_iter().next().unwrap_or_default(),
         groups: impersonated,
+        extra,
     })
 }

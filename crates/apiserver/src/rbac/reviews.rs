@@ -201,7 +201,7 @@ impl Computed for Review {
         }
         let status = match self.kind {
             "SelfSubjectReview" => {
-                json!({"userInfo": {"username": user.name, "groups": user.groups}})
+                json!({"userInfo": user.info()})
             }
             "SelfSubjectRulesReview" => {
                 let namespace = text(&object["spec"], "namespace");
@@ -216,7 +216,14 @@ impl Computed for Review {
                     "SelfSubjectAccessReview" => user.clone(),
                     _ => User {
                         name: text(&object["spec"], "user").into(),
+                        uid: text(&object["spec"], "uid").into(),
                         groups: strings(&object["spec"]["groups"]),
+                        extra: object["spec"]["extra"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| (k.clone(), strings(v)))
+                            .collect(),
                     },
                 };
                 let decision = server.rbac.decide(&subject, &request);

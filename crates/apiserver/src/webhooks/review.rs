@@ -55,7 +55,7 @@ pub(crate) fn review(
         "requestKind": {"group": group, "version": request.version, "kind": request.kind},
         "requestResource": {"group": group, "version": request.version, "resource": request.resource},
         "operation": operation,
-        "userInfo": {"username": request.user.name, "groups": request.user.groups},
+        "userInfo": request.user.info(),
         "object": object,
         "oldObject": old,
         "dryRun": request.dry_run,
@@ -236,6 +236,7 @@ mod tests {
             user: User {
                 name: "alice".into(),
                 groups: vec!["devs".into()],
+                ..User::default()
             },
             dry_run,
         }

@@ -36,6 +36,7 @@ pub fn admin() -> User {
     User {
         name: "admin".into(),
         groups: vec!["system:masters".into(), "system:authenticated".into()],
+        ..User::default()
     }
 }
 
