@@ -2,6 +2,7 @@
 //! crates below it. This is the only crate that chooses a storage backend, and the only one that
 //! uses `anyhow`.
 
+mod access;
 mod eve;
 mod roles;
 mod store;
@@ -39,6 +40,11 @@ pub enum Command {
     Controller(ControllerArgs),
     /// Simulate EVE devices against a device API (this one or any EVE controller's).
     Sim(SimArgs),
+    /// Write a kubeconfig with a client certificate for a user, from the client CA in a
+    /// server's data directory (as `kubeadm kubeconfig user`).
+    Kubeconfig(access::KubeconfigArgs),
+    /// Manage the installation's keys (kept in the store, out of the API's reach).
+    Keys(access::KeysArgs),
 }
 
 /// Options of `adamant sim`.
@@ -223,6 +229,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Controller(args) => runtime.block_on(controller(args)),
         Command::Sim(args) => runtime.block_on(sim(args)),
+        Command::Kubeconfig(args) => access::kubeconfig(&args),
+        Command::Keys(access::KeysArgs {
+            command: access::KeysCommand::Rotate(args),
+        }) => runtime.block_on(access::rotate(&args)),
     }
 }
 
@@ -344,6 +354,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let (device_local, device_serving) = start_device_api(
         eve::local_client(server.clone(), stopped.clone()),
+        server.vault().as_ref(),
         &args.devices,
         args.advertise_address.as_deref(),
         Some(&args.data_dir.join("pki")),
@@ -370,10 +381,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the device API on `args.device_addr`; returns where it listens and its task. With
-/// `exports`, the controller's certificates are written there (the Secrets are the truth).
+/// Starts the device API on `args.device_addr` with the keys in `vault`; returns where it
+/// listens and its task. With `exports`, the controller's certificates are written there (the
+/// vault is the truth).
 async fn start_device_api(
     client: kube::Client,
+    vault: &dyn pki::Vault,
     args: &DeviceArgs,
     advertise_address: Option<&str>,
     exports: Option<&std::path::Path>,
@@ -381,6 +394,7 @@ async fn start_device_api(
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let api = device_api::DeviceApi::start(
         client,
+        vault,
         device_api::Options {
             open_registration: args.open_registration.clone(),
             grace: Duration::from_secs(args.device_grace_seconds.max(1)),
@@ -458,9 +472,16 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
         .context("cannot start the admission webhook")?;
     let devices = if args.device_api {
         Some(
-            start_device_api(client.clone(), &args.devices, None, None, stopped)
-                .await?
-                .0,
+            start_device_api(
+                client.clone(),
+                &device_api::pki::SecretVault::new(client.clone()),
+                &args.devices,
+                None,
+                None,
+                stopped,
+            )
+            .await?
+            .0,
         )
     } else {
         None

@@ -5,6 +5,7 @@
 
 mod common;
 
+use base64::Engine;
 use std::net::SocketAddr;
 
 use common::{
@@ -455,8 +456,15 @@ fn adamant_controller_serves_devices_in_cluster_mode() {
         ],
     );
     let address: SocketAddr = common::device_address_in(&ready).parse().unwrap();
-    // The root is the one Secret both processes share.
-    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
+    // In cluster mode the controller keeps its root as a Secret in kube-system; devices trust
+    // its tls.crt.
+    let secret = get_json(
+        &server,
+        &["-n", "kube-system", "get", "secret", "adamant-root-ca"],
+    );
+    let root = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["tls.crt"].as_str().unwrap())
+        .unwrap();
     let ctl = Controller::new(address, "localhost", &root).unwrap();
     let mut device = Device::new(
         ctl,
@@ -535,20 +543,28 @@ fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
     });
     assert_eq!(device.config_hash, hash);
 
-    // Rotation of the controller certificates: the operator deletes them and restarts; the
-    // device learns of it from its next configuration (a new controllercert_confighash, signed
-    // by the new certificate, which it fetches from /certs) without registering again, and its
-    // integrity token still holds.
-    server.ok(&[
-        "-n",
-        "kube-system",
-        "delete",
-        "secret",
-        "adamant-device-signing",
-        "adamant-device-ecdh",
-    ]);
+    // Rotation of the controller certificates: the operator stops the server, has them
+    // forgotten (`adamant keys rotate`) and starts it; the device learns of it from its next
+    // configuration (a new controllercert_confighash, signed by the new certificate, which it
+    // fetches from /certs) without registering again, and its integrity token still holds.
     let mut server = server;
     server.stop();
+    let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_adamant"))
+        .args([
+            "keys",
+            "rotate",
+            "device-signing",
+            "device-ecdh",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&rotated.stdout),
+        "adamant-device-signing: forgotten; the next start makes a new one\nadamant-device-ecdh: forgotten; the next start makes a new one\n"
+    );
     let server = Server::start_in(&data, "127.0.0.1:0", &args);
     device.reconnect(server.device_controller());
     let rotated = runtime

@@ -302,9 +302,10 @@ impl<'a> Target<'a> {
     }
 }
 
-/// The test's users: kubeconfigs with client certificates from the server's root CA.
+/// The test's users: kubeconfigs with client certificates from the server's client CA.
 struct Users {
-    root: pki::Authority,
+    client_ca: pki::Authority,
+    root_pem: String,
     url: String,
     dir: tempfile::TempDir,
 }
@@ -315,19 +316,13 @@ fn b64(text: &str) -> String {
 
 impl Users {
     fn new(server: &Server) -> Users {
-        let secret = common::get_json(
-            server,
-            &["get", "secret", "-n", "kube-system", "adamant-root-ca"],
-        );
-        let field = |key: &str| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(secret["data"][key].as_str().unwrap())
-                .unwrap();
-            String::from_utf8(bytes).unwrap()
-        };
-        let root = pki::Authority::from_pem(&field("tls.crt"), &field("tls.key")).unwrap();
+        let read =
+            |file: &str| std::fs::read_to_string(server.data.join("pki").join(file)).unwrap();
+        let client_ca =
+            pki::Authority::from_pem(&read("client-ca.crt"), &read("client-ca.key")).unwrap();
         Users {
-            root,
+            client_ca,
+            root_pem: read("root-certificate.pem"),
             url: format!("https://{}", server.address),
             dir: tempfile::tempdir().unwrap(),
         }
@@ -339,11 +334,14 @@ impl Users {
         if path.exists() {
             return path;
         }
-        let issued = self.root.issue_client(user, groups).unwrap();
+        let issued = self
+            .client_ca
+            .issue_client(user, groups, pki::validity::CLIENT)
+            .unwrap();
         let kubeconfig = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: adamant\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: adamant\n  context: {{cluster: adamant, user: {user}, namespace: default}}\ncurrent-context: adamant\n",
             self.url,
-            b64(&self.root.certificate_pem),
+            b64(&self.root_pem),
             b64(&issued.certificate_pem),
             b64(&issued.key_pem),
         );
@@ -1170,6 +1168,7 @@ fn impersonation_needs_the_impersonate_verb() {
     expect_test::expect![[r#"
         ATTRIBUTE   VALUE
         Username    viewer
+        UID         42
         Groups      [auditors system:authenticated]
     "#]]
     .assert_eq(&server.ok(&[

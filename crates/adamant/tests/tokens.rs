@@ -58,6 +58,7 @@ fn tokens_authenticate_users_that_rbac_then_governs() {
     );
     let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
     assert_eq!(review["status"]["userInfo"]["username"], "alice");
+    assert_eq!(review["status"]["userInfo"]["uid"], "u-1", "the file's uid");
     let groups = review["status"]["userInfo"]["groups"].to_string();
     for group in ["viewers", "eve:fleet", "system:authenticated"] {
         assert!(groups.contains(group), "{groups}");

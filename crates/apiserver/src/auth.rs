@@ -31,9 +31,15 @@ pub trait TokenAuthenticator: Send + Sync {
 }
 
 impl User {
-    /// The user a verified client certificate names, if it names one.
+    /// The user a verified client certificate names, if it names one and is for client
+    /// authentication (the clientAuth extended key usage; a certificate without it, such as a
+    /// serving certificate from the same authority, authenticates no one).
     pub fn from_certificate(der: &[u8]) -> Option<User> {
         let (_, certificate) = X509Certificate::from_der(der).ok()?;
+        let usage = certificate.extended_key_usage().ok()??;
+        if !usage.value.client_auth {
+            return None;
+        }
         let subject = certificate.subject();
         let name = subject
             .iter_common_name()

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod events;
 pub mod gc;
 mod http;
+pub mod keys;
 pub use http::{RequestBody, ResponseBody};
 pub mod native;
 pub mod openapi;

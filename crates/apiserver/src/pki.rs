@@ -1,18 +1,14 @@
-//! The PKI: a root certificate authority kept in the store (a Secret in `kube-system`, so
-//! replicas on one store share it), the API server's certificate and the admin's client
-//! certificate issued from it, and their exports under `DATA/pki/` with `DATA/kubeconfig`.
+//! The PKI of the Kubernetes API: two authorities from the vault (`crate::keys`), the root
+//! (which devices trust too, and which issues the API's serving certificate) and the client CA
+//! (which issues client certificates and nothing else: only certificates it issued, with the
+//! clientAuth usage, authenticate); the serving and admin certificates made anew at every
+//! start; their exports under `DATA/pki/` with `DATA/kubeconfig`.
 
 use std::path::Path;
 
 use base64::Engine;
 pub use pki::{Authority as Root, Issued};
-use registry::{ApiError, Registry, WriteOptions};
-use serde_json::json;
-
-use crate::native;
-
-/// The Secret in `kube-system` that holds the root certificate authority.
-pub const ROOT_SECRET: &str = "adamant-root-ca";
+use pki::{Vault, VaultError, load_or_make, names};
 
 /// The user of the admin kubeconfig.
 pub const ADMIN_USER: &str = "adamant-admin";
@@ -23,14 +19,14 @@ pub enum PkiError {
     /// A certificate could not be made.
     #[error(transparent)]
     Certificate(#[from] pki::Error),
-    /// The store refused or failed.
-    #[error("the root certificate authority could not be stored or read: {0}")]
-    Store(#[from] ApiError),
-    /// The stored root is damaged.
+    /// The vault refused or failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// A stored authority is damaged.
     #[error(
-        "the stored root certificate authority (Secret kube-system/{ROOT_SECRET}) is damaged: {0}; delete it to make a new one (every issued certificate then changes)"
+        "the stored certificate authority {0} is damaged ({1}); `adamant keys rotate` makes a new one (see docs/access.md)"
     )]
-    Damaged(String),
+    Damaged(&'static str, String),
     /// An export could not be written.
     #[error("writing {path}: {source}")]
     Write {
@@ -41,58 +37,70 @@ pub enum PkiError {
     },
 }
 
+/// The API's certificate authorities.
+pub struct Authorities {
+    /// The root: devices trust it; it issues serving certificates.
+    pub root: Root,
+    /// The client CA: it issues client certificates.
+    pub client_ca: Root,
+}
+
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-fn unb64(value: &serde_json::Value) -> Result<String, PkiError> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(value.as_str().unwrap_or(""))
-        .map_err(|e| PkiError::Damaged(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| PkiError::Damaged(e.to_string()))
+async fn authority(vault: &dyn Vault, name: &'static str) -> Result<Root, PkiError> {
+    let pair = load_or_make(vault, name, || {
+        let authority = Root::generate(name)?;
+        Ok(Issued {
+            key_pem: authority.key_pem(),
+            certificate_pem: authority.certificate_pem,
+        })
+    })
+    .await?;
+    Root::from_pem(&pair.certificate_pem, &pair.key_pem)
+        .map_err(|e| PkiError::Damaged(name, e.to_string()))
 }
 
-/// The root in the store, made and stored first if there is none. Concurrent first starts
-/// agree on one root: the store's create-if-absent decides.
-pub async fn load_or_create(registry: &Registry) -> Result<Root, PkiError> {
-    let secrets = native::secret_resource();
-    loop {
-        match registry.get(&secrets, "kube-system", ROOT_SECRET).await {
-            Ok(secret) => {
-                let certificate_pem = unb64(&secret["data"]["tls.crt"])?;
-                let key_pem = unb64(&secret["data"]["tls.key"])?;
-                return Root::from_pem(&certificate_pem, &key_pem)
-                    .map_err(|e| PkiError::Damaged(e.to_string()));
-            }
-            Err(ApiError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let root = Root::generate("adamant-root-ca")?;
-        let secret = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": ROOT_SECRET, "namespace": "kube-system"},
-            "type": "kubernetes.io/tls",
-            "data": {"tls.crt": b64(&root.certificate_pem), "tls.key": b64(&root.key_pem())},
-        });
-        match registry
-            .create(&secrets, "kube-system", secret, &WriteOptions::default())
-            .await
-        {
-            Ok(_) | Err(ApiError::AlreadyExists { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+/// The authorities in the vault, made and stored first if there are none. Concurrent first
+/// starts agree on them: the vault's create-if-absent decides.
+pub async fn load_or_create(vault: &dyn Vault) -> Result<Authorities, PkiError> {
+    Ok(Authorities {
+        root: authority(vault, names::ROOT).await?,
+        client_ca: authority(vault, names::CLIENT_CA).await?,
+    })
 }
 
-fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
+/// A kubeconfig for `server_url` (trusting `ca_pem`) as `user` with the client certificate
+/// `client`, in `namespace`.
+pub fn kubeconfig(
+    server_url: &str,
+    ca_pem: &str,
+    user: &str,
+    client: &Issued,
+    namespace: &str,
+) -> String {
+    let quoted = |s: &str| serde_json::Value::from(s).to_string();
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: adamant\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: adamant\n  context:\n    cluster: adamant\n    user: {user}\n    namespace: {namespace}\ncurrent-context: adamant\n",
+        server = quoted(server_url),
+        user = quoted(user),
+        namespace = quoted(namespace),
+        ca = b64(ca_pem),
+        cert = b64(&client.certificate_pem),
+        key = b64(&client.key_pem),
+    )
+}
+
+/// Writes `contents` to `path` through a temporary file; a `private` file is 0600 from its
+/// creation, never readable by others for a moment.
+pub fn write_file(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
     let error = |source| PkiError::Write {
         path: path.display().to_string(),
         source,
     };
     let temporary = path.with_extension("tmp");
     let _ = std::fs::remove_file(&temporary);
-    // Private files are 0600 from their creation, never readable by others for a moment.
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -120,11 +128,12 @@ pub fn private_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes `DATA/pki/` (root certificate, server and admin certificates and keys) and the
-/// admin's `DATA/kubeconfig` for `server_url`.
+/// Writes `DATA/pki/` (the root certificate, the client CA's certificate and key for
+/// `adamant kubeconfig`, the serving and admin certificates and keys) and the admin's
+/// `DATA/kubeconfig` for `server_url`. Keys are 0600 in a 0700 directory.
 pub fn export(
     data_dir: &Path,
-    root: &Root,
+    authorities: &Authorities,
     server: &Issued,
     admin: &Issued,
     server_url: &str,
@@ -134,20 +143,29 @@ pub fn export(
         path: pki.display().to_string(),
         source,
     })?;
-    write(
+    let root = &authorities.root;
+    let client_ca = &authorities.client_ca;
+    write_file(
         &pki.join("root-certificate.pem"),
         &root.certificate_pem,
         false,
     )?;
-    write(&pki.join("apiserver.crt"), &server.certificate_pem, false)?;
-    write(&pki.join("apiserver.key"), &server.key_pem, true)?;
-    write(&pki.join("admin.crt"), &admin.certificate_pem, false)?;
-    write(&pki.join("admin.key"), &admin.key_pem, true)?;
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: adamant\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {ca}\nusers:\n- name: {ADMIN_USER}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: adamant\n  context:\n    cluster: adamant\n    user: {ADMIN_USER}\n    namespace: default\ncurrent-context: adamant\n",
-        ca = b64(&root.certificate_pem),
-        cert = b64(&admin.certificate_pem),
-        key = b64(&admin.key_pem),
+    write_file(
+        &pki.join("client-ca.crt"),
+        &client_ca.certificate_pem,
+        false,
+    )?;
+    write_file(&pki.join("client-ca.key"), &client_ca.key_pem(), true)?;
+    write_file(&pki.join("apiserver.crt"), &server.certificate_pem, false)?;
+    write_file(&pki.join("apiserver.key"), &server.key_pem, true)?;
+    write_file(&pki.join("admin.crt"), &admin.certificate_pem, false)?;
+    write_file(&pki.join("admin.key"), &admin.key_pem, true)?;
+    let kubeconfig = kubeconfig(
+        server_url,
+        &root.certificate_pem,
+        ADMIN_USER,
+        admin,
+        "default",
     );
-    write(&data_dir.join("kubeconfig"), &kubeconfig, true)
+    write_file(&data_dir.join("kubeconfig"), &kubeconfig, true)
 }

@@ -61,7 +61,9 @@ pub struct ApiServer {
     /// The RBAC authorizer (also `authorizer`), for the review APIs.
     pub(crate) rbac: Arc<crate::rbac::Rbac>,
     pub(crate) crd_kind: Arc<Kind>,
-    /// Static bearer tokens (`--token-auth-file`), if any.
+    /// The installation's keys.
+    vault: crate::keys::StoreVault,
+    /// What authenticates bearer tokens, in order.
     authenticators: std::sync::RwLock<Vec<Arc<dyn crate::auth::TokenAuthenticator>>>,
 }
 
@@ -114,6 +116,11 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
 }
 
 impl ApiServer {
+    /// The installation's keys (`pki::names`), out of every API request's reach.
+    pub fn vault(&self) -> Arc<dyn ::pki::Vault> {
+        Arc::new(self.vault.clone())
+    }
+
     /// Authenticates requests that carry a bearer token (and no client certificate) with
     /// `authenticator` too, after those added before it.
     pub fn add_token_authenticator(&self, authenticator: Arc<dyn crate::auth::TokenAuthenticator>) {
@@ -148,7 +155,8 @@ impl ApiServer {
         store: Arc<dyn Store>,
         plugins: Vec<Arc<dyn Plugin>>,
     ) -> Result<Arc<ApiServer>, StartError> {
-        let registry = Registry::new(store);
+        let registry = Registry::new(store.clone());
+        let vault = crate::keys::StoreVault::new(store, &registry);
         // The bootstrap roles and bindings, and the authorizer's cache of RBAC objects.
         let rbac = crate::rbac::Rbac::start(&registry).await?;
         let plugins = [
@@ -166,6 +174,7 @@ impl ApiServer {
             authorizer: rbac.clone(),
             rbac,
             authenticators: std::sync::RwLock::new(Vec::new()),
+            vault,
         });
         let namespaces = native::namespace_resource();
         for name in SYSTEM_NAMESPACES {
@@ -479,14 +488,15 @@ impl ApiServer {
             .await
     }
 
-    /// Makes the PKI (root from the store), writes `DATA/pki/` and `DATA/kubeconfig` for
-    /// `local` (the listener's address), and returns the TLS configuration.
+    /// Makes the PKI (the authorities from the vault), writes `DATA/pki/` and
+    /// `DATA/kubeconfig` for `local` (the listener's address), and returns the TLS
+    /// configuration, which trusts client certificates from the client CA only.
     pub async fn prepare_tls(
         &self,
         config: &Config,
         local: SocketAddr,
     ) -> Result<Arc<rustls::ServerConfig>, StartError> {
-        let root = pki::load_or_create(&self.registry).await?;
+        let authorities = pki::load_or_create(&self.vault).await?;
         let host = match (&config.advertise_address, local.ip()) {
             (Some(address), _) => address.clone(),
             (None, ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
@@ -502,11 +512,17 @@ impl ApiServer {
             hosts.push(local.ip().to_string());
         }
         hosts.extend(config.extra_hosts.iter().cloned());
-        let serving = root
+        let serving = authorities
+            .root
             .issue_server("adamant-apiserver", &hosts)
             .map_err(PkiError::from)?;
-        let admin = root
-            .issue_client(pki::ADMIN_USER, &["system:masters"])
+        let admin = authorities
+            .client_ca
+            .issue_client(
+                pki::ADMIN_USER,
+                &["system:masters"],
+                ::pki::validity::CLIENT,
+            )
             .map_err(PkiError::from)?;
         let url_host = if host.contains(':') {
             format!("[{host}]")
@@ -514,8 +530,8 @@ impl ApiServer {
             host
         };
         let url = format!("https://{url_host}:{}", local.port());
-        pki::export(&config.data_dir, &root, &serving, &admin, &url)?;
-        tls_config(&root, &serving)
+        pki::export(&config.data_dir, &authorities, &serving, &admin, &url)?;
+        tls_config(&authorities.client_ca, &serving)
     }
 
     /// Serves one request from an in-process client acting as `user`, without a socket: how the
@@ -561,11 +577,14 @@ fn is_established(crd: &Value) -> bool {
         .any(|c| c["type"] == "Established" && c["status"] == "True")
 }
 
-fn tls_config(root: &Root, serving: &pki::Issued) -> Result<Arc<rustls::ServerConfig>, StartError> {
+fn tls_config(
+    client_ca: &Root,
+    serving: &pki::Issued,
+) -> Result<Arc<rustls::ServerConfig>, StartError> {
     let tls = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(root.certificate_pem.as_bytes()) {
+    for certificate in CertificateDer::pem_slice_iter(client_ca.certificate_pem.as_bytes()) {
         roots
             .add(certificate.map_err(|e| tls(&e))?)
             .map_err(|e| tls(&e))?;

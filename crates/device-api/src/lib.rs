@@ -200,14 +200,15 @@ fn signed_by(certificate: &[u8], ca_base64_pem: &str) -> bool {
 }
 
 impl DeviceApi {
-    /// Loads the controller certificates and starts the caches.
+    /// Loads the controller certificates from `vault` and starts the caches.
     pub async fn start(
         client: Client,
+        vault: &dyn ::pki::Vault,
         options: Options,
         sink: Arc<dyn Sink>,
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<DeviceApi>, pki::PkiError> {
-        let certs = ControllerCerts::load_or_create(&client).await?;
+        let certs = ControllerCerts::load_or_create(vault).await?;
         let fleet = Fleet::start(client.clone(), stop.clone()).await;
         tokio::spawn(report::watch_silence(
             client.clone(),

@@ -1,6 +1,8 @@
 //! The controller's certificates for devices: the root (shared with the Kubernetes API in
-//! `adamant serve`), a signing certificate and an ECDH certificate under it, kept as Secrets in
-//! `kube-system` so that replicas share them; and the device API's serving certificate.
+//! `adamant serve`), a signing certificate and an ECDH certificate under it, kept in a
+//! [`Vault`] so that replicas share them (`adamant serve`: its store, out of the API's reach;
+//! cluster mode: [`SecretVault`], Secrets in `kube-system`); and the device API's serving
+//! certificate.
 
 use std::sync::Arc;
 
@@ -12,45 +14,27 @@ use eve_api::envelope::{Signer, sha256};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, PostParams};
+pub use pki::Issued as Pair;
+use pki::{Vault, VaultError, load_or_make, names};
 
-/// Where the certificates live.
+/// Where cluster mode keeps the certificates.
 pub const NAMESPACE: &str = "kube-system";
-/// The root certificate authority (the same Secret the API server keeps its root in).
-pub const ROOT_SECRET: &str = "adamant-root-ca";
-/// The signing certificate devices verify every response with.
-pub const SIGNING_SECRET: &str = "adamant-device-signing";
-/// The ECDH certificate (EVE requires one even when nothing is encrypted).
-pub const ECDH_SECRET: &str = "adamant-device-ecdh";
 
 /// What can go wrong with the device PKI.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    /// The API refused or failed.
-    #[error("the device certificates could not be read or stored: {0}")]
-    Api(#[from] kube::Error),
+    /// The vault refused or failed.
+    #[error("the device certificates: {0}")]
+    Vault(#[from] VaultError),
     /// A certificate could not be made or read.
     #[error(transparent)]
     Certificate(#[from] pki::Error),
-    /// A stored Secret is damaged.
-    #[error(
-        "Secret {NAMESPACE}/{0} is damaged ({1}); delete it to make a new one (devices then fetch /certs again)"
-    )]
-    Damaged(String, String),
     /// The device API's TLS configuration cannot be made.
     #[error("the device API's TLS: {0}")]
     Tls(#[from] https::TlsError),
     /// The signing key does not load.
     #[error("the signing key: {0}")]
     Envelope(#[from] eve_api::envelope::EnvelopeError),
-}
-
-/// A certificate and key as stored.
-#[derive(Clone)]
-pub struct Pair {
-    /// Certificate, PEM.
-    pub certificate_pem: String,
-    /// Key, PEM.
-    pub key_pem: String,
 }
 
 /// The controller's certificates, ready to serve.
@@ -70,33 +54,55 @@ pub struct ControllerCerts {
     root: Pair,
 }
 
-async fn load(api: &Api<Secret>, name: &str) -> Result<Option<Pair>, PkiError> {
-    let Some(secret) = api.get_opt(name).await? else {
-        return Ok(None);
-    };
-    let data = secret.data.unwrap_or_default();
-    let field = |key: &str| {
-        data.get(key)
-            .and_then(|b| String::from_utf8(b.0.clone()).ok())
-            .ok_or_else(|| PkiError::Damaged(name.into(), format!("no {key}")))
-    };
-    Ok(Some(Pair {
-        certificate_pem: field("tls.crt")?,
-        key_pem: field("tls.key")?,
-    }))
+/// A vault of Secrets (`kubernetes.io/tls`, `tls.crt` and `tls.key`) in `kube-system`, for
+/// cluster mode: who may read them is the cluster's RBAC's to say.
+pub struct SecretVault {
+    api: Api<Secret>,
 }
 
-/// Reads the Secret `name`, or stores what `make` makes; concurrent starts agree on one.
-async fn load_or_store(
-    api: &Api<Secret>,
-    name: &str,
-    make: impl Fn() -> Result<Pair, PkiError>,
-) -> Result<Pair, PkiError> {
-    loop {
-        if let Some(pair) = load(api, name).await? {
-            return Ok(pair);
+impl SecretVault {
+    /// A vault in `kube-system` of the cluster `client` reaches.
+    pub fn new(client: kube::Client) -> SecretVault {
+        SecretVault {
+            api: Api::namespaced(client, NAMESPACE),
         }
-        let pair = make()?;
+    }
+}
+
+fn api_failed(name: &str, e: kube::Error) -> VaultError {
+    VaultError::Store {
+        name: format!("Secret {NAMESPACE}/{name}"),
+        source: Box::new(e),
+    }
+}
+
+#[async_trait::async_trait]
+impl Vault for SecretVault {
+    async fn get(&self, name: &str) -> Result<Option<Pair>, VaultError> {
+        let Some(secret) = self
+            .api
+            .get_opt(name)
+            .await
+            .map_err(|e| api_failed(name, e))?
+        else {
+            return Ok(None);
+        };
+        let data = secret.data.unwrap_or_default();
+        let field = |key: &str| {
+            data.get(key)
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+                .ok_or_else(|| VaultError::Damaged {
+                    name: format!("Secret {NAMESPACE}/{name}"),
+                    why: format!("no {key}"),
+                })
+        };
+        Ok(Some(Pair {
+            certificate_pem: field("tls.crt")?,
+            key_pem: field("tls.key")?,
+        }))
+    }
+
+    async fn put_new(&self, name: &str, pair: &Pair) -> Result<bool, VaultError> {
         let secret = Secret {
             metadata: ObjectMeta {
                 name: Some(name.into()),
@@ -119,10 +125,10 @@ async fn load_or_store(
             ),
             ..Secret::default()
         };
-        match api.create(&PostParams::default(), &secret).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(e.into()),
+        match self.api.create(&PostParams::default(), &secret).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+            Err(e) => Err(api_failed(name, e)),
         }
     }
 }
@@ -142,11 +148,10 @@ fn zcert(pem: &str, kind: ZCertType) -> ZCert {
 }
 
 impl ControllerCerts {
-    /// Loads the certificates from the API, making and storing those that do not exist.
-    pub async fn load_or_create(client: &kube::Client) -> Result<ControllerCerts, PkiError> {
-        let api: Api<Secret> = Api::namespaced(client.clone(), NAMESPACE);
-        let root = load_or_store(&api, ROOT_SECRET, || {
-            let root = pki::Authority::generate("adamant-root-ca")?;
+    /// Loads the certificates from `vault`, making and storing those that do not exist.
+    pub async fn load_or_create(vault: &dyn Vault) -> Result<ControllerCerts, PkiError> {
+        let root = load_or_make(vault, names::ROOT, || {
+            let root = pki::Authority::generate(names::ROOT)?;
             Ok(Pair {
                 key_pem: root.key_pem(),
                 certificate_pem: root.certificate_pem,
@@ -154,19 +159,12 @@ impl ControllerCerts {
         })
         .await?;
         let authority = pki::Authority::from_pem(&root.certificate_pem, &root.key_pem)?;
-        let issue = |cn: &str, leaf: pki::Leaf| -> Result<Pair, PkiError> {
-            let issued = authority.issue_leaf(cn, leaf)?;
-            Ok(Pair {
-                certificate_pem: issued.certificate_pem,
-                key_pem: issued.key_pem,
-            })
-        };
-        let signing = load_or_store(&api, SIGNING_SECRET, || {
-            issue("adamant-device-signing", pki::Leaf::Signing)
+        let signing = load_or_make(vault, names::DEVICE_SIGNING, || {
+            authority.issue_leaf(names::DEVICE_SIGNING, pki::Leaf::Signing)
         })
         .await?;
-        let ecdh = load_or_store(&api, ECDH_SECRET, || {
-            issue("adamant-device-ecdh", pki::Leaf::KeyAgreement)
+        let ecdh = load_or_make(vault, names::DEVICE_ECDH, || {
+            authority.issue_leaf(names::DEVICE_ECDH, pki::Leaf::KeyAgreement)
         })
         .await?;
         let signer = Arc::new(Signer::controller(

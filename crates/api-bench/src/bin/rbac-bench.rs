@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use api_bench::{Figures, Server, measure, ms, namespace};
 use clap::Parser;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -121,39 +120,28 @@ async fn role_bindings(admin: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A kubeconfig (in `dir`) of `user` in `groups` of the server at `url`, with a certificate
-/// from the server's root CA.
-async fn user_kubeconfig(
-    admin: &Client,
+/// A kubeconfig (in `dir`) of `user` in `groups`, from `adamant kubeconfig` on the server's
+/// data directory.
+fn user_kubeconfig(
+    binary: &Path,
+    data_dir: &Path,
     dir: &Path,
-    url: &str,
     user: &str,
     groups: &[&str],
 ) -> anyhow::Result<PathBuf> {
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "kube-system");
-    let root = secrets.get("adamant-root-ca").await?;
-    let data = root.data.context("the root CA Secret has no data")?;
-    let text = |key: &str| -> anyhow::Result<String> {
-        let bytes = data.get(key).with_context(|| format!("no {key}"))?;
-        Ok(String::from_utf8(bytes.0.clone())?)
-    };
-    let root = pki::Authority::from_pem(&text("tls.crt")?, &text("tls.key")?)?;
-    let issued = root.issue_client(user, groups)?;
-    let file = |name: &str, contents: &str| -> anyhow::Result<String> {
-        let path = dir.join(name);
-        std::fs::write(&path, contents)?;
-        Ok(path.display().to_string())
-    };
-    let (ca, cert, key) = (
-        file("ca.crt", &root.certificate_pem)?,
-        file(&format!("{user}.crt"), &issued.certificate_pem)?,
-        file(&format!("{user}.key"), &issued.key_pem)?,
-    );
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: adamant\n  cluster: {{server: \"{url}\", certificate-authority: \"{ca}\"}}\nusers:\n- name: {user}\n  user: {{client-certificate: \"{cert}\", client-key: \"{key}\"}}\ncontexts:\n- name: adamant\n  context: {{cluster: adamant, user: {user}}}\ncurrent-context: adamant\n"
-    );
     let path = dir.join(format!("{user}.kubeconfig"));
-    std::fs::write(&path, kubeconfig)?;
+    let mut command = std::process::Command::new(binary);
+    command.arg("kubeconfig").arg("--data-dir").arg(data_dir);
+    command.args(["--user", user]).arg("-o").arg(&path);
+    for group in groups {
+        command.args(["--group", group]);
+    }
+    let output = command.output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "adamant kubeconfig failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(path)
 }
 
@@ -249,14 +237,14 @@ async fn main() -> anyhow::Result<()> {
         probe.create(&PostParams::default(), &filler).await?;
     }
     let dir = tempfile::tempdir()?;
-    let url = Kubeconfig::read_from(server.data_dir().join("kubeconfig"))?
-        .clusters
-        .first()
-        .and_then(|c| c.cluster.as_ref())
-        .and_then(|c| c.server.clone())
-        .context("no server in the admin kubeconfig")?;
     let groups = ["group-3", "group-7"];
-    let kubeconfig = user_kubeconfig(&admin, dir.path(), &url, "bench-user", &groups).await?;
+    let kubeconfig = user_kubeconfig(
+        &binary,
+        server.data_dir(),
+        dir.path(),
+        "bench-user",
+        &groups,
+    )?;
     let mut users = Vec::new();
     let mut admins = Vec::new();
     for _ in 0..args.clients {
