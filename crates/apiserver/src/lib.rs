@@ -15,6 +15,7 @@ pub mod gc;
 mod http;
 pub use http::{RequestBody, ResponseBody};
 pub mod native;
+pub mod oidc;
 pub mod openapi;
 pub mod openapi_proto;
 pub mod pki;
