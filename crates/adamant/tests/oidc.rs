@@ -60,6 +60,8 @@ struct Issuer {
     jwks: Arc<Mutex<Value>>,
     /// While false, discovery answers 503.
     up: Arc<AtomicBool>,
+    /// The `issuer` the discovery document names, when not the issuer's own URL.
+    names: Arc<Mutex<Option<String>>>,
     runtime: tokio::runtime::Runtime,
     _stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
@@ -87,22 +89,26 @@ impl Issuer {
         std::fs::write(&ca_file, &authority.certificate_pem).unwrap();
         let jwks = Arc::new(Mutex::new(Value::Null));
         let up = Arc::new(AtomicBool::new(true));
+        let names = Arc::new(Mutex::new(None::<String>));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (served_jwks, served_up, issuer) = (jwks.clone(), up.clone(), url.clone());
+        let served_names = names.clone();
         runtime.spawn(https::serve(
             listener,
             Arc::new(tls),
             stopped,
             move |_peer| {
                 let (jwks, up, issuer) = (served_jwks.clone(), served_up.clone(), issuer.clone());
+                let names = served_names.clone();
                 move |request: http::Request<hyper::body::Incoming>| {
                     let (jwks, up, issuer) = (jwks.clone(), up.clone(), issuer.clone());
+                    let named = names.lock().unwrap().clone().unwrap_or(issuer.clone());
                     async move {
                         let (status, body) = match request.uri().path() {
                             _ if !up.load(Ordering::SeqCst) => (503, "down".to_string()),
                             "/.well-known/openid-configuration" => (
                                 200,
-                                json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks")})
+                                json!({"issuer": named, "jwks_uri": format!("{issuer}/jwks")})
                                     .to_string(),
                             ),
                             "/jwks" => (200, jwks.lock().unwrap().to_string()),
@@ -122,6 +128,7 @@ impl Issuer {
             ca_file,
             jwks,
             up,
+            names,
             runtime,
             _stop: stop,
             _dir: dir,
@@ -539,6 +546,40 @@ fn oidc_server_starts_while_the_issuer_is_down() {
     });
     issuer.up.store(true, Ordering::SeqCst);
     eventually("the token accepted once the issuer is up", || {
+        whoami().status.success().then_some(())
+    });
+}
+
+#[test]
+fn oidc_discovery_must_name_the_issuer_and_stay_small() {
+    let key = SigningKey::generate("k1");
+    let issuer = Issuer::start(&[&key]);
+    *issuer.names.lock().unwrap() = Some(format!("{}/", issuer.url));
+    let (server, _dir) = start(&issuer);
+    let token = key.sign(&issuer.claims("alice"));
+    let whoami = || with_token(&server, &token, &["auth", "whoami"]);
+    let log_path = server.data.with_extension("log");
+    let logged = |words: &str| {
+        std::fs::read_to_string(&log_path)
+            .is_ok_and(|log| log.contains(words))
+            .then_some(())
+    };
+    eventually("the log names the issuer mismatch", || {
+        logged("--oidc-issuer-url must equal the issuer's own URL exactly")
+    });
+    assert!(
+        !whoami().status.success(),
+        "keys of another issuer's document"
+    );
+    // A JWKS over 1 MiB is not read.
+    *issuer.names.lock().unwrap() = None;
+    *issuer.jwks.lock().unwrap() = json!({"keys": [], "pad": "x".repeat(2 << 20)});
+    eventually("the log says the JWKS is too large", || {
+        logged("the response is larger than 1048576 bytes")
+    });
+    assert!(!whoami().status.success());
+    issuer.publish(&[&key]);
+    eventually("the token accepted once the documents are right", || {
         whoami().status.success().then_some(())
     });
 }

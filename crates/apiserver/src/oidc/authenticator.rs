@@ -67,6 +67,7 @@ impl OidcAuthenticator {
     /// until the keys are fetched.
     pub fn start(config: Config) -> Result<Arc<OidcAuthenticator>, StartError> {
         let keys = Arc::new(Keys::new(&config.issuer, &config.ca_pem).map_err(StartError::Client)?);
+        tracing::info!(issuer = %config.issuer, client_id = %config.client_id, "ID tokens of this OIDC issuer authenticate");
         keys.spawn_refresher();
         Ok(Arc::new(OidcAuthenticator { config, keys }))
     }
