@@ -129,6 +129,59 @@ pub struct ControllerArgs {
     pub devices: DeviceArgs,
 }
 
+/// OpenID Connect authentication of `adamant serve`, as kube-apiserver's `--oidc-*` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OidcArgs {
+    /// The OIDC issuer's URL (https:// only), as kube-apiserver's `--oidc-issuer-url`: bearer
+    /// tokens that are its ID tokens (their `iss` equal to this URL) authenticate. Its keys come
+    /// from `URL/.well-known/openid-configuration` and the JWKS it names.
+    #[arg(long)]
+    pub oidc_issuer_url: Option<String>,
+    /// The client id ID tokens must be issued for (their `aud`).
+    #[arg(long)]
+    pub oidc_client_id: Option<String>,
+    /// The claim holding the user name (default `sub`).
+    #[arg(long)]
+    pub oidc_username_claim: Option<String>,
+    /// What goes before user names: unset, `ISSUER#` unless the username claim is `email`;
+    /// `-` for nothing.
+    #[arg(long)]
+    pub oidc_username_prefix: Option<String>,
+    /// The claim holding the groups (a string or an array of strings); no groups when unset.
+    #[arg(long)]
+    pub oidc_groups_claim: Option<String>,
+    /// What goes before each group.
+    #[arg(long)]
+    pub oidc_groups_prefix: Option<String>,
+    /// PEM certificates trusted for the issuer's HTTPS (the system's roots when unset).
+    #[arg(long)]
+    pub oidc_ca_file: Option<PathBuf>,
+    /// A claim ID tokens must carry with this value, `key=value` (repeatable).
+    #[arg(long = "oidc-required-claim")]
+    pub oidc_required_claims: Vec<String>,
+    /// The signing algorithms accepted, comma-separated (default RS256; RS256, RS384, RS512,
+    /// ES256, ES384 and PS256 are supported).
+    #[arg(long, value_delimiter = ',')]
+    pub oidc_signing_algs: Vec<String>,
+}
+
+impl OidcArgs {
+    /// The flags as the API server's OIDC options.
+    pub fn options(&self) -> apiserver::oidc::Options {
+        apiserver::oidc::Options {
+            issuer_url: self.oidc_issuer_url.clone(),
+            client_id: self.oidc_client_id.clone(),
+            username_claim: self.oidc_username_claim.clone(),
+            username_prefix: self.oidc_username_prefix.clone(),
+            groups_claim: self.oidc_groups_claim.clone(),
+            groups_prefix: self.oidc_groups_prefix.clone(),
+            ca_file: self.oidc_ca_file.clone(),
+            required_claims: self.oidc_required_claims.clone(),
+            signing_algs: self.oidc_signing_algs.clone(),
+        }
+    }
+}
+
 /// Options of the EVE device API (in `serve`, and in `controller` with `--device-api`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeviceArgs {
@@ -199,6 +252,9 @@ pub struct ServeArgs {
     /// `Authorization: Bearer TOKEN` are that user.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
+    /// OpenID Connect authentication.
+    #[command(flatten)]
+    pub oidc: OidcArgs,
     /// The EVE device API.
     #[command(flatten)]
     pub devices: DeviceArgs,
@@ -290,6 +346,8 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Flags are checked before anything is opened.
+    let oidc = args.oidc.options().config()?;
     apiserver::pki::private_dir(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {} (mode 0700)",
@@ -311,6 +369,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     apiserver::events::set_ttl(&server, args.event_ttl);
     if let Some(file) = &args.token_auth_file {
         server.add_token_authenticator(Arc::new(apiserver::tokens::StaticTokens::load(file)?));
+    }
+    if let Some(oidc) = oidc {
+        server.add_token_authenticator(apiserver::oidc::OidcAuthenticator::start(oidc)?);
     }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -16,6 +16,7 @@ mod http;
 pub mod keys;
 pub use http::{RequestBody, ResponseBody};
 pub mod native;
+pub mod oidc;
 pub mod openapi;
 pub mod openapi_proto;
 pub mod pki;

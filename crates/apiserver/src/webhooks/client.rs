@@ -22,7 +22,8 @@ pub(crate) const MAX_RESPONSE: usize = 3 * 1024 * 1024;
 /// At most this many distinct `caBundle`s keep a client; more start the pool afresh.
 const MAX_CLIENTS: usize = 64;
 
-type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// A pooled HTTPS client (rustls, HTTP/2 or HTTP/1.1 by ALPN).
+pub(crate) type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Why a webhook could not be called (kube-apiserver's wording where it has one).
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +112,9 @@ fn tls(ca_bundle: &[u8]) -> Result<rustls::ClientConfig, String> {
         .with_no_client_auth())
 }
 
-fn build(ca_bundle: &[u8]) -> Result<HttpClient, String> {
+/// A client trusting the PEM certificates of `ca_bundle`, or the system's roots when it is
+/// empty.
+pub(crate) fn build(ca_bundle: &[u8]) -> Result<HttpClient, String> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls(ca_bundle)?)
         .https_only()
@@ -124,7 +127,7 @@ fn build(ca_bundle: &[u8]) -> Result<HttpClient, String> {
 }
 
 /// An error with its causes, as one line.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -10,7 +10,8 @@
 //! `https://NAME.NAMESPACE.svc:PORT/PATH` through the system resolver.
 
 mod cache;
-mod client;
+// Shared with the OIDC authenticator's discovery and JWKS fetches.
+pub(crate) mod client;
 mod config;
 mod matching;
 mod plugin;
