@@ -252,6 +252,18 @@ pub struct ServeArgs {
     /// `Authorization: Bearer TOKEN` are that user.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
+    /// The issuer of ServiceAccount tokens (their `iss`), as kube-apiserver's
+    /// `--service-account-issuer`; only tokens of this issuer are ServiceAccount tokens.
+    #[arg(long, default_value = apiserver::serviceaccounts::DEFAULT_ISSUER)]
+    pub service_account_issuer: String,
+    /// The audiences a token must name one of to authenticate here, comma separated (default:
+    /// the issuer); also what a TokenRequest without audiences gets.
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+    /// The longest lifetime of a ServiceAccount token (longer requests are shortened to it; Go
+    /// duration).
+    #[arg(long, default_value = "48h", value_parser = apiserver::events::parse_ttl)]
+    pub service_account_max_token_expiration: Duration,
     /// OpenID Connect authentication.
     #[command(flatten)]
     pub oidc: OidcArgs,
@@ -367,6 +379,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the API server")?;
     apiserver::events::set_ttl(&server, args.event_ttl);
+    let audiences = if args.api_audiences.is_empty() {
+        vec![args.service_account_issuer.clone()]
+    } else {
+        args.api_audiences.clone()
+    };
+    server
+        .service_accounts()
+        .set_options(apiserver::serviceaccounts::Options {
+            issuer: args.service_account_issuer.clone(),
+            api_audiences: audiences,
+            max_expiration: args.service_account_max_token_expiration,
+        });
     if let Some(file) = &args.token_auth_file {
         server.add_token_authenticator(Arc::new(apiserver::tokens::StaticTokens::load(file)?));
     }

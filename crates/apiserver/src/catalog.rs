@@ -122,6 +122,27 @@ pub struct Kind {
     /// For a virtual resource (the review APIs): how a create is answered. Create is then its
     /// only verb, and nothing is stored.
     pub computed: Option<Arc<dyn Computed>>,
+    /// Subresources whose only verb is create, answered from the object they belong to with
+    /// nothing stored (ServiceAccounts' `token`).
+    pub create_subresources: Vec<(&'static str, Arc<dyn CreateSubresource>)>,
+}
+
+/// A subresource whose only verb is create: an answer computed from the object it belongs to
+/// and the request, nothing stored (kube-apiserver's `serviceaccounts/token`).
+#[async_trait::async_trait]
+pub trait CreateSubresource: Send + Sync {
+    /// What is posted and answered: (group, version, kind).
+    fn kind(&self) -> (&'static str, &'static str, &'static str);
+
+    /// The answer to a create of `object` on the object `name` in `namespace` by `user`.
+    async fn create(
+        &self,
+        server: &crate::ApiServer,
+        user: &crate::auth::User,
+        namespace: &str,
+        name: &str,
+        object: Value,
+    ) -> Result<Value, registry::ApiError>;
 }
 
 /// A virtual resource's answer to a create: an object computed from the request, nothing
@@ -149,6 +170,14 @@ impl Kind {
     /// `group/version`, or `version` for the core group.
     pub fn api_version(&self) -> String {
         group_version(&self.group, &self.version)
+    }
+
+    /// The create-only subresource `name`, if the kind has it.
+    pub fn create_subresource(&self, name: &str) -> Option<&Arc<dyn CreateSubresource>> {
+        self.create_subresources
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
     }
 
     /// The verbs the resource offers.

@@ -551,6 +551,7 @@ pub fn kinds(crd: &Value, components: &Arc<Components>) -> Vec<Kind> {
             native: false,
             selectable_fields: selectable,
             computed: None,
+            create_subresources: Vec::new(),
             finalize: None,
             settles_catalog: false,
         });

@@ -93,6 +93,18 @@ fn resource_entries(kind: &Kind) -> Vec<Value> {
             "verbs": ["get", "patch", "update"],
         }));
     }
+    for (name, subresource) in &kind.create_subresources {
+        let (group, version, sub_kind) = subresource.kind();
+        entries.push(json!({
+            "name": format!("{}/{name}", kind.resource),
+            "singularName": "",
+            "namespaced": kind.namespaced,
+            "group": group,
+            "version": version,
+            "kind": sub_kind,
+            "verbs": ["create"],
+        }));
+    }
     entries
 }
 
@@ -127,6 +139,14 @@ fn discovery_resource(kind: &Kind) -> Value {
             "subresource": "scale",
             "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
             "verbs": ["get", "patch", "update"],
+        }));
+    }
+    for (name, subresource) in &kind.create_subresources {
+        let (group, version, sub_kind) = subresource.kind();
+        subresources.push(json!({
+            "subresource": name,
+            "responseKind": {"group": group, "version": version, "kind": sub_kind},
+            "verbs": ["create"],
         }));
     }
     let mut resource = json!({

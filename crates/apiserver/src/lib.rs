@@ -25,6 +25,7 @@ mod rbac;
 pub mod schema;
 mod selector;
 mod server;
+pub mod serviceaccounts;
 pub mod status;
 pub mod strategic;
 pub mod table;

@@ -13,7 +13,7 @@ use base64::Engine;
 use registry::{Resource, Strategy};
 use serde_json::{Map, Value, json};
 
-use crate::catalog::{Column, Kind, Printer};
+use crate::catalog::{Column, CreateSubresource, Kind, Printer};
 use crate::schema::{Components, Schema};
 
 /// The largest ConfigMap or Secret payload (kube's `MaxSecretSize`).
@@ -179,6 +179,7 @@ pub(crate) fn kind(
         native: true,
         selectable_fields: selectable.iter().map(|s| s.to_string()).collect(),
         computed: None,
+        create_subresources: Vec::new(),
         finalize: None,
         settles_catalog: false,
     }
@@ -253,25 +254,31 @@ pub fn kinds(components: &Arc<Components>) -> Vec<Kind> {
             },
             &["type"],
         ),
-        kind(
-            components,
-            "",
-            "serviceaccounts",
-            "ServiceAccount",
-            &["sa"],
-            true,
-            Arc::new(ServiceAccountStrategy),
-            None,
-            vec![
-                Column::new("Secrets", "integer", 0, "Number of secrets"),
-                age_column(),
-            ],
-            |o| {
-                let secrets = o["secrets"].as_array().map_or(0, Vec::len);
-                vec![json!(secrets), age(o)]
-            },
-            &[],
-        ),
+        Kind {
+            create_subresources: vec![(
+                "token",
+                Arc::new(crate::serviceaccounts::TokenRequests) as Arc<dyn CreateSubresource>,
+            )],
+            ..kind(
+                components,
+                "",
+                "serviceaccounts",
+                "ServiceAccount",
+                &["sa"],
+                true,
+                Arc::new(ServiceAccountStrategy),
+                None,
+                vec![
+                    Column::new("Secrets", "integer", 0, "Number of secrets"),
+                    age_column(),
+                ],
+                |o| {
+                    let secrets = o["secrets"].as_array().map_or(0, Vec::len);
+                    vec![json!(secrets), age(o)]
+                },
+                &[],
+            )
+        },
         kind(
             components,
             "",
@@ -1010,5 +1017,27 @@ pub fn namespace_resource() -> Resource {
         "Namespace",
         false,
         Arc::new(NamespaceStrategy),
+    )
+}
+
+/// The registry resource of ServiceAccounts.
+pub fn service_account_resource() -> Resource {
+    plain(
+        "",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        Arc::new(ServiceAccountStrategy),
+    )
+}
+
+/// The registry resource of ConfigMaps.
+pub fn config_map_resource() -> Resource {
+    plain(
+        "",
+        "configmaps",
+        "ConfigMap",
+        true,
+        Arc::new(ConfigMapStrategy),
     )
 }

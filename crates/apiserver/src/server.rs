@@ -49,6 +49,12 @@ pub enum StartError {
     /// TLS could not be set up.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The service-account key cannot be read or made.
+    #[error(transparent)]
+    ServiceAccountKey(#[from] crate::serviceaccounts::KeyError),
+    /// The vault failed.
+    #[error(transparent)]
+    Vault(#[from] ::pki::VaultError),
 }
 
 /// The API server's state. Cheap to share (`Arc`).
@@ -63,6 +69,8 @@ pub struct ApiServer {
     pub(crate) crd_kind: Arc<Kind>,
     /// The installation's keys.
     vault: crate::keys::StoreVault,
+    /// ServiceAccount tokens: issued by `serviceaccounts/token`, and the first authenticator.
+    service_accounts: Arc<crate::serviceaccounts::ServiceAccounts>,
     /// What authenticates bearer tokens, in order.
     authenticators: std::sync::RwLock<Vec<Arc<dyn crate::auth::TokenAuthenticator>>>,
 }
@@ -110,12 +118,18 @@ fn crd_kind(components: &Arc<Components>) -> Kind {
         native: true,
         selectable_fields: Vec::new(),
         computed: None,
+        create_subresources: Vec::new(),
         finalize: None,
         settles_catalog: true,
     }
 }
 
 impl ApiServer {
+    /// ServiceAccount tokens (set their options before serving).
+    pub fn service_accounts(&self) -> &Arc<crate::serviceaccounts::ServiceAccounts> {
+        &self.service_accounts
+    }
+
     /// The installation's keys (`pki::names`), out of every API request's reach.
     pub fn vault(&self) -> Arc<dyn ::pki::Vault> {
         Arc::new(self.vault.clone())
@@ -157,6 +171,18 @@ impl ApiServer {
     ) -> Result<Arc<ApiServer>, StartError> {
         let registry = Registry::new(store.clone());
         let vault = crate::keys::StoreVault::new(store, &registry);
+        let key = ::pki::load_or_make(&vault, ::pki::names::SERVICE_ACCOUNT, || {
+            let key = ::pki::Authority::generate(::pki::names::SERVICE_ACCOUNT)?;
+            Ok(::pki::Issued {
+                key_pem: key.key_pem(),
+                certificate_pem: key.certificate_pem,
+            })
+        })
+        .await?;
+        let service_accounts = Arc::new(crate::serviceaccounts::ServiceAccounts::new(
+            registry.clone(),
+            &key,
+        )?);
         // The bootstrap roles and bindings, and the authorizer's cache of RBAC objects.
         let rbac = crate::rbac::Rbac::start(&registry).await?;
         let plugins = [
@@ -173,7 +199,10 @@ impl ApiServer {
             plugins: Arc::new(plugins),
             authorizer: rbac.clone(),
             rbac,
-            authenticators: std::sync::RwLock::new(Vec::new()),
+            authenticators: std::sync::RwLock::new(vec![
+                service_accounts.clone() as Arc<dyn crate::auth::TokenAuthenticator>
+            ]),
+            service_accounts,
             vault,
         });
         let namespaces = native::namespace_resource();
@@ -262,6 +291,10 @@ impl ApiServer {
         tokio::spawn(crate::gc::run(self.clone(), shutdown.clone()));
         self.rbac
             .spawn_controllers(&self.registry, shutdown.clone());
+        tokio::spawn(crate::serviceaccounts::run_controller(
+            self.clone(),
+            shutdown.clone(),
+        ));
         let server = self.clone();
         tokio::spawn(async move { server.namespace_controller(shutdown).await });
     }

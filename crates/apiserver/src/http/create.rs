@@ -3,14 +3,21 @@
 use bytes::Bytes;
 use registry::ApiError;
 
-use super::negotiate::PROTOBUF;
+use serde_json::Value;
+
+use super::negotiate::{self, BodyFormat, PROTOBUF};
 use super::resource::Call;
 use super::respond::{Outcome, Refusal};
 use crate::admission::Operation;
-use crate::catalog::Computed;
+use crate::catalog::{Computed, CreateSubresource};
 
 impl Call {
     pub(crate) async fn create(&self, media_type: &str, body: Bytes) -> Outcome {
+        if let Some(subresource) = self.kind.create_subresource(&self.subresource).cloned() {
+            return self
+                .create_subresource(subresource.as_ref(), media_type, &body)
+                .await;
+        }
         if !self.name.is_empty() {
             return Err(Refusal::MethodNotAllowed(
                 "POST is not allowed on a named object; use PUT to replace it".into(),
@@ -51,6 +58,52 @@ impl Call {
             .create(&self.kind.main, &self.namespace, object, &options)
             .await;
         self.answer(201, created, warnings, &chain, dry_run).await
+    }
+
+    /// A create on a create-only subresource (`serviceaccounts/token`): the answer computed
+    /// from the object it belongs to, nothing stored.
+    async fn create_subresource(
+        &self,
+        subresource: &dyn CreateSubresource,
+        media_type: &str,
+        body: &[u8],
+    ) -> Outcome {
+        let (group, version, kind) = subresource.kind();
+        let api_version = crate::catalog::group_version(group, version);
+        let object: Value = match negotiate::body_format(media_type, true)? {
+            BodyFormat::Json => serde_json::from_slice(body).map_err(|e| {
+                ApiError::BadRequest(format!("couldn't get version/kind; json parse error: {e}"))
+            })?,
+            BodyFormat::Protobuf => crate::protobuf::decode(body).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: the protobuf body cannot be decoded: {e}"
+                ))
+            })?,
+        };
+        if !object.is_object() {
+            return Err(ApiError::BadRequest(format!("the body is not a {kind} object")).into());
+        }
+        for (field, wanted) in [("apiVersion", api_version.as_str()), ("kind", kind)] {
+            if let Some(given) = object[field].as_str()
+                && given != wanted
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "{field} {given:?} is not {wanted:?}: {}/{} takes a {kind} of {api_version}",
+                    self.kind.resource, self.subresource
+                ))
+                .into());
+            }
+        }
+        let answer = subresource
+            .create(
+                &self.server,
+                &self.user,
+                &self.namespace,
+                &self.name,
+                object,
+            )
+            .await?;
+        Ok(self.object_response(201, &answer, &[]))
     }
 
     /// A create of a virtual resource: the computed answer, nothing stored.

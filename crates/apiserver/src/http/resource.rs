@@ -96,15 +96,24 @@ pub(crate) async fn serve<B: RequestBody>(
         ))
         .response(&subject);
     };
+    let creating = kind.create_subresource(subresource).is_some();
+    if creating && verb != Verb::Create {
+        return Refusal::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({method}); {resource_name}/{subresource} takes only POST"
+        ))
+        .response(&subject);
+    }
     let sub_ok = match subresource {
         "" => true,
         "status" => kind.status.is_some(),
         "scale" => kind.scale.is_some(),
         "finalize" => kind.finalize.is_some() && verb == Verb::Update,
-        _ => false,
+        _ => creating,
     };
     if !sub_ok
-        || (!subresource.is_empty() && !matches!(verb, Verb::Get | Verb::Update | Verb::Patch))
+        || (!subresource.is_empty()
+            && !creating
+            && !matches!(verb, Verb::Get | Verb::Update | Verb::Patch))
     {
         return not_found();
     }
