@@ -1,0 +1,273 @@
+//! ServiceAccounts as kubectl and clients use them: `kubectl create token` (audiences, duration,
+//! a bound Secret), the token authenticating as the ServiceAccount under RBAC, refused once what
+//! it names is gone; the `default` ServiceAccount and `kube-root-ca.crt` in every namespace; the
+//! official Python client with a ServiceAccount token.
+
+mod common;
+
+use common::{Server, eventually};
+
+/// kubectl with a token and no kubeconfig.
+fn with_token(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
+    let ca = server
+        .data
+        .join("pki/root-certificate.pem")
+        .display()
+        .to_string();
+    let url = format!("https://{}", server.address);
+    let mut all = vec![
+        "--server",
+        &url,
+        "--certificate-authority",
+        &ca,
+        "--token",
+        token,
+    ];
+    all.extend_from_slice(args);
+    std::process::Command::new("kubectl")
+        .args(&all)
+        .env("HOME", server.home.path())
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap()
+}
+
+fn unauthorized(output: &std::process::Output) -> bool {
+    !output.status.success()
+        && String::from_utf8_lossy(&output.stderr).contains("You must be logged in to the server")
+}
+
+#[test]
+fn kubectl_create_token_makes_tokens_that_rbac_governs_and_that_die_with_what_they_name() {
+    let server = Server::start();
+    server.ok(&["create", "namespace", "team"]);
+    server.ok(&["-n", "team", "create", "serviceaccount", "robot"]);
+    server.ok(&[
+        "-n",
+        "team",
+        "create",
+        "configmap",
+        "probe",
+        "--from-literal=a=b",
+    ]);
+    let token = server.ok(&["-n", "team", "create", "token", "robot"]);
+    let token = token.trim();
+    let whoami = with_token(&server, token, &["auth", "whoami", "-o", "json"]);
+    assert!(whoami.status.success(), "{whoami:?}");
+    let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
+    let info = &review["status"]["userInfo"];
+    assert_eq!(info["username"], "system:serviceaccount:team:robot");
+    let uid =
+        common::get_json(&server, &["-n", "team", "get", "sa", "robot"])["metadata"]["uid"].clone();
+    assert_eq!(info["uid"], uid);
+    assert_eq!(
+        info["groups"],
+        serde_json::json!([
+            "system:serviceaccounts",
+            "system:serviceaccounts:team",
+            "system:authenticated"
+        ])
+    );
+    assert!(
+        info["extra"]["authentication.kubernetes.io/credential-id"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("JTI="),
+        "{info}"
+    );
+    // Nothing until bound; then what the binding allows, in its namespace only.
+    let denied = with_token(&server, token, &["-n", "team", "get", "configmap", "probe"]);
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains(
+            "User \"system:serviceaccount:team:robot\" cannot get resource \"configmaps\""
+        ),
+        "{denied:?}"
+    );
+    server.ok(&[
+        "-n",
+        "team",
+        "create",
+        "rolebinding",
+        "robot-views",
+        "--clusterrole=view",
+        "--serviceaccount=team:robot",
+    ]);
+    let allowed = with_token(&server, token, &["-n", "team", "get", "configmap", "probe"]);
+    assert!(allowed.status.success(), "{allowed:?}");
+    assert!(
+        !with_token(&server, token, &["-n", "default", "get", "configmaps"])
+            .status
+            .success()
+    );
+
+    // Another audience: a token for someone else, not for this server.
+    let elsewhere = server.ok(&[
+        "-n",
+        "team",
+        "create",
+        "token",
+        "robot",
+        "--audience",
+        "vault",
+    ]);
+    assert!(unauthorized(&with_token(
+        &server,
+        elsewhere.trim(),
+        &["-n", "team", "get", "cm"]
+    )));
+    // A tampered token.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    parts[1] = parts[1].replace(|c: char| c.is_ascii_lowercase(), "A");
+    assert!(unauthorized(&with_token(
+        &server,
+        &parts.join("."),
+        &["get", "ns"]
+    )));
+    // Too short a life.
+    let short = server.fails(
+        &["-n", "team", "create", "token", "robot", "--duration", "5m"],
+        None,
+    );
+    assert!(
+        short.contains("may not specify a duration less than 10 minutes"),
+        "{short}"
+    );
+    // Bound to a Secret: it dies with the Secret.
+    server.ok(&[
+        "-n",
+        "team",
+        "create",
+        "secret",
+        "generic",
+        "holder",
+        "--from-literal=x=y",
+    ]);
+    let bound = server.ok(&[
+        "-n",
+        "team",
+        "create",
+        "token",
+        "robot",
+        "--bound-object-kind",
+        "Secret",
+        "--bound-object-name",
+        "holder",
+    ]);
+    assert!(
+        with_token(&server, bound.trim(), &["-n", "team", "get", "cm", "probe"])
+            .status
+            .success()
+    );
+    server.ok(&["-n", "team", "delete", "secret", "holder"]);
+    assert!(unauthorized(&with_token(
+        &server,
+        bound.trim(),
+        &["-n", "team", "get", "cm", "probe"]
+    )));
+    // Deleted, then recreated with the same name: the old token stays dead.
+    server.ok(&["-n", "team", "delete", "serviceaccount", "robot"]);
+    assert!(unauthorized(&with_token(
+        &server,
+        token,
+        &["-n", "team", "get", "cm", "probe"]
+    )));
+    server.ok(&["-n", "team", "create", "serviceaccount", "robot"]);
+    assert!(unauthorized(&with_token(
+        &server,
+        token,
+        &["-n", "team", "get", "cm", "probe"]
+    )));
+}
+
+#[test]
+fn every_namespace_has_a_default_service_account_and_the_root_ca_config_map() {
+    let server = Server::start();
+    let root = std::fs::read_to_string(server.data.join("pki/root-certificate.pem")).unwrap();
+    server.ok(&["create", "namespace", "fresh"]);
+    for namespace in ["default", "kube-system", "fresh"] {
+        eventually(
+            &format!("the default ServiceAccount in {namespace}"),
+            || {
+                server
+                    .kubectl(&["-n", namespace, "get", "serviceaccount", "default"])
+                    .status
+                    .success()
+                    .then_some(())
+            },
+        );
+        let ca = eventually(&format!("kube-root-ca.crt in {namespace}"), || {
+            let output = server.kubectl(&[
+                "-n",
+                namespace,
+                "get",
+                "configmap",
+                "kube-root-ca.crt",
+                "-o",
+                "jsonpath={.data.ca\\.crt}",
+            ]);
+            output
+                .status
+                .success()
+                .then(|| String::from_utf8_lossy(&output.stdout).to_string())
+        });
+        assert_eq!(ca, root, "{namespace}");
+    }
+    // Deleted or edited, it comes back as it was.
+    let ca_of_fresh = || {
+        let output = server.kubectl(&[
+            "-n",
+            "fresh",
+            "get",
+            "configmap",
+            "kube-root-ca.crt",
+            "-o",
+            "jsonpath={.data.ca\\.crt}",
+        ]);
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    server.ok(&["-n", "fresh", "delete", "configmap", "kube-root-ca.crt"]);
+    eventually("kube-root-ca.crt made again", || {
+        (ca_of_fresh() == root).then_some(())
+    });
+    server.ok(&[
+        "-n",
+        "fresh",
+        "patch",
+        "configmap",
+        "kube-root-ca.crt",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"ca.crt":"forged"}}"#,
+    ]);
+    eventually("kube-root-ca.crt set right again", || {
+        (ca_of_fresh() == root).then_some(())
+    });
+}
+
+#[test]
+fn the_python_client_works_with_a_service_account_token() {
+    let server = Server::start();
+    server.ok(&["-n", "default", "create", "serviceaccount", "py"]);
+    server.ok(&[
+        "-n",
+        "default",
+        "create",
+        "rolebinding",
+        "py-edits",
+        "--clusterrole=edit",
+        "--serviceaccount=default:py",
+    ]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tokens.py");
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("HOME", server.home.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the Python client failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
