@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: the store, the Kubernetes API server and the EVE controllers.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Print the CustomResourceDefinitions of the EVE kinds, and ClusterRoles that add them to
     /// the `admin`, `edit` and `view` roles, and the EVE roles (`eve:fleet-admin`, `eve:operator`,
     /// `eve:viewer`), as YAML (for `kubectl apply -f -`).
@@ -287,7 +287,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .init();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Crds => {
             use std::io::Write;
             match std::io::stdout().write_all(eve::crds_yaml()?.as_bytes()) {
