@@ -63,6 +63,14 @@ pub(crate) async fn serve<B: RequestBody>(
         path.name.as_str(),
         path.subresource.as_str(),
     );
+    // As kube-apiserver's storage keys them: a name or namespace that cannot be one path
+    // segment is a bad request, whatever the verb.
+    for (what, value) in [("Namespace", namespace.unwrap_or("")), ("Name", name)] {
+        if let Some(why) = invalid_path_segment(value) {
+            let error = ApiError::BadRequest(format!("{what} parameter invalid: {value:?}: {why}"));
+            return error_response(&error, &Subject::default(), &[]);
+        }
+    }
     let method = request.method().clone();
     let watching = method == Method::GET && name.is_empty() && query.flag("watch");
     let verb = Verb::of(&method, !name.is_empty(), watching);
@@ -165,6 +173,18 @@ pub(crate) async fn serve<B: RequestBody>(
         Ok(response) => response,
         Err(refusal) => refusal.response(&call.subject),
     }
+}
+
+/// Why `segment` (a namespace or a name, percent-decoded) cannot be one path segment, as
+/// kube's `IsValidPathSegmentName` says.
+fn invalid_path_segment(segment: &str) -> Option<String> {
+    if segment == "." || segment == ".." {
+        return Some(format!("may not be '{segment}'"));
+    }
+    ["/", "%"]
+        .iter()
+        .find(|c| segment.contains(*c))
+        .map(|c| format!("may not contain '{c}'"))
 }
 
 /// What the authorizer is asked, as kube-apiserver's `RequestInfo` has it: a Namespace's own

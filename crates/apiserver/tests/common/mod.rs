@@ -50,6 +50,46 @@ impl Harness {
         accept: &str,
         body: Vec<u8>,
     ) -> (u16, String, Vec<u8>) {
+        self.send_as(admin(), method, path, content_type, accept, body)
+            .await
+    }
+
+    /// A JSON request by `user` answered in JSON.
+    pub async fn send_json_as(
+        &self,
+        user: &User,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&body).unwrap()
+        };
+        let (code, _, answer) = self
+            .send_as(
+                user.clone(),
+                method,
+                path,
+                "application/json",
+                "application/json",
+                bytes,
+            )
+            .await;
+        (code, json(&answer))
+    }
+
+    /// A request by `user`; returns the status, the content type and the body.
+    pub async fn send_as(
+        &self,
+        user: User,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: Vec<u8>,
+    ) -> (u16, String, Vec<u8>) {
         let request = http::Request::builder()
             .method(method)
             .uri(path)
@@ -60,7 +100,7 @@ impl Harness {
         let response = self
             .server
             .clone()
-            .call(admin(), request, self.stop.clone())
+            .call(user, request, self.stop.clone())
             .await;
         let status = response.status().as_u16();
         let content_type = response
