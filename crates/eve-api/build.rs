@@ -22,10 +22,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_well_known_types()
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
-    // The proto3 JSON form of the configuration (DeviceConfig objects carry it).
+    // The proto3 JSON form of the configuration (DeviceConfig objects carry it), and of what
+    // devices report that the telemetry store keeps as JSON (info, certificates).
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?
         .btree_map(["."])
-        .build(&[".org.lfedge.eve.config", ".org.lfedge.eve.common"])?;
+        .build(&[
+            ".org.lfedge.eve.config",
+            ".org.lfedge.eve.common",
+            ".org.lfedge.eve.info",
+            ".org.lfedge.eve.certs",
+        ])?;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod access;
 mod eve;
 mod roles;
 mod store;
+mod telemetry;
 mod webhook;
 
 use std::path::PathBuf;
@@ -437,15 +438,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.reference_checks,
         devices,
     ));
-    let (device_local, device_serving) = start_device_api(
+    let telemetry_store: Arc<dyn ::telemetry::TelemetryStore> =
+        Arc::new(::telemetry::MemoryTelemetry::new());
+    let (device_local, device_serving, device_api) = start_device_api(
         eve::local_client(server.clone(), stopped.clone()),
         server.vault().as_ref(),
+        telemetry_store,
         &args.devices,
         args.advertise_address.as_deref(),
         Some(&args.data_dir.join("pki")),
         stopped.clone(),
     )
     .await?;
+    server.mount(
+        "edgenode",
+        Arc::new(telemetry::TelemetryEndpoints(device_api)),
+    );
     let serving = tokio::spawn(server.clone().serve(listener, tls, stopped));
     tracing::info!(
         store = %args.store,
@@ -472,11 +480,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn start_device_api(
     client: kube::Client,
     vault: &dyn pki::Vault,
+    telemetry_store: Arc<dyn ::telemetry::TelemetryStore>,
     args: &DeviceArgs,
     advertise_address: Option<&str>,
     exports: Option<&std::path::Path>,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<()>,
+    Arc<device_api::DeviceApi>,
+)> {
     let api = device_api::DeviceApi::start(
         client,
         vault,
@@ -484,7 +497,10 @@ async fn start_device_api(
             open_registration: args.open_registration.clone(),
             grace: Duration::from_secs(args.device_grace_seconds.max(1)),
         },
-        Arc::new(device_api::sink::MemorySink::new(8)),
+        Arc::new(device_api::telemetry::Telemetry::new(
+            telemetry_store,
+            device_api::telemetry::Budget::default(),
+        )),
         stop.clone(),
     )
     .await
@@ -521,7 +537,8 @@ async fn start_device_api(
         .certs()
         .tls(&hosts)
         .context("cannot make the device API's certificate")?;
-    Ok((local, tokio::spawn(api.serve(listener, tls, stop))))
+    let serving = tokio::spawn(api.clone().serve(listener, tls, stop));
+    Ok((local, serving, api))
 }
 
 async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
@@ -560,6 +577,7 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
             start_device_api(
                 client.clone(),
                 &device_api::pki::SecretVault::new(client.clone()),
+                Arc::new(::telemetry::MemoryTelemetry::new()),
                 &args.devices,
                 None,
                 None,

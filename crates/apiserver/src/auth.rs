@@ -148,6 +148,27 @@ pub fn forbidden_message(user: &User, attributes: &Attributes, reason: &str) -> 
     message
 }
 
+/// Asks the server's authorizer about a request of the user it was made for; `Err` is kube's
+/// Forbidden message.
+pub type Authorize = dyn for<'a> Fn(&'a Attributes) -> Result<(), String> + Send + Sync;
+
+/// A handler of the paths under `/PREFIX/` (beside the Kubernetes API, on its port): it gets
+/// requests once they are authenticated (anonymous ones are 401 before), and decides itself
+/// what to ask `authorize` (the server's authorizer for the request's user). The EVE half
+/// mounts the telemetry endpoints (`/edgenode/`) this way.
+#[async_trait::async_trait]
+pub trait Mounted: Send + Sync {
+    /// Answers `request` (its body left out), whose path is `/PREFIX/` + `segments`
+    /// (percent-decoded), made by `user`.
+    async fn serve(
+        &self,
+        user: &User,
+        authorize: &Authorize,
+        request: http::Request<()>,
+        segments: Vec<String>,
+    ) -> http::Response<crate::http::ResponseBody>;
+}
+
 /// The paths anyone may read (kube-apiserver's `system:public-info-viewer`).
 pub const PUBLIC_PATHS: &[&str] = &["/livez", "/readyz", "/healthz", "/version"];
 

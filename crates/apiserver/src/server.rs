@@ -71,6 +71,8 @@ pub struct ApiServer {
     vault: crate::keys::StoreVault,
     /// ServiceAccount tokens: issued by `serviceaccounts/token`, and the first authenticator.
     service_accounts: Arc<crate::serviceaccounts::ServiceAccounts>,
+    /// Handlers of whole path prefixes beside the API (`/edgenode/`).
+    mounts: std::sync::RwLock<Vec<(String, Arc<dyn crate::auth::Mounted>)>>,
     /// What authenticates bearer tokens, in order.
     authenticators: std::sync::RwLock<Vec<Arc<dyn crate::auth::TokenAuthenticator>>>,
 }
@@ -128,6 +130,24 @@ impl ApiServer {
     /// ServiceAccount tokens (set their options before serving).
     pub fn service_accounts(&self) -> &Arc<crate::serviceaccounts::ServiceAccounts> {
         &self.service_accounts
+    }
+
+    /// Serves the paths under `/PREFIX/` with `handler` (authenticated requests only).
+    pub fn mount(&self, prefix: &str, handler: Arc<dyn crate::auth::Mounted>) {
+        self.mounts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((prefix.to_string(), handler));
+    }
+
+    /// The handler mounted at `prefix`, if any.
+    pub(crate) fn mounted(&self, prefix: &str) -> Option<Arc<dyn crate::auth::Mounted>> {
+        self.mounts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, h)| h.clone())
     }
 
     /// The installation's keys (`pki::names`), out of every API request's reach.
@@ -203,6 +223,7 @@ impl ApiServer {
                 service_accounts.clone() as Arc<dyn crate::auth::TokenAuthenticator>
             ]),
             service_accounts,
+            mounts: std::sync::RwLock::new(Vec::new()),
             vault,
         });
         let namespaces = native::namespace_resource();

@@ -9,7 +9,7 @@ pub mod events;
 pub mod fleet;
 pub mod pki;
 pub mod report;
-pub mod sink;
+pub mod telemetry;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,8 @@ use crate::configs::{Served, Source};
 use crate::events::{DeviceEvents, Policy, Refused as Whose};
 use crate::fleet::{Fleet, Known, certificate_der};
 use crate::pki::ControllerCerts;
-use crate::sink::{Kind, Sink};
+use crate::telemetry::Telemetry;
+use crate::telemetry::ingest;
 
 /// The path every device request starts with.
 pub const PREFIX: &str = "/api/v2/edgedevice/";
@@ -93,7 +94,9 @@ pub struct DeviceApi {
     client: Client,
     fleet: Fleet,
     certs: ControllerCerts,
-    sink: Arc<dyn Sink>,
+    telemetry: Arc<Telemetry>,
+    /// Turns true when the server stops (followers of telemetry end).
+    stop: watch::Receiver<bool>,
     options: Options,
     attestations: Mutex<HashMap<String, Attestation>>,
     reporter: report::Reporter,
@@ -205,7 +208,7 @@ impl DeviceApi {
         client: Client,
         vault: &dyn ::pki::Vault,
         options: Options,
-        sink: Arc<dyn Sink>,
+        telemetry: Arc<Telemetry>,
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<DeviceApi>, pki::PkiError> {
         let certs = ControllerCerts::load_or_create(vault).await?;
@@ -222,7 +225,8 @@ impl DeviceApi {
             client,
             fleet,
             certs,
-            sink,
+            telemetry,
+            stop: stop.clone(),
             options,
             attestations: Mutex::new(HashMap::new()),
         });
@@ -296,9 +300,14 @@ impl DeviceApi {
             ["register"] => self.register(&body).await,
             ["uuid"] => self.uuid(&body),
             ["id", uuid, rest @ ..] => self.device_call(uuid, rest, &body).await,
-            ["apps", "instanceid", app, "newlogs"] => self
-                .authenticate(&body)
-                .and_then(|(known, opened)| self.logs(&known.uuid, Some(app), &opened.payload)),
+            ["apps", "instanceid", app, "newlogs"] => match self.authenticate(&body) {
+                Ok((known, opened)) => {
+                    let received = ingest::now_millis();
+                    self.logs(&known.uuid, Some(app), &opened.payload, received)
+                        .await
+                }
+                Err(refused) => Err(refused),
+            },
             _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
         };
         match result {
@@ -558,32 +567,54 @@ impl DeviceApi {
             ));
         }
         let payload = Bytes::from(opened.payload);
-        let telemetry = |kind: Kind, subject: Option<&str>| {
-            self.sink.accept(uuid, kind, subject, payload.clone());
-            Ok(status(StatusCode::CREATED))
-        };
+        let received = ingest::now_millis();
+        let unreadable =
+            |e: eve_api::DecodeError| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
+        let kept = |result: Result<(), Refused>| result.map(|()| status(StatusCode::CREATED));
         match action {
             ["config"] => self.config(&known, &payload),
             ["attest"] => self.attest(&known, &payload).await,
             ["info"] => {
+                let info = eve_api::info::ZInfoMsg::decode(payload.as_ref()).map_err(unreadable)?;
                 let device = self.fleet.device(&known);
                 if let Some(device) = device {
                     self.reporter.info(&self.fleet, &device, &payload).await?;
                 }
-                Ok(status(StatusCode::CREATED))
+                let record = ingest::info_record(&info, received);
+                kept(
+                    self.telemetry
+                        .keep(uuid, ::telemetry::Kind::Info, vec![record])
+                        .await,
+                )
             }
             ["metrics"] => {
-                eve_api::telemetry::ZMetricMsg::decode(payload.as_ref())
-                    .map_err(|e| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+                let metrics =
+                    eve_api::telemetry::ZMetricMsg::decode(payload.as_ref()).map_err(unreadable)?;
                 if let Some(device) = self.fleet.device(&known) {
                     self.reporter.seen(&device).await;
                 }
-                telemetry(Kind::Metrics, None)
+                let record = ingest::raw_record(metrics.at_time_stamp.as_ref(), &payload, received);
+                kept(
+                    self.telemetry
+                        .keep(uuid, ::telemetry::Kind::Metrics, vec![record])
+                        .await,
+                )
             }
-            ["hardwarehealth"] => telemetry(Kind::HardwareHealth, None),
-            ["flowlog"] => telemetry(Kind::FlowLog, None),
-            ["newlogs"] => self.logs(uuid, None, &payload),
-            ["apps", "instanceid", app, "newlogs"] => self.logs(uuid, Some(app), &payload),
+            // Accepted, not kept: the telemetry store has no kind for it yet.
+            ["hardwarehealth"] => Ok(status(StatusCode::CREATED)),
+            ["flowlog"] => {
+                eve_api::telemetry::FlowMessage::decode(payload.as_ref()).map_err(unreadable)?;
+                let record = ingest::raw_record(None, &payload, received);
+                kept(
+                    self.telemetry
+                        .keep(uuid, ::telemetry::Kind::FlowLog, vec![record])
+                        .await,
+                )
+            }
+            ["newlogs"] => self.logs(uuid, None, &payload, received).await,
+            ["apps", "instanceid", app, "newlogs"] => {
+                self.logs(uuid, Some(app), &payload, received).await
+            }
             _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
         }
     }
@@ -606,8 +637,8 @@ impl DeviceApi {
         Ok(answer(StatusCode::OK, served.sealed.clone()))
     }
 
-    /// A `newlogs` upload: read (bounded) and handed to the sink.
-    fn logs(&self, uuid: &str, app: Option<&str>, payload: &[u8]) -> Answer {
+    /// A `newlogs` upload: read (bounded), each entry a record, kept.
+    async fn logs(&self, uuid: &str, app: Option<&str>, payload: &[u8], received: u64) -> Answer {
         let bundle = eve_api::newlogs::parse(payload).map_err(|e| {
             let code = match e {
                 eve_api::newlogs::LogError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -615,7 +646,16 @@ impl DeviceApi {
             };
             Refused::new(code, e.to_string())
         })?;
-        self.sink.accept_logs(uuid, app, bundle);
+        let records = bundle
+            .entries
+            .iter()
+            .map(|entry| ingest::log_record(entry, app, received))
+            .collect();
+        let kind = match app {
+            Some(_) => ::telemetry::Kind::AppLog,
+            None => ::telemetry::Kind::Log,
+        };
+        self.telemetry.keep(uuid, kind, records).await?;
         Ok(status(StatusCode::CREATED))
     }
 
@@ -823,6 +863,10 @@ impl DeviceApi {
         let mut response = ZAttestResponse::default();
         match ZAttestReqType::try_from(request.req_type) {
             Ok(ZAttestReqType::AttestReqCert) => {
+                let record = ingest::certs_record(&request.certs, ingest::now_millis());
+                self.telemetry
+                    .keep(&known.uuid, ::telemetry::Kind::Certs, vec![record])
+                    .await?;
                 response.resp_type = ZAttestRespType::AttestRespCert as i32;
             }
             Ok(ZAttestReqType::AttestReqNonce) => {

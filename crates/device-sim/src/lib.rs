@@ -579,6 +579,20 @@ impl Device {
         Ok(())
     }
 
+    /// Posts a `newlogs` file of the device's own log entries as given (Go-style JSON
+    /// `LogEntry` objects: `severity`, `source`, `content`, `timestamp`...).
+    pub async fn log_entries(&self, entries: &[serde_json::Value]) -> Result<(), SimError> {
+        let meta = serde_json::json!({"devID": self.uuid.clone().unwrap_or_default()});
+        let file = eve_api::newlogs::write(&meta.to_string(), false, entries);
+        self.post(
+            "newlogs",
+            &self.device_path("newlogs"),
+            self.signer.seal(file),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Posts a `newlogs` file of an application's console lines (the display name in the gzip
     /// Name), to `id/{device}/apps/instanceid/{app}/newlogs` as EVE does.
     pub async fn app_logs(&self, app: &str, name: &str, messages: &[&str]) -> Result<(), SimError> {

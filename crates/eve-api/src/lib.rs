@@ -17,6 +17,7 @@ pub mod auth {
 /// `org.lfedge.eve.certs`: controller and device certificates.
 pub mod certs {
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.certs.rs"));
+    include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.certs.serde.rs"));
 }
 /// `org.lfedge.eve.register`: registration.
 pub mod register {
@@ -38,6 +39,7 @@ pub mod config {
 /// `org.lfedge.eve.info`: what devices report.
 pub mod info {
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.info.rs"));
+    include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.info.serde.rs"));
 }
 /// Metrics, logs, flow logs, hardware health: their headers.
 pub mod telemetry {
@@ -47,4 +49,4 @@ pub mod telemetry {
 pub mod envelope;
 pub mod newlogs;
 
-pub use prost::Message;
+pub use prost::{DecodeError, Message};

@@ -116,6 +116,22 @@ pub(crate) async fn handle<B: RequestBody>(
         Err(refused) => return error_response(&refused.0, &refused.1, &[]),
     };
     let segments = query::segments(&path);
+    if let Some((first, rest)) = segments.split_first()
+        && let Some(handler) = server.mounted(first)
+    {
+        let (parts, _) = request.into_parts();
+        let request = Request::from_parts(parts, ());
+        let authorizer = server.authorizer.clone();
+        let asker = user.clone();
+        let authorize = move |attributes: &Attributes| {
+            authorizer
+                .authorize(&asker, attributes)
+                .map_err(|reason| forbidden_message(&asker, attributes, &reason))
+        };
+        return handler
+            .serve(&user, &authorize, request, rest.to_vec())
+            .await;
+    }
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let resource_path = matches!(
         segments.as_slice(),

@@ -1,0 +1,249 @@
+//! Device telemetry end to end: what a device posts is read back through `/edgenode/...` on the
+//! API port with kubectl's credentials (time ranges, filters, limit and tail, by UUID or by
+//! namespace and name, application logs by name), followed with no gap and no duplicate while
+//! the device goes on posting, and refused to whom the Device's subresources are not granted.
+
+mod common;
+
+use common::{Server, apply_examples};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+fn lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn entry(second: u64, severity: &str, source: &str, content: &str) -> Value {
+    json!({
+        "severity": severity, "source": source, "content": content, "msgid": second,
+        "timestamp": {"seconds": 1_700_000_000 + second, "nanos": 0},
+    })
+}
+
+fn contents(records: &[Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn what_a_device_posts_is_read_back_with_ranges_and_filters() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    let uuid = runtime.block_on(device.onboard()).unwrap();
+    runtime.block_on(async {
+        device
+            .log_entries(&[
+                entry(1, "info", "zedagent", "starting"),
+                entry(2, "error", "zedagent", "disk failing"),
+                entry(3, "warning", "nim", "no route"),
+                entry(4, "debug", "nim", "probe"),
+                entry(5, "info", "zedagent", "ready"),
+            ])
+            .await
+            .unwrap();
+        device.metrics().await.unwrap();
+        device.report_device("14.5.0", "10.1.0.7").await.unwrap();
+    });
+    let raw = |query: &str| server.ok(&["get", "--raw", &format!("/edgenode/{uuid}/{query}")]);
+
+    let all = lines(&raw("log"));
+    assert_eq!(
+        contents(&all),
+        ["starting", "disk failing", "no route", "probe", "ready"]
+    );
+    assert_eq!(all[0]["time"], "2023-11-14T22:13:21Z");
+    assert_eq!(all[0]["id"], "1700000001000-0");
+    assert_eq!(all[1]["severity"], "error");
+    let query = |q: &str| contents(&lines(&raw(q)));
+    assert_eq!(query("log?severity=warning"), ["disk failing", "no route"]);
+    assert_eq!(query("log?source=nim"), ["no route", "probe"]);
+    assert_eq!(query("log?text=ing"), ["starting", "disk failing"]);
+    assert_eq!(query("log?limit=2"), ["starting", "disk failing"]);
+    assert_eq!(query("log?tail=2"), ["probe", "ready"]);
+    assert_eq!(query("log?tail=1&severity=warning"), ["no route"]);
+    assert_eq!(
+        query("log?since=2023-11-14T22:13:22Z&until=2023-11-14T22:13:24Z"),
+        ["disk failing", "no route", "probe"]
+    );
+    assert!(query("log?since=1h").is_empty(), "nothing in the last hour");
+    // By namespace and name, the same stream.
+    let by_name = server.ok(&[
+        "get",
+        "--raw",
+        "/edgenode/namespaces/enterprise1/devices/eve-device.lab1/log?tail=1",
+    ]);
+    assert_eq!(contents(&lines(&by_name)), ["ready"]);
+    // Info as JSON, metrics as sent.
+    let info = lines(&raw("info"));
+    assert!(!info.is_empty());
+    assert!(info[0]["info"].is_object(), "{}", info[0]);
+    let metrics = lines(&raw("metrics"));
+    assert_eq!(metrics.len(), 1);
+    assert!(metrics[0]["protobuf"].is_string());
+    // Certificates from attestation.
+    let certs = lines(&raw("certs"));
+    assert!(certs.iter().all(|c| c["certs"].is_array()), "{certs:?}");
+
+    // Bad input: a Status that says what is wrong.
+    for (query, words) in [
+        (
+            "log?since=yesterday",
+            "is neither an RFC 3339 time nor a duration",
+        ),
+        ("log?severity=loud", "unknown severity \"loud\""),
+        ("log?limit=0", "limit must be 1 to 10000"),
+        ("log?colour=red", "unknown parameter \"colour\""),
+        ("log?since=1m&until=2h", "since is after until"),
+        ("logs", "no telemetry \"logs\""),
+    ] {
+        let refused = server.fails(
+            &["get", "--raw", &format!("/edgenode/{uuid}/{query}")],
+            None,
+        );
+        assert!(refused.contains(words), "{query}: {refused}");
+    }
+    let unknown = server.fails(
+        &[
+            "get",
+            "--raw",
+            "/edgenode/00000000-0000-0000-0000-000000000000/log",
+        ],
+        None,
+    );
+    assert!(unknown.contains("no Device has the UUID"), "{unknown}");
+}
+
+#[test]
+fn telemetry_is_read_only_with_the_devices_subresources() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    let uuid = runtime.block_on(device.onboard()).unwrap();
+    runtime
+        .block_on(device.log_entries(&[entry(1, "info", "zedagent", "hello")]))
+        .unwrap();
+    let log = format!("/edgenode/{uuid}/log");
+    let info = format!("/edgenode/{uuid}/info");
+    // Logs of this one Device, nothing else.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: lab1-logs, namespace: enterprise1}
+rules:
+- apiGroups: [eve.lfedge.org]
+  resources: [devices/log]
+  resourceNames: [eve-device.lab1]
+  verbs: [get]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: reader-lab1-logs, namespace: enterprise1}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: lab1-logs}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: reader}]
+"#,
+    );
+    let as_reader = |path: &str| server.kubectl(&["--as", "reader", "get", "--raw", path]);
+    let allowed = as_reader(&log);
+    assert!(allowed.status.success(), "{allowed:?}");
+    assert_eq!(
+        contents(&lines(&String::from_utf8_lossy(&allowed.stdout))),
+        ["hello"]
+    );
+    let refused = as_reader(&info);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(r#"User "reader" cannot get resource "devices/info" in API group "eve.lfedge.org" in the namespace "enterprise1""#),
+        "{stderr}"
+    );
+    let stranger = server.kubectl(&["--as", "stranger", "get", "--raw", &log]);
+    assert!(
+        String::from_utf8_lossy(&stranger.stderr).contains("cannot get resource \"devices/log\""),
+        "{stranger:?}"
+    );
+    // Anonymous: 401.
+    let anonymous = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+        .arg(server.data.join("pki/root-certificate.pem"))
+        .arg(format!("https://{}{log}", server.address))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "401");
+}
+
+#[test]
+fn following_goes_on_from_history_with_no_gap_and_no_duplicate() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    let uuid = runtime.block_on(device.onboard()).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(server.kubeconfig()).unwrap();
+    runtime.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .unwrap();
+        let client = kube::Client::try_from(config).unwrap();
+        let batch = |n: u64| -> Vec<Value> {
+            (0..5)
+                .map(|i| entry(n * 5 + i, "info", "sim", &format!("line {}", n * 5 + i)))
+                .collect()
+        };
+        // Some history, then a follower, while the device goes on posting.
+        for n in 0..4 {
+            device.log_entries(&batch(n)).await.unwrap();
+        }
+        let request = http::Request::get(format!("/edgenode/{uuid}/log?follow=true"))
+            .body(Vec::new())
+            .unwrap();
+        let response = client
+            .send(request.map(kube::client::Body::from))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/jsonl; charset=utf-8"
+        );
+        let mut body = response.into_body();
+        let posting = async {
+            for n in 4..20 {
+                device.log_entries(&batch(n)).await.unwrap();
+            }
+        };
+        let reading = async {
+            let mut text = String::new();
+            let mut seen = Vec::new();
+            while seen.len() < 100 {
+                let frame = tokio::time::timeout(std::time::Duration::from_secs(20), body.frame())
+                    .await
+                    .expect("a line within 20 s")
+                    .expect("the stream goes on")
+                    .unwrap();
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                }
+                while let Some(end) = text.find('\n') {
+                    let line: Value = serde_json::from_str(&text[..end]).unwrap();
+                    seen.push(line["msgid"].as_u64().unwrap());
+                    text.drain(..=end);
+                }
+            }
+            seen
+        };
+        let ((), seen) = tokio::join!(posting, reading);
+        assert_eq!(
+            seen,
+            (0..100).collect::<Vec<u64>>(),
+            "every line once, in order"
+        );
+    });
+}

@@ -1,0 +1,163 @@
+//! Device telemetry: what devices post is kept in a [`TelemetryStore`] (`ingest` makes the
+//! records), acknowledged only once durable, within a byte budget per device; `query` serves it
+//! back to people over HTTP (`docs/telemetry.md`).
+
+pub mod ingest;
+pub mod query;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use telemetry::{Kind, NewRecord, StreamKey, TelemetryStore};
+
+use crate::Refused;
+
+/// How much a device may post: bytes of records per second, sustained, with a minute's worth
+/// of burst.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budget {
+    /// Bytes per second.
+    pub bytes_per_second: f64,
+}
+
+impl Default for Budget {
+    /// 64 KiB/s (some 5 GiB a day): far above what EVE sends at its default intervals, low
+    /// enough that one device cannot crowd out the others.
+    fn default() -> Budget {
+        Budget {
+            bytes_per_second: 64.0 * 1024.0,
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The telemetry of the device API: the store and the devices' budgets.
+pub struct Telemetry {
+    store: Arc<dyn TelemetryStore>,
+    budget: Budget,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Telemetry {
+    /// Telemetry kept in `store`, each device within `budget`.
+    pub fn new(store: Arc<dyn TelemetryStore>, budget: Budget) -> Telemetry {
+        Telemetry {
+            store,
+            budget,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TelemetryStore> {
+        &self.store
+    }
+
+    /// Takes `bytes` from `device`'s budget, or says when to come back.
+    fn spend(&self, device: &str, bytes: usize) -> Result<(), Duration> {
+        let rate = self.budget.bytes_per_second.max(1.0);
+        let capacity = rate * 60.0;
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bucket = buckets.entry(device.to_string()).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
+        bucket.tokens =
+            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(capacity);
+        bucket.at = now;
+        let wanted = bytes as f64;
+        if wanted <= bucket.tokens {
+            bucket.tokens -= wanted;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                ((wanted - bucket.tokens) / rate).clamp(1.0, 3600.0),
+            ))
+        }
+    }
+
+    /// Keeps `records` of `kind` from `device`: returns once they are durable. Over budget: 429
+    /// (EVE keeps its logs and retries later); the store failing: 503.
+    pub(crate) async fn keep(
+        &self,
+        device: &str,
+        kind: Kind,
+        records: Vec<NewRecord>,
+    ) -> Result<(), Refused> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let bytes = records.iter().map(|r| r.body.len()).sum();
+        if let Err(wait) = self.spend(device, bytes) {
+            return Err(Refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this device is over its telemetry budget; retry in {} s",
+                    wait.as_secs()
+                ),
+            ));
+        }
+        self.store
+            .append(&StreamKey::new(device, kind), records)
+            .await
+            .map(drop)
+            .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+    }
+
+    /// Forgets a device's budget (its Device is gone).
+    pub fn forget(&self, device: &str) {
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(device);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_device_over_its_budget_is_told_to_come_back_and_others_are_not() {
+        let telemetry = Telemetry::new(
+            Arc::new(telemetry::MemoryTelemetry::new()),
+            Budget {
+                bytes_per_second: 10.0,
+            },
+        );
+        let record = |n: usize| NewRecord {
+            millis: 1,
+            body: bytes::Bytes::from(vec![b'x'; n]),
+        };
+        telemetry
+            .keep("greedy", Kind::Log, vec![record(600)])
+            .await
+            .unwrap();
+        let refused = telemetry
+            .keep("greedy", Kind::Log, vec![record(100)])
+            .await
+            .unwrap_err();
+        assert_eq!(refused.0, StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.1.contains("retry in"), "{}", refused.1);
+        telemetry
+            .keep("modest", Kind::Log, vec![record(100)])
+            .await
+            .unwrap();
+        let kept = telemetry
+            .store()
+            .read(&StreamKey::new("greedy", Kind::Log), &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(kept.len(), 1, "nothing of the refused post was kept");
+    }
+}
