@@ -105,6 +105,7 @@ pub(crate) fn eve_roles() -> Vec<ClusterRole> {
                 "devices/status",
             ],
         ),
+        rule(&["get"], eve, &eve_model::TELEMETRY_SUBRESOURCES),
         rule(READ_WRITE, "", &["persistentvolumeclaims"]),
         rule(READ, "", &["persistentvolumeclaims/status"]),
     ];

@@ -105,12 +105,18 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 }
 
 /// ClusterRoles aggregated into Kubernetes' `admin` and `edit` (every verb on the EVE kinds) and
+/// The subresources whose `get` reads a Device's telemetry: logs (device, application and flow
+/// logs), info (and uploaded certificates), metrics.
+pub const TELEMETRY_SUBRESOURCES: [&str; 3] = ["devices/log", "devices/info", "devices/metrics"];
+
 /// `view` (get, list, watch), for clusters with RBAC.
 pub fn cluster_roles() -> Vec<ClusterRole> {
     let resources: Vec<String> = KINDS.iter().map(|k| k.plural.to_string()).collect();
+    // The telemetry of a Device (`/edgenode/...`) is read as `get` on these subresources.
     let with_subresources: Vec<String> = resources
         .iter()
         .flat_map(|r| [r.clone(), format!("{r}/status"), format!("{r}/scale")])
+        .chain(TELEMETRY_SUBRESOURCES.iter().map(|s| s.to_string()))
         .collect();
     let role = |name: &str, aggregate: &[&str], verbs: &[&str], resources: &[String]| {
         let mut role = ClusterRole {

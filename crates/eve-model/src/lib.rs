@@ -28,7 +28,8 @@ pub use application::{
     VolumeStatus,
 };
 pub use crds::{
-    CRD_REVISION, CRD_REVISION_ANNOTATION, KINDS, Kind, cluster_roles, crds, crds_yaml,
+    CRD_REVISION, CRD_REVISION_ANNOTATION, KINDS, Kind, TELEMETRY_SUBRESOURCES, cluster_roles,
+    crds, crds_yaml,
 };
 pub use device::{
     Device, DeviceAddress, DeviceCondition, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus,
