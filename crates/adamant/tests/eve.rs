@@ -927,10 +927,16 @@ fn the_controller_runs_with_least_privilege() {
     // What its token holds is the printed roles and what every authenticated user holds
     // (the reviews of its own access), nothing more.
     let home = tempfile::tempdir().unwrap();
-    let cluster_role = rules_of(&server, &["clusterrole", "adamant:controller"]);
+    let cluster_role = rules_of(&server, &["get", "clusterrole", "adamant:controller"]);
     let keys_role = rules_of(
         &server,
-        &["-n", "kube-system", "role", "adamant:controller-keys"],
+        &[
+            "-n",
+            "kube-system",
+            "get",
+            "role",
+            "adamant:controller-keys",
+        ],
     );
     assert!(!cluster_role.is_empty() && !keys_role.is_empty());
     let everyone = |rule: &Value| {
@@ -1040,7 +1046,7 @@ fn a_rule_taken_from_the_controller_role_stops_it_visibly() {
     );
     let token = common::controller_kubeconfig(&server.kubeconfig(), dir.path());
     // The first rule reads the EVE CRDs (`--install-crds`).
-    let rules = rules_of(&server, &["clusterrole", "adamant:controller"]);
+    let rules = rules_of(&server, &["get", "clusterrole", "adamant:controller"]);
     assert_eq!(
         rules[0]["resources"],
         serde_json::json!(["customresourcedefinitions"])

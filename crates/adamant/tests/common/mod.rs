@@ -427,7 +427,8 @@ impl Controller {
     }
 
     /// Runs `adamant controller --kubeconfig KUBECONFIG EXTRA`, its log in `dir/controller.log`;
-    /// returns it and its ready line, or its log if it exited first.
+    /// returns it and its ready line, or its log if it exited first or was not ready within a
+    /// minute.
     pub fn spawn(
         kubeconfig: &Path,
         dir: &Path,
@@ -444,28 +445,25 @@ impl Controller {
             .spawn()
             .expect("run adamant controller");
         let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
         let log_path = dir.join("controller.log");
         let mut log = std::fs::File::create(&log_path).unwrap();
-        let mut ready = None;
-        for line in lines.by_ref().map_while(Result::ok) {
+        // Every line goes to the log; the ready line also comes here. A controller that is
+        // refused what it needs to start may wait for ever: it gets a minute.
+        let (tell, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             use std::io::Write;
-            let _ = writeln!(log, "{line}");
-            if line.contains("adamant controller is ready") {
-                ready = Some(line);
-                break;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                if line.contains("adamant controller is ready") {
+                    let _ = tell.send(line);
+                }
             }
-        }
-        let Some(ready) = ready else {
+        });
+        let Ok(ready) = ready.recv_timeout(std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
             let _ = child.wait();
             return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
         };
-        std::thread::spawn(move || {
-            use std::io::Write;
-            for line in lines.map_while(Result::ok) {
-                let _ = writeln!(log, "{line}");
-            }
-        });
         Ok((child, ready))
     }
 
