@@ -199,7 +199,8 @@ pub(crate) async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The CRDs and ClusterRoles (the EVE roles included) as a YAML stream.
+/// The CRDs and ClusterRoles (the EVE roles included), then what `adamant controller` runs as
+/// in cluster mode (`roles::controller_access`), as a YAML stream.
 pub(crate) fn crds_yaml() -> anyhow::Result<String> {
     let mut out = String::new();
     for document in eve_model::crds_yaml() {
@@ -209,6 +210,10 @@ pub(crate) fn crds_yaml() -> anyhow::Result<String> {
     for role in crate::roles::eve_roles() {
         out.push_str("---\n");
         out.push_str(&serde_yaml::to_string(&role)?);
+    }
+    for document in crate::roles::controller_access()? {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&document)?);
     }
     Ok(out)
 }

@@ -29,13 +29,18 @@ pub struct Cli {
 }
 
 /// The subcommands.
+// Parsed once per process: the size of the largest variant's options costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: the store, the Kubernetes API server and the EVE controllers.
     Serve(Box<ServeArgs>),
     /// Print the CustomResourceDefinitions of the EVE kinds, and ClusterRoles that add them to
     /// the `admin`, `edit` and `view` roles, and the EVE roles (`eve:fleet-admin`, `eve:operator`,
-    /// `eve:viewer`), as YAML (for `kubectl apply -f -`).
+    /// `eve:viewer`), then what `adamant controller` runs as in cluster mode (the ServiceAccount
+    /// `adamant-controller` in the Namespace `adamant-system`, bound to the ClusterRole
+    /// `adamant:controller` and to the Role `adamant:controller-keys` in `kube-system`), as YAML
+    /// (for `kubectl apply -f -`).
     Crds,
     /// Run the EVE controllers against any Kubernetes API server (cluster mode).
     Controller(ControllerArgs),

@@ -187,3 +187,210 @@ pub(crate) async fn install(client: &kube::Client) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The namespace of the controller's ServiceAccount in cluster mode.
+pub(crate) const CONTROLLER_NAMESPACE: &str = "adamant-system";
+/// The ServiceAccount `adamant controller` runs as in cluster mode.
+pub(crate) const CONTROLLER_SERVICE_ACCOUNT: &str = "adamant-controller";
+/// The ClusterRole (and its ClusterRoleBinding) of the controller.
+pub(crate) const CONTROLLER_ROLE: &str = "adamant:controller";
+/// The Role (and its RoleBinding) in `kube-system` for the device API's keys.
+pub(crate) const CONTROLLER_KEYS_ROLE: &str = "adamant:controller-keys";
+
+fn named(verbs: &[&str], group: &str, resources: &[&str], names: &[&str]) -> PolicyRule {
+    PolicyRule {
+        resource_names: Some(names.iter().map(|n| n.to_string()).collect()),
+        ..rule(verbs, group, resources)
+    }
+}
+
+/// The rules of `adamant:controller`: what `adamant controller` does through the API in
+/// cluster mode, each rule for a code path (`docs/access.md`, "Cluster mode: least privilege").
+pub(crate) fn controller_rules() -> Vec<PolicyRule> {
+    let eve = eve_model::GROUP;
+    let crds: Vec<String> = eve_model::crds()
+        .iter()
+        .map(kube::ResourceExt::name_any)
+        .collect();
+    let crds: Vec<&str> = crds.iter().map(String::as_str).collect();
+    vec![
+        // `--install-crds`: read, upgrade and wait for the EVE CRDs (`eve::install_crds`)...
+        named(
+            &["get", "update"],
+            "apiextensions.k8s.io",
+            &["customresourcedefinitions"],
+            &crds,
+        ),
+        // ... and create them where missing (RBAC cannot restrict create by name).
+        rule(
+            &["create"],
+            "apiextensions.k8s.io",
+            &["customresourcedefinitions"],
+        ),
+        // `--webhook-endpoint`: the webhook configurations, registered by server-side apply.
+        named(
+            &["patch"],
+            "admissionregistration.k8s.io",
+            &[
+                "mutatingwebhookconfigurations",
+                "validatingwebhookconfigurations",
+            ],
+            &[eve_controllers::webhook::CONFIGURATION_NAME],
+        ),
+        // The controllers' and the device API's caches, admission's look-ups.
+        rule(
+            READ,
+            eve,
+            &[
+                "devices",
+                "deviceconfigs",
+                "networkconfigs",
+                "devicenetworks",
+                "images",
+                "applications",
+                "applicationdeployments",
+                "applicationdaemonsets",
+                "onboardcertificates",
+                "onboardcertificateauthorities",
+                "devicecertificateauthorities",
+            ],
+        ),
+        // The device API: Devices of registering devices; a waiting Device's certificate.
+        rule(&["create", "patch"], eve, &["devices"]),
+        // The device API's DeviceConfig writer.
+        rule(&["create", "update"], eve, &["deviceconfigs"]),
+        // Deployments and daemon sets make and remove Applications; scheduling binds them.
+        rule(&["create", "patch", "delete"], eve, &["applications"]),
+        // Status: UUIDs and reports of Devices, DeviceConfigs' validity, Applications'
+        // conditions and reports, the replicas of deployments and daemon sets.
+        rule(
+            &["patch"],
+            eve,
+            &[
+                "devices/status",
+                "deviceconfigs/status",
+                "applications/status",
+                "applicationdeployments/status",
+                "applicationdaemonsets/status",
+            ],
+        ),
+        // Owner references with blockOwnerDeletion (Applications to their deployment or daemon
+        // set, DeviceConfigs to their Device), which OwnerReferencesPermissionEnforcement
+        // checks.
+        rule(
+            &["update"],
+            eve,
+            &[
+                "devices/finalizers",
+                "applicationdeployments/finalizers",
+                "applicationdaemonsets/finalizers",
+            ],
+        ),
+        // Claims: cached, checked by admission, bound to a device (annotation, phase).
+        rule(
+            &["get", "list", "watch", "patch"],
+            "",
+            &["persistentvolumeclaims"],
+        ),
+        rule(&["patch"], "", &["persistentvolumeclaims/status"]),
+        // Storage classes: the device API's data stores, checked by admission.
+        rule(READ, "storage.k8s.io", &["storageclasses"]),
+        // The global options, watched by name in every namespace.
+        named(
+            &["list", "watch"],
+            "",
+            &["configmaps"],
+            &[device_api::fleet::GLOBAL_OPTIONS],
+        ),
+        // Admission: a namespace's reference-checks annotation.
+        rule(&["get"], "", &["namespaces"]),
+        // Escrowed keys, `eve-escrow-UUID` in each device's namespace (names RBAC cannot
+        // list in advance), and the credentials Secret a StorageClass names (admission).
+        // Never list or watch: a Secret is read only by its name.
+        rule(&["get", "create", "update"], "", &["secrets"]),
+        // Events (kube-runtime's recorder writes events.k8s.io/v1).
+        rule(&["create", "patch"], "events.k8s.io", &["events"]),
+    ]
+}
+
+/// The rules of `adamant:controller-keys` in `kube-system`: the device API's keys
+/// (`device_api::pki::SecretVault`), read by name, created when missing.
+pub(crate) fn controller_key_rules() -> Vec<PolicyRule> {
+    vec![
+        named(
+            &["get"],
+            "",
+            &["secrets"],
+            &[
+                pki::names::ROOT,
+                pki::names::DEVICE_SIGNING,
+                pki::names::DEVICE_ECDH,
+            ],
+        ),
+        rule(&["create"], "", &["secrets"]),
+    ]
+}
+
+/// What `adamant controller` runs as in cluster mode, least privilege: the Namespace
+/// `adamant-system`, the ServiceAccount `adamant-controller` in it, the ClusterRole
+/// `adamant:controller` bound to it, and the Role `adamant:controller-keys` in `kube-system`
+/// bound to it. As YAML documents, in the order they apply.
+pub(crate) fn controller_access() -> anyhow::Result<Vec<serde_json::Value>> {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
+    let labels = || {
+        Some(BTreeMap::from([(
+            "app.kubernetes.io/part-of".to_string(),
+            "adamant".to_string(),
+        )]))
+    };
+    let meta = |name: &str, namespace: Option<&str>| ObjectMeta {
+        name: Some(name.into()),
+        namespace: namespace.map(str::to_string),
+        labels: labels(),
+        ..Default::default()
+    };
+    let subjects = || {
+        Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: CONTROLLER_SERVICE_ACCOUNT.into(),
+            namespace: Some(CONTROLLER_NAMESPACE.into()),
+            ..Default::default()
+        }])
+    };
+    let role_ref = |kind: &str, name: &str| RoleRef {
+        api_group: "rbac.authorization.k8s.io".into(),
+        kind: kind.into(),
+        name: name.into(),
+    };
+    let keys = device_api::pki::NAMESPACE;
+    Ok(vec![
+        serde_json::to_value(Namespace {
+            metadata: meta(CONTROLLER_NAMESPACE, None),
+            ..Default::default()
+        })?,
+        serde_json::to_value(ServiceAccount {
+            metadata: meta(CONTROLLER_SERVICE_ACCOUNT, Some(CONTROLLER_NAMESPACE)),
+            ..Default::default()
+        })?,
+        serde_json::to_value(ClusterRole {
+            metadata: meta(CONTROLLER_ROLE, None),
+            rules: Some(controller_rules()),
+            ..Default::default()
+        })?,
+        serde_json::to_value(ClusterRoleBinding {
+            metadata: meta(CONTROLLER_ROLE, None),
+            role_ref: role_ref("ClusterRole", CONTROLLER_ROLE),
+            subjects: subjects(),
+        })?,
+        serde_json::to_value(Role {
+            metadata: meta(CONTROLLER_KEYS_ROLE, Some(keys)),
+            rules: Some(controller_key_rules()),
+        })?,
+        serde_json::to_value(RoleBinding {
+            metadata: meta(CONTROLLER_KEYS_ROLE, Some(keys)),
+            role_ref: role_ref("Role", CONTROLLER_KEYS_ROLE),
+            subjects: subjects(),
+        })?,
+    ])
+}

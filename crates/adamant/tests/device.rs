@@ -485,6 +485,79 @@ fn adamant_controller_serves_devices_in_cluster_mode() {
     assert_eq!(config.id.unwrap().uuid, uuid);
 }
 
+/// Cluster mode's key escrow with the controller's least-privilege identity: the escrow Secret
+/// is created in the device's namespace, replaced on a second escrow, and read back by a new
+/// controller process (which also reads its keys back from `kube-system`).
+#[test]
+fn cluster_mode_escrows_keys_across_controller_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--eve-controllers=false"],
+    );
+    let args: [&std::ffi::OsStr; 5] = [
+        "--device-api=true".as_ref(),
+        "--device-addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--open-registration".as_ref(),
+        "default".as_ref(),
+    ];
+    let (controller, ready) = common::Controller::start_with(&server.kubeconfig(), &args);
+    let root_of = |server: &Server| {
+        let secret = get_json(
+            server,
+            &["-n", "kube-system", "get", "secret", "adamant-root-ca"],
+        );
+        base64::engine::general_purpose::STANDARD
+            .decode(secret["data"]["tls.crt"].as_str().unwrap())
+            .unwrap()
+    };
+    let ctl = |ready: &str| {
+        let address: SocketAddr = common::device_address_in(ready).parse().unwrap();
+        Controller::new(address, "localhost", &root_of(&server)).unwrap()
+    };
+    let mut device = Device::new(
+        ctl(&ready),
+        fresh("escrowing"),
+        Some(fresh("escrowing-onboard")),
+        "escrowing-1",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let uuid = runtime.block_on(async {
+        let uuid = device.onboard().await.unwrap();
+        assert!(device.escrow(b"first key").await.unwrap(), "escrowed");
+        assert!(
+            device.escrow(b"sealed vault key").await.unwrap(),
+            "escrowed again"
+        );
+        uuid
+    });
+    let escrow = get_json(
+        &server,
+        &[
+            "-n",
+            "default",
+            "get",
+            "secret",
+            &format!("eve-escrow-{uuid}"),
+        ],
+    );
+    assert_eq!(escrow["type"], "eve.lfedge.org/key-escrow");
+
+    // A new process knows the keys only from the Secret.
+    drop(controller);
+    let (_controller, ready) = common::Controller::start_with(&server.kubeconfig(), &args);
+    device.reconnect(ctl(&ready));
+    runtime.block_on(async {
+        device.certs().await.unwrap();
+        device.attest().await.unwrap();
+    });
+    assert_eq!(device.escrowed.len(), 1);
+    assert_eq!(device.escrowed[0].key, b"sealed vault key");
+}
+
 #[test]
 fn a_restart_keeps_uuids_tokens_and_the_configuration_hash() {
     let dir = tempfile::tempdir().unwrap();

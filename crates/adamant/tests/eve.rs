@@ -832,3 +832,248 @@ fn another_tenant_cannot_claim_a_tenant_s_certificates() {
             .replace("tenant-b", "enterprise1"),
     );
 }
+
+/// The rules of `kind/name` as the admin reads them, normalised (`apiGroups`, `resources`,
+/// `resourceNames`, `verbs`, each sorted).
+fn rules_of(server: &Server, args: &[&str]) -> Vec<Value> {
+    let object = get_json(server, args);
+    object["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(normalised_rule)
+        .collect()
+}
+
+fn normalised_rule(rule: &Value) -> Value {
+    let sorted = |key: &str| {
+        let mut values: Vec<String> = rule[key]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        values.sort();
+        values
+    };
+    serde_json::json!({
+        "apiGroups": sorted("apiGroups"),
+        "resources": sorted("resources"),
+        "resourceNames": sorted("resourceNames"),
+        "verbs": sorted("verbs"),
+    })
+}
+
+/// The resource rules the controller's own token holds in `namespace`, by a
+/// SelfSubjectRulesReview it makes.
+fn rules_held(controller: &Controller, home: &std::path::Path, namespace: &str) -> Vec<Value> {
+    let review = format!(
+        r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{{"namespace":"{namespace}"}}}}"#
+    );
+    let args = ["create", "-f", "-", "-o", "json"];
+    let output = common::kubectl_as(&controller.kubeconfig(), home, &args, Some(&review));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    answer["status"]["resourceRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(normalised_rule)
+        .collect()
+}
+
+#[test]
+fn the_controller_runs_with_least_privilege() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--eve-controllers=false"],
+    );
+    // The webhook is registered too (server-side apply of both configurations): a port chosen
+    // here, as the endpoint must be named before the controller listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let (controller, _) = Controller::start_with(
+        &server.kubeconfig(),
+        &[
+            "--device-api=true".as_ref(),
+            "--device-addr".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--webhook-listen".as_ref(),
+            listen.as_ref(),
+            "--webhook-endpoint".as_ref(),
+            endpoint.as_ref(),
+        ],
+    );
+    // It registered its webhook, made its keys, and the API server calls the webhook: an
+    // invalid OnboardCertificate is refused by it.
+    server.ok(&["get", "validatingwebhookconfiguration", "adamant-eve"]);
+    server.ok(&["get", "mutatingwebhookconfiguration", "adamant-eve"]);
+    server.ok(&["-n", "kube-system", "get", "secret", "adamant-root-ca"]);
+    let refused = server.fails(
+        &["apply", "-f", "-"],
+        Some("apiVersion: eve.lfedge.org/v1beta1\nkind: OnboardCertificate\nmetadata:\n  name: bad\n  namespace: default\nspec:\n  certificate: bm90IGEgY2VydGlmaWNhdGU=\n"),
+    );
+    assert!(refused.contains("spec.certificate"), "{refused}");
+
+    // What its token holds is the printed roles and what every authenticated user holds
+    // (the reviews of its own access), nothing more.
+    let home = tempfile::tempdir().unwrap();
+    let cluster_role = rules_of(&server, &["get", "clusterrole", "adamant:controller"]);
+    let keys_role = rules_of(
+        &server,
+        &[
+            "-n",
+            "kube-system",
+            "get",
+            "role",
+            "adamant:controller-keys",
+        ],
+    );
+    assert!(!cluster_role.is_empty() && !keys_role.is_empty());
+    let everyone = |rule: &Value| {
+        rule["apiGroups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g == "authorization.k8s.io" || g == "authentication.k8s.io")
+            && rule["verbs"] == serde_json::json!(["create"])
+    };
+    for (namespace, expected) in [
+        ("default", cluster_role.clone()),
+        (
+            "kube-system",
+            [cluster_role.clone(), keys_role.clone()].concat(),
+        ),
+    ] {
+        let held = rules_held(&controller, home.path(), namespace);
+        for rule in &expected {
+            assert!(
+                held.contains(rule),
+                "{namespace}: {rule} not held: {held:#?}"
+            );
+        }
+        for rule in &held {
+            assert!(
+                expected.contains(rule) || everyone(rule),
+                "{namespace}: {rule} held beyond the printed roles"
+            );
+        }
+    }
+    // No wildcard anywhere.
+    for rule in cluster_role.iter().chain(&keys_role) {
+        for key in ["apiGroups", "resources", "verbs"] {
+            assert!(
+                !rule[key].as_array().unwrap().iter().any(|v| v == "*"),
+                "{rule}"
+            );
+        }
+    }
+
+    // Asked one by one, as the controller itself.
+    let can = |args: &[&str]| -> bool {
+        let mut all = vec!["auth", "can-i"];
+        all.extend(args);
+        let output = common::kubectl_as(&controller.kubeconfig(), home.path(), &all, None);
+        let answer = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        assert!(answer == "yes" || answer == "no", "{args:?}: {answer}");
+        answer == "yes"
+    };
+    for allowed in [
+        &["watch", "devices.eve.lfedge.org", "-A"][..],
+        &["create", "deviceconfigs.eve.lfedge.org", "-n", "default"],
+        &[
+            "patch",
+            "applications.eve.lfedge.org",
+            "--subresource=status",
+            "-n",
+            "default",
+        ],
+        &["get", "secret/adamant-root-ca", "-n", "kube-system"],
+        &["create", "secrets", "-n", "kube-system"],
+        &["update", "customresourcedefinitions/devices.eve.lfedge.org"],
+        &["patch", "validatingwebhookconfigurations/adamant-eve"],
+        &["create", "events.events.k8s.io", "-n", "default"],
+    ] {
+        assert!(can(allowed), "the controller may {allowed:?}");
+    }
+    for refused in [
+        &["create", "clusterrolebindings"][..],
+        &["escalate", "clusterroles"],
+        &["impersonate", "users"],
+        &["delete", "namespaces"],
+        &["create", "namespaces"],
+        &["list", "secrets", "-A"],
+        &["watch", "secrets", "-n", "kube-system"],
+        &["delete", "secrets", "-n", "kube-system"],
+        &["get", "configmaps", "-n", "default"],
+        &["list", "configmaps", "-A"],
+        &["create", "pods", "-n", "default"],
+        &[
+            "create",
+            "serviceaccounts",
+            "--subresource=token",
+            "-n",
+            "adamant-system",
+        ],
+        &["delete", "devices.eve.lfedge.org", "-n", "default"],
+        &["update", "devices.eve.lfedge.org", "-n", "default"],
+        &["delete", "customresourcedefinitions/devices.eve.lfedge.org"],
+        &["update", "customresourcedefinitions/widgets.example.com"],
+        &["patch", "validatingwebhookconfigurations/another"],
+        &["delete", "validatingwebhookconfigurations/adamant-eve"],
+        &["create", "events", "-n", "default"],
+    ] {
+        assert!(!can(refused), "the controller may not {refused:?}");
+    }
+}
+
+#[test]
+fn a_rule_taken_from_the_controller_role_stops_it_visibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--eve-controllers=false"],
+    );
+    let token = common::controller_kubeconfig(&server.kubeconfig(), dir.path());
+    // The first rule reads the EVE CRDs (`--install-crds`).
+    let rules = rules_of(&server, &["get", "clusterrole", "adamant:controller"]);
+    assert_eq!(
+        rules[0]["resources"],
+        serde_json::json!(["customresourcedefinitions"])
+    );
+    server.ok(&[
+        "patch",
+        "clusterrole",
+        "adamant:controller",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/rules/0"}]"#,
+    ]);
+    let log = match Controller::spawn(&token, dir.path(), &[]) {
+        Ok((mut child, ready)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the controller started without the right to read CRDs: {ready}");
+        }
+        Err(log) => log,
+    };
+    assert!(log.contains("cannot read CRD"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "forbidden: User \"{}\" cannot get resource \"customresourcedefinitions\"",
+            common::CONTROLLER_USER
+        )),
+        "{log}"
+    );
+}

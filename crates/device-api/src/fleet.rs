@@ -19,6 +19,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::watch;
 
+/// The name of the ConfigMaps of global options, watched in every namespace.
+pub const GLOBAL_OPTIONS: &str = "adamant-global-options";
+
 /// A Device as the device API needs it at hand.
 #[derive(Clone, Debug)]
 pub struct Known {
@@ -346,7 +349,7 @@ impl Fleet {
             device_authorities: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
             options: cache(
                 Api::all(client.clone()),
-                all().fields("metadata.name=adamant-global-options"),
+                all().fields(&format!("metadata.name={GLOBAL_OPTIONS}")),
                 stop.clone(),
                 shared_for(&tracker),
             ),

@@ -302,43 +302,201 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// A running `adamant controller` (killed on drop).
-pub struct Controller(Child);
+/// A running `adamant controller` (killed on drop), as the ServiceAccount `adamant crds`
+/// prints for it, bound only to the roles printed with it: least privilege. Its log (with the
+/// EVE crates at debug, where watch and event failures are) is kept; a controller that was
+/// refused anything fails the test when dropped.
+pub struct Controller {
+    child: Child,
+    dir: tempfile::TempDir,
+    /// Whether a refusal in the log fails the test on drop.
+    pub check_refusals: bool,
+}
+
+/// The ServiceAccount, its namespace and the rules' names `adamant crds` prints.
+pub const CONTROLLER_NAMESPACE: &str = "adamant-system";
+/// The controller's ServiceAccount.
+pub const CONTROLLER_SERVICE_ACCOUNT: &str = "adamant-controller";
+/// The controller's user name as its token authenticates.
+pub const CONTROLLER_USER: &str = "system:serviceaccount:adamant-system:adamant-controller";
+
+/// Runs kubectl with `kubeconfig` and a fresh HOME under `home`, with optional stdin; returns
+/// its output.
+pub fn kubectl_as(kubeconfig: &Path, home: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
+        .env_remove("KUBECACHEDIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl runs");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(stdin) = stdin {
+        let _ = input.write_all(stdin.as_bytes());
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// `adamant crds`' output.
+pub fn crds_yaml() -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_adamant"))
+        .arg("crds")
+        .output()
+        .expect("run adamant crds");
+    assert!(output.status.success(), "adamant crds failed");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Applies `adamant crds` as the admin of `admin` (a kubeconfig), then writes into `dir` a
+/// kubeconfig for the same server (its URL and CA from `admin`) with a two-hour token of the
+/// controller's ServiceAccount (`kubectl create token`); returns its path.
+pub fn controller_kubeconfig(admin: &Path, dir: &Path) -> PathBuf {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let run =
+        |args: &[&str], stdin: Option<&str>| succeeded(args, kubectl_as(admin, &home, args, stdin));
+    run(&["apply", "-f", "-"], Some(&crds_yaml()));
+    let token = run(
+        &[
+            "create",
+            "token",
+            CONTROLLER_SERVICE_ACCOUNT,
+            "-n",
+            CONTROLLER_NAMESPACE,
+            "--duration",
+            "2h",
+        ],
+        None,
+    );
+    let view = |path: &str| {
+        run(
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--minify",
+                "-o",
+                &format!("jsonpath={{.clusters[0].cluster.{path}}}"),
+            ],
+            None,
+        )
+    };
+    let (server, ca) = (view("server"), view("certificate-authority-data"));
+    assert!(
+        !server.is_empty() && !ca.is_empty(),
+        "the admin kubeconfig names a server and its CA"
+    );
+    let path = dir.join("controller.kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: cluster\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: {CONTROLLER_SERVICE_ACCOUNT}\n  user:\n    token: {}\ncontexts:\n- name: controller\n  context:\n    cluster: cluster\n    user: {CONTROLLER_SERVICE_ACCOUNT}\n    namespace: {CONTROLLER_NAMESPACE}\ncurrent-context: controller\n",
+            token.trim()
+        ),
+    )
+    .unwrap();
+    path
+}
 
 impl Controller {
-    /// Starts `adamant controller` against the server of `kubeconfig`.
+    /// Starts `adamant controller` against the server of `kubeconfig` (its admin's).
     pub fn start(kubeconfig: &Path) -> Controller {
         Controller::start_with(kubeconfig, &[]).0
     }
 
-    /// Starts `adamant controller` with more arguments; returns it and its ready line.
+    /// Starts `adamant controller` with more arguments; returns it and its ready line. It runs
+    /// with the controller's ServiceAccount token ([`controller_kubeconfig`]), not as `admin`.
     pub fn start_with(kubeconfig: &Path, extra: &[&std::ffi::OsStr]) -> (Controller, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let token = controller_kubeconfig(kubeconfig, dir.path());
+        let (child, ready) = Controller::spawn(&token, dir.path(), extra)
+            .unwrap_or_else(|log| panic!("adamant controller never became ready:\n{log}"));
+        (
+            Controller {
+                child,
+                dir,
+                check_refusals: true,
+            },
+            ready,
+        )
+    }
+
+    /// Runs `adamant controller --kubeconfig KUBECONFIG EXTRA`, its log in `dir/controller.log`;
+    /// returns it and its ready line, or its log if it exited first or was not ready within a
+    /// minute.
+    pub fn spawn(
+        kubeconfig: &Path,
+        dir: &Path,
+        extra: &[&std::ffi::OsStr],
+    ) -> Result<(Child, String), String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_adamant"))
             .arg("controller")
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,eve_controllers=debug,device_api=debug")
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
             .spawn()
             .expect("run adamant controller");
         let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let ready = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find(|line| line.contains("adamant controller is ready"))
-            .expect("adamant controller never became ready");
-        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        (Controller(child), ready)
+        let log_path = dir.join("controller.log");
+        let mut log = std::fs::File::create(&log_path).unwrap();
+        // Every line goes to the log; the ready line also comes here. A controller that is
+        // refused what it needs to start may wait for ever: it gets a minute.
+        let (tell, ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+                if line.contains("adamant controller is ready") {
+                    let _ = tell.send(line);
+                }
+            }
+        });
+        let Ok(ready) = ready.recv_timeout(std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::fs::read_to_string(&log_path).unwrap_or_default());
+        };
+        Ok((child, ready))
     }
+
+    /// The kubeconfig the controller runs with (its ServiceAccount's token).
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("controller.kubeconfig")
+    }
+
+    /// The controller's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("controller.log")).unwrap_or_default()
+    }
+}
+
+/// Whether a log line reports a refusal by the API server's authorizer (kube's message:
+/// `... is forbidden: User "NAME" cannot VERB resource ...`).
+pub fn is_refusal(line: &str) -> bool {
+    line.contains("forbidden: User")
 }
 
 impl Drop for Controller {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.check_refusals && !std::thread::panicking() {
+            let log = self.log();
+            let refused: Vec<&str> = log.lines().filter(|l| is_refusal(l)).collect();
+            assert!(
+                refused.is_empty(),
+                "the controller, bound to its printed roles only, was refused:\n{}",
+                refused.join("\n")
+            );
+        }
     }
 }
 
