@@ -29,8 +29,6 @@ pub struct Cli {
 }
 
 /// The subcommands.
-// Parsed once per process: the size of the largest variant's options costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: the store, the Kubernetes API server and the EVE controllers.
