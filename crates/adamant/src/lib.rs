@@ -4,6 +4,7 @@
 
 mod access;
 mod eve;
+pub mod plugin;
 mod roles;
 mod store;
 mod telemetry;

@@ -247,3 +247,109 @@ fn following_goes_on_from_history_with_no_gap_and_no_duplicate() {
         );
     });
 }
+
+#[test]
+fn kubectl_eve_reads_a_devices_and_an_applications_logs() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
+    // The application's UUID, as the device knows it from its configuration.
+    let app_uuid = common::eventually("app-ubuntu in the configuration", || {
+        runtime.block_on(device.poll_config()).unwrap();
+        let config = device.config.clone()?;
+        config
+            .apps
+            .iter()
+            .find(|a| a.displayname == "app-ubuntu")
+            .map(|a| a.uuidandversion.as_ref().unwrap().uuid.clone())
+    });
+    runtime.block_on(async {
+        device
+            .log_entries(&[
+                entry(1, "info", "zedagent", "starting"),
+                entry(2, "error", "nim", "no route"),
+            ])
+            .await
+            .unwrap();
+        device
+            .app_logs(&app_uuid, "app-ubuntu", &["console line"])
+            .await
+            .unwrap();
+    });
+    // The plugin is this binary named kubectl-eve on the PATH.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_adamant"),
+        bin.path().join("kubectl-eve"),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let eve = |args: &[&str]| {
+        let output = server
+            .kubectl_command(&[&["eve"], args].concat())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let ns = ["-n", "enterprise1"];
+    assert_eq!(
+        eve(&[&["logs", "eve-device.lab1"][..], &ns].concat()),
+        "2023-11-14T22:13:21Z            info     zedagent          starting\n\
+         2023-11-14T22:13:22Z            error    nim               no route\n"
+    );
+    assert_eq!(
+        eve(&[
+            &[
+                "logs",
+                "device/eve-device.lab1",
+                "--severity",
+                "error",
+                "--tail",
+                "5"
+            ][..],
+            &ns
+        ]
+        .concat())
+        .lines()
+        .count(),
+        1
+    );
+    let json = eve(&[
+        &["logs", "eve-device.lab1", "-o", "json", "--tail", "1"][..],
+        &ns,
+    ]
+    .concat());
+    assert_eq!(lines(&json)[0]["content"], "no route");
+    let app = eve(&[&["logs", "application/app-ubuntu"][..], &ns].concat());
+    assert!(app.contains("console line"), "{app}");
+    assert_eq!(app.lines().count(), 1, "{app}");
+    // What it refuses, and says why.
+    let refused = server
+        .kubectl_command(&["eve", "info", "application/app-ubuntu", "-n", "enterprise1"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("an application has logs only"),
+        "{refused:?}"
+    );
+    let missing = server
+        .kubectl_command(&["eve", "logs", "nowhere", "-n", "enterprise1"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("devices.eve.lfedge.org \"nowhere\" not found"),
+        "{missing:?}"
+    );
+}
