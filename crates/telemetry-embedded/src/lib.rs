@@ -178,6 +178,12 @@ impl EmbeddedTelemetry {
         })
     }
 
+    /// How many transactions with appends were committed since the store was opened: with
+    /// group commit, fewer than the appends (for tests and benchmarks).
+    pub fn commits(&self) -> u64 {
+        *self.shared.committed.borrow()
+    }
+
     /// Lets the writer finish what is queued, then waits for its thread to stop.
     pub fn close(mut self) {
         self.shutdown();

@@ -160,7 +160,9 @@ fn commit(shared: &Shared, batch: Vec<Request>) {
 }
 
 type Records<'t> = Table<'t, (&'static str, u8, u64, u64), &'static [u8]>;
-type Streams<'t> = Table<'t, (&'static str, u8), (u64, u64, u64, u64)>;
+/// (last millis, last seq, bytes, records).
+type StreamMeta = (u64, u64, u64, u64);
+type Streams<'t> = Table<'t, (&'static str, u8), StreamMeta>;
 
 /// Applies a batch in one transaction and commits it durably; whether anything was appended.
 fn transact(
@@ -244,7 +246,7 @@ fn trim(
     oldest_kept: u64,
     max_bytes: u64,
 ) -> Result<(u64, bool)> {
-    let all: Vec<(String, u8, (u64, u64, u64, u64))> = streams
+    let all: Vec<(String, u8, StreamMeta)> = streams
         .iter()
         .map_err(unavailable)?
         .map(|entry| {
