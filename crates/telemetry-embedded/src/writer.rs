@@ -1,0 +1,313 @@
+//! The writer thread: group commit of every queued append (and of trims and forgets) in one
+//! redb transaction, one fsync per batch.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use redb::{Durability, ReadableTable, Table, WriteTransaction};
+use telemetry::{Id, Result, StreamKey, TelemetryError};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Options, RECORDS, STREAMS, Shared, codec, kind_code, unavailable};
+
+/// At most this many records are dropped by retention in one transaction, so a large trim
+/// never holds the appends back for long.
+const MAX_TRIMMED_PER_COMMIT: u64 = 10_000;
+
+/// A record ready to be written: its time, its body's length, its stored form.
+pub(crate) struct Encoded {
+    pub(crate) millis: u64,
+    pub(crate) len: u64,
+    pub(crate) stored: Vec<u8>,
+}
+
+/// A request to the writer thread.
+pub(crate) enum Request {
+    Append(StreamKey, Vec<Encoded>, oneshot::Sender<Result<Vec<Id>>>),
+    /// Drops up to [`MAX_TRIMMED_PER_COMMIT`] records; answers how many, and whether that was
+    /// all there was to drop.
+    Trim {
+        oldest_kept: u64,
+        max_bytes: u64,
+        reply: oneshot::Sender<Result<(u64, bool)>>,
+    },
+    Forget(String, oneshot::Sender<Result<()>>),
+}
+
+impl Request {
+    fn size(&self) -> (usize, usize) {
+        match self {
+            Request::Append(_, records, _) => (
+                records.len(),
+                records.iter().map(|r| r.stored.len() + 32).sum(),
+            ),
+            Request::Trim { .. } | Request::Forget(..) => (1, 0),
+        }
+    }
+
+    fn reject(self, error: &TelemetryError) {
+        // A caller that went away does not need its answer.
+        match self {
+            Request::Append(_, _, reply) => drop(reply.send(Err(clone(error)))),
+            Request::Trim { reply, .. } => drop(reply.send(Err(clone(error)))),
+            Request::Forget(_, reply) => drop(reply.send(Err(clone(error)))),
+        }
+    }
+}
+
+fn clone(error: &TelemetryError) -> TelemetryError {
+    match error {
+        TelemetryError::Unavailable(s) => TelemetryError::Unavailable(s.clone()),
+        TelemetryError::TooLarge(n) => TelemetryError::TooLarge(*n),
+        TelemetryError::Damaged(s) => TelemetryError::Damaged(s.clone()),
+    }
+}
+
+/// The answer owed to one request once the transaction is committed.
+enum Answer {
+    Append(oneshot::Sender<Result<Vec<Id>>>, Vec<Id>),
+    Trim(oneshot::Sender<Result<(u64, bool)>>, (u64, bool)),
+    Forget(oneshot::Sender<Result<()>>),
+}
+
+impl Answer {
+    fn send(self) {
+        match self {
+            Answer::Append(reply, ids) => drop(reply.send(Ok(ids))),
+            Answer::Trim(reply, trimmed) => drop(reply.send(Ok(trimmed))),
+            Answer::Forget(reply) => drop(reply.send(Ok(()))),
+        }
+    }
+
+    fn fail(self, error: &TelemetryError) {
+        match self {
+            Answer::Append(reply, _) => drop(reply.send(Err(clone(error)))),
+            Answer::Trim(reply, _) => drop(reply.send(Err(clone(error)))),
+            Answer::Forget(reply) => drop(reply.send(Err(clone(error)))),
+        }
+    }
+}
+
+/// The store's way to the writer thread.
+pub(crate) struct Handle {
+    requests: mpsc::Sender<Request>,
+    thread: JoinHandle<()>,
+}
+
+impl Handle {
+    /// Queues `request`, waiting while the queue is full.
+    pub(crate) async fn send(&self, request: Request) -> std::result::Result<(), Request> {
+        self.requests.send(request).await.map_err(|e| e.0)
+    }
+
+    /// Lets the writer finish what is queued, then waits for it to stop.
+    pub(crate) fn join(self) {
+        drop(self.requests);
+        let _ = self.thread.join();
+    }
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>, options: &Options) -> std::io::Result<Handle> {
+    let (requests, queue) = mpsc::channel(options.queue.max(1));
+    let limits = (options.max_batch_records.max(1), options.max_batch_bytes);
+    let thread = std::thread::Builder::new()
+        .name("telemetry-writer".into())
+        .spawn(move || run(&shared, queue, limits))?;
+    Ok(Handle { requests, thread })
+}
+
+fn run(
+    shared: &Shared,
+    mut queue: mpsc::Receiver<Request>,
+    (max_records, max_bytes): (usize, usize),
+) {
+    while let Some(request) = queue.blocking_recv() {
+        let (mut records, mut bytes) = request.size();
+        let mut batch = vec![request];
+        while records < max_records && bytes < max_bytes {
+            let Ok(request) = queue.try_recv() else { break };
+            let (r, b) = request.size();
+            records += r;
+            bytes += b;
+            batch.push(request);
+        }
+        commit(shared, batch);
+    }
+}
+
+fn commit(shared: &Shared, batch: Vec<Request>) {
+    if let Some(error) = shared.stopped() {
+        batch.into_iter().for_each(|request| request.reject(&error));
+        return;
+    }
+    let mut answers = Vec::with_capacity(batch.len());
+    let mut pending = batch.into_iter();
+    match transact(shared, &mut pending, &mut answers) {
+        Ok(appended) => {
+            if appended {
+                shared.committed.send_modify(|n| *n += 1);
+            }
+            answers.into_iter().for_each(Answer::send);
+        }
+        Err(error) => {
+            tracing::error!(%error, "a telemetry commit failed; the store takes no more writes");
+            *shared.failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(error.to_string());
+            // Nothing of the batch was committed: those applied and those not reached alike.
+            answers.into_iter().for_each(|answer| answer.fail(&error));
+            pending.for_each(|request| request.reject(&error));
+        }
+    }
+}
+
+type Records<'t> = Table<'t, (&'static str, u8, u64, u64), &'static [u8]>;
+/// (last millis, last seq, bytes, records).
+type StreamMeta = (u64, u64, u64, u64);
+type Streams<'t> = Table<'t, (&'static str, u8), StreamMeta>;
+
+/// Applies a batch in one transaction and commits it durably; whether anything was appended.
+fn transact(
+    shared: &Shared,
+    batch: &mut impl Iterator<Item = Request>,
+    answers: &mut Vec<Answer>,
+) -> Result<bool> {
+    let mut txn: WriteTransaction = shared.db.begin_write().map_err(unavailable)?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(unavailable)?;
+    let mut appended = false;
+    {
+        let mut records = txn.open_table(RECORDS).map_err(unavailable)?;
+        let mut streams = txn.open_table(STREAMS).map_err(unavailable)?;
+        for request in batch.by_ref() {
+            match request {
+                Request::Append(stream, encoded, reply) => {
+                    let ids = append(&mut records, &mut streams, &stream, encoded)?;
+                    appended = true;
+                    answers.push(Answer::Append(reply, ids));
+                }
+                Request::Trim {
+                    oldest_kept,
+                    max_bytes,
+                    reply,
+                } => {
+                    let trimmed = trim(&mut records, &mut streams, oldest_kept, max_bytes)?;
+                    answers.push(Answer::Trim(reply, trimmed));
+                }
+                Request::Forget(device, reply) => {
+                    forget(&mut records, &mut streams, &device)?;
+                    answers.push(Answer::Forget(reply));
+                }
+            }
+        }
+    }
+    txn.commit().map_err(unavailable)?;
+    Ok(appended)
+}
+
+fn append(
+    records: &mut Records<'_>,
+    streams: &mut Streams<'_>,
+    stream: &StreamKey,
+    encoded: Vec<Encoded>,
+) -> Result<Vec<Id>> {
+    let device = stream.device.as_str();
+    let kind = kind_code(stream.kind);
+    let meta = streams
+        .get((device, kind))
+        .map_err(unavailable)?
+        .map(|m| m.value());
+    let (mut last, mut bytes, mut count) = match meta {
+        Some((millis, seq, bytes, count)) => (Some(Id { millis, seq }), bytes, count),
+        None => (None, 0, 0),
+    };
+    let mut ids = Vec::with_capacity(encoded.len());
+    for record in encoded {
+        let id = Id::assign(record.millis, last);
+        records
+            .insert((device, kind, id.millis, id.seq), record.stored.as_slice())
+            .map_err(unavailable)?;
+        bytes += record.len;
+        count += 1;
+        last = Some(id);
+        ids.push(id);
+    }
+    if let Some(last) = last {
+        streams
+            .insert((device, kind), (last.millis, last.seq, bytes, count))
+            .map_err(unavailable)?;
+    }
+    Ok(ids)
+}
+
+/// Drops the oldest records of each stream while they are older than `oldest_kept` or the
+/// stream is over `max_bytes`, at most [`MAX_TRIMMED_PER_COMMIT`] in all.
+fn trim(
+    records: &mut Records<'_>,
+    streams: &mut Streams<'_>,
+    oldest_kept: u64,
+    max_bytes: u64,
+) -> Result<(u64, bool)> {
+    let all: Vec<(String, u8, StreamMeta)> = streams
+        .iter()
+        .map_err(unavailable)?
+        .map(|entry| {
+            let (key, meta) = entry.map_err(unavailable)?;
+            let (device, kind) = key.value();
+            Ok((device.to_string(), kind, meta.value()))
+        })
+        .collect::<Result<_>>()?;
+    let mut removed = 0;
+    for (device, kind, (last_millis, last_seq, mut bytes, mut count)) in all {
+        if count == 0 {
+            continue;
+        }
+        let device = device.as_str();
+        let mut doomed = Vec::new();
+        let mut full = false;
+        for entry in records
+            .range((device, kind, 0, 0)..=(device, kind, u64::MAX, u64::MAX))
+            .map_err(unavailable)?
+        {
+            let (key, stored) = entry.map_err(unavailable)?;
+            let (_, _, millis, seq) = key.value();
+            if millis >= oldest_kept && bytes <= max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_sub(codec::body_len(stored.value())?);
+            count = count.saturating_sub(1);
+            doomed.push((millis, seq));
+            if removed + doomed.len() as u64 == MAX_TRIMMED_PER_COMMIT {
+                full = true;
+                break;
+            }
+        }
+        if doomed.is_empty() {
+            continue;
+        }
+        for (millis, seq) in &doomed {
+            records
+                .remove((device, kind, *millis, *seq))
+                .map_err(unavailable)?;
+        }
+        removed += doomed.len() as u64;
+        streams
+            .insert((device, kind), (last_millis, last_seq, bytes, count))
+            .map_err(unavailable)?;
+        if full {
+            return Ok((removed, false));
+        }
+    }
+    Ok((removed, true))
+}
+
+fn forget(records: &mut Records<'_>, streams: &mut Streams<'_>, device: &str) -> Result<()> {
+    records
+        .retain_in(
+            (device, 0u8, 0u64, 0u64)..=(device, u8::MAX, u64::MAX, u64::MAX),
+            |_, _| false,
+        )
+        .map_err(unavailable)?;
+    streams
+        .retain_in((device, 0u8)..=(device, u8::MAX), |_, _| false)
+        .map_err(unavailable)?;
+    Ok(())
+}
