@@ -8,6 +8,7 @@ pub mod plugin;
 mod roles;
 mod store;
 mod telemetry;
+mod telemetry_store;
 mod webhook;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use clap::{Parser, Subcommand};
 use storage::Retention;
 
 pub use store::StoreUrl;
+pub use telemetry_store::TelemetryUrl;
 
 /// Adamant: a controller for LF Edge EVE devices whose API is Kubernetes.
 #[derive(Debug, Parser)]
@@ -209,6 +211,21 @@ pub struct DeviceArgs {
     /// Seconds a device may be silent before its Ready condition turns Unknown.
     #[arg(long, default_value_t = device_api::report::GRACE.as_secs())]
     pub device_grace_seconds: u64,
+    /// Where device telemetry (logs, info, metrics...) is kept: `embedded` (`telemetry.redb` in
+    /// the data directory; `serve` only), `memory` (lost at exit) or `redis://HOST:PORT` (shared
+    /// by replicas). Default: `embedded` for `serve`, `memory` for `controller`.
+    #[arg(long, env = "ADAMANT_TELEMETRY_STORE")]
+    pub telemetry_store: Option<TelemetryUrl>,
+    /// How long telemetry is kept (Go duration).
+    #[arg(long, default_value = "168h", value_parser = apiserver::events::parse_ttl)]
+    pub telemetry_retention: Duration,
+    /// The most bytes of records kept per device and kind (the oldest go first).
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub telemetry_max_bytes: u64,
+    /// How many bytes of telemetry a device may post per second, sustained (a minute's worth
+    /// of burst); beyond it devices get 429 and retry later.
+    #[arg(long, default_value_t = device_api::telemetry::Budget::default().bytes_per_second as u64)]
+    pub telemetry_budget: u64,
 }
 
 /// Options of `adamant serve`.
@@ -442,12 +459,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.reference_checks,
         devices,
     ));
-    let telemetry_store: Arc<dyn ::telemetry::TelemetryStore> =
-        Arc::new(::telemetry::MemoryTelemetry::new());
     let (device_local, device_serving, device_api) = start_device_api(
         eve::local_client(server.clone(), stopped.clone()),
         server.vault().as_ref(),
-        telemetry_store,
+        Some(&args.data_dir),
         &args.devices,
         args.advertise_address.as_deref(),
         Some(&args.data_dir.join("pki")),
@@ -484,7 +499,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn start_device_api(
     client: kube::Client,
     vault: &dyn pki::Vault,
-    telemetry_store: Arc<dyn ::telemetry::TelemetryStore>,
+    data_dir: Option<&std::path::Path>,
     args: &DeviceArgs,
     advertise_address: Option<&str>,
     exports: Option<&std::path::Path>,
@@ -494,6 +509,21 @@ async fn start_device_api(
     tokio::task::JoinHandle<()>,
     Arc<device_api::DeviceApi>,
 )> {
+    let default_store = match data_dir {
+        Some(_) => TelemetryUrl::Embedded,
+        None => TelemetryUrl::Memory,
+    };
+    let telemetry_url = args.telemetry_store.clone().unwrap_or(default_store);
+    let telemetry_store = telemetry_url.open(data_dir).await?;
+    telemetry_store::spawn_retention(
+        telemetry_store.clone(),
+        ::telemetry::Retention {
+            max_age: args.telemetry_retention,
+            max_bytes: args.telemetry_max_bytes,
+        },
+        Duration::from_secs(60),
+        stop.clone(),
+    );
     let api = device_api::DeviceApi::start(
         client,
         vault,
@@ -503,7 +533,9 @@ async fn start_device_api(
         },
         Arc::new(device_api::telemetry::Telemetry::new(
             telemetry_store,
-            device_api::telemetry::Budget::default(),
+            device_api::telemetry::Budget {
+                bytes_per_second: args.telemetry_budget.max(1) as f64,
+            },
         )),
         stop.clone(),
     )
@@ -581,7 +613,7 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
             start_device_api(
                 client.clone(),
                 &device_api::pki::SecretVault::new(client.clone()),
-                Arc::new(::telemetry::MemoryTelemetry::new()),
+                None,
                 &args.devices,
                 None,
                 None,

@@ -353,3 +353,68 @@ fn kubectl_eve_reads_a_devices_and_an_applications_logs() {
         "{missing:?}"
     );
 }
+
+/// Onboards the example device on `server`, posts two log lines of now (older ones would be
+/// past the retention) and returns its UUID.
+fn post_two_lines(server: &Server, runtime: &tokio::runtime::Runtime) -> String {
+    let mut device = server.example_device();
+    let uuid = runtime.block_on(device.onboard()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let recent = |offset: u64, content: &str| {
+        json!({"severity": "info", "source": "zedagent", "content": content,
+               "timestamp": {"seconds": now - 10 + offset, "nanos": 0}})
+    };
+    runtime
+        .block_on(device.log_entries(&[recent(1, "before"), recent(2, "the restart")]))
+        .unwrap();
+    uuid
+}
+
+#[test]
+fn telemetry_outlives_a_restart_on_the_embedded_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start_in(&data, "127.0.0.1:0", &[]);
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let uuid = post_two_lines(&server, &runtime);
+    server.stop();
+    let server = Server::start_in(&data, "127.0.0.1:0", &[]);
+    let kept = server.ok(&["get", "--raw", &format!("/edgenode/{uuid}/log")]);
+    assert_eq!(contents(&lines(&kept)), ["before", "the restart"]);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(data.join("telemetry.redb"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the telemetry file is the owner's alone"
+    );
+}
+
+#[test]
+fn telemetry_on_redis_is_read_back_the_same() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let redis = runtime
+        .block_on(telemetry_redis::server::RedisServer::start())
+        .expect("redis-server (scripts/test --deps-only installs it)");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--telemetry-store", &redis.url()],
+    );
+    apply_examples(&server);
+    let uuid = post_two_lines(&server, &runtime);
+    let kept = server.ok(&["get", "--raw", &format!("/edgenode/{uuid}/log?tail=1")]);
+    assert_eq!(contents(&lines(&kept)), ["the restart"]);
+    assert!(
+        !dir.path().join("data/telemetry.redb").exists(),
+        "nothing kept on disk"
+    );
+}
