@@ -112,7 +112,7 @@ impl Metrics {
     pub fn new() -> Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let durations: Family<ResourceLabels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(latency_histogram);
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let watches = Family::<WatchLabels, Gauge>::default();
         let mut registry = Registry::default();
         registry.register(
@@ -188,7 +188,7 @@ impl Metrics {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(name) = names.get(name) {
-            return name;
+            return *name;
         }
         drop(names);
         let mut names = self
@@ -196,7 +196,7 @@ impl Metrics {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(name) = names.get(name) {
-            return name;
+            return *name;
         }
         if names.len() >= MAX_NAMES {
             return OTHER;

@@ -124,7 +124,7 @@ impl Default for Metrics {
     fn default() -> Metrics {
         Metrics {
             requests: Family::default(),
-            durations: Family::new_with_constructor(latency_histogram),
+            durations: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             records: Family::default(),
             bytes: Family::default(),
             refused: Family::default(),
@@ -303,9 +303,10 @@ impl Collector for Fleet {
         devices.sort_by(|a, b| (a.namespace(), a.name_any()).cmp(&(b.namespace(), b.name_any())));
         let keyed: Vec<(String, String, &Device)> = devices
             .iter()
-            .map(|d| (d.namespace().unwrap_or_default(), d.name_any(), d.as_ref()))
+            .map(|d| (d.namespace().unwrap_or_default(), d.name_any(), &**d))
             .collect();
-        let each = |f: fn(&Device) -> Option<f64>| {
+        let keyed = &keyed;
+        let each = move |f: fn(&Device) -> Option<f64>| {
             keyed
                 .iter()
                 .filter_map(move |(ns, name, d)| Some((ns.as_str(), name.as_str(), f(d)?)))
@@ -358,7 +359,7 @@ impl Collector for Fleet {
             None,
             MetricType::Gauge,
         )?;
-        for (namespace, name, device) in &keyed {
+        for (namespace, name, device) in keyed {
             let Some(version) = device.status.as_ref().and_then(|s| s.eve_os_version.as_deref())
             else {
                 continue;
