@@ -77,7 +77,10 @@ fn metrics_and_the_fleet_exporter_pass_promtool_with_the_series_requests_make() 
     let timed = "apiserver_request_duration_seconds_count{verb=\"list\",group=\"\",resource=\"configmaps\",subresource=\"\"}";
     assert!(value(&text, timed).unwrap() >= 2.0, "{text}");
     // A resource the catalog does not have is `other`, whatever the path says.
-    server.fails(&["get", "--raw", "/apis/nonsense.example.com/v1/things"], None);
+    server.fails(
+        &["get", "--raw", "/apis/nonsense.example.com/v1/things"],
+        None,
+    );
     let other = "apiserver_request_total{verb=\"list\",group=\"other\",resource=\"other\",subresource=\"\",code=\"404\"}";
     assert_eq!(value(&metrics(), other), Some(1.0));
 
@@ -105,8 +108,14 @@ fn metrics_and_the_fleet_exporter_pass_promtool_with_the_series_requests_make() 
         (value(&text, "eve_devices{state=\"ready\"}") >= Some(1.0)).then_some(text)
     });
     promtool_passes("/metrics", &text);
-    assert!(value(&text, "eve_devices{state=\"known\"}") >= Some(1.0), "{text}");
-    assert!(value(&text, "eve_devices{state=\"onboarded\"}") >= Some(1.0), "{text}");
+    assert!(
+        value(&text, "eve_devices{state=\"known\"}") >= Some(1.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, "eve_devices{state=\"onboarded\"}") >= Some(1.0),
+        "{text}"
+    );
     for endpoint in ["certs", "uuid", "attest", "info", "metrics", "newlogs"] {
         let served = sum(
             &text,
@@ -114,10 +123,22 @@ fn metrics_and_the_fleet_exporter_pass_promtool_with_the_series_requests_make() 
         );
         assert!(served >= 1.0, "{endpoint}: {text}");
     }
-    assert!(value(&text, "eve_telemetry_records_total{kind=\"log\"}") >= Some(3.0), "{text}");
-    assert!(value(&text, "eve_telemetry_records_total{kind=\"info\"}") >= Some(1.0), "{text}");
-    assert!(value(&text, "eve_telemetry_bytes_total{kind=\"metrics\"}") > Some(0.0), "{text}");
-    assert!(value(&text, "process_resident_memory_bytes") > Some(0.0), "{text}");
+    assert!(
+        value(&text, "eve_telemetry_records_total{kind=\"log\"}") >= Some(3.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, "eve_telemetry_records_total{kind=\"info\"}") >= Some(1.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, "eve_telemetry_bytes_total{kind=\"metrics\"}") > Some(0.0),
+        "{text}"
+    );
+    assert!(
+        value(&text, "process_resident_memory_bytes") > Some(0.0),
+        "{text}"
+    );
 
     // The fleet exporter.
     let fleet = eventually("the fleet exporter to see the device ready", || {
@@ -143,7 +164,10 @@ fn metrics_and_the_fleet_exporter_pass_promtool_with_the_series_requests_make() 
         .unwrap()
         .as_secs_f64();
     let seen = device_value("eve_device_last_seen_timestamp_seconds").expect("last seen");
-    assert!((now - 600.0..=now + 60.0).contains(&seen), "{seen} vs {now}");
+    assert!(
+        (now - 600.0..=now + 60.0).contains(&seen),
+        "{seen} vs {now}"
+    );
     assert_eq!(
         value(
             &fleet,
@@ -200,12 +224,18 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: prometheus}]
 "#,
     );
     let text = server.ok(&["--as", "prometheus", "get", "--raw", "/metrics"]);
-    assert!(text.contains("# TYPE apiserver_request_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE apiserver_request_total counter"),
+        "{text}"
+    );
     server.ok(&["--as", "prometheus", "get", "--raw", "/metrics/fleet"]);
     // Still nothing else.
     let refused = server.fails(&["--as", "prometheus", "get", "configmaps"], None);
     assert!(refused.contains("forbidden"), "{refused}");
     // A page that does not exist.
     let missing = server.fails(&["get", "--raw", "/metrics/nothing"], None);
-    assert!(missing.contains("NotFound") || missing.contains("not found"), "{missing}");
+    assert!(
+        missing.contains("NotFound") || missing.contains("not found"),
+        "{missing}"
+    );
 }

@@ -342,7 +342,10 @@ mod tests {
                 || text.contains("apiserver_request_duration_seconds_bucket{verb=\"list\",group=\"\",resource=\"configmaps\",subresource=\"\",le=\"0.005\"} 2\n"),
             "{text}"
         );
-        assert!(text.contains("# TYPE apiserver_request_total counter\n"), "{text}");
+        assert!(
+            text.contains("# TYPE apiserver_request_total counter\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -697,9 +697,10 @@ impl DeviceApi {
                 eve_api::newlogs::LogError::TooLarge => {
                     (StatusCode::PAYLOAD_TOO_LARGE, metrics::reason::TOO_LARGE)
                 }
-                eve_api::newlogs::LogError::NotGzip(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, metrics::reason::UNREADABLE)
-                }
+                eve_api::newlogs::LogError::NotGzip(_) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    metrics::reason::UNREADABLE,
+                ),
             };
             self.metrics.refused(kind, reason);
             Refused::new(code, e.to_string())

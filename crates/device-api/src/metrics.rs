@@ -360,7 +360,10 @@ impl Collector for Fleet {
             MetricType::Gauge,
         )?;
         for (namespace, name, device) in keyed {
-            let Some(version) = device.status.as_ref().and_then(|s| s.eve_os_version.as_deref())
+            let Some(version) = device
+                .status
+                .as_ref()
+                .and_then(|s| s.eve_os_version.as_deref())
             else {
                 continue;
             };

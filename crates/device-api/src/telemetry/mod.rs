@@ -106,8 +106,7 @@ impl Telemetry {
         }
         let bytes = records.iter().map(|r| r.body.len()).sum();
         if let Err(wait) = self.spend(device, bytes) {
-            self.metrics
-                .refused(kind, crate::metrics::reason::BUDGET);
+            self.metrics.refused(kind, crate::metrics::reason::BUDGET);
             return Err(Refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
@@ -127,8 +126,7 @@ impl Telemetry {
                 Ok(())
             }
             Err(e) => {
-                self.metrics
-                    .refused(kind, crate::metrics::reason::STORE);
+                self.metrics.refused(kind, crate::metrics::reason::STORE);
                 Err(Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
             }
         }
