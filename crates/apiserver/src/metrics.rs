@@ -130,7 +130,7 @@ impl Metrics {
             "Watches open now, by group and resource",
             watches.clone(),
         );
-        registry.register_collector(Box::new(crate::process::Process::default()));
+        registry.register_collector(Box::new(crate::process::Process));
         let names = ["", OTHER].into_iter().collect();
         Metrics {
             requests,
@@ -188,7 +188,7 @@ impl Metrics {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(name) = names.get(name) {
-            return *name;
+            return name;
         }
         drop(names);
         let mut names = self
@@ -196,7 +196,7 @@ impl Metrics {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(name) = names.get(name) {
-            return *name;
+            return name;
         }
         if names.len() >= MAX_NAMES {
             return OTHER;

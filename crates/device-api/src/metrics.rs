@@ -300,7 +300,7 @@ fn gauge<'a>(
 impl Collector for Fleet {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut devices = self.devices.state();
-        devices.sort_by(|a, b| (a.namespace(), a.name_any()).cmp(&(b.namespace(), b.name_any())));
+        devices.sort_by_key(|d| (d.namespace(), d.name_any()));
         let keyed: Vec<(String, String, &Device)> = devices
             .iter()
             .map(|d| (d.namespace().unwrap_or_default(), d.name_any(), &**d))
@@ -374,8 +374,7 @@ impl Collector for Fleet {
             ])?)?;
         }
         let mut applications = self.applications.state();
-        applications
-            .sort_by(|a, b| (a.namespace(), a.name_any()).cmp(&(b.namespace(), b.name_any())));
+        applications.sort_by_key(|a| (a.namespace(), a.name_any()));
         let mut family = encoder.encode_descriptor(
             "eve_application_state",
             "1 for the state each Application is in (status.state; PENDING before its device reports it), with the device it is on",
