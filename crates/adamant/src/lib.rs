@@ -469,6 +469,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stopped.clone(),
     )
     .await?;
+    // `/metrics`: the device API's beside the server's; `/metrics/fleet`: the fleet exporter.
+    server
+        .metrics()
+        .register(|registry| device_api.register_metrics(registry));
+    server
+        .metrics()
+        .add_page("fleet", device_api.fleet_registry());
     server.mount(
         "edgenode",
         Arc::new(telemetry::TelemetryEndpoints(device_api)),

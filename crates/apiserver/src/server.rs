@@ -73,6 +73,8 @@ pub struct ApiServer {
     service_accounts: Arc<crate::serviceaccounts::ServiceAccounts>,
     /// Handlers of whole path prefixes beside the API (`/edgenode/`).
     mounts: std::sync::RwLock<Vec<(String, Arc<dyn crate::auth::Mounted>)>>,
+    /// The server's metrics and the registries served at `/metrics`.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// What authenticates bearer tokens, in order.
     authenticators: std::sync::RwLock<Vec<Arc<dyn crate::auth::TokenAuthenticator>>>,
 }
@@ -130,6 +132,11 @@ impl ApiServer {
     /// ServiceAccount tokens (set their options before serving).
     pub fn service_accounts(&self) -> &Arc<crate::serviceaccounts::ServiceAccounts> {
         &self.service_accounts
+    }
+
+    /// The metrics served at `/metrics` (others may add theirs) and `/metrics/NAME`.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// Serves the paths under `/PREFIX/` with `handler` (authenticated requests only).
@@ -224,6 +231,7 @@ impl ApiServer {
             ]),
             service_accounts,
             mounts: std::sync::RwLock::new(Vec::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             vault,
         });
         let namespaces = native::namespace_resource();

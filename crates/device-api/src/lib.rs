@@ -7,6 +7,7 @@ pub mod compose;
 pub mod configs;
 pub mod events;
 pub mod fleet;
+pub mod metrics;
 pub mod pki;
 pub mod report;
 pub mod telemetry;
@@ -101,6 +102,7 @@ pub struct DeviceApi {
     attestations: Mutex<HashMap<String, Attestation>>,
     reporter: report::Reporter,
     events: DeviceEvents,
+    metrics: metrics::Metrics,
 }
 
 /// A response: status and body, always with the proto content type.
@@ -222,6 +224,7 @@ impl DeviceApi {
         let api = Arc::new(DeviceApi {
             events: DeviceEvents::start(client.clone(), stop.clone()),
             reporter: report::Reporter::new(client.clone()),
+            metrics: telemetry.metrics().clone(),
             client,
             fleet,
             certs,
@@ -242,6 +245,22 @@ impl DeviceApi {
     /// The caches.
     pub fn fleet(&self) -> &Fleet {
         &self.fleet
+    }
+
+    /// Registers the device API's metrics (requests, telemetry, devices) in `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        metrics::register(&self.metrics, self.fleet.devices.clone(), registry);
+    }
+
+    /// The fleet exporter: per-Device and per-Application gauges, read from the caches at each
+    /// scrape.
+    pub fn fleet_registry(&self) -> prometheus_client::registry::Registry {
+        let mut registry = prometheus_client::registry::Registry::default();
+        registry.register_collector(Box::new(metrics::Fleet {
+            devices: self.fleet.devices.clone(),
+            applications: self.fleet.applications.clone(),
+        }));
+        registry
     }
 
     /// Serves devices on `listener` until `stop`.
@@ -276,8 +295,28 @@ impl DeviceApi {
             return status(StatusCode::NOT_FOUND);
         };
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        let endpoint = metrics::endpoint(method == http::Method::GET, &parts);
+        let started = std::time::Instant::now();
+        let response = self.route(request, &path, &method, &parts).await;
+        self.metrics
+            .request(endpoint, response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    /// Answers one request to `parts`, the segments of `path` after the prefix.
+    async fn route<B>(
+        &self,
+        request: http::Request<B>,
+        path: &str,
+        method: &http::Method,
+        parts: &[&str],
+    ) -> http::Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if method == http::Method::GET {
-            return match parts.as_slice() {
+            return match parts {
                 ["ping"] => status(StatusCode::OK),
                 ["certs"] => answer(StatusCode::OK, self.certs.certs_body.clone()),
                 _ => status(StatusCode::NOT_FOUND),
@@ -296,7 +335,7 @@ impl DeviceApi {
                 return status(StatusCode::PAYLOAD_TOO_LARGE);
             }
         };
-        let result = match parts.as_slice() {
+        let result = match parts {
             ["register"] => self.register(&body).await,
             ["uuid"] => self.uuid(&body),
             ["id", uuid, rest @ ..] => self.device_call(uuid, rest, &body).await,
@@ -568,8 +607,18 @@ impl DeviceApi {
         }
         let payload = Bytes::from(opened.payload);
         let received = ingest::now_millis();
-        let unreadable =
-            |e: eve_api::DecodeError| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
+        let kind = match action {
+            ["info"] => Some(::telemetry::Kind::Info),
+            ["metrics"] => Some(::telemetry::Kind::Metrics),
+            ["flowlog"] => Some(::telemetry::Kind::FlowLog),
+            _ => None,
+        };
+        let unreadable = |e: eve_api::DecodeError| {
+            if let Some(kind) = kind {
+                self.metrics.refused(kind, metrics::reason::UNREADABLE);
+            }
+            Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+        };
         let kept = |result: Result<(), Refused>| result.map(|()| status(StatusCode::CREATED));
         match action {
             ["config"] => self.config(&known, &payload),
@@ -639,11 +688,21 @@ impl DeviceApi {
 
     /// A `newlogs` upload: read (bounded), each entry a record, kept.
     async fn logs(&self, uuid: &str, app: Option<&str>, payload: &[u8], received: u64) -> Answer {
+        let kind = match app {
+            Some(_) => ::telemetry::Kind::AppLog,
+            None => ::telemetry::Kind::Log,
+        };
         let bundle = eve_api::newlogs::parse(payload).map_err(|e| {
-            let code = match e {
-                eve_api::newlogs::LogError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                eve_api::newlogs::LogError::NotGzip(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            let (code, reason) = match e {
+                eve_api::newlogs::LogError::TooLarge => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, metrics::reason::TOO_LARGE)
+                }
+                eve_api::newlogs::LogError::NotGzip(_) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    metrics::reason::UNREADABLE,
+                ),
             };
+            self.metrics.refused(kind, reason);
             Refused::new(code, e.to_string())
         })?;
         let records = bundle
@@ -651,10 +710,6 @@ impl DeviceApi {
             .iter()
             .map(|entry| ingest::log_record(entry, app, received))
             .collect();
-        let kind = match app {
-            Some(_) => ::telemetry::Kind::AppLog,
-            None => ::telemetry::Kind::Log,
-        };
         self.telemetry.keep(uuid, kind, records).await?;
         Ok(status(StatusCode::CREATED))
     }

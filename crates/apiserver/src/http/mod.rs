@@ -31,7 +31,7 @@ use tokio::sync::watch as signal;
 use crate::auth::{Attributes, PUBLIC_PATHS, User, forbidden_message};
 use crate::server::ApiServer;
 use crate::status::{Subject, failure};
-use crate::{discovery, openapi};
+use crate::{discovery, metrics, openapi};
 use negotiate::accepts_json;
 use query::Query;
 use respond::{Refusal, error_response, json_response, method_not_allowed, not_found, respond};
@@ -156,6 +156,11 @@ pub(crate) async fn handle<B: RequestBody>(
     match segments.as_slice() {
         ["version"] => json_response(200, &version_info(), &[]),
         ["livez" | "readyz" | "healthz"] => respond(200, "text/plain; charset=utf-8", "ok", &[]),
+        ["metrics"] => respond(200, metrics::CONTENT_TYPE, server.metrics.encode(), &[]),
+        ["metrics", page] => match server.metrics.encode_page(page) {
+            Some(text) => respond(200, metrics::CONTENT_TYPE, text, &[]),
+            None => not_found(),
+        },
         ["api"] if discovery::wants_aggregated(&accept) => respond(
             200,
             discovery::AGGREGATED,

@@ -40,6 +40,7 @@ pub(crate) struct Call {
     pub(crate) subject: Subject,
 }
 
+/// Serves a request on a resource, counted and timed (`metrics`).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn serve<B: RequestBody>(
     server: Arc<ApiServer>,
@@ -51,6 +52,43 @@ pub(crate) async fn serve<B: RequestBody>(
     query: Query,
     accept: String,
     shutdown: signal::Receiver<bool>,
+) -> Response<Body> {
+    let started = std::time::Instant::now();
+    let metrics = server.metrics.clone();
+    let mut measured = None;
+    let response = serve_resource(
+        server,
+        user,
+        request,
+        group,
+        version,
+        rest,
+        query,
+        accept,
+        shutdown,
+        &mut measured,
+    )
+    .await;
+    let measured = measured.unwrap_or_else(crate::metrics::Request::unknown);
+    // A watch's answer starts a stream: counted, not timed.
+    let elapsed = (measured.verb != "watch").then(|| started.elapsed());
+    metrics.observe(measured, response.status().as_u16(), elapsed);
+    response
+}
+
+/// Serves a request on a resource; `measured` is set to what it is as soon as that is known.
+#[allow(clippy::too_many_arguments)]
+async fn serve_resource<B: RequestBody>(
+    server: Arc<ApiServer>,
+    user: User,
+    request: Request<B>,
+    group: &str,
+    version: &str,
+    rest: Vec<String>,
+    query: Query,
+    accept: String,
+    shutdown: signal::Receiver<bool>,
+    measured: &mut Option<crate::metrics::Request>,
 ) -> Response<Body> {
     let catalog = server.catalog();
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
@@ -74,6 +112,14 @@ pub(crate) async fn serve<B: RequestBody>(
     let method = request.method().clone();
     let watching = method == Method::GET && name.is_empty() && query.flag("watch");
     let verb = Verb::of(&method, !name.is_empty(), watching);
+    *measured = Some(server.metrics.request(
+        &catalog,
+        verb.map(Verb::as_str),
+        group,
+        version,
+        resource_name,
+        subresource,
+    ));
     // Authorized before the resource is resolved, as kube-apiserver's filter does.
     let attributes = authorization_attributes(group, &path, verb, &method, &query);
     if let Err(reason) = server.authorizer.authorize(&user, &attributes) {

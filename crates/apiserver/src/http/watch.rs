@@ -118,7 +118,11 @@ impl Call {
         let (sender, receiver) = mpsc::channel::<Bytes>(64);
         let kind = self.kind.clone();
         let call = self;
+        let watching = call.server.metrics.watching(&kind);
         tokio::spawn(async move {
+            // Counted as open until this task ends (the client gone, a timeout, the server
+            // stopping).
+            let _watching = watching;
             let mut events = Box::pin(events);
             let mut first_row = true;
             let mut last = start;

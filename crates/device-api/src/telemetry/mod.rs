@@ -42,6 +42,7 @@ pub struct Telemetry {
     store: Arc<dyn TelemetryStore>,
     budget: Budget,
     buckets: Mutex<HashMap<String, Bucket>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Telemetry {
@@ -51,7 +52,13 @@ impl Telemetry {
             store,
             budget,
             buckets: Mutex::new(HashMap::new()),
+            metrics: crate::metrics::Metrics::default(),
         }
+    }
+
+    /// The device API's metrics, telemetry kept and refused among them.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The store.
@@ -99,6 +106,7 @@ impl Telemetry {
         }
         let bytes = records.iter().map(|r| r.body.len()).sum();
         if let Err(wait) = self.spend(device, bytes) {
+            self.metrics.refused(kind, crate::metrics::reason::BUDGET);
             return Err(Refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
@@ -107,11 +115,21 @@ impl Telemetry {
                 ),
             ));
         }
-        self.store
+        let count = records.len();
+        match self
+            .store
             .append(&StreamKey::new(device, kind), records)
             .await
-            .map(drop)
-            .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+        {
+            Ok(_) => {
+                self.metrics.kept(kind, count, bytes);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.refused(kind, crate::metrics::reason::STORE);
+                Err(Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
+            }
+        }
     }
 
     /// Forgets a device's budget (its Device is gone).
