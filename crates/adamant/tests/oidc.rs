@@ -203,31 +203,6 @@ fn start(issuer: &Issuer) -> (Server, tempfile::TempDir) {
     (server, dir)
 }
 
-/// kubectl with a token and no kubeconfig.
-fn with_token(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
-    let ca = server
-        .data
-        .join("pki/root-certificate.pem")
-        .display()
-        .to_string();
-    let url = format!("https://{}", server.address);
-    let mut all = vec![
-        "--server",
-        &url,
-        "--certificate-authority",
-        &ca,
-        "--token",
-        token,
-    ];
-    all.extend_from_slice(args);
-    std::process::Command::new("kubectl")
-        .args(&all)
-        .env("HOME", server.home.path())
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap()
-}
-
 /// The HTTP status of one request to the API with `Authorization: Bearer TOKEN`, over
 /// HTTP/1.1 (which takes headers larger than HTTP/2's default limit).
 fn status(
@@ -299,11 +274,7 @@ fn oidc_id_tokens_authenticate_users_that_rbac_then_governs() {
     let issuer = Issuer::start(&[&key]);
     let (server, _dir) = start(&issuer);
     let alice = key.sign(&issuer.claims("alice"));
-    let whoami = success(&with_token(
-        &server,
-        &alice,
-        &["auth", "whoami", "-o", "json"],
-    ));
+    let whoami = success(&server.with_token(&alice, &["auth", "whoami", "-o", "json"]));
     let review: Value = serde_json::from_str(&whoami).unwrap();
     let info = &review["status"]["userInfo"];
     assert_eq!(info["username"], issuer.user("alice"));
@@ -316,7 +287,7 @@ fn oidc_id_tokens_authenticate_users_that_rbac_then_governs() {
         "{info}"
     );
     // Nothing until bound; a RoleBinding to the prefixed group grants reading.
-    let denied = with_token(&server, &alice, &["-n", "default", "get", "configmaps"]);
+    let denied = server.with_token(&alice, &["-n", "default", "get", "configmaps"]);
     assert!(!denied.status.success());
     let stderr = String::from_utf8_lossy(&denied.stderr);
     assert!(
@@ -336,16 +307,13 @@ fn oidc_id_tokens_authenticate_users_that_rbac_then_governs() {
         "--group=oidc:viewers",
     ]);
     eventually("the group's binding in force", || {
-        with_token(&server, &alice, &["-n", "default", "get", "configmaps"])
+        server
+            .with_token(&alice, &["-n", "default", "get", "configmaps"])
             .status
             .success()
             .then_some(())
     });
-    let create = with_token(
-        &server,
-        &alice,
-        &["-n", "default", "create", "configmap", "x"],
-    );
+    let create = server.with_token(&alice, &["-n", "default", "create", "configmap", "x"]);
     assert!(!create.status.success(), "view does not create");
     // A RoleBinding to the prefixed user grants editing.
     server.ok(&[
@@ -358,17 +326,13 @@ fn oidc_id_tokens_authenticate_users_that_rbac_then_governs() {
         &format!("--user={}", issuer.user("alice")),
     ]);
     eventually("the user's binding in force", || {
-        with_token(
-            &server,
-            &alice,
-            &["-n", "default", "create", "configmap", "x"],
-        )
-        .status
-        .success()
-        .then_some(())
+        server
+            .with_token(&alice, &["-n", "default", "create", "configmap", "x"])
+            .status
+            .success()
+            .then_some(())
     });
-    let can_i = with_token(
-        &server,
+    let can_i = server.with_token(
         &alice,
         &["auth", "can-i", "-n", "default", "delete", "configmaps"],
     );
@@ -484,7 +448,7 @@ fn oidc_tokens_that_do_not_hold_are_401_and_change_nothing() {
     }
     // kubectl sees a refusal as not being logged in.
     let expired = &bad[0].1;
-    let output = with_token(&server, expired, &["get", "namespaces"]);
+    let output = server.with_token(expired, &["get", "namespaces"]);
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("You must be logged in to the server"),
@@ -508,7 +472,7 @@ fn oidc_keys_rotate_without_a_restart() {
     let issuer = Issuer::start(&[&old]);
     let (server, _dir) = start(&issuer);
     let claims = issuer.claims("alice");
-    let whoami = |token: &str| with_token(&server, token, &["auth", "whoami", "-o", "json"]);
+    let whoami = |token: &str| server.with_token(token, &["auth", "whoami", "-o", "json"]);
     success(&whoami(&old.sign(&claims)));
     assert!(
         !whoami(&new.sign(&claims)).status.success(),
@@ -536,7 +500,7 @@ fn oidc_server_starts_while_the_issuer_is_down() {
     issuer.up.store(false, Ordering::SeqCst);
     let (server, _dir) = start(&issuer);
     let token = key.sign(&issuer.claims("alice"));
-    let whoami = || with_token(&server, &token, &["auth", "whoami"]);
+    let whoami = || server.with_token(&token, &["auth", "whoami"]);
     assert!(!whoami().status.success(), "no keys yet");
     let log_path = server.data.with_extension("log");
     eventually("the log says why", || {
@@ -557,7 +521,7 @@ fn oidc_discovery_must_name_the_issuer_and_stay_small() {
     *issuer.names.lock().unwrap() = Some(format!("{}/", issuer.url));
     let (server, _dir) = start(&issuer);
     let token = key.sign(&issuer.claims("alice"));
-    let whoami = || with_token(&server, &token, &["auth", "whoami"]);
+    let whoami = || server.with_token(&token, &["auth", "whoami"]);
     let log_path = server.data.with_extension("log");
     let logged = |words: &str| {
         std::fs::read_to_string(&log_path)

@@ -16,17 +16,5 @@ fn the_python_client_lists_creates_watches_and_uses_the_dynamic_client() {
         "crd/widgets.example.com",
         "--timeout=10s",
     ]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/client.py");
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .env("KUBECONFIG", server.kubeconfig())
-        .env("HOME", server.home.path())
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "the Python client failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    server.python("client.py");
 }

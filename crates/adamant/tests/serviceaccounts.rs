@@ -7,31 +7,6 @@ mod common;
 
 use common::{Server, eventually};
 
-/// kubectl with a token and no kubeconfig.
-fn with_token(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
-    let ca = server
-        .data
-        .join("pki/root-certificate.pem")
-        .display()
-        .to_string();
-    let url = format!("https://{}", server.address);
-    let mut all = vec![
-        "--server",
-        &url,
-        "--certificate-authority",
-        &ca,
-        "--token",
-        token,
-    ];
-    all.extend_from_slice(args);
-    std::process::Command::new("kubectl")
-        .args(&all)
-        .env("HOME", server.home.path())
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap()
-}
-
 fn unauthorized(output: &std::process::Output) -> bool {
     !output.status.success()
         && String::from_utf8_lossy(&output.stderr).contains("You must be logged in to the server")
@@ -52,7 +27,7 @@ fn kubectl_create_token_makes_tokens_that_rbac_governs_and_that_die_with_what_th
     ]);
     let token = server.ok(&["-n", "team", "create", "token", "robot"]);
     let token = token.trim();
-    let whoami = with_token(&server, token, &["auth", "whoami", "-o", "json"]);
+    let whoami = server.with_token(token, &["auth", "whoami", "-o", "json"]);
     assert!(whoami.status.success(), "{whoami:?}");
     let review: serde_json::Value = serde_json::from_slice(&whoami.stdout).unwrap();
     let info = &review["status"]["userInfo"];
@@ -76,7 +51,7 @@ fn kubectl_create_token_makes_tokens_that_rbac_governs_and_that_die_with_what_th
         "{info}"
     );
     // Nothing until bound; then what the binding allows, in its namespace only.
-    let denied = with_token(&server, token, &["-n", "team", "get", "configmap", "probe"]);
+    let denied = server.with_token(token, &["-n", "team", "get", "configmap", "probe"]);
     assert!(
         String::from_utf8_lossy(&denied.stderr).contains(
             "User \"system:serviceaccount:team:robot\" cannot get resource \"configmaps\""
@@ -92,10 +67,11 @@ fn kubectl_create_token_makes_tokens_that_rbac_governs_and_that_die_with_what_th
         "--clusterrole=view",
         "--serviceaccount=team:robot",
     ]);
-    let allowed = with_token(&server, token, &["-n", "team", "get", "configmap", "probe"]);
+    let allowed = server.with_token(token, &["-n", "team", "get", "configmap", "probe"]);
     assert!(allowed.status.success(), "{allowed:?}");
     assert!(
-        !with_token(&server, token, &["-n", "default", "get", "configmaps"])
+        !server
+            .with_token(token, &["-n", "default", "get", "configmaps"])
             .status
             .success()
     );
@@ -110,19 +86,15 @@ fn kubectl_create_token_makes_tokens_that_rbac_governs_and_that_die_with_what_th
         "--audience",
         "vault",
     ]);
-    assert!(unauthorized(&with_token(
-        &server,
-        elsewhere.trim(),
-        &["-n", "team", "get", "cm"]
-    )));
+    assert!(unauthorized(
+        &server.with_token(elsewhere.trim(), &["-n", "team", "get", "cm"])
+    ));
     // A tampered token.
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     parts[1] = parts[1].replace(|c: char| c.is_ascii_lowercase(), "A");
-    assert!(unauthorized(&with_token(
-        &server,
-        &parts.join("."),
-        &["get", "ns"]
-    )));
+    assert!(unauthorized(
+        &server.with_token(&parts.join("."), &["get", "ns"])
+    ));
     // Too short a life.
     let short = server.fails(
         &["-n", "team", "create", "token", "robot", "--duration", "5m"],
@@ -154,29 +126,25 @@ fn kubectl_create_token_makes_tokens_that_rbac_governs_and_that_die_with_what_th
         "holder",
     ]);
     assert!(
-        with_token(&server, bound.trim(), &["-n", "team", "get", "cm", "probe"])
+        server
+            .with_token(bound.trim(), &["-n", "team", "get", "cm", "probe"])
             .status
             .success()
     );
     server.ok(&["-n", "team", "delete", "secret", "holder"]);
-    assert!(unauthorized(&with_token(
-        &server,
+    assert!(unauthorized(&server.with_token(
         bound.trim(),
         &["-n", "team", "get", "cm", "probe"]
     )));
     // Deleted, then recreated with the same name: the old token stays dead.
     server.ok(&["-n", "team", "delete", "serviceaccount", "robot"]);
-    assert!(unauthorized(&with_token(
-        &server,
-        token,
-        &["-n", "team", "get", "cm", "probe"]
-    )));
+    assert!(unauthorized(
+        &server.with_token(token, &["-n", "team", "get", "cm", "probe"])
+    ));
     server.ok(&["-n", "team", "create", "serviceaccount", "robot"]);
-    assert!(unauthorized(&with_token(
-        &server,
-        token,
-        &["-n", "team", "get", "cm", "probe"]
-    )));
+    assert!(unauthorized(
+        &server.with_token(token, &["-n", "team", "get", "cm", "probe"])
+    ));
 }
 
 #[test]
@@ -257,17 +225,5 @@ fn the_python_client_works_with_a_service_account_token() {
         "--clusterrole=edit",
         "--serviceaccount=default:py",
     ]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/tokens.py");
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .env("KUBECONFIG", server.kubeconfig())
-        .env("HOME", server.home.path())
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "the Python client failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    server.python("tokens.py");
 }

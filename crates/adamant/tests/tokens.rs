@@ -22,35 +22,10 @@ fn start() -> (Server, tempfile::TempDir) {
     (server, dir)
 }
 
-/// kubectl with a token and no kubeconfig.
-fn with_token(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
-    let ca = server
-        .data
-        .join("pki/root-certificate.pem")
-        .display()
-        .to_string();
-    let url = format!("https://{}", server.address);
-    let mut all = vec![
-        "--server",
-        &url,
-        "--certificate-authority",
-        &ca,
-        "--token",
-        token,
-    ];
-    all.extend_from_slice(args);
-    std::process::Command::new("kubectl")
-        .args(&all)
-        .env("HOME", server.home.path())
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn tokens_authenticate_users_that_rbac_then_governs() {
     let (server, _dir) = start();
-    let whoami = with_token(&server, "s3cr3t-alice", &["auth", "whoami", "-o", "json"]);
+    let whoami = server.with_token("s3cr3t-alice", &["auth", "whoami", "-o", "json"]);
     assert!(
         whoami.status.success(),
         "{}",
@@ -65,7 +40,7 @@ fn tokens_authenticate_users_that_rbac_then_governs() {
     }
     // Unknown and malformed tokens: 401.
     for token in ["wrong", "s3cr3t-alice-not"] {
-        let output = with_token(&server, token, &["get", "namespaces"]);
+        let output = server.with_token(token, &["get", "namespaces"]);
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -74,11 +49,7 @@ fn tokens_authenticate_users_that_rbac_then_governs() {
         );
     }
     // RBAC governs token users: nothing until bound, then what the binding allows.
-    let denied = with_token(
-        &server,
-        "s3cr3t-bob",
-        &["-n", "default", "get", "configmaps"],
-    );
+    let denied = server.with_token("s3cr3t-bob", &["-n", "default", "get", "configmaps"]);
     assert!(!denied.status.success());
     assert!(
         String::from_utf8_lossy(&denied.stderr)
@@ -96,20 +67,13 @@ fn tokens_authenticate_users_that_rbac_then_governs() {
         "--user=bob",
     ]);
     common::eventually("bob's binding in force", || {
-        with_token(
-            &server,
-            "s3cr3t-bob",
-            &["-n", "default", "get", "configmaps"],
-        )
-        .status
-        .success()
-        .then_some(())
+        server
+            .with_token("s3cr3t-bob", &["-n", "default", "get", "configmaps"])
+            .status
+            .success()
+            .then_some(())
     });
-    let create = with_token(
-        &server,
-        "s3cr3t-bob",
-        &["-n", "default", "create", "configmap", "x"],
-    );
+    let create = server.with_token("s3cr3t-bob", &["-n", "default", "create", "configmap", "x"]);
     assert!(!create.status.success(), "view does not create");
 }
 

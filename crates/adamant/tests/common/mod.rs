@@ -148,6 +148,50 @@ impl Server {
         self.kubectl_program(Path::new("kubectl"), args)
     }
 
+    /// Runs `tests/python/SCRIPT` (the official Python client) against this server with the
+    /// admin kubeconfig; fails the test with its output if it fails.
+    pub fn python(&self, script: &str) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/python")
+            .join(script);
+        let output = Command::new("python3")
+            .arg(path)
+            .env("KUBECONFIG", self.kubeconfig())
+            .env("HOME", self.home.path())
+            .output()
+            .expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "the Python client failed ({script}):\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// kubectl with a bearer token and no kubeconfig (the server's URL and root certificate).
+    pub fn with_token(&self, token: &str, args: &[&str]) -> Output {
+        let ca = self
+            .data
+            .join("pki/root-certificate.pem")
+            .display()
+            .to_string();
+        let url = format!("https://{}", self.address);
+        Command::new("kubectl")
+            .args([
+                "--server",
+                &url,
+                "--certificate-authority",
+                &ca,
+                "--token",
+                token,
+            ])
+            .args(args)
+            .env("HOME", self.home.path())
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap()
+    }
+
     /// A command of a particular kubectl binary with this server's kubeconfig and a fresh HOME.
     pub fn kubectl_program(&self, program: &Path, args: &[&str]) -> Command {
         let mut command = Command::new(program);

@@ -62,22 +62,15 @@ impl Harness {
         path: &str,
         body: Value,
     ) -> (u16, Value) {
-        let bytes = if body.is_null() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(&body).unwrap()
-        };
-        let (code, _, answer) = self
-            .send_as(
-                user.clone(),
-                method,
-                path,
-                "application/json",
-                "application/json",
-                bytes,
-            )
-            .await;
-        (code, json(&answer))
+        self.call_as(
+            user.clone(),
+            method,
+            path,
+            "application/json",
+            "application/json",
+            body,
+        )
+        .await
     }
 
     /// A request by `user`; returns the status, the content type and the body.
@@ -122,12 +115,28 @@ impl Harness {
         accept: &str,
         body: Value,
     ) -> (u16, Value) {
+        self.call_as(admin(), method, path, content_type, accept, body)
+            .await
+    }
+
+    /// [`Harness::call`] by `user`.
+    pub async fn call_as(
+        &self,
+        user: User,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: Value,
+    ) -> (u16, Value) {
         let bytes = if body.is_null() {
             Vec::new()
         } else {
             serde_json::to_vec(&body).unwrap()
         };
-        let (code, _, answer) = self.send(method, path, content_type, accept, bytes).await;
+        let (code, _, answer) = self
+            .send_as(user, method, path, content_type, accept, bytes)
+            .await;
         (code, json(&answer))
     }
 
