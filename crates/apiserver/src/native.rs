@@ -764,6 +764,20 @@ pub fn parse_quantity(text: &str) -> Option<bool> {
     Some(!mantissa.starts_with('-') && value > 0.0)
 }
 
+/// What to write instead of an unknown field that the EVE specification's text spells: its
+/// PersistentVolumeClaims name an Image's group as `group: eve.lfedge.org/v1beta1`, which is not a
+/// field of a data source (`apiGroup` is, without a version).
+pub(crate) fn unknown_field_hint(group: &str, kind: &str, path: &str) -> Option<&'static str> {
+    match (group, kind, path) {
+        ("", "PersistentVolumeClaim", "spec.dataSourceRef.group" | "spec.dataSource.group") => {
+            Some(
+                "a data source names its group in apiGroup, without a version: write apiGroup: eve.lfedge.org for an Image",
+            )
+        }
+        _ => None,
+    }
+}
+
 /// The PersistentVolumeClaim strategy.
 pub struct ClaimStrategy;
 

@@ -178,25 +178,28 @@ impl Builder<'_> {
             .get(&kube::runtime::reflector::ObjectRef::new(name).within(&self.namespace))
     }
 
-    fn volume_from_claim(&mut self, claim: &PersistentVolumeClaim) -> String {
+    /// The Volume of a claim; returns its UUID. None when its source cannot be had: an Image
+    /// that does not exist (admitted in warning mode) or a source that is not an Image. Such a
+    /// volume is left out (the application reports `ReferencesResolved=False`), never sent as a
+    /// blank disk in its place.
+    fn volume_from_claim(&mut self, claim: &PersistentVolumeClaim) -> Option<String> {
+        use eve_model::claims::{DataSource, data_source};
         let id = uid(claim);
         let spec = claim.spec.clone().unwrap_or_default();
         let size = storage_bytes(&spec);
-        let origin = match spec.data_source_ref.as_ref().filter(|r| r.kind == "Image") {
-            Some(source) => match self.image(&source.name) {
-                Some(image) => VolumeContentOrigin {
+        let origin = match data_source(&spec) {
+            DataSource::Image { name, .. } => {
+                let image = self.image(&name)?;
+                VolumeContentOrigin {
                     r#type: VolumeContentOriginType::VcotDownload as i32,
                     download_content_tree_id: self.content_tree(&image),
-                },
-                None => VolumeContentOrigin {
-                    r#type: VolumeContentOriginType::VcotBlank as i32,
-                    download_content_tree_id: String::new(),
-                },
-            },
-            None => VolumeContentOrigin {
+                }
+            }
+            DataSource::Blank => VolumeContentOrigin {
                 r#type: VolumeContentOriginType::VcotBlank as i32,
                 download_content_tree_id: String::new(),
             },
+            DataSource::Unknown { .. } => return None,
         };
         let read_only = spec
             .access_modes
@@ -214,7 +217,7 @@ impl Builder<'_> {
                 ..Volume::default()
             },
         );
-        id
+        Some(id)
     }
 
     fn application(&mut self, app: &Application) -> AppInstanceConfig {
@@ -286,8 +289,11 @@ impl Builder<'_> {
             .collect();
         for volume in &spec.volumes {
             let uuid = if let Some(claim) = &volume.persistent_volume_claim {
-                match self.claim(&claim.claim_name) {
-                    Some(claim) => self.volume_from_claim(&claim),
+                match self
+                    .claim(&claim.claim_name)
+                    .and_then(|claim| self.volume_from_claim(&claim))
+                {
+                    Some(uuid) => uuid,
                     None => continue,
                 }
             } else if let Some(ephemeral) = &volume.ephemeral {

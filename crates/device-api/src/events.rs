@@ -32,6 +32,8 @@ pub enum Policy {
     DeviceCertificate,
     /// Its Device names its onboarding certificate and serial number.
     WaitingDevice,
+    /// Its Device names its onboarding certificate only (no serial).
+    WaitingOnboardOnly,
     /// An OnboardCertificate object (its name) holds its onboarding certificate.
     OnboardCertificate(String),
     /// An OnboardCertificateAuthority object (its name) signed its onboarding certificate.
@@ -48,6 +50,9 @@ impl std::fmt::Display for Policy {
             Policy::DeviceCertificate => f.write_str("its device certificate, held by the Device"),
             Policy::WaitingDevice => {
                 f.write_str("its onboarding certificate and serial number, named by the Device")
+            }
+            Policy::WaitingOnboardOnly => {
+                f.write_str("its onboarding certificate, named by the Device (without a serial)")
             }
             Policy::OnboardCertificate(name) => write!(f, "OnboardCertificate {name}"),
             Policy::OnboardAuthority(name) => write!(f, "OnboardCertificateAuthority {name}"),

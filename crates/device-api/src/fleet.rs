@@ -40,6 +40,11 @@ struct Index {
     by_key: HashMap<ObjectRef<Device>, [u8; 32]>,
     by_onboard: HashMap<([u8; 32], String), ObjectRef<Device>>,
     onboard_of: HashMap<ObjectRef<Device>, ([u8; 32], String)>,
+    /// Devices with an onboarding certificate and neither serial nor device certificate, by the
+    /// onboarding certificate's DER hash, by namespace/name: waiting for the first device
+    /// presenting it.
+    onboard_only: HashMap<[u8; 32], std::collections::BTreeMap<String, ObjectRef<Device>>>,
+    onboard_only_of: HashMap<ObjectRef<Device>, [u8; 32]>,
     /// Devices this process wrote whose watch event has not come yet.
     learned: HashMap<ObjectRef<Device>, Arc<Device>>,
 }
@@ -49,6 +54,17 @@ fn onboard_key(device: &Device) -> Option<([u8; 32], String)> {
     let der = certificate_der(device.spec.onboard.as_deref()?)?;
     let serial = device.spec.serial.clone().filter(|s| !s.is_empty())?;
     Some((eve_api::envelope::sha256(&der), serial))
+}
+
+/// The DER hash of a Device's onboarding certificate, when it has one and neither a serial nor
+/// a device certificate: a Device waiting for whichever device presents that certificate.
+fn onboard_only_key(device: &Device) -> Option<[u8; 32]> {
+    let empty = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
+    if !empty(&device.spec.serial) || !empty(&device.spec.certificate) {
+        return None;
+    }
+    let der = certificate_der(device.spec.onboard.as_deref()?)?;
+    Some(eve_api::envelope::sha256(&der))
 }
 
 /// Applications by UID and by the device they are bound to (namespace, device name).
@@ -163,6 +179,14 @@ impl Index {
         if let Some(pair) = self.onboard_of.remove(key) {
             self.by_onboard.remove(&pair);
         }
+        if let Some(hash) = self.onboard_only_of.remove(key)
+            && let Some(waiting) = self.onboard_only.get_mut(&hash)
+        {
+            waiting.retain(|_, r| r != key);
+            if waiting.is_empty() {
+                self.onboard_only.remove(&hash);
+            }
+        }
     }
 
     fn apply(&mut self, device: &Device) {
@@ -171,6 +195,18 @@ impl Index {
         if let Some(pair) = onboard_key(device) {
             self.onboard_of.insert(key.clone(), pair.clone());
             self.by_onboard.insert(pair, key.clone());
+        }
+        if let Some(hash) = onboard_only_key(device) {
+            let name = format!(
+                "{}/{}",
+                key.namespace.clone().unwrap_or_default(),
+                key.name
+            );
+            self.onboard_only_of.insert(key.clone(), hash);
+            self.onboard_only
+                .entry(hash)
+                .or_default()
+                .insert(name, key.clone());
         }
         if let Some((hash, known)) = known(device) {
             self.by_key.insert(key, hash);
@@ -423,6 +459,16 @@ impl Fleet {
             .by_onboard
             .get(&(*onboard, serial.to_string()))?
             .clone();
+        drop(index);
+        self.devices.get(&key)
+    }
+
+    /// The Device waiting for any device with the onboarding certificate whose DER hashes to
+    /// `onboard` (it names that certificate, and neither a serial nor a device certificate);
+    /// the first by namespace/name when several do.
+    pub fn by_onboard_only(&self, onboard: &[u8; 32]) -> Option<Arc<Device>> {
+        let index = self.index.read().expect("not poisoned");
+        let key = index.onboard_only.get(onboard)?.values().next()?.clone();
         drop(index);
         self.devices.get(&key)
     }

@@ -455,8 +455,34 @@ impl DeviceApi {
             .or_else(|| match message.soft_serial.as_str() {
                 "" => None,
                 soft => self.fleet.by_onboard(&onboard_hash, soft),
-            });
-        if let Some(device) = waiting {
+            })
+            .map(|device| (device, Policy::WaitingDevice));
+        // A Device waiting for any device with this onboarding certificate (no serial): unless
+        // a policy of another namespace admits the device too, as a policy of two namespaces
+        // would not.
+        let waiting = match waiting {
+            Some(found) => Some(found),
+            None => match self.fleet.by_onboard_only(&onboard_hash) {
+                Some(device) => {
+                    let mine = device.namespace().unwrap_or_default();
+                    if let Some((other, _)) = self
+                        .admitting(&onboard_der, &device_der)
+                        .into_iter()
+                        .find(|(namespace, _)| *namespace != mine)
+                    {
+                        let why = "an onboarding policy of another namespace also admits this device; the Device naming only its onboarding certificate does not claim it";
+                        self.events.refused(
+                            Whose::Device(&device),
+                            &format!("{why} (serial {serial:?}; namespace {other})"),
+                        );
+                        return Err(Refused::new(StatusCode::FORBIDDEN, why));
+                    }
+                    Some((device, Policy::WaitingOnboardOnly))
+                }
+                None => None,
+            },
+        };
+        if let Some((device, policy)) = waiting {
             let refuse = |code, why: &str| {
                 self.events.refused(Whose::Device(&device), why);
                 Err(Refused::new(code, why))
@@ -492,35 +518,14 @@ impl DeviceApi {
                 .await
                 .map_err(|e| Refused::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
             self.fleet.learn(&updated);
-            self.events.onboarded(&updated, &Policy::WaitingDevice);
+            self.events.onboarded(&updated, &policy);
             return Ok(status(StatusCode::CREATED));
         }
         // Self-registration under a policy object.
         let name = device_name(&serial, &device_der);
         // Every policy that admits the device; they must all be of one namespace, or a tenant
         // could capture another's devices with a policy that also matches them.
-        let mut admitted: Vec<(String, Policy)> = Vec::new();
-        for o in self.fleet.onboard_certificates.state().iter() {
-            if certificate_der(&o.spec.certificate).as_deref() == Some(&onboard_der)
-                && let Some(namespace) = o.namespace()
-            {
-                admitted.push((namespace, Policy::OnboardCertificate(o.name_any())));
-            }
-        }
-        for a in self.fleet.onboard_authorities.state().iter() {
-            if signed_by(&onboard_der, &a.spec.certificate)
-                && let Some(namespace) = a.namespace()
-            {
-                admitted.push((namespace, Policy::OnboardAuthority(a.name_any())));
-            }
-        }
-        for a in self.fleet.device_authorities.state().iter() {
-            if signed_by(&device_der, &a.spec.certificate)
-                && let Some(namespace) = a.namespace()
-            {
-                admitted.push((namespace, Policy::DeviceAuthority(a.name_any())));
-            }
-        }
+        let admitted = self.admitting(&onboard_der, &device_der);
         let namespaces: std::collections::BTreeSet<&str> =
             admitted.iter().map(|(n, _)| n.as_str()).collect();
         if namespaces.len() > 1 {
@@ -582,6 +587,34 @@ impl DeviceApi {
             }
             Err(e) => Err(Refused::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
         }
+    }
+
+    /// Every onboarding policy that admits a device with these onboarding and device
+    /// certificates (DER), with its namespace.
+    fn admitting(&self, onboard_der: &[u8], device_der: &[u8]) -> Vec<(String, Policy)> {
+        let mut admitted: Vec<(String, Policy)> = Vec::new();
+        for o in self.fleet.onboard_certificates.state().iter() {
+            if certificate_der(&o.spec.certificate).as_deref() == Some(onboard_der)
+                && let Some(namespace) = o.namespace()
+            {
+                admitted.push((namespace, Policy::OnboardCertificate(o.name_any())));
+            }
+        }
+        for a in self.fleet.onboard_authorities.state().iter() {
+            if signed_by(onboard_der, &a.spec.certificate)
+                && let Some(namespace) = a.namespace()
+            {
+                admitted.push((namespace, Policy::OnboardAuthority(a.name_any())));
+            }
+        }
+        for a in self.fleet.device_authorities.state().iter() {
+            if signed_by(device_der, &a.spec.certificate)
+                && let Some(namespace) = a.namespace()
+            {
+                admitted.push((namespace, Policy::DeviceAuthority(a.name_any())));
+            }
+        }
+        admitted
     }
 
     fn uuid(&self, body: &[u8]) -> Answer {

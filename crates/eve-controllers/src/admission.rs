@@ -839,26 +839,67 @@ impl Check<'_> {
     }
 
     async fn claim(&mut self, object: &Value) -> Result<(), Refusal> {
+        use eve_model::claims::{DataSource, data_source, is_eve_group};
         let spec = &object["spec"];
-        let source = &spec["dataSourceRef"];
-        let image_source = source["kind"] == "Image"
-            && source["apiGroup"]
-                .as_str()
-                .is_some_and(|g| g == GROUP || g == eve_model::API_VERSION);
-        if !image_source {
+        let Ok(parsed) = serde_json::from_value::<k8s_openapi::api::core::v1::PersistentVolumeClaimSpec>(
+            spec.clone(),
+        ) else {
             return Ok(());
-        }
-        let Some(image) = source["name"].as_str() else {
-            return Ok(());
+        };
+        let (field, image) = match data_source(&parsed) {
+            DataSource::Blank => return Ok(()),
+            DataSource::Unknown {
+                field,
+                api_group,
+                kind,
+            } => {
+                // Only EVE's claims: another provisioner's claim (cluster mode sends every
+                // claim here) may name its own sources.
+                let eve = is_eve_group(&api_group)
+                    || match spec["storageClassName"].as_str().filter(|c| !c.is_empty()) {
+                        Some(class) => {
+                            let api: Api<StorageClass> = Api::all(self.admission.client.clone());
+                            api.get_opt(class)
+                                .await
+                                .map_err(unavailable)?
+                                .is_some_and(|c| c.provisioner == "eve")
+                        }
+                        None => false,
+                    };
+                if eve {
+                    let group = if api_group.is_empty() {
+                        "the core group".to_owned()
+                    } else {
+                        format!("group {api_group}")
+                    };
+                    self.errors.push(FieldError::invalid(
+                        format!("spec.{field}.kind"),
+                        kind.as_str(),
+                        format!(
+                            "an EVE volume is made from an Image (spec.{field}: {{apiGroup: {GROUP}, kind: Image, name: <image>}}) or is blank (no {field}); {kind} in {group} is not a source EVE can fill a volume from"
+                        ),
+                    ));
+                }
+                return Ok(());
+            }
+            DataSource::Image { field, name, forms } => {
+                if !forms.is_empty() {
+                    self.warnings.push(format!(
+                        "spec.{field}: read as the Image {name}: {}; the canonical form is {field}: {{apiGroup: {GROUP}, kind: Image, name: {name}}}",
+                        forms.join(", ")
+                    ));
+                }
+                (field, name)
+            }
         };
         let api: Api<eve_model::Image> =
             Api::namespaced(self.admission.client.clone(), self.namespace);
-        match api.get_opt(image).await.map_err(unavailable)? {
+        match api.get_opt(&image).await.map_err(unavailable)? {
             None => self.missing.push(FieldError::not_found(
-                "spec.dataSourceRef.name",
-                image,
+                format!("spec.{field}.name"),
+                image.as_str(),
                 format!(
-                    "Image {}/{image} does not exist; create it first",
+                    "Image {}/{image} does not exist; create it first (a volume from an Image is never made blank instead)",
                     self.namespace
                 ),
             )),

@@ -1068,14 +1068,25 @@ impl Runtime {
                 .collect(),
         );
         let networks = names(self.networks_in(ns).iter().map(|n| n.name_any()).collect());
-        let claims = names(
-            self.caches
-                .claims
-                .state_filter(|c| c.namespace().as_deref() == Some(ns))
-                .iter()
-                .map(|c| c.name_any())
-                .collect(),
-        );
+        // Each claim, with what is missing for its volume: the Image it is made from.
+        let claims: HashMap<String, Option<String>> = self
+            .caches
+            .claims
+            .state_filter(|c| c.namespace().as_deref() == Some(ns))
+            .iter()
+            .map(|c| {
+                let spec = c.spec.clone().unwrap_or_default();
+                let missing = match eve_model::claims::data_source(&spec) {
+                    eve_model::claims::DataSource::Image { name, .. }
+                        if !images.contains(&name) =>
+                    {
+                        Some(format!("Image {name} (of PersistentVolumeClaim {})", c.name_any()))
+                    }
+                    _ => None,
+                };
+                (c.name_any(), missing)
+            })
+            .collect();
         let api: Api<Application> = Api::namespaced(self.client.clone(), ns);
         for app in self.apps_in(ns) {
             let mut missing = Vec::new();
@@ -1090,10 +1101,12 @@ impl Runtime {
                 }
             }
             for v in &app.spec.volumes {
-                if let Some(c) = &v.persistent_volume_claim
-                    && !claims.contains(&c.claim_name)
-                {
-                    missing.push(format!("PersistentVolumeClaim {}", c.claim_name));
+                if let Some(c) = &v.persistent_volume_claim {
+                    match claims.get(&c.claim_name) {
+                        None => missing.push(format!("PersistentVolumeClaim {}", c.claim_name)),
+                        Some(Some(image)) => missing.push(image.clone()),
+                        Some(None) => {}
+                    }
                 }
             }
             let previous = app.status.as_ref().and_then(|s| {

@@ -12,6 +12,7 @@
 pub mod annotations;
 mod application;
 pub mod certs;
+pub mod claims;
 mod crds;
 mod device;
 mod fleet;

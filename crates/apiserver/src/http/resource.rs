@@ -437,7 +437,13 @@ impl Call {
         let unknown = self.kind.schema.prune(object);
         let described: Vec<String> = unknown
             .iter()
-            .map(|path| format!("unknown field \"{}\"", path.trim_start_matches('.')))
+            .map(|path| {
+                let path = path.trim_start_matches('.');
+                match native::unknown_field_hint(&self.kind.group, &self.kind.kind, path) {
+                    Some(hint) => format!("unknown field \"{path}\" ({hint})"),
+                    None => format!("unknown field \"{path}\""),
+                }
+            })
             .collect();
         match validation {
             FieldValidation::Strict if !described.is_empty() => {
