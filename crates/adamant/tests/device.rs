@@ -1025,3 +1025,152 @@ fn a_registration_admitted_by_two_tenants_is_refused() {
         events.contains("more than one namespace").then_some(())
     });
 }
+
+/// A claim from an Image in the specification's spelling (`kind: image`) becomes a volume that
+/// downloads that Image; one whose Image does not exist (admitted in warning mode) is left out
+/// of the configuration, never sent as a blank disk, and the application says what is missing.
+#[test]
+fn a_claim_in_the_specification_s_form_downloads_its_image() {
+    let server = Server::start();
+    apply_examples(&server);
+    let claim = |name: &str, image: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: enterprise1\n{annotations}spec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n  storageClassName: eve-image\n  dataSourceRef: {{apiGroup: eve.lfedge.org, kind: image, name: {image}}}\n"
+        )
+    };
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &claim("spec-form", "golden-ubuntu-2004-vm", ""),
+    );
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &claim(
+            "later-form",
+            "later-image",
+            "  annotations:\n    eve.lfedge.org/reference-checks: warn\n",
+        ),
+    );
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Application\nmetadata:\n  name: spec-forms\n  namespace: enterprise1\n  annotations:\n    eve.lfedge.org/reference-checks: warn\nspec:\n  nodeName: eve-device.lab1\n  containers:\n  - name: a\n    image: golden-ubuntu-2004\n    volumeMounts:\n    - {name: disk, mountPath: /disk}\n    - {name: later, mountPath: /later}\n  volumes:\n  - name: disk\n    persistentVolumeClaim: {claimName: spec-form}\n  - name: later\n    persistentVolumeClaim: {claimName: later-form}\n",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
+    let config = eventually("spec-forms in the device's configuration", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        config
+            .apps
+            .iter()
+            .any(|a| a.displayname == "spec-forms")
+            .then_some(config)
+    });
+    let uid = |kind: &str, name: &str| {
+        get_json(&server, &["-n", "enterprise1", "get", kind, name])["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let volume = config
+        .volumes
+        .iter()
+        .find(|v| v.uuid == uid("pvc", "spec-form"))
+        .expect("the claim's volume");
+    let origin = volume.origin.as_ref().unwrap();
+    assert_eq!(
+        origin.r#type,
+        eve_api::config::VolumeContentOriginType::VcotDownload as i32
+    );
+    assert_eq!(
+        origin.download_content_tree_id,
+        uid("image", "golden-ubuntu-2004-vm")
+    );
+    assert!(
+        config
+            .content_info
+            .iter()
+            .any(|t| t.uuid == origin.download_content_tree_id)
+    );
+    let later = uid("pvc", "later-form");
+    assert!(
+        !config.volumes.iter().any(|v| v.uuid == later),
+        "no blank disk for a missing Image"
+    );
+    let app = config
+        .apps
+        .iter()
+        .find(|a| a.displayname == "spec-forms")
+        .unwrap();
+    assert!(!app.volume_ref_list.iter().any(|r| r.uuid == later));
+    eventually("ReferencesResolved=False naming the claim's Image", || {
+        let app = get_json(&server, &["-n", "enterprise1", "get", "app", "spec-forms"]);
+        app["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| {
+                c["type"] == "ReferencesResolved"
+                    && c["status"] == "False"
+                    && c["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("Image later-image (of PersistentVolumeClaim later-form)"))
+            })
+            .then_some(())
+    });
+}
+
+/// A Device created with only an onboarding certificate (no serial) is the device that first
+/// presents it; a second device with that certificate is not captured by it.
+#[test]
+fn a_device_named_by_its_onboarding_certificate_alone_is_claimed_by_it() {
+    let server = Server::start();
+    server.ok(&["create", "namespace", "lab"]);
+    let onboard = fresh("batch onboarding");
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: Device\nmetadata:\n  name: expected\n  namespace: lab\nspec:\n  onboard: {}\n",
+            base64::engine::general_purpose::STANDARD.encode(&onboard.certificate_pem)
+        ),
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let identity = fresh("first");
+    let mut first = Device::new(
+        server.device_controller(),
+        identity.clone(),
+        Some(onboard.clone()),
+        "SN-0001",
+    )
+    .unwrap();
+    let uuid = runtime.block_on(first.onboard()).unwrap();
+    let device = get_json(&server, &["-n", "lab", "get", "device", "expected"]);
+    assert_eq!(device["metadata"]["uid"], uuid.as_str());
+    assert_eq!(
+        device["spec"]["certificate"],
+        base64::engine::general_purpose::STANDARD.encode(&identity.certificate_pem)
+    );
+    eventually("the Onboarded event names the policy", || {
+        let events = server.ok(&["-n", "lab", "get", "events"]);
+        events
+            .contains("onboarding certificate, named by the Device (without a serial)")
+            .then_some(())
+    });
+    // The Device is taken: a second device with the same onboarding certificate is not it, and
+    // no policy admits it.
+    let mut second = Device::new(
+        server.device_controller(),
+        fresh("second"),
+        Some(onboard),
+        "SN-0002",
+    )
+    .unwrap();
+    runtime.block_on(second.certs()).unwrap();
+    match runtime.block_on(second.register()) {
+        Err(device_sim::SimError::Status { status, .. }) => {
+            assert_eq!(status, StatusCode::FORBIDDEN)
+        }
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let devices = server.ok(&["get", "devices", "-A", "-o", "name"]);
+    assert_eq!(devices.trim(), "device.eve.lfedge.org/expected", "{devices}");
+}

@@ -141,6 +141,137 @@ fn certificate_in(file: &str, index: usize) -> String {
         .to_string()
 }
 
+/// A claim on `class` whose `dataSourceRef` is `source` (YAML flow), in enterprise1.
+fn claim_from(name: &str, class: &str, source: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\n  namespace: enterprise1\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Gi}}}}\n  storageClassName: {class}\n  dataSourceRef: {source}\n"
+    )
+}
+
+/// The specification's forms of a claim's Image (`kind: image`, `group: eve.lfedge.org/v1beta1`)
+/// are read as the Image with a warning giving the canonical form, or refused saying what to
+/// write; a source that is not an Image is refused on an eve claim, never made a blank disk.
+#[test]
+fn claims_in_the_specification_s_forms_are_read_warned_or_refused() {
+    let server = Server::start();
+    for file in [
+        "00-namespace.yaml",
+        "04-storage.yaml",
+        "05-images.yaml",
+    ] {
+        server.ok(&["apply", "-f", &example(file)]);
+    }
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    // kind: image (the specification's spelling): the Image, with a warning.
+    let out = server.kubectl_stdin(
+        &["apply", "-f", "-"],
+        &claim_from(
+            "spec-form",
+            "eve-image",
+            "{apiGroup: eve.lfedge.org, kind: image, name: golden-ubuntu-2004-vm}",
+        ),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = stderr(&out);
+    assert!(
+        warning.contains("Warning: spec.dataSourceRef: read as the Image golden-ubuntu-2004-vm")
+            && warning.contains("kind: image is written kind: Image")
+            && warning.contains("{apiGroup: eve.lfedge.org, kind: Image, name: golden-ubuntu-2004-vm}"),
+        "{warning}"
+    );
+    // It is an Image claim: the Image's data store is required, as for the canonical form.
+    let error = server.fails(
+        &["apply", "-f", "-"],
+        Some(&claim_from(
+            "wrong-store",
+            "eve-blank",
+            "{apiGroup: eve.lfedge.org, kind: image, name: golden-ubuntu-2004-vm}",
+        )),
+    );
+    assert!(
+        error.contains("spec.storageClassName") && error.contains("must be \"eve-image\""),
+        "{error}"
+    );
+    // An Image that does not exist: refused, not made blank.
+    let error = server.fails(
+        &["apply", "-f", "-"],
+        Some(&claim_from(
+            "no-image",
+            "eve-image",
+            "{apiGroup: eve.lfedge.org, kind: image, name: nosuch}",
+        )),
+    );
+    assert!(
+        error.contains("spec.dataSourceRef.name")
+            && error.contains("Image enterprise1/nosuch does not exist"),
+        "{error}"
+    );
+    // Sources that are not Images, on eve claims: refused, naming the field and the fix.
+    for (class, source) in [
+        ("eve-blank", "{apiGroup: eve.lfedge.org, kind: Snapshot, name: golden-ubuntu-2004-vm}"),
+        ("eve-image", "{apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: snap}"),
+        ("eve-image", "{kind: PersistentVolumeClaim, name: other}"),
+    ] {
+        let error = server.fails(&["apply", "-f", "-"], Some(&claim_from("other-source", class, source)));
+        assert!(
+            error.contains("spec.dataSourceRef.kind")
+                && error.contains("an EVE volume is made from an Image (spec.dataSourceRef: {apiGroup: eve.lfedge.org, kind: Image, name: <image>})"),
+            "{source}: {error}"
+        );
+    }
+    // Another provisioner's claim names its own sources.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &claim_from(
+            "csi-clone",
+            "standard",
+            "{apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: snap}",
+        ),
+    );
+    // The specification's group: field: strict decoding refuses it, saying what to write.
+    let grouped = claim_from(
+        "grouped",
+        "eve-image",
+        "{group: eve.lfedge.org/v1beta1, kind: image, name: golden-ubuntu-2004-vm}",
+    );
+    let error = server.fails(&["apply", "-f", "-"], Some(&grouped));
+    assert!(
+        error.contains("unknown field \"spec.dataSourceRef.group\"")
+            && error.contains("write apiGroup: eve.lfedge.org"),
+        "{error}"
+    );
+    // --validate=false drops the field; the Image is still read, checked and warned about.
+    let out = server.kubectl_stdin(&["apply", "--validate=false", "-f", "-"], &grouped);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warning = stderr(&out);
+    assert!(
+        warning.contains("Warning: spec.dataSourceRef: read as the Image golden-ubuntu-2004-vm")
+            && warning.contains("apiGroup: eve.lfedge.org is missing"),
+        "{warning}"
+    );
+    let error = server.fails(
+        &["apply", "--validate=false", "-f", "-"],
+        Some(&claim_from(
+            "grouped-missing",
+            "eve-image",
+            "{group: eve.lfedge.org/v1beta1, kind: image, name: nosuch}",
+        )),
+    );
+    assert!(
+        error.contains("Image enterprise1/nosuch does not exist"),
+        "{error}"
+    );
+    let error = server.fails(
+        &["apply", "--validate=false", "-f", "-"],
+        Some(&claim_from(
+            "grouped-wrong-store",
+            "eve-blank",
+            "{group: eve.lfedge.org/v1beta1, kind: image, name: golden-ubuntu-2004-vm}",
+        )),
+    );
+    assert!(error.contains("must be \"eve-image\""), "{error}");
+}
+
 #[test]
 fn admission_refuses_bad_objects_naming_what_is_wrong() {
     let server = Server::start();
