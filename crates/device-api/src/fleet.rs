@@ -526,3 +526,50 @@ impl Fleet {
         self.object(&known.reference)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn example(file: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples/keys")
+            .join(file);
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+    }
+
+    fn device(name: &str, onboard: &str, serial: Option<&str>, certificate: Option<&str>) -> Device {
+        let mut d = Device::new(name, eve_model::DeviceSpec::default());
+        d.metadata.namespace = Some("lab".into());
+        d.spec.onboard = Some(onboard.into());
+        d.spec.serial = serial.map(str::to_owned);
+        d.spec.certificate = certificate.map(str::to_owned);
+        d
+    }
+
+    #[test]
+    fn a_device_naming_only_its_onboarding_certificate_waits_until_it_has_a_certificate() {
+        let onboard = example("onboard.pem");
+        let hash = eve_api::envelope::sha256(&certificate_der(&onboard).unwrap());
+        let waiting = |index: &Index| {
+            index
+                .onboard_only
+                .get(&hash)
+                .map(|m| m.values().map(|r| r.name.clone()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let mut index = Index::default();
+        index.apply(&device("b", &onboard, None, None));
+        index.apply(&device("a", &onboard, Some(""), None));
+        // With a serial it is matched by the pair instead.
+        index.apply(&device("c", &onboard, Some("SN"), None));
+        assert_eq!(waiting(&index), ["a", "b"]);
+        assert!(index.by_onboard.contains_key(&(hash, "SN".to_string())));
+        // Claimed (its device certificate written): no longer waiting.
+        index.apply(&device("a", &onboard, None, Some(&example("device.pem"))));
+        assert_eq!(waiting(&index), ["b"]);
+        index.remove(&ObjectRef::new("b").within("lab"));
+        assert!(index.onboard_only.is_empty());
+    }
+}
