@@ -1111,9 +1111,9 @@ fn a_claim_in_the_specification_s_form_downloads_its_image() {
             .any(|c| {
                 c["type"] == "ReferencesResolved"
                     && c["status"] == "False"
-                    && c["message"]
-                        .as_str()
-                        .is_some_and(|m| m.contains("Image later-image (of PersistentVolumeClaim later-form)"))
+                    && c["message"].as_str().is_some_and(|m| {
+                        m.contains("Image later-image (of PersistentVolumeClaim later-form)")
+                    })
             })
             .then_some(())
     });
@@ -1172,5 +1172,9 @@ fn a_device_named_by_its_onboarding_certificate_alone_is_claimed_by_it() {
         other => panic!("expected 403, got {other:?}"),
     }
     let devices = server.ok(&["get", "devices", "-A", "-o", "name"]);
-    assert_eq!(devices.trim(), "device.eve.lfedge.org/expected", "{devices}");
+    assert_eq!(
+        devices.trim(),
+        "device.eve.lfedge.org/expected",
+        "{devices}"
+    );
 }

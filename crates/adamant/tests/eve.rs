@@ -154,11 +154,7 @@ fn claim_from(name: &str, class: &str, source: &str) -> String {
 #[test]
 fn claims_in_the_specification_s_forms_are_read_warned_or_refused() {
     let server = Server::start();
-    for file in [
-        "00-namespace.yaml",
-        "04-storage.yaml",
-        "05-images.yaml",
-    ] {
+    for file in ["00-namespace.yaml", "04-storage.yaml", "05-images.yaml"] {
         server.ok(&["apply", "-f", &example(file)]);
     }
     let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
@@ -176,7 +172,8 @@ fn claims_in_the_specification_s_forms_are_read_warned_or_refused() {
     assert!(
         warning.contains("Warning: spec.dataSourceRef: read as the Image golden-ubuntu-2004-vm")
             && warning.contains("kind: image is written kind: Image")
-            && warning.contains("{apiGroup: eve.lfedge.org, kind: Image, name: golden-ubuntu-2004-vm}"),
+            && warning
+                .contains("{apiGroup: eve.lfedge.org, kind: Image, name: golden-ubuntu-2004-vm}"),
         "{warning}"
     );
     // It is an Image claim: the Image's data store is required, as for the canonical form.
@@ -208,11 +205,20 @@ fn claims_in_the_specification_s_forms_are_read_warned_or_refused() {
     );
     // Sources that are not Images, on eve claims: refused, naming the field and the fix.
     for (class, source) in [
-        ("eve-blank", "{apiGroup: eve.lfedge.org, kind: Snapshot, name: golden-ubuntu-2004-vm}"),
-        ("eve-image", "{apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: snap}"),
+        (
+            "eve-blank",
+            "{apiGroup: eve.lfedge.org, kind: Snapshot, name: golden-ubuntu-2004-vm}",
+        ),
+        (
+            "eve-image",
+            "{apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: snap}",
+        ),
         ("eve-image", "{kind: PersistentVolumeClaim, name: other}"),
     ] {
-        let error = server.fails(&["apply", "-f", "-"], Some(&claim_from("other-source", class, source)));
+        let error = server.fails(
+            &["apply", "-f", "-"],
+            Some(&claim_from("other-source", class, source)),
+        );
         assert!(
             error.contains("spec.dataSourceRef.kind")
                 && error.contains("an EVE volume is made from an Image (spec.dataSourceRef: {apiGroup: eve.lfedge.org, kind: Image, name: <image>})"),

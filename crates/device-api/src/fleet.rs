@@ -197,11 +197,7 @@ impl Index {
             self.by_onboard.insert(pair, key.clone());
         }
         if let Some(hash) = onboard_only_key(device) {
-            let name = format!(
-                "{}/{}",
-                key.namespace.clone().unwrap_or_default(),
-                key.name
-            );
+            let name = format!("{}/{}", key.namespace.clone().unwrap_or_default(), key.name);
             self.onboard_only_of.insert(key.clone(), hash);
             self.onboard_only
                 .entry(hash)
@@ -539,7 +535,12 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
     }
 
-    fn device(name: &str, onboard: &str, serial: Option<&str>, certificate: Option<&str>) -> Device {
+    fn device(
+        name: &str,
+        onboard: &str,
+        serial: Option<&str>,
+        certificate: Option<&str>,
+    ) -> Device {
         let mut d = Device::new(name, eve_model::DeviceSpec::default());
         d.metadata.namespace = Some("lab".into());
         d.spec.onboard = Some(onboard.into());

@@ -841,9 +841,9 @@ impl Check<'_> {
     async fn claim(&mut self, object: &Value) -> Result<(), Refusal> {
         use eve_model::claims::{DataSource, data_source, is_eve_group};
         let spec = &object["spec"];
-        let Ok(parsed) = serde_json::from_value::<k8s_openapi::api::core::v1::PersistentVolumeClaimSpec>(
-            spec.clone(),
-        ) else {
+        let Ok(parsed) = serde_json::from_value::<
+            k8s_openapi::api::core::v1::PersistentVolumeClaimSpec,
+        >(spec.clone()) else {
             return Ok(());
         };
         let (field, image) = match data_source(&parsed) {

@@ -1080,7 +1080,10 @@ impl Runtime {
                     eve_model::claims::DataSource::Image { name, .. }
                         if !images.contains(&name) =>
                     {
-                        Some(format!("Image {name} (of PersistentVolumeClaim {})", c.name_any()))
+                        Some(format!(
+                            "Image {name} (of PersistentVolumeClaim {})",
+                            c.name_any()
+                        ))
                     }
                     _ => None,
                 };

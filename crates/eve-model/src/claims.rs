@@ -130,7 +130,10 @@ mod tests {
             serde_json::json!({"apiGroup": "example.com", "kind": "Image", "name": "a"}),
         ] {
             assert!(
-                matches!(data_source(&spec(other.clone())), DataSource::Unknown { .. }),
+                matches!(
+                    data_source(&spec(other.clone())),
+                    DataSource::Unknown { .. }
+                ),
                 "{other}"
             );
         }
@@ -145,7 +148,10 @@ mod tests {
         .unwrap();
         assert!(matches!(
             data_source(&old),
-            DataSource::Image { field: "dataSource", .. }
+            DataSource::Image {
+                field: "dataSource",
+                ..
+            }
         ));
     }
 }
