@@ -3,6 +3,8 @@
 //!
 //! - `api-bench`: the Kubernetes API through kube-rs against the embedded store underneath.
 //! - `eve-bench`: the EVE controllers at fleet scale (daemon sets, rollouts).
+//! - `device-bench`: the EVE device API against the in-process floor.
+//! - `telemetry-api-bench`: device telemetry through the device API (ingest, query, follow).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ObjectMeta, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -32,13 +35,41 @@ pub struct Server {
     kubeconfig: PathBuf,
     /// The ready line the server logged (names its addresses).
     pub ready: String,
-    dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
+}
+
+/// The CPU time process `pid` has used so far (user + system), from `/proc/PID/stat`.
+pub fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name and state.
+    let total = ticks(11) + ticks(12);
+    let hz = 100; // USER_HZ on Linux
+    Duration::from_millis(total * 1000 / hz)
 }
 
 impl Server {
     /// Starts `adamant serve` on a fresh data directory, with `extra` arguments.
     pub fn start(binary: &PathBuf, extra: &[&str]) -> anyhow::Result<Server> {
-        let dir = tempfile::tempdir()?;
+        Server::start_in(binary, tempfile::tempdir()?, extra)
+    }
+
+    /// Starts `adamant serve` on the data directory `dir` (fresh, or one a stopped server left).
+    pub fn start_in(
+        binary: &PathBuf,
+        dir: tempfile::TempDir,
+        extra: &[&str],
+    ) -> anyhow::Result<Server> {
         let mut child = Command::new(binary)
             .args([
                 "serve",
@@ -66,34 +97,36 @@ impl Server {
             child,
             kubeconfig: dir.path().join("kubeconfig"),
             ready,
-            dir,
+            dir: Some(dir),
         })
     }
 
     /// The server's data directory.
     pub fn data_dir(&self) -> &std::path::Path {
-        self.dir.path()
+        self.dir
+            .as_ref()
+            .map_or(std::path::Path::new(""), |d| d.path())
+    }
+
+    /// Stops the server as an operator would (SIGTERM, then waits for it to exit) and hands
+    /// back its data directory.
+    pub fn stop(mut self) -> anyhow::Result<tempfile::TempDir> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM failed");
+        self.child.wait()?;
+        self.dir.take().context("no data directory")
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The CPU time the server has used so far (user + system).
     pub fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are fields 14 and 15 of stat; 12 and 13 after the name and state.
-        let total = ticks(11) + ticks(12);
-        let hz = 100; // USER_HZ on Linux
-        Duration::from_millis(total * 1000 / hz)
+        cpu_of(self.child.id())
     }
 
     /// The server's resident and peak memory, in MiB.
@@ -185,6 +218,54 @@ where
         all.extend(task.await??);
     }
     Ok(figures(all, start.elapsed()))
+}
+
+/// Simulated devices, each behind its own lock (one request at a time, as EVE).
+pub type Fleet = Vec<std::sync::Arc<tokio::sync::Mutex<device_sim::Device>>>;
+
+/// Onboards devices `bench-NNNNNN` until `fleet` holds `target` (each from its own loopback
+/// address, registered with `onboard`, then one config poll), `concurrency` at a time.
+pub async fn grow(
+    fleet: &mut Fleet,
+    controller: &device_sim::Controller,
+    onboard: &device_sim::Identity,
+    target: usize,
+    concurrency: usize,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let mut made = Vec::new();
+    for i in fleet.len()..target {
+        let name = format!("bench-{i:06}");
+        let mut device = device_sim::Device::new(
+            controller.clone(),
+            device_sim::Identity::generate(&name)?,
+            Some(onboard.clone()),
+            &name,
+        )?;
+        let n = i as u32 + 2;
+        device.source = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+            127,
+            (n >> 16) as u8,
+            (n >> 8) as u8,
+            n as u8,
+        )));
+        made.push(std::sync::Arc::new(tokio::sync::Mutex::new(device)));
+    }
+    let results: Vec<_> = futures::stream::iter(made.clone())
+        .map(|device| async move {
+            let mut device = device.lock().await;
+            device.onboard().await?;
+            device.poll_config().await?;
+            anyhow::Ok(())
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    for result in results {
+        result?;
+    }
+    fleet.extend(made);
+    Ok(started.elapsed())
 }
 
 /// Creates the namespace `name`.

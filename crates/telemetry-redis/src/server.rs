@@ -75,6 +75,11 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// The server's process id (for its CPU time and memory in benchmarks).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The directory holding Redis's data.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()

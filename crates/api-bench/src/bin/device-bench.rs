@@ -5,19 +5,18 @@
 //! one signature, in process) and the ratio to it; devices per core at EVE's default intervals;
 //! and the time from a daemon set's creation until every device's configuration carries it.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use api_bench::{Server, namespace};
+use api_bench::{Fleet, Server, grow, namespace};
 use clap::Parser;
-use device_sim::{Controller, Device, Identity};
+use device_sim::{Controller, Identity};
 use futures::StreamExt;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
-use tokio::sync::Mutex;
 
 #[derive(Debug, Parser)]
 #[command(about = "Benchmarks Adamant's EVE device API")]
@@ -34,51 +33,6 @@ struct Args {
     /// Concurrent requests.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-}
-
-type Fleet = Vec<Arc<Mutex<Device>>>;
-
-async fn grow(
-    fleet: &mut Fleet,
-    controller: &Controller,
-    onboard: &Identity,
-    target: usize,
-    concurrency: usize,
-) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let mut made = Vec::new();
-    for i in fleet.len()..target {
-        let name = format!("bench-{i:06}");
-        let mut device = Device::new(
-            controller.clone(),
-            Identity::generate(&name)?,
-            Some(onboard.clone()),
-            &name,
-        )?;
-        let n = i as u32 + 2;
-        device.source = Some(IpAddr::V4(Ipv4Addr::new(
-            127,
-            (n >> 16) as u8,
-            (n >> 8) as u8,
-            n as u8,
-        )));
-        made.push(Arc::new(Mutex::new(device)));
-    }
-    let results: Vec<_> = futures::stream::iter(made.clone())
-        .map(|device| async move {
-            let mut device = device.lock().await;
-            device.onboard().await?;
-            device.poll_config().await?;
-            anyhow::Ok(())
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    for result in results {
-        result?;
-    }
-    fleet.extend(made);
-    Ok(started.elapsed())
 }
 
 #[derive(Clone, Copy)]
