@@ -526,10 +526,7 @@ impl DeviceApi {
         let (sender, receiver) =
             mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(8);
         let stop = self.stop.clone();
-        let cursor = records
-            .last()
-            .map(|r| r.id)
-            .or(options.since.map(|s| Id::at(s).prev().unwrap_or_default()));
+        let cursor = records.last().map(|r| r.id);
         tokio::spawn(follow(
             store, stream, options, records, cursor, sender, stop,
         ));
@@ -538,8 +535,9 @@ impl DeviceApi {
     }
 }
 
-/// Sends `records`, then every record after the cursor as it arrives, until the reader goes
-/// away, the server stops, or `until` passes.
+/// Sends `records`, then every record after `cursor` (the last record the reader has; none:
+/// from `since`, or from now) as it arrives, until the reader goes away, the server stops, or
+/// `until` passes.
 async fn follow(
     store: Arc<dyn telemetry::TelemetryStore>,
     stream: StreamKey,
@@ -555,9 +553,12 @@ async fn follow(
             return;
         }
     }
-    let mut cursor = match cursor {
-        Some(cursor) => cursor,
-        None => match store
+    // Whether the cursor is a record the reader had (only then can records after it have been
+    // removed unread).
+    let (mut cursor, mut had) = match (cursor, options.since) {
+        (Some(cursor), _) => (cursor, true),
+        (None, Some(since)) => (Id::at(since).prev().unwrap_or_default(), false),
+        (None, None) => match store
             .read(
                 &stream,
                 &Range {
@@ -568,8 +569,11 @@ async fn follow(
             )
             .await
         {
-            Ok(last) if options.since.is_none() => last.last().map(|r| r.id).unwrap_or_default(),
-            _ => Id::default(),
+            Ok(last) => match last.last() {
+                Some(record) => (record.id, true),
+                None => (Id::default(), false),
+            },
+            Err(_) => return,
         },
     };
     let until = options.until.map(|u| Id {
@@ -595,7 +599,8 @@ async fn follow(
             Err(_) => return,
         }
         // Records trimmed before this reader got to them: say so, and go on from what is kept.
-        if let Ok(Some(first)) = store.first(&stream).await
+        if had
+            && let Ok(Some(first)) = store.first(&stream).await
             && first > cursor.next()
         {
             let skipped = json!({"fellBehind": true, "resumedAt": first.to_string()});
@@ -620,6 +625,7 @@ async fn follow(
         };
         for record in page {
             cursor = record.id;
+            had = true;
             if options.keeps(&record) && send(line(&record, options.events)).await.is_err() {
                 return;
             }
@@ -645,6 +651,81 @@ mod tests {
         }
         assert_eq!(severity_level("WARN"), Some(4));
         assert_eq!(severity_level("bogus"), None);
+    }
+
+    #[tokio::test]
+    async fn a_follower_whose_records_retention_removed_is_told_and_goes_on() {
+        use telemetry::{MemoryTelemetry, NewRecord, Retention, TelemetryStore};
+        let store: Arc<dyn TelemetryStore> = Arc::new(MemoryTelemetry::new());
+        let stream = StreamKey::new("d", Kind::Log);
+        let record = |millis: u64, text: &str| NewRecord {
+            millis,
+            body: Bytes::from(format!("{{\"content\":\"{text}\"}}")),
+        };
+        store
+            .append(
+                &stream,
+                vec![record(1_000, "read"), record(2_000, "unread")],
+            )
+            .await
+            .unwrap();
+        // The follower has read the first record; retention then removes both.
+        let retention = Retention {
+            max_age: Duration::from_secs(1),
+            max_bytes: u64::MAX,
+        };
+        store.trim(&retention, 100_000).await.unwrap();
+        let (sender, mut receiver) = mpsc::channel(8);
+        let (_stop, stop) = watch::channel(false);
+        let follower = tokio::spawn(follow(
+            store.clone(),
+            stream.clone(),
+            Options::default(),
+            Vec::new(),
+            Some(Id::at(1_000)),
+            sender,
+            stop,
+        ));
+        store
+            .append(&stream, vec![record(5_000, "new")])
+            .await
+            .unwrap();
+        let mut lines = Vec::new();
+        while lines.len() < 2 {
+            let frame = receiver.recv().await.unwrap().unwrap();
+            lines.push(String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap());
+        }
+        assert_eq!(
+            lines,
+            [
+                "{\"fellBehind\":true,\"resumedAt\":\"5000-0\"}\n",
+                "{\"id\":\"5000-0\",\"content\":\"new\"}\n"
+            ]
+        );
+        follower.abort();
+
+        // A follower from a time before everything kept has missed nothing: no marker.
+        let (sender, mut receiver) = mpsc::channel(8);
+        let (_stop, stop) = watch::channel(false);
+        let options = Options {
+            since: Some(0),
+            ..Options::default()
+        };
+        let follower = tokio::spawn(follow(
+            store.clone(),
+            stream,
+            options,
+            Vec::new(),
+            None,
+            sender,
+            stop,
+        ));
+        let frame = receiver.recv().await.unwrap().unwrap();
+        assert_eq!(
+            frame.into_data().unwrap(),
+            "{\"id\":\"5000-0\",\"content\":\"new\"}\n"
+        );
+        follower.abort();
     }
 
     #[test]
