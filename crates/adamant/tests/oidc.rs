@@ -70,19 +70,11 @@ struct Issuer {
 impl Issuer {
     fn start(keys: &[&SigningKey]) -> Issuer {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let authority = pki::Authority::generate("oidc-test-ca").unwrap();
-        let issued = authority
-            .issue_server("issuer", &["127.0.0.1".to_string()])
-            .unwrap();
-        let tls = https::server_config(
-            &issued.certificate_pem,
-            &issued.key_pem,
-            &[b"h2", b"http/1.1"],
-        )
-        .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let common::LoopbackTls {
+            authority,
+            tls,
+            listener,
+        } = common::loopback_tls(&runtime, "issuer");
         let url = format!("https://{}", listener.local_addr().unwrap());
         let dir = tempfile::tempdir().unwrap();
         let ca_file = dir.path().join("issuer-ca.pem");
@@ -93,36 +85,31 @@ impl Issuer {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (served_jwks, served_up, issuer) = (jwks.clone(), up.clone(), url.clone());
         let served_names = names.clone();
-        runtime.spawn(https::serve(
-            listener,
-            Arc::new(tls),
-            stopped,
-            move |_peer| {
-                let (jwks, up, issuer) = (served_jwks.clone(), served_up.clone(), issuer.clone());
-                let names = served_names.clone();
-                move |request: http::Request<hyper::body::Incoming>| {
-                    let (jwks, up, issuer) = (jwks.clone(), up.clone(), issuer.clone());
-                    let named = names.lock().unwrap().clone().unwrap_or(issuer.clone());
-                    async move {
-                        let (status, body) = match request.uri().path() {
-                            _ if !up.load(Ordering::SeqCst) => (503, "down".to_string()),
-                            "/.well-known/openid-configuration" => (
-                                200,
-                                json!({"issuer": named, "jwks_uri": format!("{issuer}/jwks")})
-                                    .to_string(),
-                            ),
-                            "/jwks" => (200, jwks.lock().unwrap().to_string()),
-                            _ => (404, "not found".to_string()),
-                        };
-                        http::Response::builder()
-                            .status(status)
-                            .header("content-type", "application/json")
-                            .body(Full::new(Bytes::from(body)))
-                            .unwrap()
-                    }
+        runtime.spawn(https::serve(listener, tls, stopped, move |_peer| {
+            let (jwks, up, issuer) = (served_jwks.clone(), served_up.clone(), issuer.clone());
+            let names = served_names.clone();
+            move |request: http::Request<hyper::body::Incoming>| {
+                let (jwks, up, issuer) = (jwks.clone(), up.clone(), issuer.clone());
+                let named = names.lock().unwrap().clone().unwrap_or(issuer.clone());
+                async move {
+                    let (status, body) = match request.uri().path() {
+                        _ if !up.load(Ordering::SeqCst) => (503, "down".to_string()),
+                        "/.well-known/openid-configuration" => (
+                            200,
+                            json!({"issuer": named, "jwks_uri": format!("{issuer}/jwks")})
+                                .to_string(),
+                        ),
+                        "/jwks" => (200, jwks.lock().unwrap().to_string()),
+                        _ => (404, "not found".to_string()),
+                    };
+                    http::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(body)))
+                        .unwrap()
                 }
-            },
-        ));
+            }
+        }));
         let issuer = Issuer {
             url,
             ca_file,

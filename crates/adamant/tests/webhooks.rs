@@ -98,50 +98,37 @@ async fn respond(path: &str, review: &Value) -> Result<Value, &'static str> {
 impl WebhookServer {
     fn start() -> WebhookServer {
         let runtime = tokio::runtime::Runtime::new().unwrap();
-        let authority = pki::Authority::generate("webhook-test-ca").unwrap();
-        let issued = authority
-            .issue_server("webhook", &["127.0.0.1".to_string()])
-            .unwrap();
-        let tls = https::server_config(
-            &issued.certificate_pem,
-            &issued.key_pem,
-            &[b"h2", b"http/1.1"],
-        )
-        .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let common::LoopbackTls {
+            authority,
+            tls,
+            listener,
+        } = common::loopback_tls(&runtime, "webhook");
         let address = listener.local_addr().unwrap();
         let received: Received = Arc::default();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let record = received.clone();
-        runtime.spawn(https::serve(
-            listener,
-            Arc::new(tls),
-            stopped,
-            move |_peer| {
+        runtime.spawn(https::serve(listener, tls, stopped, move |_peer| {
+            let record = record.clone();
+            move |request: http::Request<hyper::body::Incoming>| {
                 let record = record.clone();
-                move |request: http::Request<hyper::body::Incoming>| {
-                    let record = record.clone();
-                    async move {
-                        let path = request.uri().path().to_string();
-                        let body = request.into_body().collect().await.unwrap().to_bytes();
-                        let review: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                        record.lock().unwrap().push((path.clone(), review.clone()));
-                        let body = match respond(&path, &review).await {
-                            Ok(response) => json!({
-                                "apiVersion": "admission.k8s.io/v1",
-                                "kind": "AdmissionReview",
-                                "response": response,
-                            })
-                            .to_string(),
-                            Err(raw) => raw.to_string(),
-                        };
-                        http::Response::new(Full::new(Bytes::from(body)))
-                    }
+                async move {
+                    let path = request.uri().path().to_string();
+                    let body = request.into_body().collect().await.unwrap().to_bytes();
+                    let review: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    record.lock().unwrap().push((path.clone(), review.clone()));
+                    let body = match respond(&path, &review).await {
+                        Ok(response) => json!({
+                            "apiVersion": "admission.k8s.io/v1",
+                            "kind": "AdmissionReview",
+                            "response": response,
+                        })
+                        .to_string(),
+                        Err(raw) => raw.to_string(),
+                    };
+                    http::Response::new(Full::new(Bytes::from(body)))
                 }
-            },
-        ));
+            }
+        }));
         WebhookServer {
             address,
             ca_pem: authority.certificate_pem,

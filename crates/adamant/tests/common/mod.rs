@@ -685,3 +685,34 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// What a test's own HTTPS server on 127.0.0.1 needs: the authority that issued its
+/// certificate (clients trust its `certificate_pem`), its TLS configuration (h2 and HTTP/1.1)
+/// and a listener on a free port.
+pub struct LoopbackTls {
+    pub authority: pki::Authority,
+    pub tls: std::sync::Arc<rustls::ServerConfig>,
+    pub listener: tokio::net::TcpListener,
+}
+
+/// A [`LoopbackTls`] for a server named `name`, its listener bound on `runtime`.
+pub fn loopback_tls(runtime: &tokio::runtime::Runtime, name: &str) -> LoopbackTls {
+    let authority = pki::Authority::generate(&format!("{name}-test-ca")).unwrap();
+    let issued = authority
+        .issue_server(name, &["127.0.0.1".to_string()])
+        .unwrap();
+    let tls = https::server_config(
+        &issued.certificate_pem,
+        &issued.key_pem,
+        &[b"h2", b"http/1.1"],
+    )
+    .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    LoopbackTls {
+        authority,
+        tls: std::sync::Arc::new(tls),
+        listener,
+    }
+}
