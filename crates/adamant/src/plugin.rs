@@ -166,15 +166,17 @@ async fn read(cli: EveCli) -> anyhow::Result<()> {
     let json = args.output.as_deref() == Some("json");
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut stdout = std::io::stdout().lock();
-    let mut pending = String::new();
+    // Bytes until a whole line has come: a character may be split between two frames.
+    let mut pending: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.context("the stream broke off")?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        pending.push_str(&String::from_utf8_lossy(&data));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
+        pending.extend_from_slice(&data);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let bytes: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&bytes);
             let line = line.trim_end();
             if line.is_empty() {
                 continue;

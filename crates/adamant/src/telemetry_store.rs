@@ -87,11 +87,7 @@ pub(crate) fn spawn_retention(
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            match store.trim(&retention, now).await {
+            match store.trim(&retention, telemetry::now_millis()).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "telemetry retention removed records"),
                 Err(e) => {

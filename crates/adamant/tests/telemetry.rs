@@ -88,6 +88,7 @@ fn what_a_device_posts_is_read_back_with_ranges_and_filters() {
     assert!(metrics[0]["protobuf"].is_string());
     // Certificates from attestation.
     let certs = lines(&raw("certs"));
+    assert!(!certs.is_empty(), "the upload of attestation is kept");
     assert!(certs.iter().all(|c| c["certs"].is_array()), "{certs:?}");
 
     // Bad input: a Status that says what is wrong.
@@ -220,7 +221,7 @@ fn following_goes_on_from_history_with_no_gap_and_no_duplicate() {
             }
         };
         let reading = async {
-            let mut text = String::new();
+            let mut text: Vec<u8> = Vec::new();
             let mut seen = Vec::new();
             while seen.len() < 100 {
                 let frame = tokio::time::timeout(std::time::Duration::from_secs(20), body.frame())
@@ -229,10 +230,10 @@ fn following_goes_on_from_history_with_no_gap_and_no_duplicate() {
                     .expect("the stream goes on")
                     .unwrap();
                 if let Ok(data) = frame.into_data() {
-                    text.push_str(&String::from_utf8_lossy(&data));
+                    text.extend_from_slice(&data);
                 }
-                while let Some(end) = text.find('\n') {
-                    let line: Value = serde_json::from_str(&text[..end]).unwrap();
+                while let Some(end) = text.iter().position(|b| *b == b'\n') {
+                    let line: Value = serde_json::from_slice(&text[..end]).unwrap();
                     seen.push(line["msgid"].as_u64().unwrap());
                     text.drain(..=end);
                 }

@@ -47,6 +47,9 @@ struct Index {
     onboard_only_of: HashMap<ObjectRef<Device>, [u8; 32]>,
     /// Devices this process wrote whose watch event has not come yet.
     learned: HashMap<ObjectRef<Device>, Arc<Device>>,
+    /// Devices by UUID (`metadata.uid`), and each Device's.
+    by_uuid: HashMap<String, ObjectRef<Device>>,
+    uuid_of: HashMap<ObjectRef<Device>, String>,
 }
 
 /// A Device's (onboarding certificate DER hash, serial), when it has both.
@@ -173,6 +176,9 @@ fn known(device: &Device) -> Option<([u8; 32], Known)> {
 
 impl Index {
     fn remove(&mut self, key: &ObjectRef<Device>) {
+        if let Some(uuid) = self.uuid_of.remove(key) {
+            self.by_uuid.remove(&uuid);
+        }
         if let Some(hash) = self.by_key.remove(key) {
             self.by_hash.remove(&hash);
         }
@@ -192,6 +198,10 @@ impl Index {
     fn apply(&mut self, device: &Device) {
         let key = ObjectRef::from_obj(device);
         self.remove(&key);
+        if let Some(uuid) = uuid_of(device) {
+            self.uuid_of.insert(key.clone(), uuid.clone());
+            self.by_uuid.insert(uuid, key.clone());
+        }
         if let Some(pair) = onboard_key(device) {
             self.onboard_of.insert(key.clone(), pair.clone());
             self.by_onboard.insert(pair, key.clone());
@@ -467,6 +477,18 @@ impl Fleet {
         let key = index.onboard_only.get(onboard)?.values().next()?.clone();
         drop(index);
         self.devices.get(&key)
+    }
+
+    /// The Device whose UUID is `uuid`.
+    pub fn by_uuid(&self, uuid: &str) -> Option<Arc<Device>> {
+        let key = self
+            .index
+            .read()
+            .expect("not poisoned")
+            .by_uuid
+            .get(uuid)?
+            .clone();
+        self.object(&key)
     }
 
     /// The application with UID `uid`.

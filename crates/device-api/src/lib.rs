@@ -658,11 +658,10 @@ impl DeviceApi {
             ["attest"] => self.attest(&known, &payload).await,
             ["info"] => {
                 let info = eve_api::info::ZInfoMsg::decode(payload.as_ref()).map_err(unreadable)?;
-                let device = self.fleet.device(&known);
-                if let Some(device) = device {
-                    self.reporter.info(&self.fleet, &device, &payload).await?;
-                }
                 let record = ingest::info_record(&info, received);
+                if let Some(device) = self.fleet.device(&known) {
+                    self.reporter.info(&self.fleet, &device, info).await?;
+                }
                 kept(
                     self.telemetry
                         .keep(uuid, ::telemetry::Kind::Info, vec![record])

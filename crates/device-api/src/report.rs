@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use eve_api::Message;
 use eve_api::info::{ZInfoDevice, ZInfoMsg, ZSwState, z_info_msg::InfoContent};
 use eve_model::{Application, Device, VolumeStatus};
 use http::StatusCode;
@@ -196,10 +195,8 @@ impl Reporter {
         &self,
         fleet: &Fleet,
         device: &Device,
-        payload: &[u8],
+        message: ZInfoMsg,
     ) -> Result<(), Refused> {
-        let message = ZInfoMsg::decode(payload)
-            .map_err(|e| Refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
         match message.info_content {
             Some(InfoContent::Dinfo(info)) => {
                 let status = device_status(&info);

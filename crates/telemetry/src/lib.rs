@@ -147,6 +147,26 @@ impl Id {
         }
     }
 
+    /// The id just before this one, if any.
+    pub fn prev(self) -> Option<Id> {
+        match (self.millis, self.seq) {
+            (0, 0) => None,
+            (millis, 0) => Some(Id::end_of(millis - 1)),
+            (millis, seq) => Some(Id {
+                millis,
+                seq: seq - 1,
+            }),
+        }
+    }
+
+    /// The last id of a millisecond.
+    pub fn end_of(millis: u64) -> Id {
+        Id {
+            millis,
+            seq: u64::MAX,
+        }
+    }
+
     /// The id a record of `millis` gets in a stream whose last id is `last`.
     pub fn assign(millis: u64, last: Option<Id>) -> Id {
         match last {
@@ -232,6 +252,15 @@ pub enum TelemetryError {
     Damaged(String),
 }
 
+/// Milliseconds since the epoch, now (what `trim` is given, and the time of a record a device
+/// sent without one).
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// The result of a store operation.
 pub type Result<T> = std::result::Result<T, TelemetryError>;
 
@@ -277,6 +306,12 @@ mod tests {
         assert_eq!("12-3".parse::<Id>(), Ok(Id { millis: 12, seq: 3 }));
         assert_eq!("12".parse::<Id>(), Ok(Id::at(12)));
         assert!("x-1".parse::<Id>().is_err());
+        assert_eq!(Id::at(5).prev(), Some(Id::end_of(4)));
+        assert_eq!(
+            Id { millis: 5, seq: 2 }.prev(),
+            Some(Id { millis: 5, seq: 1 })
+        );
+        assert_eq!(Id::default().prev(), None);
         assert_eq!(Id::assign(10, None), Id::at(10));
         assert_eq!(Id::assign(10, Some(Id::at(9))), Id::at(10));
         assert_eq!(Id::assign(10, Some(Id::at(10))), Id { millis: 10, seq: 1 });

@@ -332,8 +332,17 @@ pub fn widget(name: &str, size: i64) -> String {
 }
 
 /// Polls `check` every 50 ms for up to 30 s; panics with `what` if it never holds.
-pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+pub fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    eventually_within(what, std::time::Duration::from_secs(30), check)
+}
+
+/// [`eventually`] with a deadline of `patience`.
+pub fn eventually_within<T>(
+    what: &str,
+    patience: std::time::Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = std::time::Instant::now() + patience;
     loop {
         if let Some(value) = check() {
             return value;

@@ -104,7 +104,11 @@ async fn serve_resource<B: RequestBody>(
     // As kube-apiserver's storage keys them: a name or namespace that cannot be one path
     // segment is a bad request, whatever the verb.
     for (what, value) in [("Namespace", namespace.unwrap_or("")), ("Name", name)] {
-        if let Some(why) = invalid_path_segment(value) {
+        if let Some(why) = apimachinery::meta::NameRule::PathSegment
+            .check(value, false)
+            .into_iter()
+            .next()
+        {
             let error = ApiError::BadRequest(format!("{what} parameter invalid: {value:?}: {why}"));
             return error_response(&error, &Subject::default(), &[]);
         }
@@ -219,18 +223,6 @@ async fn serve_resource<B: RequestBody>(
         Ok(response) => response,
         Err(refusal) => refusal.response(&call.subject),
     }
-}
-
-/// Why `segment` (a namespace or a name, percent-decoded) cannot be one path segment, as
-/// kube's `IsValidPathSegmentName` says.
-fn invalid_path_segment(segment: &str) -> Option<String> {
-    if segment == "." || segment == ".." {
-        return Some(format!("may not be '{segment}'"));
-    }
-    ["/", "%"]
-        .iter()
-        .find(|c| segment.contains(*c))
-        .map(|c| format!("may not contain '{c}'"))
 }
 
 /// What the authorizer is asked, as kube-apiserver's `RequestInfo` has it: a Namespace's own

@@ -55,6 +55,11 @@ pub(crate) fn impersonate(
     let names = values(headers, USER).map_err(plain)?;
     let groups = values(headers, GROUP).map_err(plain)?;
     let uids = values(headers, UID).map_err(plain)?;
+    if uids.len() > 1 {
+        return Err(plain(ApiError::BadRequest(
+            "more than one Impersonate-Uid header: a user has one uid".into(),
+        )));
+    }
     let mut extras = Vec::new();
     for name in headers.keys() {
         if let Some(key) = name.as_str().strip_prefix(EXTRA) {
@@ -135,11 +140,6 @@ pub(crate) fn impersonate(
         .any(|g| g == "system:authenticated" || g == "system:unauthenticated")
     {
         impersonated.push("system:authenticated".into());
-    }
-    if uids.len() > 1 {
-        return Err(plain(ApiError::BadRequest(
-            "more than one Impersonate-Uid header: a user has one uid".into(),
-        )));
     }
     let mut extra = std::collections::BTreeMap::<String, Vec<String>>::new();
     for (key, value) in extras {

@@ -21,19 +21,18 @@ pub const MAX_FIELD: usize = 256;
 /// The most tags kept on an entry.
 pub const MAX_TAGS: usize = 32;
 
-/// Milliseconds since the epoch, now.
-pub(crate) fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub(crate) use telemetry::now_millis;
 
 /// RFC 3339 with nanoseconds.
 fn rfc3339(seconds: i64, nanos: i32) -> String {
     jiff::Timestamp::new(seconds, nanos.clamp(0, 999_999_999))
         .map(|t| t.to_string())
         .unwrap_or_default()
+}
+
+/// RFC 3339 of milliseconds since the epoch.
+fn rfc3339_millis(millis: u64) -> String {
+    rfc3339((millis / 1000) as i64, ((millis % 1000) * 1_000_000) as i32)
 }
 
 fn millis_of(seconds: i64, nanos: i32) -> u64 {
@@ -64,13 +63,7 @@ pub(crate) fn log_record(entry: &Entry, app: Option<&str>, received: u64) -> New
     };
     let (millis, time) = match entry.timestamp {
         Some(t) if t.seconds > 0 => (millis_of(t.seconds, t.nanos), rfc3339(t.seconds, t.nanos)),
-        _ => (
-            received,
-            rfc3339(
-                (received / 1000) as i64,
-                ((received % 1000) * 1_000_000) as i32,
-            ),
-        ),
+        _ => (received, rfc3339_millis(received)),
     };
     let mut body = Map::new();
     body.insert("time".into(), time.into());
@@ -114,10 +107,7 @@ fn timestamped(
         Some(t) if t.seconds > 0 => millis_of(t.seconds, t.nanos),
         _ => received,
     };
-    body.insert(
-        "time".into(),
-        rfc3339((millis / 1000) as i64, ((millis % 1000) * 1_000_000) as i32).into(),
-    );
+    body.insert("time".into(), rfc3339_millis(millis).into());
     NewRecord {
         millis,
         body: Bytes::from(serde_json::to_vec(&Value::Object(body)).unwrap_or_default()),

@@ -131,14 +131,6 @@ impl Telemetry {
             }
         }
     }
-
-    /// Forgets a device's budget (its Device is gone).
-    pub fn forget(&self, device: &str) {
-        self.buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(device);
-    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,8 @@ fn status_response(Failure(code, message): Failure) -> http::Response<Body> {
         StatusCode::BAD_REQUEST => "BadRequest",
         StatusCode::NOT_FOUND => "NotFound",
         StatusCode::FORBIDDEN => "Forbidden",
+        StatusCode::UNAUTHORIZED => "Unauthorized",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
         StatusCode::SERVICE_UNAVAILABLE => "ServiceUnavailable",
         _ => "InternalError",
     };
@@ -289,17 +291,8 @@ async fn history(
 ) -> Result<Vec<Record>, Failure> {
     let unavailable =
         |e: telemetry::TelemetryError| failure(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-    let after = options
-        .since
-        .and_then(|since| since.checked_sub(1))
-        .map(|m| Id {
-            millis: m,
-            seq: u64::MAX,
-        });
-    let until = options.until.map(|until| Id {
-        millis: until,
-        seq: u64::MAX,
-    });
+    let after = options.since.and_then(|since| Id::at(since).prev());
+    let until = options.until.map(Id::end_of);
     let mut kept = Vec::new();
     match options.tail {
         Some(tail) => {
@@ -364,27 +357,6 @@ async fn history(
     Ok(kept)
 }
 
-trait Prev {
-    fn prev(self) -> Option<Id>;
-}
-
-impl Prev for Id {
-    /// The id just before this one, if any.
-    fn prev(self) -> Option<Id> {
-        match (self.millis, self.seq) {
-            (0, 0) => None,
-            (m, 0) => Some(Id {
-                millis: m - 1,
-                seq: u64::MAX,
-            }),
-            (m, s) => Some(Id {
-                millis: m,
-                seq: s - 1,
-            }),
-        }
-    }
-}
-
 /// Where a request points: the device's UUID and Device, the kind, and the application.
 struct Target {
     uuid: String,
@@ -395,14 +367,6 @@ struct Target {
 }
 
 impl DeviceApi {
-    fn device_by_uuid(&self, uuid: &str) -> Option<Arc<eve_model::Device>> {
-        self.fleet
-            .devices
-            .state()
-            .into_iter()
-            .find(|d| crate::fleet::uuid_of(d).as_deref() == Some(uuid))
-    }
-
     fn target(&self, segments: &[&str]) -> Result<Target, Failure> {
         let not_found = |m: String| failure(StatusCode::NOT_FOUND, m);
         let (device, rest) = match segments {
@@ -420,7 +384,8 @@ impl DeviceApi {
             }
             [uuid, rest @ ..] => {
                 let device = self
-                    .device_by_uuid(uuid)
+                    .fleet
+                    .by_uuid(uuid)
                     .ok_or_else(|| not_found(format!("no Device has the UUID {uuid:?}")))?;
                 (device, rest)
             }
@@ -576,10 +541,7 @@ async fn follow(
             Err(_) => return,
         },
     };
-    let until = options.until.map(|u| Id {
-        millis: u,
-        seq: u64::MAX,
-    });
+    let until = options.until.map(Id::end_of);
     loop {
         if *stop.borrow() || until.is_some_and(|u| cursor >= u) {
             return;
