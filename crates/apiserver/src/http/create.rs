@@ -3,9 +3,7 @@
 use bytes::Bytes;
 use registry::ApiError;
 
-use serde_json::Value;
-
-use super::negotiate::{self, BodyFormat, PROTOBUF};
+use super::negotiate::PROTOBUF;
 use super::resource::Call;
 use super::respond::{Outcome, Refusal};
 use crate::admission::Operation;
@@ -68,32 +66,7 @@ impl Call {
         media_type: &str,
         body: &[u8],
     ) -> Outcome {
-        let (group, version, kind) = subresource.kind();
-        let api_version = crate::catalog::group_version(group, version);
-        let object: Value = match negotiate::body_format(media_type, true)? {
-            BodyFormat::Json => serde_json::from_slice(body).map_err(|e| {
-                ApiError::BadRequest(format!("couldn't get version/kind; json parse error: {e}"))
-            })?,
-            BodyFormat::Protobuf => crate::protobuf::decode(body).map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "{kind} in version \"{version}\" cannot be handled as a {kind}: the protobuf body cannot be decoded: {e}"
-                ))
-            })?,
-        };
-        if !object.is_object() {
-            return Err(ApiError::BadRequest(format!("the body is not a {kind} object")).into());
-        }
-        for (field, wanted) in [("apiVersion", api_version.as_str()), ("kind", kind)] {
-            if let Some(given) = object[field].as_str()
-                && given != wanted
-            {
-                return Err(ApiError::BadRequest(format!(
-                    "{field} {given:?} is not {wanted:?}: {}/{} takes a {kind} of {api_version}",
-                    self.kind.resource, self.subresource
-                ))
-                .into());
-            }
-        }
+        let object = self.decode(media_type, body)?;
         let answer = subresource
             .create(
                 &self.server,

@@ -343,9 +343,10 @@ impl Call {
     }
     /// Parses a request body (JSON, or protobuf for native kinds) and checks its type fields.
     pub(crate) fn decode(&self, media_type: &str, body: &[u8]) -> Result<Value, Refusal> {
+        let (api_version, kind, own) = self.body_type();
         let protobuf = self.kind.native
             && self.subresource != "scale"
-            && protobuf::supports(&self.kind.api_version(), &self.kind.kind);
+            && protobuf::supports(&api_version, &kind);
         let object: Value = match negotiate::body_format(media_type, protobuf)? {
             BodyFormat::Json => serde_json::from_slice(body).map_err(|e| {
                 ApiError::BadRequest(format!("couldn't get version/kind; json parse error: {e}"))
@@ -363,18 +364,27 @@ impl Call {
         }
         self.check_type(&object)?;
         let mut object = object;
-        if self.subresource != "scale" {
+        if !own {
             object = self.served(object);
         }
         Ok(object)
     }
 
+    /// The type of the body the request takes (apiVersion, kind), and whether it is the
+    /// subresource's own (`Scale`, a create-only subresource's) rather than the kind's.
+    fn body_type(&self) -> (String, String, bool) {
+        if self.subresource == "scale" {
+            return ("autoscaling/v1".into(), "Scale".into(), true);
+        }
+        if let Some(subresource) = self.kind.create_subresource(&self.subresource) {
+            let (group, version, kind) = subresource.kind();
+            return (group_version(group, version), kind.into(), true);
+        }
+        (self.kind.api_version(), self.kind.kind.clone(), false)
+    }
+
     pub(crate) fn check_type(&self, object: &Value) -> Result<(), (ApiError, Vec<String>)> {
-        let (expected_version, expected_kind) = if self.subresource == "scale" {
-            ("autoscaling/v1".to_string(), "Scale".to_string())
-        } else {
-            (self.kind.api_version(), self.kind.kind.clone())
-        };
+        let (expected_version, expected_kind, _) = self.body_type();
         // Missing type fields are taken from the URL, as kube-apiserver does.
         let api_version = object["apiVersion"].as_str().unwrap_or(&expected_version);
         let kind = object["kind"].as_str().unwrap_or(&expected_kind);
