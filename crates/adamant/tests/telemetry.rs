@@ -109,6 +109,53 @@ fn what_a_device_posts_is_read_back_with_ranges_and_filters() {
         );
         assert!(refused.contains(words), "{query}: {refused}");
     }
+    let posted = server.fails(
+        &[
+            "create",
+            "--raw",
+            &format!("/edgenode/{uuid}/log"),
+            "-f",
+            "-",
+        ],
+        Some("{}"),
+    );
+    assert!(posted.contains("telemetry is read with GET"), "{posted}");
+
+    // Server-sent events when asked; following by the header as by follow=true.
+    let curl = |headers: &[&str], path: &str| {
+        let mut command = std::process::Command::new("curl");
+        command.args(["-s", "--max-time", "3", "--cacert"]);
+        command.arg(server.data.join("pki/root-certificate.pem"));
+        command.arg("--cert").arg(server.data.join("pki/admin.crt"));
+        command.arg("--key").arg(server.data.join("pki/admin.key"));
+        for header in headers {
+            command.args(["-H", header]);
+        }
+        let output = command
+            .arg(format!("https://{}{path}", server.address))
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, events) = curl(
+        &["Accept: text/event-stream"],
+        &format!("/edgenode/{uuid}/log?tail=1"),
+    );
+    assert_eq!(code, Some(0));
+    assert!(
+        events.starts_with("id: 1700000005000-0\ndata: {\"id\":\"1700000005000-0\"")
+            && events.ends_with("\n\n"),
+        "{events:?}"
+    );
+    let (code, followed) = curl(
+        &["X-Adamant-Follow: true"],
+        &format!("/edgenode/{uuid}/log?tail=1"),
+    );
+    assert_eq!(code, Some(28), "still open when curl gave up: {followed:?}");
+    assert_eq!(contents(&lines(&followed)), ["ready"]);
     let unknown = server.fails(
         &[
             "get",
