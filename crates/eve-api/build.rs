@@ -23,7 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
     // The proto3 JSON form of the configuration (DeviceConfig objects carry it), and of what
-    // devices report that the telemetry store keeps as JSON (info, certificates).
+    // devices report: the telemetry store keeps info and certificates as JSON, and metrics and
+    // flow logs are read out as JSON.
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?
         .btree_map(["."])
@@ -32,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".org.lfedge.eve.common",
             ".org.lfedge.eve.info",
             ".org.lfedge.eve.certs",
+            ".org.lfedge.eve.telemetry",
         ])?;
     Ok(())
 }

@@ -182,6 +182,23 @@ fn metrics_and_the_fleet_exporter_pass_promtool_with_the_series_requests_make() 
         ),
         "{fleet}"
     );
+    // Usage from the device's metrics post (device-sim's figures).
+    const MB: f64 = 1024.0 * 1024.0;
+    for (name, expected) in [
+        ("eve_device_cpu_seconds_total", 12.5),
+        ("eve_device_memory_used_bytes", 512.0 * MB),
+        ("eve_device_persist_size_bytes", 1000.0 * MB),
+        ("eve_device_persist_used_bytes", 250.0 * MB),
+        ("eve_device_network_receive_bytes_total", 101.0),
+        ("eve_device_network_transmit_bytes_total", 12.0),
+    ] {
+        assert_eq!(device_value(name), Some(expected), "{name}: {fleet}");
+    }
+    let taken = device_value("eve_device_metrics_timestamp_seconds").expect("metrics time");
+    assert!(
+        (now - 600.0..=now + 60.0).contains(&taken),
+        "{taken} vs {now}"
+    );
 }
 
 #[test]

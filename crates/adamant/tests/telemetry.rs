@@ -48,6 +48,7 @@ fn what_a_device_posts_is_read_back_with_ranges_and_filters() {
             .await
             .unwrap();
         device.metrics().await.unwrap();
+        device.flowlog().await.unwrap();
         device.report_device("14.5.0", "10.1.0.7").await.unwrap();
     });
     let raw = |query: &str| server.ok(&["get", "--raw", &format!("/edgenode/{uuid}/{query}")]);
@@ -79,13 +80,27 @@ fn what_a_device_posts_is_read_back_with_ranges_and_filters() {
         "/edgenode/namespaces/enterprise1/devices/eve-device.lab1/log?tail=1",
     ]);
     assert_eq!(contents(&lines(&by_name)), ["ready"]);
-    // Info as JSON, metrics as sent.
+    // Info as JSON; metrics and flow logs read into JSON, or as sent with raw=true.
     let info = lines(&raw("info"));
     assert!(!info.is_empty());
     assert!(info[0]["info"].is_object(), "{}", info[0]);
     let metrics = lines(&raw("metrics"));
     assert_eq!(metrics.len(), 1);
-    assert!(metrics[0]["protobuf"].is_string());
+    let device_metrics = &metrics[0]["metrics"]["dm"];
+    assert_eq!(device_metrics["cpuMetric"]["totalNs"], "12500000000");
+    assert_eq!(device_metrics["disk"][0]["mountPath"], "/persist");
+    assert_eq!(device_metrics["network"][1]["iName"], "eth1");
+    assert!(metrics[0].get("protobuf").is_none(), "{}", metrics[0]);
+    let sent = lines(&raw("metrics?raw=true"));
+    assert!(sent[0]["protobuf"].is_string() && sent[0].get("metrics").is_none());
+    let flows = lines(&raw("flowlog"));
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0]["flowlog"]["flows"][0]["flow"]["destPort"], 443);
+    assert_eq!(flows[0]["flowlog"]["flows"][0]["action"], "ActionAccept");
+    assert_eq!(
+        flows[0]["flowlog"]["dnsReqs"][0]["hostName"],
+        "one.one.one.one"
+    );
     // Certificates from attestation.
     let certs = lines(&raw("certs"));
     assert!(!certs.is_empty(), "the upload of attestation is kept");

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod pki;
 pub mod report;
 pub mod telemetry;
+pub mod usage;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -103,6 +104,8 @@ pub struct DeviceApi {
     reporter: report::Reporter,
     events: DeviceEvents,
     metrics: metrics::Metrics,
+    /// What each device last said it uses (the fleet exporter's per-device figures).
+    usages: Arc<usage::Usages>,
 }
 
 /// A response: status and body, always with the proto content type.
@@ -232,6 +235,7 @@ impl DeviceApi {
             stop: stop.clone(),
             options,
             attestations: Mutex::new(HashMap::new()),
+            usages: Arc::default(),
         });
         tokio::spawn(api.clone().write_device_configs(stop));
         Ok(api)
@@ -259,6 +263,7 @@ impl DeviceApi {
         registry.register_collector(Box::new(metrics::Fleet {
             devices: self.fleet.devices.clone(),
             applications: self.fleet.applications.clone(),
+            usages: self.usages.clone(),
         }));
         registry
     }
@@ -675,11 +680,13 @@ impl DeviceApi {
                     self.reporter.seen(&device).await;
                 }
                 let record = ingest::raw_record(metrics.at_time_stamp.as_ref(), &payload, received);
-                kept(
-                    self.telemetry
-                        .keep(uuid, ::telemetry::Kind::Metrics, vec![record])
-                        .await,
-                )
+                self.telemetry
+                    .keep(uuid, ::telemetry::Kind::Metrics, vec![record])
+                    .await?;
+                if let Some(usage) = usage::Usage::of(&metrics) {
+                    self.usages.record(uuid, usage);
+                }
+                Ok(status(StatusCode::CREATED))
             }
             // Accepted, not kept: the telemetry store has no kind for it yet.
             ["hardwarehealth"] => Ok(status(StatusCode::CREATED)),

@@ -15,11 +15,14 @@ use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::usage::Usage;
 
 /// The endpoints of the device API, as labelled (`other`: any path that is none of them).
 pub const ENDPOINTS: [&str; 13] = [
@@ -267,6 +270,22 @@ impl Collector for DeviceCounts {
 pub(crate) struct Fleet {
     pub(crate) devices: Store<Device>,
     pub(crate) applications: Store<Application>,
+    pub(crate) usages: std::sync::Arc<crate::usage::Usages>,
+}
+
+/// A per-object counter family, as [`gauge`].
+fn counter<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    values: impl Iterator<Item = (&'a str, &'a str, f64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (namespace, name, value) in values {
+        ConstCounter::new(value)
+            .encode(family.encode_family(&[("namespace", namespace), ("name", name)])?)?;
+    }
+    Ok(())
 }
 
 /// A quantity of a Device's status (`capacity`), as a number (`None` when absent or invalid).
@@ -352,6 +371,60 @@ impl Collector for Fleet {
             "eve_device_storage_bytes",
             "The device's storage (status.capacity.ephemeral-storage), in bytes",
             each(|d| quantity(d, "ephemeral-storage")),
+        )?;
+        let uuids: std::collections::HashSet<&str> = keyed
+            .iter()
+            .filter_map(|(_, _, d)| d.status.as_ref()?.uuid.as_deref())
+            .collect();
+        let usages = self.usages.of_known(|uuid| uuids.contains(uuid));
+        let usages = &usages;
+        let used = |f: fn(&Usage) -> Option<f64>| {
+            keyed.iter().filter_map(move |(ns, name, d)| {
+                let uuid = d.status.as_ref()?.uuid.as_deref()?;
+                Some((ns.as_str(), name.as_str(), f(usages.get(uuid)?)?))
+            })
+        };
+        gauge(
+            &mut encoder,
+            "eve_device_metrics_timestamp_seconds",
+            "When the device took the figures of its last metrics message, in seconds since the epoch",
+            used(|u| u.at),
+        )?;
+        counter(
+            &mut encoder,
+            "eve_device_cpu_seconds",
+            "CPU time the device has used since it booted (its last metrics message)",
+            used(|u| u.cpu_seconds),
+        )?;
+        gauge(
+            &mut encoder,
+            "eve_device_memory_used_bytes",
+            "Memory in use on the device (its last metrics message), in bytes",
+            used(|u| u.memory_used_bytes),
+        )?;
+        gauge(
+            &mut encoder,
+            "eve_device_persist_size_bytes",
+            "The size of the device's /persist partition (its last metrics message), in bytes",
+            used(|u| u.disk_total_bytes),
+        )?;
+        gauge(
+            &mut encoder,
+            "eve_device_persist_used_bytes",
+            "What is used of the device's /persist partition (its last metrics message), in bytes",
+            used(|u| u.disk_used_bytes),
+        )?;
+        counter(
+            &mut encoder,
+            "eve_device_network_receive_bytes",
+            "Bytes the device's ports received since it booted, summed over ports (its last metrics message)",
+            used(|u| u.network_receive_bytes),
+        )?;
+        counter(
+            &mut encoder,
+            "eve_device_network_transmit_bytes",
+            "Bytes the device's ports sent since it booted, summed over ports (its last metrics message)",
+            used(|u| u.network_transmit_bytes),
         )?;
         let mut family = encoder.encode_descriptor(
             "eve_device_eve_os_info",

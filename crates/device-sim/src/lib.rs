@@ -545,15 +545,96 @@ impl Device {
         .await
     }
 
-    /// Posts metrics.
+    /// Posts metrics as EVE's `zedagent` does, with made-up figures: CPU time (12.5 s), memory
+    /// (512 MB used of 2048), `/persist` (250 MB used of 1000) and two ports' bytes (101
+    /// received, 12 sent in all).
     pub async fn metrics(&self) -> Result<(), SimError> {
+        use eve_api::telemetry::{
+            CpuMetric, DeviceMemoryMetric, DeviceMetric, DiskMetric, MemoryMetric, NetworkMetric,
+            z_metric_msg::MetricContent,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let port = |name: &str, rx_bytes, tx_bytes| NetworkMetric {
+            i_name: name.into(),
+            rx_bytes,
+            tx_bytes,
+            ..NetworkMetric::default()
+        };
         let message = eve_api::telemetry::ZMetricMsg {
             dev_id: self.uuid.clone().unwrap_or_default(),
-            at_time_stamp: None,
+            at_time_stamp: Some(pbjson_types::Timestamp {
+                seconds: now.as_secs() as i64,
+                nanos: now.subsec_nanos() as i32,
+            }),
+            metric_content: Some(MetricContent::Dm(DeviceMetric {
+                cpu_metric: Some(CpuMetric {
+                    total: 12,
+                    total_ns: 12_500_000_000,
+                    ..CpuMetric::default()
+                }),
+                memory: Some(MemoryMetric {
+                    used_mem: 512,
+                    avail_mem: 1536,
+                }),
+                device_memory: Some(DeviceMemoryMetric {
+                    memory_mb: 2048,
+                    allocated_apps_mb: 256,
+                    allocated_eve_mb: 400,
+                    used_eve_mb: 256,
+                }),
+                disk: vec![DiskMetric {
+                    disk: "sda9".into(),
+                    mount_path: "/persist".into(),
+                    total: 1000,
+                    used: 250,
+                    free: 750,
+                    ..DiskMetric::default()
+                }],
+                network: vec![port("eth0", 100, 10), port("eth1", 1, 2)],
+                ..DeviceMetric::default()
+            })),
+            ..eve_api::telemetry::ZMetricMsg::default()
         };
         self.post(
             "metrics",
             &self.device_path("metrics"),
+            self.signer.seal(message.encode_to_vec()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Posts a flow log of one flow (10.1.0.2:40000 to 1.1.1.1:443, TCP, accepted) and one DNS
+    /// request, as EVE's `zedrouter` does.
+    pub async fn flowlog(&self) -> Result<(), SimError> {
+        use eve_api::telemetry::{AclAction, DnsRequest, FlowMessage, FlowRecord, IpFlow};
+        let message = FlowMessage {
+            dev_id: self.uuid.clone().unwrap_or_default(),
+            flows: vec![FlowRecord {
+                flow: Some(IpFlow {
+                    src: "10.1.0.2".into(),
+                    src_port: 40000,
+                    dest: "1.1.1.1".into(),
+                    dest_port: 443,
+                    protocol: 6,
+                }),
+                tx_bytes: 1200,
+                rx_bytes: 5400,
+                action: AclAction::ActionAccept as i32,
+                ..FlowRecord::default()
+            }],
+            dns_reqs: vec![DnsRequest {
+                host_name: "one.one.one.one".into(),
+                addrs: vec!["1.1.1.1".into()],
+                ..DnsRequest::default()
+            }],
+            ..FlowMessage::default()
+        };
+        self.post(
+            "flowlog",
+            &self.device_path("flowlog"),
             self.signer.seal(message.encode_to_vec()),
         )
         .await?;

@@ -41,9 +41,14 @@ pub mod info {
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.info.rs"));
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.info.serde.rs"));
 }
-/// Metrics, logs, flow logs, hardware health: their headers.
+/// Metrics, logs, flow logs, hardware health: the fields Adamant reads (metrics and flow logs
+/// are kept as sent).
 pub mod telemetry {
     include!(concat!(env!("OUT_DIR"), "/org.lfedge.eve.telemetry.rs"));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/org.lfedge.eve.telemetry.serde.rs"
+    ));
 }
 
 pub mod envelope;

@@ -4,15 +4,16 @@
 //!   `iid`, `content`, `msgid`, `tags`, `filename`, `function`, and `app` (the application's
 //!   UUID) for application logs; `truncated: true` when a field was cut;
 //! - info: `time` and `info`, the `ZInfoMsg` in proto3 JSON;
-//! - metrics and flow logs: `time` and `protobuf`, the message as sent (base64), since only
-//!   their headers are modelled here;
+//! - metrics and flow logs: `time` and `protobuf`, the message as sent (base64), read into JSON
+//!   (`metrics`, `flowlog`) when read out ([`readable`]), so what the model lacks today is not
+//!   lost;
 //! - certificates (attestation uploads): `time` and `certs`, the `ZCert`s in proto3 JSON.
 
 use base64::Engine;
 use bytes::Bytes;
 use eve_api::newlogs::Entry;
 use serde_json::{Map, Value, json};
-use telemetry::NewRecord;
+use telemetry::{Kind, NewRecord};
 
 /// The longest `content` kept (longer ones are cut, `truncated` set).
 pub const MAX_CONTENT: usize = 16 * 1024;
@@ -140,6 +141,29 @@ pub(crate) fn raw_record(
     timestamped(at, received, body)
 }
 
+/// A kept record's body as readers get it: a metrics or flow log message as sent (`protobuf`)
+/// read into its proto3 JSON (`metrics`, `flowlog`; fields not modelled are left out). `None`
+/// for other kinds, and for a body that is not such a record.
+pub(crate) fn readable(kind: Kind, body: &[u8]) -> Option<Vec<u8>> {
+    use eve_api::Message;
+    fn json<M: Message + Default + serde::Serialize>(bytes: &[u8]) -> Option<Value> {
+        serde_json::to_value(M::decode(bytes).ok()?).ok()
+    }
+    let (field, message): (&str, fn(&[u8]) -> Option<Value>) = match kind {
+        Kind::Metrics => ("metrics", json::<eve_api::telemetry::ZMetricMsg>),
+        Kind::FlowLog => ("flowlog", json::<eve_api::telemetry::FlowMessage>),
+        _ => return None,
+    };
+    let mut body: Map<String, Value> = serde_json::from_slice(body).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body.get("protobuf")?.as_str()?)
+        .ok()?;
+    let message = message(&bytes)?;
+    body.remove("protobuf");
+    body.insert(field.into(), message);
+    serde_json::to_vec(&body).ok()
+}
+
 /// Uploaded certificates as a record.
 pub(crate) fn certs_record(certs: &[eve_api::certs::ZCert], received: u64) -> NewRecord {
     let mut body = Map::new();
@@ -178,5 +202,76 @@ mod tests {
         let body: Value = serde_json::from_slice(&plain.body).unwrap();
         assert_eq!(plain.millis, 1_000, "no timestamp: when it was received");
         assert!(body.get("truncated").is_none() && body.get("app").is_none());
+    }
+
+    #[test]
+    fn metrics_and_flow_logs_are_read_out_as_json() {
+        use eve_api::Message;
+        use eve_api::telemetry::{
+            CpuMetric, DeviceMetric, FlowMessage, FlowRecord, IpFlow, ZMetricMsg,
+            z_metric_msg::MetricContent,
+        };
+        let at = pbjson_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        };
+        let metrics = ZMetricMsg {
+            dev_id: "d".into(),
+            at_time_stamp: Some(at.clone()),
+            metric_content: Some(MetricContent::Dm(DeviceMetric {
+                cpu_metric: Some(CpuMetric {
+                    total: 12,
+                    ..CpuMetric::default()
+                }),
+                ..DeviceMetric::default()
+            })),
+            ..ZMetricMsg::default()
+        };
+        let record = raw_record(Some(&at), &metrics.encode_to_vec(), 0);
+        let read: Value =
+            serde_json::from_slice(&readable(Kind::Metrics, &record.body).unwrap()).unwrap();
+        assert_eq!(
+            read,
+            json!({
+                "time": "2023-11-14T22:13:20Z",
+                "metrics": {
+                    "devID": "d",
+                    "atTimeStamp": "2023-11-14T22:13:20+00:00",
+                    "dm": {"cpuMetric": {"total": "12"}},
+                },
+            })
+        );
+        let flows = FlowMessage {
+            dev_id: "d".into(),
+            flows: vec![FlowRecord {
+                flow: Some(IpFlow {
+                    src: "10.1.0.2".into(),
+                    dest: "1.1.1.1".into(),
+                    dest_port: 443,
+                    protocol: 6,
+                    ..IpFlow::default()
+                }),
+                tx_bytes: 100,
+                ..FlowRecord::default()
+            }],
+            ..FlowMessage::default()
+        };
+        let record = raw_record(None, &flows.encode_to_vec(), 1_000);
+        let read: Value =
+            serde_json::from_slice(&readable(Kind::FlowLog, &record.body).unwrap()).unwrap();
+        assert_eq!(
+            read["flowlog"]["flows"][0],
+            json!({
+                "flow": {"src": "10.1.0.2", "dest": "1.1.1.1", "destPort": 443, "protocol": 6},
+                "txBytes": "100",
+            })
+        );
+        assert!(read.get("protobuf").is_none());
+        assert_eq!(
+            readable(Kind::Log, &record.body),
+            None,
+            "logs are JSON already"
+        );
+        assert_eq!(readable(Kind::Metrics, b"{}"), None, "not a kept message");
     }
 }

@@ -116,6 +116,10 @@ struct Options {
     tail: Option<usize>,
     follow: bool,
     events: bool,
+    /// Metrics and flow logs as kept (the message as sent, base64), not read into JSON.
+    raw: bool,
+    /// The kind whose messages are read into JSON on the way out (metrics, flow logs).
+    read_as: Option<Kind>,
 }
 
 /// A time: RFC 3339, or a duration before now (`90s`, `1h30m`, `2d`).
@@ -196,9 +200,10 @@ fn parse_options(request: &http::Request<()>, now: u64) -> Result<Options, Failu
                 options.tail = Some(tail);
             }
             "follow" => options.follow = matches!(value.as_str(), "true" | "1" | ""),
+            "raw" => options.raw = matches!(value.as_str(), "true" | "1" | ""),
             other => {
                 return Err(bad(format!(
-                    "unknown parameter {other:?}: use since, until, severity, source, app, text, limit, tail or follow"
+                    "unknown parameter {other:?}: use since, until, severity, source, app, text, limit, tail, follow or raw"
                 )));
             }
         }
@@ -251,10 +256,14 @@ impl Options {
     }
 }
 
-/// One record as a line: its body with its `id` first.
-fn line(record: &Record, events: bool) -> Bytes {
+/// One record as a line: its body (read into JSON where `options` say) with its `id` first.
+fn line(record: &Record, options: &Options) -> Bytes {
+    let events = options.events;
     let id = record.id.to_string();
-    let body = &record.body;
+    let readable = options
+        .read_as
+        .and_then(|kind| super::ingest::readable(kind, &record.body));
+    let body: &[u8] = readable.as_deref().unwrap_or(&record.body);
     let mut out = Vec::with_capacity(body.len() + id.len() + 16);
     if events {
         out.extend_from_slice(format!("id: {id}\ndata: ").as_bytes());
@@ -471,6 +480,9 @@ impl DeviceApi {
         if target.app.is_some() {
             options.app = target.app.clone();
         }
+        if !options.raw {
+            options.read_as = Some(target.kind);
+        }
         let stream = StreamKey::new(target.uuid.clone(), target.kind);
         let store = self.telemetry.store().clone();
         let records = history(store.as_ref(), &stream, &options).await?;
@@ -482,7 +494,7 @@ impl DeviceApi {
         if !options.follow {
             let mut out = Vec::new();
             for record in &records {
-                out.extend_from_slice(&line(record, options.events));
+                out.extend_from_slice(&line(record, &options));
             }
             return Ok(respond(StatusCode::OK, content_type, whole(out)));
         }
@@ -514,7 +526,7 @@ async fn follow(
 ) {
     let send = |bytes: Bytes| sender.send(Ok(http_body::Frame::data(bytes)));
     for record in &records {
-        if send(line(record, options.events)).await.is_err() {
+        if send(line(record, &options)).await.is_err() {
             return;
         }
     }
@@ -588,7 +600,7 @@ async fn follow(
         for record in page {
             cursor = record.id;
             had = true;
-            if options.keeps(&record) && send(line(&record, options.events)).await.is_err() {
+            if options.keeps(&record) && send(line(&record, &options)).await.is_err() {
                 return;
             }
         }
@@ -696,13 +708,18 @@ mod tests {
             id: Id { millis: 5, seq: 1 },
             body: Bytes::from(body.to_string()),
         };
+        let lines = Options::default();
+        let events = Options {
+            events: true,
+            ..Options::default()
+        };
         assert_eq!(
-            line(&record(r#"{"a":1}"#), false),
+            line(&record(r#"{"a":1}"#), &lines),
             r#"{"id":"5-1","a":1}"#.to_string() + "\n"
         );
-        assert_eq!(line(&record("{}"), false), "{\"id\":\"5-1\"}\n");
+        assert_eq!(line(&record("{}"), &lines), "{\"id\":\"5-1\"}\n");
         assert_eq!(
-            line(&record(r#"{"a":1}"#), true),
+            line(&record(r#"{"a":1}"#), &events),
             "id: 5-1\ndata: {\"id\":\"5-1\",\"a\":1}\n\n"
         );
     }
