@@ -470,9 +470,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     // `/metrics`: the device API's beside the server's; `/metrics/fleet`: the fleet exporter.
-    server
-        .metrics()
-        .register(|registry| device_api.register_metrics(registry));
+    let mut files = Vec::new();
+    if matches!(args.store, StoreUrl::Embedded) {
+        files.push(("objects", args.data_dir.join("store.redb")));
+    }
+    if matches!(
+        args.devices.telemetry_store,
+        None | Some(TelemetryUrl::Embedded)
+    ) {
+        files.push(("telemetry", args.data_dir.join("telemetry.redb")));
+    }
+    server.metrics().register(|registry| {
+        device_api.register_metrics(registry);
+        registry.register_collector(Box::new(store::StoreFiles(files)));
+    });
     server
         .metrics()
         .add_page("fleet", device_api.fleet_registry());

@@ -73,6 +73,35 @@ impl StoreUrl {
     }
 }
 
+/// `adamant_store_size_bytes{store}`: the size of the embedded stores' files (`objects`:
+/// `store.redb`, `telemetry`: `telemetry.redb`), read at each scrape. Stores elsewhere (etcd,
+/// Redis) have their own exporters.
+#[derive(Debug)]
+pub(crate) struct StoreFiles(pub(crate) Vec<(&'static str, std::path::PathBuf)>);
+
+impl prometheus_client::collector::Collector for StoreFiles {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let mut family = encoder.encode_descriptor(
+            "adamant_store_size_bytes",
+            "The size of an embedded store's file (objects: store.redb, telemetry: telemetry.redb), in bytes",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (store, path) in &self.0 {
+            let Ok(metadata) = std::fs::metadata(path) else {
+                continue;
+            };
+            prometheus_client::metrics::gauge::ConstGauge::new(metadata.len() as i64)
+                .encode(family.encode_family(&[("store", *store)])?)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

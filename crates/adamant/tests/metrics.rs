@@ -139,6 +139,24 @@ fn metrics_and_the_fleet_exporter_pass_promtool_with_the_series_requests_make() 
         value(&text, "process_resident_memory_bytes") > Some(0.0),
         "{text}"
     );
+    // The stores: their files' sizes, and how long commits take.
+    for store in ["objects", "telemetry"] {
+        let size = value(
+            &text,
+            &format!("adamant_store_size_bytes{{store=\"{store}\"}}"),
+        );
+        assert!(size > Some(0.0), "{store}: {text}");
+    }
+    for operation in ["create", "update", "get", "list"] {
+        let count = format!(
+            "apiserver_storage_request_duration_seconds_count{{operation=\"{operation}\"}}"
+        );
+        assert!(value(&text, &count) >= Some(1.0), "{operation}: {text}");
+    }
+    for kind in ["log", "info", "metrics"] {
+        let count = format!("eve_telemetry_append_duration_seconds_count{{kind=\"{kind}\"}}");
+        assert!(value(&text, &count) >= Some(1.0), "{kind}: {text}");
+    }
 
     // The fleet exporter.
     let fleet = eventually("the fleet exporter to see the device ready", || {

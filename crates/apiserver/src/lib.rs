@@ -14,6 +14,7 @@ pub mod events;
 pub mod gc;
 mod http;
 pub mod keys;
+mod metered;
 pub mod metrics;
 pub use http::{RequestBody, ResponseBody};
 pub mod native;

@@ -90,6 +90,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: Family<ResourceLabels, Histogram, fn() -> Histogram>,
     watches: Family<WatchLabels, Gauge>,
+    /// Object store calls by operation (`crate::metered`).
+    pub(crate) storage: crate::metered::Durations,
     names: RwLock<HashSet<&'static str>>,
     registry: RwLock<Registry>,
     pages: RwLock<Vec<(String, Arc<Registry>)>>,
@@ -130,11 +132,18 @@ impl Metrics {
             "Watches open now, by group and resource",
             watches.clone(),
         );
+        let storage = crate::metered::durations();
+        registry.register(
+            "apiserver_storage_request_duration_seconds",
+            "Time the object store took to answer the API server, by operation (create, update and delete return once committed), in seconds",
+            storage.clone(),
+        );
         registry.register_collector(Box::new(crate::process::Process));
         let names = ["", OTHER].into_iter().collect();
         Metrics {
             requests,
             durations,
+            storage,
             watches,
             names: RwLock::new(names),
             registry: RwLock::new(registry),

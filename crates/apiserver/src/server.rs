@@ -196,6 +196,11 @@ impl ApiServer {
         store: Arc<dyn Store>,
         plugins: Vec<Arc<dyn Plugin>>,
     ) -> Result<Arc<ApiServer>, StartError> {
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let store: Arc<dyn Store> = Arc::new(crate::metered::MeteredStore::new(
+            store,
+            metrics.storage.clone(),
+        ));
         let registry = Registry::new(store.clone());
         let vault = crate::keys::StoreVault::new(store, &registry);
         let key = ::pki::load_or_make(&vault, ::pki::names::SERVICE_ACCOUNT, || {
@@ -231,7 +236,7 @@ impl ApiServer {
             ]),
             service_accounts,
             mounts: std::sync::RwLock::new(Vec::new()),
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics,
             vault,
         });
         let namespaces = native::namespace_resource();

@@ -121,6 +121,17 @@ pub struct Metrics {
     records: Family<KindLabels, Counter>,
     bytes: Family<KindLabels, Counter>,
     refused: Family<RefusedLabels, Counter>,
+    appends: Family<KindLabels, Histogram, fn() -> Histogram>,
+}
+
+/// The upper bounds of the telemetry append buckets, in seconds (an append returns once
+/// durable: a group commit on a local disk is milliseconds).
+const APPEND_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+fn append_histogram() -> Histogram {
+    Histogram::new(APPEND_BUCKETS)
 }
 
 impl Default for Metrics {
@@ -131,6 +142,7 @@ impl Default for Metrics {
             records: Family::default(),
             bytes: Family::default(),
             refused: Family::default(),
+            appends: Family::new_with_constructor(append_histogram as fn() -> Histogram),
         }
     }
 }
@@ -153,6 +165,15 @@ impl Metrics {
         };
         self.records.get_or_create(&labels).inc_by(records as u64);
         self.bytes.get_or_create(&labels).inc_by(bytes as u64);
+    }
+
+    /// An append of `kind` to the telemetry store that took `elapsed` (until durable).
+    pub fn appended(&self, kind: telemetry::Kind, elapsed: Duration) {
+        self.appends
+            .get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// An upload of `kind` refused for `reason` (one of [`reason`]).
@@ -186,6 +207,11 @@ impl Metrics {
             "eve_telemetry_bytes",
             "Bytes of telemetry records kept, by kind",
             self.bytes.clone(),
+        );
+        registry.register(
+            "eve_telemetry_append_duration_seconds",
+            "Time the telemetry store took to make an upload's records durable (the device's acknowledgement waits for it), by kind, in seconds",
+            self.appends.clone(),
         );
         registry.register(
             "eve_telemetry_refused",

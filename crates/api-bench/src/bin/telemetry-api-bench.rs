@@ -51,7 +51,7 @@ struct Args {
     /// Bytes of each log entry's `content`.
     #[arg(long, default_value_t = 150)]
     content: usize,
-    /// Bytes of each metrics message (a `ZMetricMsg` padded with an opaque field).
+    /// Bytes of each metrics message (a `ZMetricMsg` of device metrics and as many applications' as fit).
     #[arg(long, default_value_t = 2_000)]
     metrics_bytes: usize,
     /// Seconds between a device's config polls, and between its metrics posts (EVE's
@@ -177,47 +177,102 @@ fn now_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// A `ZMetricMsg` of about `size` bytes: the device id, then an opaque field standing for the
-/// device, network and application metrics (counters as varints, as protobuf encodes them).
+/// A `ZMetricMsg` of about `size` bytes as EVE's `zedagent` makes one: the device's CPU, memory,
+/// disks and ports, then applications' metrics (CPU, memory, a port, a disk) until the size is
+/// reached; counters drawn from `seed`.
 fn metrics_payload(uuid: &str, size: usize, seed: u64) -> Vec<u8> {
-    let mut message = eve_api::telemetry::ZMetricMsg {
+    use eve_api::telemetry::{
+        AppDiskMetric, AppMemoryMetric, AppMetric, CpuMetric, DeviceMemoryMetric, DeviceMetric,
+        DiskMetric, MemoryMetric, NetworkMetric, ZMetricMsg, z_metric_msg::MetricContent,
+    };
+    let state = std::cell::Cell::new(seed);
+    let next = |bound: u64| {
+        state.set(splitmix(state.get()));
+        state.get() % bound
+    };
+    let port = |name: &str| NetworkMetric {
+        i_name: name.into(),
+        local_name: name.into(),
+        tx_bytes: next(1 << 40),
+        rx_bytes: next(1 << 40),
+        tx_pkts: next(1 << 30),
+        rx_pkts: next(1 << 30),
+        tx_drops: next(1000),
+        rx_drops: next(1000),
+        ..NetworkMetric::default()
+    };
+    let network = vec![port("eth0"), port("eth1"), port("wlan0")];
+    let disk = |disk: &str, mount: &str| DiskMetric {
+        disk: disk.into(),
+        mount_path: mount.into(),
+        read_bytes: next(1 << 20),
+        write_bytes: next(1 << 20),
+        read_count: next(1 << 30),
+        write_count: next(1 << 30),
+        total: 100_000,
+        used: next(100_000),
+        free: next(100_000),
+    };
+    let disks = vec![
+        disk("sda1", "/config"),
+        disk("sda9", "/persist"),
+        disk("sda2", "/"),
+    ];
+    let mut message = ZMetricMsg {
         dev_id: uuid.to_string(),
-        at_time_stamp: None,
+        at_time_stamp: Some(pbjson_types::Timestamp {
+            seconds: (now_millis() / 1000) as i64,
+            nanos: 0,
+        }),
+        metric_content: Some(MetricContent::Dm(DeviceMetric {
+            memory: Some(MemoryMetric {
+                used_mem: next(4096) as u32,
+                avail_mem: next(4096) as u32,
+            }),
+            device_memory: Some(DeviceMemoryMetric {
+                memory_mb: 8192,
+                allocated_apps_mb: next(4096) as u32,
+                allocated_eve_mb: 800,
+                used_eve_mb: next(800) as u32,
+            }),
+            cpu_metric: Some(CpuMetric {
+                total: next(1 << 24),
+                total_ns: next(1 << 54),
+                ..CpuMetric::default()
+            }),
+            network,
+            disk: disks,
+            ..DeviceMetric::default()
+        })),
+        ..ZMetricMsg::default()
+    };
+    let mut app = 0;
+    while message.encoded_len() < size {
+        app += 1;
+        message.am.push(AppMetric {
+            app_id: format!("{:08x}-0000-4000-8000-{app:012x}", seed as u32),
+            app_name: format!("app-{app}"),
+            cpu: Some(CpuMetric {
+                total: next(1 << 24),
+                total_ns: next(1 << 54),
+                ..CpuMetric::default()
+            }),
+            app_memory: Some(AppMemoryMetric {
+                allocated_mb: 512,
+                used_mb: next(512) as u32,
+            }),
+            network: vec![port(&format!("nbu{app}x1"))],
+            disk: vec![AppDiskMetric {
+                disk: format!("/persist/vault/volumes/{app}"),
+                provisioned: 10_240,
+                used: next(10_240),
+                disk_type: "QCOW2".into(),
+                dirty: false,
+            }],
+            ..AppMetric::default()
+        });
     }
-    .encode_to_vec();
-    let mut inner = Vec::new();
-    let mut field = 1u64;
-    let mut k = seed;
-    while inner.len() + message.len() + 4 < size {
-        k = splitmix(k);
-        // A varint field: small tags, counters of a few bytes.
-        inner.push(((field % 15 + 1) << 3) as u8);
-        let mut value = k % (1 << (7 * (1 + field % 4)));
-        loop {
-            let byte = (value & 0x7f) as u8;
-            value >>= 7;
-            if value == 0 {
-                inner.push(byte);
-                break;
-            }
-            inner.push(byte | 0x80);
-        }
-        field += 1;
-    }
-    // Field 4, length-delimited (not modelled by the server: kept as sent).
-    message.push((4 << 3) | 2);
-    let mut length = inner.len();
-    loop {
-        let byte = (length & 0x7f) as u8;
-        length >>= 7;
-        if length == 0 {
-            message.push(byte);
-            break;
-        }
-        message.push(byte | 0x80);
-    }
-    message.extend(inner);
-    message
+    message.encode_to_vec()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

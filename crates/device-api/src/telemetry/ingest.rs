@@ -149,7 +149,8 @@ pub(crate) fn readable(kind: Kind, body: &[u8]) -> Option<Vec<u8>> {
     fn json<M: Message + Default + serde::Serialize>(bytes: &[u8]) -> Option<Value> {
         serde_json::to_value(M::decode(bytes).ok()?).ok()
     }
-    let (field, message): (&str, fn(&[u8]) -> Option<Value>) = match kind {
+    type Reader = fn(&[u8]) -> Option<Value>;
+    let (field, message): (&str, Reader) = match kind {
         Kind::Metrics => ("metrics", json::<eve_api::telemetry::ZMetricMsg>),
         Kind::FlowLog => ("flowlog", json::<eve_api::telemetry::FlowMessage>),
         _ => return None,
@@ -217,7 +218,7 @@ mod tests {
         };
         let metrics = ZMetricMsg {
             dev_id: "d".into(),
-            at_time_stamp: Some(at.clone()),
+            at_time_stamp: Some(at),
             metric_content: Some(MetricContent::Dm(DeviceMetric {
                 cpu_metric: Some(CpuMetric {
                     total: 12,

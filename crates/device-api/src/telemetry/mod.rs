@@ -116,11 +116,13 @@ impl Telemetry {
             ));
         }
         let count = records.len();
-        match self
+        let started = std::time::Instant::now();
+        let appended = self
             .store
             .append(&StreamKey::new(device, kind), records)
-            .await
-        {
+            .await;
+        self.metrics.appended(kind, started.elapsed());
+        match appended {
             Ok(_) => {
                 self.metrics.kept(kind, count, bytes);
                 Ok(())
