@@ -229,3 +229,105 @@ fn the_python_client_works_with_a_service_account_token() {
     ]);
     server.python("tokens.py");
 }
+
+#[test]
+fn token_reviews_say_who_a_token_is_to_those_allowed_to_ask() {
+    let server = Server::start();
+    server.ok(&["create", "namespace", "team"]);
+    server.ok(&["-n", "team", "create", "serviceaccount", "robot"]);
+    server.ok(&["-n", "team", "create", "serviceaccount", "proxy"]);
+    let robot = server.ok(&["-n", "team", "create", "token", "robot"]);
+    let proxy = server.ok(&["-n", "team", "create", "token", "proxy"]);
+    let review = |token: &str| {
+        serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token},
+        })
+        .to_string()
+    };
+    let create = |body: String| {
+        let out = server.ok_stdin(
+            &[
+                "create",
+                "--raw",
+                "/apis/authentication.k8s.io/v1/tokenreviews",
+                "-f",
+                "-",
+            ],
+            &body,
+        );
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let answer = create(review(robot.trim()));
+    assert_eq!(answer["status"]["authenticated"], true, "{answer}");
+    assert_eq!(
+        answer["status"]["user"]["username"],
+        "system:serviceaccount:team:robot"
+    );
+    assert!(
+        answer["status"]["user"]["groups"]
+            .as_array()
+            .unwrap()
+            .contains(&"system:serviceaccounts:team".into())
+    );
+    assert_eq!(
+        answer["status"]["audiences"][0],
+        "https://kubernetes.default.svc.cluster.local"
+    );
+    let forged = create(review("not.a.token"));
+    assert_eq!(forged["status"]["authenticated"], false, "{forged}");
+    assert!(forged["status"]["error"].is_string(), "{forged}");
+    // Audiences the server does not check tokens for: not authenticated.
+    let other = create(
+        serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": robot.trim(), "audiences": ["vault"]},
+        })
+        .to_string(),
+    );
+    assert_eq!(other["status"]["authenticated"], false, "{other}");
+    // No token: 400, as kube-apiserver answers.
+    let empty = server.fails(
+        &[
+            "create",
+            "--raw",
+            "/apis/authentication.k8s.io/v1/tokenreviews",
+            "-f",
+            "-",
+        ],
+        Some(&review("")),
+    );
+    assert!(empty.contains("token is required"), "{empty}");
+
+    // Asking is `create tokenreviews`: system:auth-delegator grants it, nothing else does.
+    let ask = |token: &str| {
+        server.with_token_stdin(
+            token,
+            &[
+                "create",
+                "--raw",
+                "/apis/authentication.k8s.io/v1/tokenreviews",
+                "-f",
+                "-",
+            ],
+            &review(robot.trim()),
+        )
+    };
+    let refused = ask(proxy.trim());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("cannot create resource \"tokenreviews\""),
+        "{refused:?}"
+    );
+    server.ok(&[
+        "create",
+        "clusterrolebinding",
+        "proxy-delegates",
+        "--clusterrole=system:auth-delegator",
+        "--serviceaccount=team:proxy",
+    ]);
+    let allowed = ask(proxy.trim());
+    assert!(allowed.status.success(), "{allowed:?}");
+}

@@ -134,6 +134,11 @@ impl ApiServer {
         &self.service_accounts
     }
 
+    /// The audiences bearer tokens are checked for (`--api-audiences`).
+    pub(crate) fn api_audiences(&self) -> Vec<String> {
+        self.service_accounts.api_audiences()
+    }
+
     /// The metrics served at `/metrics` (others may add theirs) and `/metrics/NAME`.
     pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
         &self.metrics

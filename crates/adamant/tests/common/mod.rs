@@ -170,13 +170,19 @@ impl Server {
 
     /// kubectl with a bearer token and no kubeconfig (the server's URL and root certificate).
     pub fn with_token(&self, token: &str, args: &[&str]) -> Output {
+        self.with_token_stdin(token, args, "")
+    }
+
+    /// [`Server::with_token`] with `stdin`.
+    pub fn with_token_stdin(&self, token: &str, args: &[&str], stdin: &str) -> Output {
+        use std::io::Write;
         let ca = self
             .data
             .join("pki/root-certificate.pem")
             .display()
             .to_string();
         let url = format!("https://{}", self.address);
-        Command::new("kubectl")
+        let mut child = Command::new("kubectl")
             .args([
                 "--server",
                 &url,
@@ -188,8 +194,13 @@ impl Server {
             .args(args)
             .env("HOME", self.home.path())
             .env_remove("KUBECONFIG")
-            .output()
-            .unwrap()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().unwrap()
     }
 
     /// A command of a particular kubectl binary with this server's kubeconfig and a fresh HOME.

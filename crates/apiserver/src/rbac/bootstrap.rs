@@ -107,6 +107,18 @@ pub(crate) fn cluster_roles() -> Vec<Value> {
             ],
         ),
         cluster_role(
+            "system:auth-delegator",
+            None,
+            vec![
+                PolicyRule::resource(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+                PolicyRule::resource(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews"],
+                ),
+            ],
+        ),
+        cluster_role(
             "system:public-info-viewer",
             None,
             vec![PolicyRule::urls(

@@ -1,8 +1,9 @@
 //! The review APIs, answered and never stored: `authorization.k8s.io/v1`
 //! SelfSubjectAccessReview (`kubectl auth can-i`), SubjectAccessReview,
 //! LocalSubjectAccessReview, SelfSubjectRulesReview (`kubectl auth can-i --list`), and
-//! `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`), with kube-apiserver's
-//! checks of their specs.
+//! `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`) and TokenReview (what
+//! services behind the API server ask of a caller's bearer token), with kube-apiserver's checks
+//! of their specs.
 
 use std::sync::Arc;
 
@@ -45,6 +46,7 @@ pub(crate) const KINDS: &[(&str, &str, &str)] = &[
         "selfsubjectreviews",
         "SelfSubjectReview",
     ),
+    ("authentication.k8s.io", "tokenreviews", "TokenReview"),
 ];
 
 /// One review kind's answers.
@@ -155,6 +157,42 @@ impl Review {
     }
 }
 
+/// A TokenReview's status: whether the token authenticates to this server, and as whom. The
+/// token is checked for the server's own audiences (`--api-audiences`): a review naming others
+/// gets `authenticated: false` unless they include one of the server's.
+async fn token_status(server: &ApiServer, spec: &Value) -> Result<Value, ApiError> {
+    let token = text(spec, "token");
+    if token.is_empty() {
+        return Err(ApiError::BadRequest(
+            "token is required for TokenReview in authentication".into(),
+        ));
+    }
+    let served = server.api_audiences();
+    let asked = strings(&spec["audiences"]);
+    let audiences: Vec<String> = if asked.is_empty() {
+        served
+    } else {
+        asked.into_iter().filter(|a| served.contains(a)).collect()
+    };
+    if audiences.is_empty() {
+        return Ok(json!({
+            "authenticated": false,
+            "error": "the token cannot be checked for these audiences: this server checks tokens for its --api-audiences only",
+        }));
+    }
+    Ok(match server.token_user(token).await {
+        Ok(user) => json!({"authenticated": true, "user": user.info(), "audiences": audiences}),
+        Err(refusals) => {
+            let error = if refusals.is_empty() {
+                "invalid bearer token".to_string()
+            } else {
+                refusals.join("; ")
+            };
+            json!({"authenticated": false, "user": {}, "error": error})
+        }
+    })
+}
+
 /// A SelfSubjectRulesReview's status: the rules as resource and non-resource rules.
 fn rules_status(server: &ApiServer, user: &User, namespace: &str) -> Value {
     let (rules, errors) = server.rbac.rules_for(user, namespace);
@@ -203,6 +241,7 @@ impl Computed for Review {
             "SelfSubjectReview" => {
                 json!({"userInfo": user.info()})
             }
+            "TokenReview" => token_status(server, &object["spec"]).await?,
             "SelfSubjectRulesReview" => {
                 let namespace = text(&object["spec"], "namespace");
                 if namespace.is_empty() {

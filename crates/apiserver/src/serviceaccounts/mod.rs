@@ -134,6 +134,11 @@ impl ServiceAccounts {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = options;
     }
 
+    /// The audiences tokens must name one of to authenticate here (`--api-audiences`).
+    pub fn api_audiences(&self) -> Vec<String> {
+        self.options().api_audiences
+    }
+
     fn options(&self) -> Options {
         self.options
             .read()
