@@ -8,6 +8,7 @@ pub mod plugin;
 mod roles;
 mod store;
 mod telemetry;
+mod telemetry_service;
 mod telemetry_store;
 mod webhook;
 
@@ -131,6 +132,17 @@ pub struct ControllerArgs {
     /// `tls.crt`).
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
     pub device_api: bool,
+    /// Serve device telemetry (`/edgenode/...`, as `adamant serve` does on its API port) over
+    /// HTTPS on this address, e.g. `0.0.0.0:8444`, to callers whose bearer token the cluster
+    /// accepts (TokenReview), each read authorized by the cluster (SubjectAccessReview). Needs
+    /// `--device-api=true`.
+    #[arg(long)]
+    pub telemetry_listen: Option<std::net::SocketAddr>,
+    /// More DNS names or addresses for the telemetry service's certificate (repeatable), e.g.
+    /// its Service's `adamant-telemetry.adamant-system.svc`; `localhost` and the listening
+    /// address are always in it. The root (`tls.crt` of the root Secret) signs it.
+    #[arg(long = "telemetry-host")]
+    pub telemetry_hosts: Vec<String>,
     /// The EVE device API.
     #[command(flatten)]
     pub devices: DeviceArgs,
@@ -626,33 +638,70 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
     let webhook = webhook::start(&args.webhook, &client, admission, stopped.clone())
         .await
         .context("cannot start the admission webhook")?;
-    let devices = if args.device_api {
-        Some(
-            start_device_api(
-                client.clone(),
-                &device_api::pki::SecretVault::new(client.clone()),
-                None,
-                &args.devices,
-                None,
-                None,
-                stopped,
-            )
-            .await?
-            .0,
+    if args.telemetry_listen.is_some() && !args.device_api {
+        anyhow::bail!(
+            "--telemetry-listen serves the device API's telemetry: add --device-api=true"
+        );
+    }
+    let (devices, telemetry) = if args.device_api {
+        let (address, _, api) = start_device_api(
+            client.clone(),
+            &device_api::pki::SecretVault::new(client.clone()),
+            None,
+            &args.devices,
+            None,
+            None,
+            stopped.clone(),
         )
+        .await?;
+        let telemetry = match args.telemetry_listen {
+            Some(listen) => Some(
+                serve_telemetry(listen, &args.telemetry_hosts, api, client.clone(), stopped)
+                    .await?,
+            ),
+            None => None,
+        };
+        (Some(address), telemetry)
     } else {
-        None
+        (None, None)
     };
     let https =
         |a: Option<std::net::SocketAddr>| a.map(|a| format!("https://{a}")).unwrap_or_default();
     tracing::info!(
         webhook = %https(webhook),
         devices = %https(devices),
+        telemetry = %https(telemetry),
         "adamant controller is ready"
     );
     shutdown_signal().await;
     let _ = stop.send(true);
     Ok(())
+}
+
+/// Starts cluster mode's telemetry service on `listen` with a certificate from the root for
+/// `hosts`, localhost and the bound address; returns the bound address.
+async fn serve_telemetry(
+    listen: std::net::SocketAddr,
+    hosts: &[String],
+    api: Arc<device_api::DeviceApi>,
+    client: kube::Client,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen for telemetry readers on {listen}"))?;
+    let local = listener.local_addr()?;
+    let mut names = hosts.to_vec();
+    names.extend(["localhost".into(), "127.0.0.1".into(), "::1".into()]);
+    if !local.ip().is_unspecified() {
+        names.push(local.ip().to_string());
+    }
+    let tls = api
+        .certs()
+        .tls(&names)
+        .context("cannot make the telemetry service's certificate")?;
+    tokio::spawn(telemetry_service::TelemetryService::new(api, client).serve(listener, tls, stop));
+    Ok(local)
 }
 
 async fn shutdown_signal() {

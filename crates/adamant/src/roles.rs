@@ -196,6 +196,9 @@ pub(crate) const CONTROLLER_SERVICE_ACCOUNT: &str = "adamant-controller";
 pub(crate) const CONTROLLER_ROLE: &str = "adamant:controller";
 /// The Role (and its RoleBinding) in `kube-system` for the device API's keys.
 pub(crate) const CONTROLLER_KEYS_ROLE: &str = "adamant:controller-keys";
+/// The ClusterRoleBinding of `system:auth-delegator` to the controller (the telemetry service's
+/// TokenReviews and SubjectAccessReviews).
+pub(crate) const CONTROLLER_AUTH_DELEGATOR: &str = "adamant:controller:auth-delegator";
 
 fn named(verbs: &[&str], group: &str, resources: &[&str], names: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -381,6 +384,12 @@ pub(crate) fn controller_access() -> anyhow::Result<Vec<serde_json::Value>> {
         serde_json::to_value(ClusterRoleBinding {
             metadata: meta(CONTROLLER_ROLE, None),
             role_ref: role_ref("ClusterRole", CONTROLLER_ROLE),
+            subjects: subjects(),
+        })?,
+        // The telemetry service asks the cluster who a caller is and what they may read.
+        serde_json::to_value(ClusterRoleBinding {
+            metadata: meta(CONTROLLER_AUTH_DELEGATOR, None),
+            role_ref: role_ref("ClusterRole", "system:auth-delegator"),
             subjects: subjects(),
         })?,
         serde_json::to_value(Role {

@@ -31,7 +31,9 @@ impl Mounted for TelemetryEndpoints {
                     name: access.name.clone(),
                     path: String::new(),
                 };
-                authorize(&attributes).map_err(|message| (http::StatusCode::FORBIDDEN, message))
+                let decision = authorize(&attributes)
+                    .map_err(|message| (http::StatusCode::FORBIDDEN, message));
+                Box::pin(std::future::ready(decision))
             })
             .await
     }

@@ -481,3 +481,128 @@ fn telemetry_on_redis_is_read_back_the_same() {
         "nothing kept on disk"
     );
 }
+
+/// Cluster mode: `adamant controller --telemetry-listen` serves the same endpoints to callers
+/// with a bearer token the cluster accepts (TokenReview), each read decided by the cluster
+/// (SubjectAccessReview), running as its least-privilege ServiceAccount.
+#[test]
+fn cluster_mode_serves_telemetry_to_tokens_the_cluster_accepts() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--eve-controllers=false"],
+    );
+    let (_controller, ready) = common::Controller::start_with(
+        &server.kubeconfig(),
+        &[
+            "--device-api=true".as_ref(),
+            "--device-addr".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--open-registration".as_ref(),
+            "default".as_ref(),
+            "--telemetry-listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+    );
+    let devices: std::net::SocketAddr = common::device_address_in(&ready).parse().unwrap();
+    let telemetry = common::address_in(&ready, "telemetry");
+    let secret = common::get_json(
+        &server,
+        &["-n", "kube-system", "get", "secret", "adamant-root-ca"],
+    );
+    let root = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["tls.crt"].as_str().unwrap())
+        .unwrap();
+    let root_file = dir.path().join("root.pem");
+    std::fs::write(&root_file, &root).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for name in ["cluster-1", "cluster-2"] {
+        let ctl = device_sim::Controller::new(devices, "localhost", &root).unwrap();
+        let mut device = device_sim::Device::new(
+            ctl,
+            device_sim::Identity::generate(name).unwrap(),
+            Some(device_sim::Identity::generate(&format!("{name}-onboard")).unwrap()),
+            name,
+        )
+        .unwrap();
+        runtime.block_on(async {
+            device.onboard().await.unwrap();
+            device
+                .log_entries(&[entry(1, "info", "zedagent", &format!("{name} is up"))])
+                .await
+                .unwrap();
+        });
+    }
+
+    // A reader of cluster-1's logs only, and a ServiceAccount with no grant.
+    server.ok(&["create", "serviceaccount", "reader"]);
+    server.ok(&["create", "serviceaccount", "nobody"]);
+    server.ok(&[
+        "create",
+        "role",
+        "cluster-1-logs",
+        "--verb=get",
+        "--resource=devices.eve.lfedge.org/log",
+        "--resource-name=cluster-1",
+    ]);
+    server.ok(&[
+        "create",
+        "rolebinding",
+        "reader-logs",
+        "--role=cluster-1-logs",
+        "--serviceaccount=default:reader",
+    ]);
+    let reader = server.ok(&["create", "token", "reader"]);
+    let nobody = server.ok(&["create", "token", "nobody"]);
+    let get = |token: Option<&str>, path: &str| {
+        let mut command = std::process::Command::new("curl");
+        command
+            .args(["-s", "--max-time", "10", "-w", "\n%{http_code}", "--cacert"])
+            .arg(&root_file);
+        if let Some(token) = token {
+            command.args(["-H", &format!("Authorization: Bearer {}", token.trim())]);
+        }
+        let output = command
+            .arg(format!(
+                "https://{telemetry}/edgenode/namespaces/default/devices/{path}"
+            ))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (code.parse::<u16>().unwrap(), body.to_string())
+    };
+    let (code, body) = get(Some(&reader), "cluster-1/log");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(contents(&lines(&body)), ["cluster-1 is up"]);
+    let (code, body) = get(Some(&reader), "cluster-2/log");
+    assert_eq!(code, 403, "another Device: {body}");
+    assert!(
+        body.contains("cannot get resource \\\"devices/log\\\"") && body.contains("cluster-2"),
+        "{body}"
+    );
+    let (code, body) = get(Some(&reader), "cluster-1/info");
+    assert_eq!(code, 403, "another subresource: {body}");
+    let (code, body) = get(Some(&nobody), "cluster-1/log");
+    assert_eq!(code, 403, "{body}");
+    let (code, body) = get(None, "cluster-1/log");
+    assert_eq!(code, 401, "{body}");
+    let (code, body) = get(Some("forged.token.here"), "cluster-1/log");
+    assert_eq!(code, 401, "{body}");
+    assert!(body.contains("does not accept this token"), "{body}");
+    // Granted on both through the cluster's RBAC, the reader reads cluster-2 too.
+    server.ok(&[
+        "create",
+        "rolebinding",
+        "reader-all-logs",
+        "--clusterrole=eve:operator",
+        "--serviceaccount=default:reader",
+    ]);
+    let body = common::eventually("the new binding to reach the authorizer", || {
+        let (code, body) = get(Some(&reader), "cluster-2/log");
+        (code == 200).then_some(body)
+    });
+    assert_eq!(contents(&lines(&body)), ["cluster-2 is up"]);
+}

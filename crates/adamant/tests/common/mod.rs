@@ -666,11 +666,16 @@ pub fn kubectl_versions() -> Vec<(String, PathBuf)> {
 
 /// The device API's address named in a ready line (`devices=https://HOST:PORT`).
 pub fn device_address_in(ready: &str) -> String {
+    address_in(ready, "devices")
+}
+
+/// The address of `field=https://ADDRESS` in a ready line.
+pub fn address_in(ready: &str, field: &str) -> String {
     ready
-        .split("devices=https://")
+        .split(&format!("{field}=https://"))
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("the ready line names the device API: {ready}"))
+        .unwrap_or_else(|| panic!("the ready line names {field}: {ready}"))
         .to_string()
 }
 

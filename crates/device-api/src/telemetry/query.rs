@@ -42,6 +42,15 @@ pub struct Access {
     pub subresource: &'static str,
 }
 
+/// An authorization decision under way: allowed, or refused with a status and why.
+pub type Authorizing = futures::future::BoxFuture<'static, Result<(), (StatusCode, String)>>;
+
+/// A refusal as kube's `Status`, for callers that refuse before [`DeviceApi::serve_telemetry`]
+/// (authentication).
+pub fn refusal(code: StatusCode, message: impl Into<String>) -> http::Response<Body> {
+    status_response(failure(code, message))
+}
+
 struct Failure(StatusCode, String);
 
 fn failure(code: StatusCode, message: impl Into<String>) -> Failure {
@@ -444,7 +453,7 @@ impl DeviceApi {
         self: &Arc<Self>,
         request: http::Request<()>,
         segments: &[&str],
-        authorize: impl FnOnce(&Access) -> Result<(), (StatusCode, String)>,
+        authorize: impl FnOnce(Access) -> Authorizing,
     ) -> http::Response<Body> {
         match self.telemetry_answer(request, segments, authorize).await {
             Ok(response) => response,
@@ -456,7 +465,7 @@ impl DeviceApi {
         self: &Arc<Self>,
         request: http::Request<()>,
         segments: &[&str],
-        authorize: impl FnOnce(&Access) -> Result<(), (StatusCode, String)>,
+        authorize: impl FnOnce(Access) -> Authorizing,
     ) -> Result<http::Response<Body>, Failure> {
         if request.method() != http::Method::GET {
             return Err(failure(
@@ -470,11 +479,12 @@ impl DeviceApi {
             Kind::Info | Kind::Certs => "info",
             Kind::Metrics => "metrics",
         };
-        authorize(&Access {
+        authorize(Access {
             namespace: target.namespace.clone(),
             name: target.name.clone(),
             subresource,
         })
+        .await
         .map_err(|(code, message)| Failure(code, message))?;
         let mut options = parse_options(&request, super::ingest::now_millis())?;
         if target.app.is_some() {
