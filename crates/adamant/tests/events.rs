@@ -8,7 +8,9 @@ mod common;
 
 use common::{Server, apply_examples, eventually, example_identity, get_json};
 use device_sim::{Device, Identity};
+use eve_controllers::events;
 use http::StatusCode;
+use serde_json::Value;
 
 /// The output of `kubectl ARGS` once it contains every one of `wanted`.
 fn shows(server: &Server, args: &[&str], wanted: &[&str]) -> String {
@@ -55,14 +57,30 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
     );
     assert!(listed.contains("Device/eve-device.lab1"), "{listed}");
 
-    // A configuration delivered, with its hash; a poll that changes nothing records nothing.
-    runtime.block_on(device.poll_config()).unwrap();
-    let hash = device.config_hash.clone();
+    // A configuration delivered, with its hash (once the examples' application is in it, so
+    // that it stays the same from here on).
+    let hash = eventually("app-ubuntu in the device's configuration", || {
+        runtime.block_on(device.poll_config()).unwrap();
+        let config = device.config.as_ref()?;
+        config
+            .apps
+            .iter()
+            .any(|a| a.displayname == "app-ubuntu")
+            .then(|| device.config_hash.clone())
+    });
     assert!(!hash.is_empty());
     shows(&server, &describe, &["ConfigDelivered", &hash]);
+    // Polls that change nothing record nothing: one with the hash (304), and one without it
+    // (as after a reboot), answered with the same configuration again.
+    assert!(runtime.block_on(device.poll_config()).unwrap().is_none());
+    device.config_hash.clear();
+    assert!(runtime.block_on(device.poll_config()).unwrap().is_some());
+    assert_eq!(device.config_hash, hash);
+    let polled = std::time::Instant::now();
 
     // A refused registration: the same onboarding certificate and serial with another device
-    // certificate, on the Device; one no policy admits, on the Device it would have made.
+    // certificate, on the Device (twice: one Event, its series counting 2); one no policy
+    // admits, on the Device it would have made.
     runtime.block_on(async {
         let mut impostor = Device::new(
             ctl.clone(),
@@ -72,6 +90,7 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
         )
         .unwrap();
         impostor.certs().await.unwrap();
+        assert!(impostor.register().await.is_err());
         assert!(impostor.register().await.is_err());
         let mut nobody = Device::new(
             ctl.clone(),
@@ -94,6 +113,60 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
         described.contains("registered with another device certificate"),
         "{described}"
     );
+    // The second refusal is paced (one Event per object and reason every five seconds), then
+    // counted in the first one's series.
+    let events_of = |reason: &str| {
+        get_json(
+            &server,
+            &[
+                "-n",
+                "enterprise1",
+                "get",
+                "events.events.k8s.io",
+                "--field-selector",
+                &format!("reason={reason},regarding.name=eve-device.lab1"),
+            ],
+        )["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let refusals = eventually("the repeated refusal counted", || {
+        let refusals = events_of("RegistrationRefused");
+        (refusals.len() == 1 && refusals[0]["series"]["count"] == 2).then_some(refusals)
+    });
+    assert!(
+        refusals[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("registered with another device certificate"),
+        "{refusals:?}"
+    );
+    let core = get_json(
+        &server,
+        &[
+            "-n",
+            "enterprise1",
+            "get",
+            "events",
+            "--field-selector",
+            "reason=RegistrationRefused,involvedObject.name=eve-device.lab1",
+        ],
+    );
+    assert_eq!(core["items"].as_array().unwrap().len(), 1, "{core}");
+    assert_eq!(core["items"][0]["series"]["count"], 2, "{core}");
+    // The configuration was delivered once: no second Event, no series, for as long as a
+    // paced repeat would take to show (the interval and the publisher's tick, with a margin).
+    let hold = events::MIN_INTERVAL + std::time::Duration::from_secs(2);
+    while polled.elapsed() < hold {
+        let delivered: Vec<Value> = events_of("ConfigDelivered")
+            .into_iter()
+            .filter(|e| e["note"].as_str().unwrap_or("").contains(&hash))
+            .collect();
+        assert_eq!(delivered.len(), 1, "{delivered:?}");
+        assert!(delivered[0]["series"].is_null(), "{delivered:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let refused = eventually("the stranger's refusal", || {
         let list = get_json(
             &server,

@@ -5,7 +5,10 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::{Server, apply_examples, eventually, example, get_json};
+use device_sim::Device;
 use serde_json::{Value, json};
 
 /// A ConfigMap owned by the ConfigMap `owner` (blocking its deletion in foreground).
@@ -115,13 +118,44 @@ fn app_exists(server: &Server, name: &str) -> Option<Value> {
     (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("kubectl prints JSON"))
 }
 
+/// Checks `check` every 100 ms for `period`; panics with `what` the first time it fails.
+fn holds(what: &str, period: Duration, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < period {
+        assert!(
+            check(),
+            "{what} no longer holds after {:?}",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The names of the applications in the device's configuration, polled afresh.
+fn configured_apps(runtime: &tokio::runtime::Runtime, device: &mut Device) -> Vec<String> {
+    runtime.block_on(device.poll_config()).unwrap();
+    device
+        .config
+        .as_ref()
+        .map(|c| c.apps.iter().map(|a| a.displayname.clone()).collect())
+        .unwrap_or_default()
+}
+
 #[test]
 fn application_deployments_orphan_or_collect_their_applications() {
     let server = Server::start();
     apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
     let web = eventually("the deployment's two applications", || {
         let apps = apps_of(&server, "ApplicationDeployment");
         (apps.len() == 2).then_some(apps)
+    });
+    // Both run on the device: they are in its configuration.
+    eventually("the deployment's applications on the device", || {
+        let configured = configured_apps(&runtime, &mut device);
+        web.iter().all(|a| configured.contains(a)).then_some(())
     });
     for name in &web {
         let app = app_exists(&server, name).unwrap();
@@ -139,11 +173,21 @@ fn application_deployments_orphan_or_collect_their_applications() {
         "web",
         "--cascade=orphan",
     ]);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    for name in &web {
-        let app = app_exists(&server, name).expect("an orphaned application stays");
-        assert!(app["metadata"].get("ownerReferences").is_none(), "{app}");
-    }
+    // kubectl waited for the deployment to go, so the collector has orphaned them by now;
+    // they stay, owned by nobody and on the device, while the collector and the controllers
+    // would have had ample time to delete them.
+    holds(
+        "the orphaned applications staying, unowned, in the device's configuration",
+        Duration::from_secs(3),
+        || {
+            let configured = configured_apps(&runtime, &mut device);
+            web.iter().all(|name| {
+                configured.contains(name)
+                    && app_exists(&server, name)
+                        .is_some_and(|app| app["metadata"].get("ownerReferences").is_none())
+            })
+        },
+    );
 
     // Made again, the deployment makes two new applications; deleted by default, they go
     // with it and the orphans stay.

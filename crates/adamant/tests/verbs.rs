@@ -151,8 +151,21 @@ fn client_side_apply_with_every_kubectl() {
                 Some(&manifests(stage)),
             )
         };
+        // Every object is new (the previous version's were deleted).
         let out = apply(0);
-        assert!(!out.contains("unchanged") || version != "1.27", "{out}");
+        for object in [
+            "configmap/settings",
+            "secret/password",
+            "storageclass.storage.k8s.io/fast",
+            "persistentvolumeclaim/disk",
+            "networkconfig.eve.lfedge.org/lan",
+        ] {
+            assert!(
+                out.lines().any(|l| l == format!("{object} created")),
+                "kubectl {version}: {object} created in:\n{out}"
+            );
+        }
+        assert_eq!(out.lines().count(), 5, "kubectl {version}: {out}");
         // A value changed.
         apply(1);
         let cm = get_json(&server, &["-n", "apply", "get", "cm", "settings"]);
@@ -174,6 +187,21 @@ fn client_side_apply_with_every_kubectl() {
             "{cm}"
         );
         assert_eq!(cm["metadata"]["labels"]["app"], "demo");
+        let secret = get_json(&server, &["-n", "apply", "get", "secret", "password"]);
+        assert!(
+            secret["data"].get("removed-later").is_none(),
+            "kubectl {version}: {secret}"
+        );
+        assert_eq!(secret["data"]["value"], "dHdv", "kubectl {version}");
+        let pvc = get_json(&server, &["-n", "apply", "get", "pvc", "disk"]);
+        assert!(
+            pvc["metadata"]["labels"].get("removed-later").is_none(),
+            "kubectl {version}: {pvc}"
+        );
+        assert_eq!(
+            pvc["metadata"]["labels"]["size"], "two",
+            "kubectl {version}"
+        );
         let class = get_json(&server, &["get", "storageclass", "fast"]);
         assert!(
             class["metadata"]["labels"].get("removed-later").is_none(),
@@ -201,9 +229,20 @@ fn client_side_apply_with_every_kubectl() {
             Some(&manifests(2)),
         );
         common::eventually("the applied objects gone", || {
-            let left = server.ok(&["-n", "apply", "get", "cm,secret,pvc", "-o", "name"]);
-            (!left.contains("settings") && !left.contains("password") && !left.contains("disk"))
-                .then_some(())
+            let left = server.ok(&[
+                "-n",
+                "apply",
+                "get",
+                "cm,secret,pvc,storageclass,networkconfig",
+                "-o",
+                "name",
+            ]);
+            (!left.contains("settings")
+                && !left.contains("password")
+                && !left.contains("disk")
+                && !left.contains("/fast")
+                && !left.contains("/lan"))
+            .then_some(())
         });
     }
 }

@@ -744,3 +744,129 @@ fn validating_webhooks_see_deletions() {
     );
     assert_eq!(review["request"]["options"]["kind"], "DeleteOptions");
 }
+
+/// Gadgets, served as `example.com/v1` (stored) and `example.com/v2`, without conversion.
+const GADGETS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+  - name: v2
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#;
+
+fn gadget(version: &str, name: &str) -> String {
+    json!({
+        "apiVersion": format!("example.com/{version}"),
+        "kind": "Gadget",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"size": 1},
+    })
+    .to_string()
+}
+
+#[test]
+fn match_policy_decides_whether_another_version_of_a_rule_s_resource_is_reviewed() {
+    let server = Server::start();
+    let hooks = WebhookServer::start();
+    server.ok_stdin(&["apply", "-f", "-"], GADGETS);
+    server.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gadgets.example.com",
+    ]);
+    // Two webhooks whose rules name only v1: one matching equivalent versions, one exactly.
+    let v1_only = |policy: &str| {
+        json!({
+            "matchPolicy": policy,
+            "rules": [{"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": ["v1"], "resources": ["gadgets"]}],
+        })
+    };
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &configuration(
+            "ValidatingWebhookConfiguration",
+            "versions",
+            vec![
+                hooks.hook(
+                    "equivalent.example.com",
+                    "/equivalent",
+                    v1_only("Equivalent"),
+                ),
+                hooks.hook("exact.example.com", "/exact", v1_only("Exact")),
+            ],
+        ),
+    );
+    let written_at = |path: &str, version: &str| {
+        hooks
+            .reviews(path)
+            .into_iter()
+            .filter(|r| r["request"]["requestKind"]["version"] == version)
+            .collect::<Vec<_>>()
+    };
+    // Both webhooks see v1 writes; wait until the configuration (and the CRD's served
+    // versions) are followed: a dry-run write through v2 reaches the Equivalent webhook.
+    eventually("the webhooks to review gadgets", || {
+        let (ok, _, stderr) = create(&server, &gadget("v1", "probe"), &["--dry-run=server"]);
+        assert!(ok, "{stderr}");
+        (!written_at("/exact", "v1").is_empty()).then_some(())
+    });
+    eventually("a v2 write reviewed at v1", || {
+        let (ok, _, stderr) = create(&server, &gadget("v2", "probe"), &["--dry-run=server"]);
+        assert!(ok, "{stderr}");
+        (!written_at("/equivalent", "v2").is_empty()).then_some(())
+    });
+
+    let (ok, _, stderr) = create(&server, &gadget("v2", "through-v2"), &[]);
+    assert!(ok, "{stderr}");
+    let reviews: Vec<Value> = written_at("/equivalent", "v2")
+        .into_iter()
+        .filter(|r| r["request"]["name"] == "through-v2")
+        .collect();
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    let request = &reviews[0]["request"];
+    // Equivalent: called with the version its rule names, told which one was written.
+    assert_eq!(
+        request["kind"],
+        json!({"group": "example.com", "version": "v1", "kind": "Gadget"})
+    );
+    assert_eq!(
+        request["resource"],
+        json!({"group": "example.com", "version": "v1", "resource": "gadgets"})
+    );
+    assert_eq!(
+        request["requestKind"],
+        json!({"group": "example.com", "version": "v2", "kind": "Gadget"})
+    );
+    assert_eq!(request["object"]["apiVersion"], "example.com/v1");
+    assert_eq!(request["dryRun"], false);
+    // Exact: never called for a write through v2.
+    assert_eq!(written_at("/exact", "v2"), Vec::<Value>::new());
+    assert!(
+        hooks
+            .reviews("/exact")
+            .iter()
+            .all(|r| r["request"]["kind"]["version"] == "v1"),
+    );
+    let stored = get_json(&server, &["get", "gadgets.v2.example.com", "through-v2"]);
+    assert_eq!(stored["apiVersion"], "example.com/v2");
+}

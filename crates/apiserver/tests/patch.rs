@@ -184,6 +184,68 @@ async fn bad_patches_are_refused_and_nothing_is_half_applied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_naming_a_stale_resource_version_conflict_and_write_nothing() {
+    let h = harness().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "one"}});
+    let (code, created) = h.send_json("POST", CM, cm).await;
+    assert_eq!(code, 201, "{created}");
+    let stale = created["metadata"]["resourceVersion"].clone();
+    // Another writer moves the object on.
+    let (code, moved) = h
+        .call(
+            "PATCH",
+            &format!("{CM}/c"),
+            "application/merge-patch+json",
+            "application/json",
+            json!({"data": {"a": "two"}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{moved}");
+    let current = moved["metadata"]["resourceVersion"].clone();
+    assert_ne!(current, stale);
+    // A patch made from the old object, naming its resourceVersion, is refused.
+    for content_type in ["application/merge-patch+json", SMP] {
+        let (code, status) = h
+            .call(
+                "PATCH",
+                &format!("{CM}/c"),
+                content_type,
+                "application/json",
+                json!({"metadata": {"resourceVersion": stale}, "data": {"a": "three", "b": "new"}}),
+            )
+            .await;
+        assert_eq!(code, 409, "{content_type}: {status}");
+        assert_eq!(status["kind"], "Status", "{content_type}: {status}");
+        assert_eq!(status["reason"], "Conflict", "{content_type}: {status}");
+        assert!(
+            status["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("the object has been modified"),
+            "{content_type}: {status}"
+        );
+    }
+    let after = h.get(&format!("{CM}/c")).await;
+    assert_eq!(
+        after["metadata"]["resourceVersion"], current,
+        "nothing was written"
+    );
+    assert_eq!(after["data"], json!({"a": "two"}));
+    // Naming the current resourceVersion, the same patch applies.
+    let (code, patched) = h
+        .call(
+            "PATCH",
+            &format!("{CM}/c"),
+            SMP,
+            "application/json",
+            json!({"metadata": {"resourceVersion": current}, "data": {"a": "three"}}),
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    assert_eq!(patched["data"], json!({"a": "three"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_resources_refuse_strategic_merge_patches() {
     let h = harness().await;
     let crd = json!({
