@@ -2,7 +2,8 @@
 //! `PATH`) that reads a device's telemetry as `kubectl logs` reads a pod's:
 //! `kubectl eve logs|info|metrics DEVICE` and `kubectl eve logs application/NAME`, through the
 //! API server's `/edgenode/namespaces/NS/devices/NAME/...` endpoints (`docs/telemetry.md`), with
-//! the user's kubeconfig and credentials.
+//! the user's kubeconfig and credentials; in cluster mode, through the controller's telemetry
+//! service (`--telemetry-url`) with the kubeconfig's bearer token.
 
 use std::io::{IsTerminal, Write};
 
@@ -59,6 +60,49 @@ pub struct ReadArgs {
     /// The kubeconfig (default: $KUBECONFIG or ~/.kube/config).
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<std::path::PathBuf>,
+    /// Read telemetry from here instead of the API server: cluster mode's telemetry service
+    /// (`adamant controller --telemetry-listen`), e.g. `https://localhost:8444` through a
+    /// port-forward. The kubeconfig's bearer token goes with each request (client certificates
+    /// are not accepted there: `kubectl create token` makes a token).
+    #[arg(long, env = "KUBECTL_EVE_TELEMETRY_URL")]
+    pub telemetry_url: Option<String>,
+    /// The certificate authority (PEM) of `--telemetry-url`: the device root, `tls.crt` of the
+    /// Secret `kube-system/adamant-root-ca`.
+    #[arg(long, env = "KUBECTL_EVE_TELEMETRY_CA", requires = "telemetry_url")]
+    pub telemetry_ca: Option<std::path::PathBuf>,
+}
+
+/// A client of the telemetry service at `url` with `config`'s credentials, trusting `ca`.
+fn telemetry_client(
+    config: &kube::Config,
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> anyhow::Result<kube::Client> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut config = config.clone();
+    config.cluster_url = url
+        .parse()
+        .with_context(|| format!("--telemetry-url {url:?} is not a URL"))?;
+    anyhow::ensure!(
+        url.starts_with("https://"),
+        "--telemetry-url must be https://HOST:PORT (the telemetry service serves TLS only)"
+    );
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA {}", path.display()))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .map(|c| c.map(|c| c.to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+        anyhow::ensure!(
+            !certificates.is_empty(),
+            "{} holds no PEM certificate",
+            path.display()
+        );
+        config.root_cert = Some(certificates);
+    }
+    kube::Client::try_from(config).context("cannot make a client of the telemetry service")
 }
 
 /// Whether this process was started as the plugin (`kubectl-eve`).
@@ -117,6 +161,14 @@ async fn read(cli: EveCli) -> anyhow::Result<()> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
+    let telemetry = match &args.telemetry_url {
+        Some(url) => Some(telemetry_client(
+            &config,
+            url,
+            args.telemetry_ca.as_deref(),
+        )?),
+        None => None,
+    };
     let client = kube::Client::try_from(config).context("cannot make a Kubernetes client")?;
     let device_path = |device: &str| format!("/edgenode/namespaces/{namespace}/devices/{device}");
     let path = match args.target.split_once('/') {
@@ -149,10 +201,15 @@ async fn read(cli: EveCli) -> anyhow::Result<()> {
         format!("{path}?{query}")
     };
     let request = http::Request::get(&uri).body(kube::client::Body::empty())?;
-    let response = client
+    let response = telemetry
+        .as_ref()
+        .unwrap_or(&client)
         .send(request)
         .await
-        .context("cannot reach the API server")?;
+        .context(match &args.telemetry_url {
+            Some(url) => format!("cannot reach the telemetry service {url}"),
+            None => "cannot reach the API server".to_string(),
+        })?;
     let status = response.status();
     let mut body = response.into_body();
     if !status.is_success() {

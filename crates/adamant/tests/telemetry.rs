@@ -592,6 +592,44 @@ fn cluster_mode_serves_telemetry_to_tokens_the_cluster_accepts() {
     let (code, body) = get(Some("forged.token.here"), "cluster-1/log");
     assert_eq!(code, 401, "{body}");
     assert!(body.contains("does not accept this token"), "{body}");
+    // kubectl eve through the telemetry service, with a kubeconfig holding the reader's token.
+    let kubeconfig = dir.path().join("reader.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://{}\n    certificate-authority: {}\nusers:\n- name: reader\n  user:\n    token: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: reader\n    namespace: default\ncurrent-context: c\n",
+            server.address,
+            server.data.join("pki/root-certificate.pem").display(),
+            reader.trim()
+        ),
+    )
+    .unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let plugin = bin.path().join("kubectl-eve");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_adamant"), &plugin).unwrap();
+    let eve = |args: &[&str]| {
+        std::process::Command::new(&plugin)
+            .args(args)
+            .arg("--telemetry-url")
+            .arg(format!("https://{telemetry}"))
+            .arg("--telemetry-ca")
+            .arg(&root_file)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let read = eve(&["logs", "cluster-1", "-o", "json"]);
+    assert!(read.status.success(), "{read:?}");
+    let read = String::from_utf8_lossy(&read.stdout).into_owned();
+    assert_eq!(contents(&lines(&read)), ["cluster-1 is up"]);
+    let refused = eve(&["info", "cluster-1"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("cannot get resource \"devices/info\""),
+        "{refused:?}"
+    );
+
     // Granted on both through the cluster's RBAC, the reader reads cluster-2 too.
     server.ok(&[
         "create",
