@@ -461,6 +461,54 @@ fn telemetry_outlives_a_restart_on_the_embedded_store() {
 }
 
 #[test]
+fn a_deleted_devices_telemetry_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start_in(&data, "127.0.0.1:0", &[]);
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let uuid = post_two_lines(&server, &runtime);
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "delete",
+        "device",
+        "eve-device.lab1",
+        "--wait=false",
+    ]);
+    common::eventually("the deleted Device's telemetry to be forgotten", || {
+        let metrics = server.ok(&["get", "--raw", "/metrics"]);
+        metrics
+            .lines()
+            .any(|l| l == "eve_telemetry_devices_forgotten_total 1")
+            .then_some(())
+    });
+    server.stop();
+    let store = telemetry_embedded::EmbeddedTelemetry::open(
+        data.join("telemetry.redb"),
+        Default::default(),
+    )
+    .unwrap();
+    use telemetry::TelemetryStore;
+    for kind in [
+        telemetry::Kind::Log,
+        telemetry::Kind::Info,
+        telemetry::Kind::Certs,
+    ] {
+        let kept = runtime
+            .block_on(store.read(
+                &telemetry::StreamKey::new(uuid.clone(), kind),
+                &telemetry::Range {
+                    limit: 10,
+                    ..Default::default()
+                },
+            ))
+            .unwrap();
+        assert!(kept.is_empty(), "{kind}: {kept:?}");
+    }
+}
+
+#[test]
 fn telemetry_on_redis_is_read_back_the_same() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let redis = runtime

@@ -141,6 +141,9 @@ pub struct Fleet {
     pub device_configs: Store<DeviceConfig>,
     /// What invalidates kept configurations, fed by these caches.
     pub configs: Arc<Tracker>,
+    /// The UUIDs of Devices deleted (their telemetry goes too), taken once by
+    /// [`Fleet::departures`].
+    departures: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>>,
     index: Arc<RwLock<Index>>,
     apps: Arc<RwLock<AppIndex>>,
 }
@@ -153,6 +156,10 @@ pub fn certificate_der(base64_pem: &str) -> Option<Vec<u8>> {
         .ok()?;
     eve_api::envelope::pem_to_der(&pem).ok()
 }
+
+/// Deleted Devices waiting for their telemetry to be forgotten; past it, a deletion's
+/// telemetry is left to retention.
+const DEPARTURES: usize = 4096;
 
 /// The UUID a device is told and known by: its object's UID, which no user can write (a
 /// `status.uuid` written through the API never changes who a device is).
@@ -258,6 +265,7 @@ impl Fleet {
         let writer = index.clone();
         let configs = tracker.clone();
         let mut prints = HashMap::new();
+        let (departed, departures) = tokio::sync::mpsc::channel(DEPARTURES);
         let devices = cache(
             Api::<Device>::all(client.clone()),
             watcher::Config::default(),
@@ -276,6 +284,11 @@ impl Fleet {
                         let key = ObjectRef::from_obj(d);
                         prints.remove(&key);
                         configs.forget(&key);
+                        if let Some(uuid) = uuid_of(d)
+                            && departed.try_send(uuid).is_err()
+                        {
+                            tracing::warn!(device = %key, "too many deletions at once: this Device's telemetry stays until retention removes it");
+                        }
                     }
                     watcher::Event::Init => {}
                     watcher::Event::InitDone => configs.everything_changed(),
@@ -320,6 +333,7 @@ impl Fleet {
         let paused_configs = tracker.clone();
         let mut paused = HashSet::new();
         let fleet = Fleet {
+            departures: Arc::new(std::sync::Mutex::new(Some(departures))),
             devices,
             applications: cache(
                 Api::all(client.clone()),
@@ -477,6 +491,12 @@ impl Fleet {
         let key = index.onboard_only.get(onboard)?.values().next()?.clone();
         drop(index);
         self.devices.get(&key)
+    }
+
+    /// The UUIDs of Devices as they are deleted (the first caller gets them; later ones
+    /// `None`).
+    pub fn departures(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+        self.departures.lock().expect("not poisoned").take()
     }
 
     /// The Device whose UUID is `uuid`.

@@ -237,8 +237,21 @@ impl DeviceApi {
             attestations: Mutex::new(HashMap::new()),
             usages: Arc::default(),
         });
+        if let Some(departures) = api.fleet.departures() {
+            tokio::spawn(api.clone().forget_departed(departures));
+        }
         tokio::spawn(api.clone().write_device_configs(stop));
         Ok(api)
+    }
+
+    /// Forgets the telemetry and usage figures of each Device deleted, as its deletion comes.
+    async fn forget_departed(self: Arc<Self>, mut departures: tokio::sync::mpsc::Receiver<String>) {
+        while let Some(uuid) = departures.recv().await {
+            self.usages.forget(&uuid);
+            if let Err(e) = self.telemetry.forget(&uuid).await {
+                tracing::warn!(%uuid, error = %e, "a deleted Device's telemetry stays until retention removes it");
+            }
+        }
     }
 
     /// The controller certificates (for exports and TLS).

@@ -122,6 +122,7 @@ pub struct Metrics {
     bytes: Family<KindLabels, Counter>,
     refused: Family<RefusedLabels, Counter>,
     appends: Family<KindLabels, Histogram, fn() -> Histogram>,
+    forgotten: Counter,
 }
 
 /// The upper bounds of the telemetry append buckets, in seconds (an append returns once
@@ -143,6 +144,7 @@ impl Default for Metrics {
             bytes: Family::default(),
             refused: Family::default(),
             appends: Family::new_with_constructor(append_histogram as fn() -> Histogram),
+            forgotten: Counter::default(),
         }
     }
 }
@@ -174,6 +176,11 @@ impl Metrics {
                 kind: kind.as_str(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// A deleted Device's telemetry forgotten.
+    pub fn forgotten(&self) {
+        self.forgotten.inc();
     }
 
     /// An upload of `kind` refused for `reason` (one of [`reason`]).
@@ -212,6 +219,11 @@ impl Metrics {
             "eve_telemetry_append_duration_seconds",
             "Time the telemetry store took to make an upload's records durable (the device's acknowledgement waits for it), by kind, in seconds",
             self.appends.clone(),
+        );
+        registry.register(
+            "eve_telemetry_devices_forgotten",
+            "Deleted Devices whose telemetry was removed",
+            self.forgotten.clone(),
         );
         registry.register(
             "eve_telemetry_refused",

@@ -84,6 +84,11 @@ impl Usages {
         }
     }
 
+    /// Forgets a device's usage.
+    pub fn forget(&self, uuid: &str) {
+        self.0.lock().expect("not poisoned").remove(uuid);
+    }
+
     /// The usages of the devices `known` says are still there (the others are forgotten).
     pub fn of_known(&self, known: impl Fn(&str) -> bool) -> HashMap<String, Usage> {
         let mut usages = self.0.lock().expect("not poisoned");

@@ -66,6 +66,17 @@ impl Telemetry {
         &self.store
     }
 
+    /// Forgets `device` (deleted): its records in the store, and its budget.
+    pub(crate) async fn forget(&self, device: &str) -> Result<(), telemetry::TelemetryError> {
+        self.buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(device);
+        self.store.forget(device).await?;
+        self.metrics.forgotten();
+        Ok(())
+    }
+
     /// Takes `bytes` from `device`'s budget, or says when to come back.
     fn spend(&self, device: &str, bytes: usize) -> Result<(), Duration> {
         let rate = self.budget.bytes_per_second.max(1.0);
