@@ -238,6 +238,57 @@ pub struct DeviceArgs {
     /// of burst); beyond it devices get 429 and retry later.
     #[arg(long, default_value_t = device_api::telemetry::Budget::default().bytes_per_second as u64)]
     pub telemetry_budget: u64,
+    /// Connections the device API holds open at once; beyond it a new one is closed at once.
+    #[arg(long, default_value_t = 8192)]
+    pub device_max_connections: usize,
+    /// Connections one IP address may hold open on the device API at once (devices behind one
+    /// NAT share an address).
+    #[arg(long, default_value_t = 256)]
+    pub device_max_connections_per_address: usize,
+    /// How long a device connection may wait for a request's headers, and sit idle between
+    /// requests (Go duration); the TLS handshake gets 10 s, a body 30 s.
+    #[arg(long, default_value = "30s", value_parser = apiserver::events::parse_ttl)]
+    pub device_idle_timeout: Duration,
+}
+
+impl DeviceArgs {
+    /// The device API's connection limits: these flags, and HTTP/1.1 only (what EVE speaks).
+    fn limits(&self) -> https::Limits {
+        https::Limits {
+            max_connections: self.device_max_connections.max(1),
+            max_per_address: self.device_max_connections_per_address.max(1),
+            header: self.device_idle_timeout,
+            http2: false,
+            ..https::Limits::default()
+        }
+    }
+}
+
+/// Connection limits of the Kubernetes API's port.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApiLimitArgs {
+    /// Connections the API port holds open at once; beyond it a new one is closed at once.
+    #[arg(long, default_value_t = https::Limits::default().max_connections)]
+    pub api_max_connections: usize,
+    /// Connections one IP address may hold open on the API port at once.
+    #[arg(long, default_value_t = https::Limits::default().max_per_address)]
+    pub api_max_connections_per_address: usize,
+    /// HTTP/1.1 on the API port: how long a connection may wait for a request's headers, and
+    /// sit idle between requests (Go duration). HTTP/2 connections are pinged every 30 s and
+    /// closed when a ping goes unanswered for 20 s; at most 250 streams each.
+    #[arg(long, default_value = "30s", value_parser = apiserver::events::parse_ttl)]
+    pub api_idle_timeout: Duration,
+}
+
+impl ApiLimitArgs {
+    fn limits(&self) -> https::Limits {
+        https::Limits {
+            max_connections: self.api_max_connections.max(1),
+            max_per_address: self.api_max_connections_per_address.max(1),
+            header: self.api_idle_timeout,
+            ..https::Limits::default()
+        }
+    }
 }
 
 /// Options of `adamant serve`.
@@ -304,6 +355,9 @@ pub struct ServeArgs {
     /// The EVE device API.
     #[command(flatten)]
     pub devices: DeviceArgs,
+    /// Connection limits of the API port.
+    #[command(flatten)]
+    pub api_limits: ApiLimitArgs,
     /// Whether this process runs the EVE controllers (scheduling, deployments, daemon sets).
     /// `false` leaves them to an `adamant controller` elsewhere.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -503,7 +557,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "edgenode",
         Arc::new(telemetry::TelemetryEndpoints(device_api)),
     );
-    let serving = tokio::spawn(server.clone().serve(listener, tls, stopped));
+    let serving = tokio::spawn(server.clone().serve(
+        listener,
+        tls,
+        args.api_limits.limits(),
+        stopped,
+    ));
     tracing::info!(
         store = %args.store,
         revision,
@@ -603,7 +662,7 @@ async fn start_device_api(
         .certs()
         .tls(&hosts)
         .context("cannot make the device API's certificate")?;
-    let serving = tokio::spawn(api.clone().serve(listener, tls, stop));
+    let serving = tokio::spawn(api.clone().serve(listener, tls, args.limits(), stop));
     Ok((local, serving, api))
 }
 

@@ -1178,3 +1178,49 @@ fn a_device_named_by_its_onboarding_certificate_alone_is_claimed_by_it() {
         "{devices}"
     );
 }
+
+/// The device port's connection caps hold against one address holding connections open
+/// without a word, and devices elsewhere are served meanwhile (the deadlines themselves are
+/// the `https` crate's tests).
+#[test]
+fn idle_connections_from_one_address_neither_pile_up_nor_block_other_devices() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            "--device-max-connections-per-address",
+            "3",
+            "--device-idle-timeout",
+            "2s",
+        ],
+    );
+    apply_examples(&server);
+    let address: SocketAddr = server.device_address().parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let from = |ip: [u8; 4]| {
+        runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind(SocketAddr::from((ip, 0))).unwrap();
+            let stream = socket.connect(address).await.unwrap().into_std().unwrap();
+            stream.set_nonblocking(false).unwrap();
+            stream
+        })
+    };
+    let held: Vec<std::net::TcpStream> = (0..3).map(|_| from([127, 0, 0, 2])).collect();
+    let mut fourth = from([127, 0, 0, 2]);
+    fourth
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    let mut buffer = [0u8; 16];
+    assert!(
+        matches!(fourth.read(&mut buffer), Ok(0) | Err(_)),
+        "a fourth connection from the same address is closed at once"
+    );
+    // The example device, from 127.0.0.1, onboards and gets its configuration meanwhile.
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
+    assert!(runtime.block_on(device.poll_config()).unwrap().is_some());
+    drop(held);
+}

@@ -618,14 +618,15 @@ impl ApiServer {
         crate::http::handle(self, user, request, shutdown).await
     }
 
-    /// Serves HTTPS on `listener` until `shutdown` turns true.
+    /// Serves HTTPS on `listener` within `limits` until `shutdown` turns true.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         tls: Arc<rustls::ServerConfig>,
+        limits: https::Limits,
         shutdown: watch::Receiver<bool>,
     ) {
-        https::serve(listener, tls, shutdown.clone(), move |peer| {
+        https::serve_with(listener, tls, limits, shutdown.clone(), move |peer| {
             let user = peer
                 .certificates
                 .first()

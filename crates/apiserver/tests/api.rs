@@ -81,7 +81,7 @@ async fn start() -> Running {
         .unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     server.spawn_controllers(stopped.clone());
-    tokio::spawn(server.serve(listener, tls, stopped));
+    tokio::spawn(server.serve(listener, tls, https::Limits::default(), stopped));
     let kubeconfig = Kubeconfig::read_from(dir.path().join("kubeconfig")).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await

@@ -94,7 +94,8 @@ async fn only_client_ca_certificates_for_client_authentication_authenticate() {
     };
     let tls = h.server.prepare_tls(&config, local).await.unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let serving = tokio::spawn(Arc::clone(&h.server).serve(listener, tls, stopped));
+    let serving =
+        tokio::spawn(Arc::clone(&h.server).serve(listener, tls, https::Limits::default(), stopped));
     let url = format!("https://{local}");
     let vault = h.server.vault();
     let pair = |name| {

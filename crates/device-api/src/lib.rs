@@ -51,6 +51,8 @@ use crate::telemetry::ingest;
 
 /// The path every device request starts with.
 pub const PREFIX: &str = "/api/v2/edgedevice/";
+/// How long a device's request body may take to arrive.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// How many DeviceConfig writes run at once.
 const CONFIG_WRITERS: usize = 8;
 /// The content type of every response, empty ones included (EVE's client requires it).
@@ -281,14 +283,15 @@ impl DeviceApi {
         registry
     }
 
-    /// Serves devices on `listener` until `stop`.
+    /// Serves devices on `listener` within `limits` until `stop`.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         tls: Arc<rustls::ServerConfig>,
+        limits: https::Limits,
         stop: watch::Receiver<bool>,
     ) {
-        https::serve(listener, tls, stop, move |_peer| {
+        https::serve_with(listener, tls, limits, stop, move |_peer| {
             let api = self.clone();
             move |request| {
                 let api = api.clone();
@@ -343,10 +346,12 @@ impl DeviceApi {
         if method != http::Method::POST {
             return status(StatusCode::METHOD_NOT_ALLOWED);
         }
-        let body = match Limited::new(request.into_body(), eve_api::envelope::MAX_BODY)
-            .collect()
-            .await
-        {
+        let reading = Limited::new(request.into_body(), eve_api::envelope::MAX_BODY).collect();
+        let Ok(read) = tokio::time::timeout(BODY_DEADLINE, reading).await else {
+            tracing::debug!(%path, "device request body too slow");
+            return status(StatusCode::REQUEST_TIMEOUT);
+        };
+        let body = match read {
             Ok(body) => body.to_bytes(),
             Err(e) => {
                 tracing::debug!(%path, error = %e, "device request body refused");

@@ -1,17 +1,20 @@
-//! Serving HTTPS: accept TCP connections, complete the TLS handshake within a deadline, and hand
-//! each connection's requests (HTTP/1.1 or HTTP/2) to a handler made for that connection. The
+//! Serving HTTPS: accept TCP connections within caps (in all and per address), complete the TLS
+//! handshake within a deadline, and hand each connection's requests (HTTP/1.1 within a header
+//! and idle deadline, or HTTP/2 with bounded streams) to a handler made for that connection. The
 //! Kubernetes API, the admission webhook and the EVE device API all listen this way; what they
 //! serve is theirs.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -61,6 +64,40 @@ pub fn server_config(
 /// How long a client has to complete the TLS handshake.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
+/// What one listener allows its clients. Beyond a connection cap, a new connection is closed as
+/// soon as it is accepted (its descriptor freed at once); beyond a deadline, the connection is
+/// closed.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections open at once on the listener.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address.
+    pub max_per_address: usize,
+    /// Time to complete the TLS handshake.
+    pub handshake: Duration,
+    /// HTTP/1.1: time for a request's headers to arrive, counted from when the connection is
+    /// ready for the next request, so it is also how long a kept-alive connection may sit idle.
+    pub header: Duration,
+    /// Whether HTTP/2 is spoken (when offered by ALPN or by prior knowledge); without it,
+    /// HTTP/1.1 only.
+    pub http2: bool,
+    /// HTTP/2: streams open at once on one connection.
+    pub max_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 4096,
+            max_per_address: 1024,
+            handshake: HANDSHAKE_DEADLINE,
+            header: Duration::from_secs(30),
+            http2: true,
+            max_streams: 250,
+        }
+    }
+}
+
 /// Who is at the other end of a connection.
 #[derive(Clone, Debug)]
 pub struct Peer {
@@ -70,11 +107,71 @@ pub struct Peer {
     pub certificates: Vec<CertificateDer<'static>>,
 }
 
-/// Serves `listener` until `shutdown` turns true. For every connection, `connect` is called once
-/// with the peer and returns the handler of that connection's requests.
+/// The open connections of a listener, in all and by address.
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// A connection counted in [`Open`] until dropped.
+struct Counted {
+    open: Arc<Mutex<Open>>,
+    address: IpAddr,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.total -= 1;
+        if let Some(count) = open.by_address.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.by_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Counts a new connection from `address`, unless a cap of `limits` is reached.
+fn admit(open: &Arc<Mutex<Open>>, address: IpAddr, limits: &Limits) -> Option<Counted> {
+    let mut state = open.lock().unwrap_or_else(PoisonError::into_inner);
+    let from = state.by_address.get(&address).copied().unwrap_or(0);
+    if state.total >= limits.max_connections || from >= limits.max_per_address {
+        return None;
+    }
+    state.total += 1;
+    *state.by_address.entry(address).or_insert(0) += 1;
+    Some(Counted {
+        open: open.clone(),
+        address,
+    })
+}
+
+/// Serves `listener` until `shutdown` turns true, with the default [`Limits`]. For every
+/// connection, `connect` is called once with the peer and returns the handler of that
+/// connection's requests.
 pub async fn serve<C, H, F, B>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    shutdown: watch::Receiver<bool>,
+    connect: C,
+) where
+    C: Fn(Peer) -> H + Send + Sync + 'static,
+    H: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = http::Response<B>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    serve_with(listener, tls, Limits::default(), shutdown, connect).await
+}
+
+/// [`serve`] within `limits`.
+pub async fn serve_with<C, H, F, B>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    limits: Limits,
     mut shutdown: watch::Receiver<bool>,
     connect: C,
 ) where
@@ -87,6 +184,22 @@ pub async fn serve<C, H, F, B>(
 {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let connect = Arc::new(connect);
+    let open = Arc::new(Mutex::new(Open::default()));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_streams)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    if !limits.http2 {
+        builder = builder.http1_only();
+    }
+    let builder = Arc::new(builder);
     loop {
         let (tcp, address) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -100,12 +213,21 @@ pub async fn serve<C, H, F, B>(
             },
             _ = shutdown.changed() => return,
         };
+        let Some(counted) = admit(&open, address.ip(), &limits) else {
+            tracing::debug!(%address, "connection refused: too many open");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let connect = connect.clone();
+        let builder = builder.clone();
+        let handshake = limits.handshake;
+        let header = limits.header;
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(tcp)).await {
+            let _counted = counted;
+            let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, %address, "TLS handshake failed");
@@ -123,11 +245,22 @@ pub async fn serve<C, H, F, B>(
                 address,
                 certificates,
             });
+            // Whether a request came: until one does, the header deadline holds from the
+            // handshake (hyper starts its own only once it knows the protocol, after the first
+            // bytes; HTTP/2 has none).
+            let requested = Arc::new(AtomicBool::new(false));
+            let asked = requested.clone();
             let service = service_fn(move |request| {
+                asked.store(true, Ordering::Relaxed);
                 let handler = handler.clone();
                 async move { Ok::<_, Infallible>(handler(request).await) }
             });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let silent = async {
+                tokio::time::sleep(header).await;
+                if requested.load(Ordering::Relaxed) {
+                    std::future::pending::<()>().await;
+                }
+            };
             let connection = builder.serve_connection(TokioIo::new(tls), service);
             tokio::pin!(connection);
             tokio::select! {
@@ -135,6 +268,9 @@ pub async fn serve<C, H, F, B>(
                     if let Err(e) = result {
                         tracing::debug!(error = %e, %address, "connection ended with an error");
                     }
+                }
+                () = silent => {
+                    tracing::debug!(%address, "connection closed: no request within the header deadline");
                 }
                 _ = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
                     connection.as_mut().graceful_shutdown();

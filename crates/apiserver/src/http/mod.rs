@@ -58,6 +58,9 @@ pub(crate) type Body = ResponseBody;
 
 /// The largest request body (kube-apiserver's limit).
 pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
+/// How long a request body may take to arrive (a client trickling one holds no handler for
+/// longer).
+pub(crate) const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 fn version_info() -> Value {
     json!({

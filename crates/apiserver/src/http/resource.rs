@@ -263,7 +263,14 @@ fn authorization_attributes(
 }
 
 async fn read_body<B: RequestBody>(request: Request<B>) -> Result<Bytes, ApiError> {
-    match Limited::new(request.into_body(), MAX_BODY).collect().await {
+    let reading = Limited::new(request.into_body(), MAX_BODY).collect();
+    let Ok(read) = tokio::time::timeout(super::BODY_DEADLINE, reading).await else {
+        return Err(ApiError::BadRequest(format!(
+            "the request body did not arrive within {} s",
+            super::BODY_DEADLINE.as_secs()
+        )));
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::TooLarge(format!(
             "Request entity too large: limit is {MAX_BODY}"
