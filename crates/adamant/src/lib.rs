@@ -278,9 +278,27 @@ pub struct ApiLimitArgs {
     /// closed when a ping goes unanswered for 20 s; at most 250 streams each.
     #[arg(long, default_value = "30s", value_parser = apiserver::events::parse_ttl)]
     pub api_idle_timeout: Duration,
+    /// Reads in flight at once (as kube-apiserver's flag); beyond it 429 with `Retry-After`.
+    /// `system:masters` are never held back.
+    #[arg(long, default_value_t = apiserver::inflight::InflightLimits::default().read_only)]
+    pub max_requests_inflight: usize,
+    /// Writes in flight at once (as kube-apiserver's flag); beyond it 429.
+    #[arg(long, default_value_t = apiserver::inflight::InflightLimits::default().mutating)]
+    pub max_mutating_requests_inflight: usize,
+    /// Watches and followed telemetry streams open at once; beyond it 429.
+    #[arg(long, default_value_t = apiserver::inflight::InflightLimits::default().long_running)]
+    pub max_long_running_requests: usize,
 }
 
 impl ApiLimitArgs {
+    fn inflight(&self) -> apiserver::inflight::InflightLimits {
+        apiserver::inflight::InflightLimits {
+            read_only: self.max_requests_inflight,
+            mutating: self.max_mutating_requests_inflight,
+            long_running: self.max_long_running_requests,
+        }
+    }
+
     fn limits(&self) -> https::Limits {
         https::Limits {
             max_connections: self.api_max_connections.max(1),
@@ -467,6 +485,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("cannot start the API server")?;
     apiserver::events::set_ttl(&server, args.event_ttl);
+    server.set_inflight_limits(args.api_limits.inflight());
     let audiences = if args.api_audiences.is_empty() {
         vec![args.service_account_issuer.clone()]
     } else {

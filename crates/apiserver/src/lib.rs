@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod events;
 pub mod gc;
 mod http;
+pub mod inflight;
 pub mod keys;
 mod metered;
 pub mod metrics;

@@ -69,6 +69,8 @@ pub struct ApiServer {
     pub(crate) crd_kind: Arc<Kind>,
     /// The installation's keys.
     vault: crate::keys::StoreVault,
+    /// Places of requests in flight, by class.
+    inflight: std::sync::RwLock<Arc<crate::inflight::Inflight>>,
     /// ServiceAccount tokens: issued by `serviceaccounts/token`, and the first authenticator.
     service_accounts: Arc<crate::serviceaccounts::ServiceAccounts>,
     /// Handlers of whole path prefixes beside the API (`/edgenode/`).
@@ -132,6 +134,23 @@ impl ApiServer {
     /// ServiceAccount tokens (set their options before serving).
     pub fn service_accounts(&self) -> &Arc<crate::serviceaccounts::ServiceAccounts> {
         &self.service_accounts
+    }
+
+    /// Sets how many requests of each class may be in flight (before serving).
+    pub fn set_inflight_limits(&self, limits: crate::inflight::InflightLimits) {
+        *self
+            .inflight
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(crate::inflight::Inflight::new(limits));
+    }
+
+    /// The places of requests in flight.
+    pub(crate) fn inflight(&self) -> Arc<crate::inflight::Inflight> {
+        self.inflight
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The audiences bearer tokens are checked for (`--api-audiences`).
@@ -243,6 +262,9 @@ impl ApiServer {
             mounts: std::sync::RwLock::new(Vec::new()),
             metrics,
             vault,
+            inflight: std::sync::RwLock::new(Arc::new(crate::inflight::Inflight::new(
+                crate::inflight::InflightLimits::default(),
+            ))),
         });
         let namespaces = native::namespace_resource();
         for name in SYSTEM_NAMESPACES {

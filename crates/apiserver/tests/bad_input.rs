@@ -133,3 +133,72 @@ async fn a_binding_to_a_role_that_does_not_exist_is_refused_to_who_may_not_bind_
         .await;
     assert_eq!(status, 404, "nothing was stored");
 }
+
+/// A request beyond its class's places in flight is 429 with `Retry-After`, as kube-apiserver
+/// answers; `system:masters` are never held back; a watch holds its place until it ends.
+#[tokio::test]
+async fn requests_beyond_the_places_in_flight_are_told_to_retry() {
+    let h = common::harness().await;
+    let (code, _) = h
+        .call(
+            "POST",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            "application/json",
+            "application/json",
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": "alice-views"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}],
+            }),
+        )
+        .await;
+    assert_eq!(code, 201);
+    h.server
+        .set_inflight_limits(apiserver::inflight::InflightLimits {
+            read_only: 0,
+            mutating: 0,
+            long_running: 1,
+        });
+    let alice = User {
+        name: "alice".into(),
+        groups: vec!["system:authenticated".into()],
+        ..User::default()
+    };
+    let request = |path: &str| {
+        http::Request::builder()
+            .uri(path)
+            .header("accept", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
+    let send = |user: User, path: &str| h.server.clone().call(user, request(path), h.stop.clone());
+    // No place for reads or writes: 429, retry in a second.
+    let refused = send(alice.clone(), "/api/v1/namespaces/default/configmaps").await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let (code, answer) = h
+        .call_as(
+            alice.clone(),
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            "application/json",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}),
+        )
+        .await;
+    assert_eq!(code, 429);
+    assert_eq!(answer["reason"], "TooManyRequests");
+    assert_eq!(answer["details"]["retryAfterSeconds"], 1);
+    // The admin is never held back; health checks neither.
+    let served = send(common::admin(), "/api/v1/namespaces/default/configmaps").await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(send(alice.clone(), "/readyz").await.status(), 200);
+    // One place for watches: the second waits its turn until the first ends.
+    let path = "/api/v1/namespaces/default/configmaps?watch=true";
+    let first = send(alice.clone(), path).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(send(alice.clone(), path).await.status(), 429);
+    drop(first);
+    assert_eq!(send(alice.clone(), path).await.status(), 200);
+}

@@ -142,6 +142,50 @@ async fn bad_patches_are_refused_and_nothing_is_half_applied() {
             "may not be more than 1048576 bytes",
         ),
         (
+            "40 copies doubling the object each time",
+            "application/json-patch+json",
+            {
+                let mut operations =
+                    vec![json!({"op": "add", "path": "/data/grow", "value": "x".repeat(64)})];
+                operations.push(json!({"op": "add", "path": "/metadata/annotations", "value": {}}));
+                for i in 0..40 {
+                    operations.push(json!({"op": "copy", "from": "/data", "path": format!("/metadata/annotations/c{i}")}));
+                    operations.push(json!({"op": "copy", "from": "/metadata/annotations", "path": "/data/more"}));
+                }
+                serde_json::to_string(&operations).unwrap()
+            },
+            413,
+            "copy operations would copy more than",
+        ),
+        (
+            "more operations than kube-apiserver allows",
+            "application/json-patch+json",
+            serde_json::to_string(&vec![
+                json!({"op": "test", "path": "/data/a", "value": "b"});
+                10_001
+            ])
+            .unwrap(),
+            413,
+            "maximum operations in a JSON patch is 10000, got 10001",
+        ),
+        (
+            "nested deeper than can be read back",
+            "application/json-patch+json",
+            {
+                let mut deep = json!("bottom");
+                for _ in 0..110 {
+                    deep = json!([deep]);
+                }
+                serde_json::to_string(&json!([
+                    {"op": "add", "path": "/metadata/annotations", "value": {}},
+                    {"op": "add", "path": "/x", "value": deep},
+                ]))
+                .unwrap()
+            },
+            400,
+            "nests deeper than 100 levels",
+        ),
+        (
             "an unknown patch type",
             "application/x-yaml-patch",
             "{}".into(),

@@ -10,16 +10,7 @@ use super::respond::Outcome;
 use crate::admission::Operation;
 use crate::apply;
 
-/// The largest apply configuration nesting (as the JSON decoder's).
-const MAX_YAML_DEPTH: usize = 100;
-
-fn depth(value: &Value) -> usize {
-    match value {
-        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
-        Value::Array(list) => 1 + list.iter().map(depth).max().unwrap_or(0),
-        _ => 0,
-    }
-}
+use super::{MAX_DEPTH as MAX_YAML_DEPTH, depth};
 
 impl Call {
     /// Parses and checks an apply configuration.

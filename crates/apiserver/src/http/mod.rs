@@ -12,7 +12,7 @@ mod get;
 mod list;
 mod negotiate;
 mod patch;
-mod query;
+pub(crate) mod query;
 mod request;
 mod resource;
 mod respond;
@@ -33,7 +33,7 @@ use crate::server::ApiServer;
 use crate::status::{Subject, failure};
 use crate::{discovery, metrics, openapi};
 use negotiate::accepts_json;
-use query::Query;
+pub(crate) use query::Query;
 use respond::{Refusal, error_response, json_response, method_not_allowed, not_found, respond};
 
 /// A request body the server can read: hyper's, or an in-process client's.
@@ -58,6 +58,19 @@ pub(crate) type Body = ResponseBody;
 
 /// The largest request body (kube-apiserver's limit).
 pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
+/// The deepest nesting of objects and arrays an object may have once patched (serde_json reads
+/// no deeper than 128: an object stored deeper could never be read back).
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// How deeply `value` nests objects and arrays.
+pub(crate) fn depth(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        Value::Array(list) => 1 + list.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// How long a request body may take to arrive (a client trickling one holds no handler for
 /// longer).
 pub(crate) const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -119,6 +132,57 @@ pub(crate) async fn handle<B: RequestBody>(
         Err(refused) => return error_response(&refused.0, &refused.1, &[]),
     };
     let segments = query::segments(&path);
+    // A place in flight for the request's class (429 when none is free); masters and health
+    // checks need none.
+    let place = if PUBLIC_PATHS.contains(&path.as_str())
+        || user.groups.iter().any(|g| g == "system:masters")
+    {
+        None
+    } else {
+        let class = crate::inflight::Class::of(request.method(), &segments, &query);
+        match server.inflight().admit(class) {
+            Some(place) => Some(place),
+            None => return too_many_requests(),
+        }
+    };
+    let response = dispatch(
+        server, user, request, shutdown, path, query, accept, segments,
+    )
+    .await;
+    match place {
+        Some(place) => response
+            .map(|body| http_body_util::BodyExt::boxed(crate::inflight::Holding::new(body, place))),
+        None => response,
+    }
+}
+
+/// 429 as kube-apiserver answers it: retry in a second.
+fn too_many_requests() -> Response<Body> {
+    let mut status = failure(
+        429,
+        "TooManyRequests",
+        "Too many requests, please try again later.",
+    );
+    status["details"] = json!({"retryAfterSeconds": 1});
+    let mut response = json_response(429, &status, &[]);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Serves an authenticated request.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch<B: RequestBody>(
+    server: Arc<ApiServer>,
+    user: User,
+    request: Request<B>,
+    shutdown: signal::Receiver<bool>,
+    path: String,
+    query: Query,
+    accept: String,
+    segments: Vec<String>,
+) -> Response<Body> {
     if let Some((first, rest)) = segments.split_first()
         && let Some(handler) = server.mounted(first)
     {
