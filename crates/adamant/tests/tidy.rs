@@ -199,29 +199,31 @@ fn base_depth(relative: &Path, line: &str) -> usize {
     }
 }
 
-/// The deepest climb (`../` segments in a row) a line makes.
+/// How far a line climbs: the total of its parent-directory path segments wherever they are (a
+/// run of them in one string, in `join` arguments, chains of `join` calls), so that pieces
+/// spelled apart add up. Two dots count when they stand between path boundaries (a slash, quotes,
+/// the brackets of a Markdown link, spaces) with a slash on one side or the same quote on both:
+/// Rust's ranges and rest patterns, and ellipses, do not. (Spelled in words so that this file
+/// makes no climb itself.)
 fn climb(line: &str) -> usize {
     let bytes = line.as_bytes();
-    let mut deepest = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i..].starts_with(b"../") || (i > 0 && bytes[i - 1] == b'.') {
-            i += 1;
+    let boundary = |b: Option<&u8>| b.is_none_or(|b| b" \t/\"'`()".contains(b));
+    let mut total = 0;
+    for (i, _) in line.match_indices("..") {
+        let (before, after) = (i.checked_sub(1).map(|j| &bytes[j]), bytes.get(i + 2));
+        if before == Some(&b'.') || after == Some(&b'.') {
+            continue; // part of `...`
+        }
+        if !boundary(before) || !boundary(after) {
             continue;
         }
-        let mut n = 0;
-        while bytes[i..].starts_with(b"../") {
-            n += 1;
-            i += 3;
+        let slash = before == Some(&b'/') || after == Some(&b'/');
+        let quoted = matches!(before, Some(b'"' | b'\'' | b'`')) && before == after;
+        if slash || quoted {
+            total += 1;
         }
-        // A last `..` without a slash climbs too (`join("../..")`).
-        if bytes[i..].starts_with(b"..") && !bytes[i + 2..].starts_with(b".") {
-            n += 1;
-            i += 2;
-        }
-        deepest = deepest.max(n);
     }
-    deepest
+    total
 }
 
 /// What is wrong with a line of the file at `relative`, if it refers outside the repository.
@@ -261,11 +263,69 @@ fn the_outside_reference_check_catches_what_it_should() {
     let readme = Path::new("README.md");
     // Climbs are spelled with `up` so that this file makes none itself.
     let up = |n: usize| "../".repeat(n);
+    let dots = || [".", "."].concat();
+    let join_up = |n: usize| format!(r#".join("{}")"#, dots()).repeat(n);
     let cases: Vec<(&Path, String, bool)> = vec![
         (crate_test, format!(r#"join("{}examples")"#, up(2)), false),
         (crate_test, format!(r#"join("{}elsewhere")"#, up(3)), true),
         (crate_test, format!(r#"join("{}..")"#, up(1)), false),
         (crate_test, format!(r#"join("{}..")"#, up(2)), true),
+        // A chain of `join("..")` adds up: three from a crate's directory leave the workspace.
+        (
+            crate_test,
+            format!(r#"Path::new(env!("CARGO_MANIFEST_DIR")){}"#, join_up(3)),
+            true,
+        ),
+        (
+            crate_test,
+            format!(
+                r#"Path::new(env!("CARGO_MANIFEST_DIR")){}.join("examples")"#,
+                join_up(2)
+            ),
+            false,
+        ),
+        (
+            crate_test,
+            format!(r#"join("{}{}"){}"#, up(1), dots(), join_up(1)),
+            true,
+        ),
+        (
+            crate_test,
+            format!(
+                r#"let dir = root.join("{}"); let x = dir.join("{}");"#,
+                dots(),
+                dots()
+            ),
+            false,
+        ),
+        (
+            crate_test,
+            format!(
+                r#"let up = Path::new("{}"); up.join("{}").join("{}")"#,
+                dots(),
+                dots(),
+                dots()
+            ),
+            true,
+        ),
+        (
+            crate_test,
+            format!(
+                r#"PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("{}examples")"#,
+                up(2)
+            ),
+            false,
+        ),
+        (
+            crate_test,
+            format!(r#"format!("{{}}/{}x", env!("CARGO_MANIFEST_DIR"))"#, up(3)),
+            true,
+        ),
+        (
+            crate_src,
+            "let (a, ..) = t; let all = &v[..];".into(),
+            false,
+        ),
         (
             crate_test,
             format!("\"{}{}/x\"", up(1), ["..", "/shared"].concat()),
@@ -284,6 +344,7 @@ fn the_outside_reference_check_catches_what_it_should() {
         ),
         (doc, format!("see [the README]({}README.md)", up(1)), false),
         (doc, format!("see ({}x.md)", up(2)), true),
+        (doc, format!("see [a]({}{}/x.md)", up(1), dots()), true),
         (readme, "HOST:PORT[,HOST:PORT...]".into(), false),
         (readme, ["read ", "/wo", "rk/main/x"].concat(), true),
         (readme, ["cd ", "/ho", "me/me"].concat(), true),

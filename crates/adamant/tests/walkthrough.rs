@@ -29,6 +29,28 @@ fn walkthrough() -> String {
     body.to_string()
 }
 
+/// The header lines (`NAME ...`) of the sample output the README shows after the walk-through,
+/// as their column names.
+fn sample_headers() -> Vec<Vec<String>> {
+    let readme = std::fs::read_to_string(examples().join("../README.md")).unwrap();
+    let after = &readme[readme.find(END).expect("the walk-through ends")..];
+    let sample = after
+        .split_once("```\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a sample output block follows the walk-through")
+        .0;
+    headers(sample)
+}
+
+/// The header lines of kubectl's table output, as their column names.
+fn headers(output: &str) -> Vec<Vec<String>> {
+    output
+        .lines()
+        .filter(|l| l.starts_with("NAME "))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
 /// A process group ended when dropped (the walk-through leaves `adamant sim` running).
 struct Group(u32);
 
@@ -54,6 +76,9 @@ fn the_readme_walkthrough_ends_with_the_example_device_ready_and_its_application
     )
     .unwrap();
     let devices = server.device_address();
+    // The test's own (debug) adamant comes first on PATH (the script's target/release is absent
+    // here), and `adamant sim` reaches the device API on the port this server was given
+    // (ADAMANT_DEVICE_API), not the default 8443.
     let adamant = std::path::Path::new(env!("CARGO_BIN_EXE_adamant"));
     let path = format!(
         "{}:{}",
@@ -76,11 +101,21 @@ fn the_readme_walkthrough_ends_with_the_example_device_ready_and_its_application
     let _group = Group(child.id());
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
     let log = std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default();
     assert!(
         output.status.success(),
-        "the walk-through failed\n--- stdout\n{stdout}\n--- stderr\n{}\n--- sim.log\n{log}",
-        String::from_utf8_lossy(&output.stderr)
+        "the walk-through failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- sim.log\n{log}"
+    );
+    // kubectl warns of nothing on the way but the one warning the examples draw on purpose
+    // (examples/README.md: the specification's FTP data store).
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("Warning:")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "Warning: parameters.type: EVE devices cannot fetch over FTP (their data stores are HTTP(S), SFTP, S3, Azure Blob and container registries); images in this store download only once it is also served over one of those"
+        ],
+        "kubectl warned during the walk-through:\n{stderr}"
     );
 
     // What the last command printed (after the waits' "condition met"): the example device
@@ -95,6 +130,18 @@ fn the_readme_walkthrough_ends_with_the_example_device_ready_and_its_application
             .split_whitespace()
             .collect::<Vec<_>>()
     };
+    // The README's sample output has the columns kubectl printed.
+    let printed = headers(&stdout);
+    let sample = sample_headers();
+    assert_eq!(
+        sample.len(),
+        2,
+        "the README's sample has two tables: {sample:?}"
+    );
+    assert_eq!(
+        printed, sample,
+        "the README's sample output after the walk-through no longer matches kubectl's\n{stdout}"
+    );
     let device = row("device.eve.lfedge.org/eve-device.lab1");
     assert_eq!(device[2], "True", "READY of eve-device.lab1 in\n{stdout}");
     let app = row("application.eve.lfedge.org/app-ubuntu");

@@ -245,6 +245,14 @@ impl Server {
         succeeded(args, self.kubectl_stdin(args, stdin))
     }
 
+    /// Runs kubectl, expecting success; returns stdout and stderr (to check for warnings).
+    #[track_caller]
+    pub fn ok_with_stderr(&self, args: &[&str]) -> (String, String) {
+        let output = self.kubectl(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (succeeded(args, output), stderr)
+    }
+
     /// Runs kubectl (with optional stdin), expecting failure; returns stderr.
     #[track_caller]
     pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {

@@ -190,7 +190,7 @@ pub(crate) fn kinds(components: &Arc<Components>) -> Vec<Kind> {
 
 /// Adds the component schemas of the RBAC kinds and of the review kinds (from `k8s-openapi`).
 pub(crate) fn add_components(components: &mut Components) {
-    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenReview};
     use k8s_openapi::api::authorization::v1::{
         LocalSubjectAccessReview, SelfSubjectAccessReview, SelfSubjectRulesReview,
         SubjectAccessReview,
@@ -206,6 +206,7 @@ pub(crate) fn add_components(components: &mut Components) {
     generator.subschema_for::<LocalSubjectAccessReview>();
     generator.subschema_for::<SelfSubjectRulesReview>();
     generator.subschema_for::<SelfSubjectReview>();
+    generator.subschema_for::<TokenReview>();
     for (name, schema) in generator.take_definitions(true) {
         components.entry(name).or_insert(schema);
     }
