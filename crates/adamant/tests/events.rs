@@ -1,6 +1,7 @@
 //! Events with kubectl: the example device onboards with `device-sim` and its Events (onboarded
 //! and under which policy, a refused registration, its configuration delivered) show in
-//! `kubectl describe device` and `kubectl events --for`; scheduling's Events (an unschedulable
+//! `kubectl describe device` and `kubectl events --for`, as do the Onboarded Events of devices
+//! admitted by each onboarding policy object; scheduling's Events (an unschedulable
 //! Application, a bound claim, a daemon set creating applications) in `kubectl describe`; both
 //! Event APIs and Leases in `kubectl get`.
 
@@ -226,6 +227,111 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
             .unwrap()
             .starts_with("the device registered"),
         "{onboarded}"
+    );
+}
+
+/// The note of the Onboarded Event of the Device `name` in enterprise1, once there is one.
+fn onboarded_note(server: &Server, name: &str) -> String {
+    eventually(&format!("{name}'s Onboarded Event"), || {
+        let list = get_json(
+            server,
+            &[
+                "-n",
+                "enterprise1",
+                "get",
+                "events.events.k8s.io",
+                "--field-selector",
+                &format!("reason=Onboarded,regarding.name={name}"),
+            ],
+        );
+        list["items"][0]["note"].as_str().map(str::to_string)
+    })
+}
+
+#[test]
+fn onboarded_events_name_the_policy_object_that_admitted_the_device() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ctl = server.device_controller();
+    let onboard_ca = example_identity("onboard-ca");
+    let device_ca = example_identity("device-ca");
+    runtime.block_on(async {
+        // The examples' onboarding certificate with a serial no Device names: the
+        // OnboardCertificate holding it admits the device (the onboarding CA signed it too, and
+        // the certificate object is the one named, as it is checked first).
+        let mut by_certificate = Device::new(
+            ctl.clone(),
+            Identity::generate("by-certificate").unwrap(),
+            Some(example_identity("onboard")),
+            "by-certificate",
+        )
+        .unwrap();
+        by_certificate.onboard().await.unwrap();
+        // An onboarding certificate the examples' onboarding CA signed, held by no object.
+        let mut by_authority = Device::new(
+            ctl.clone(),
+            Identity::generate("by-authority").unwrap(),
+            Some(Identity::issued_by(&onboard_ca, "onboard-by-authority").unwrap()),
+            "by-authority",
+        )
+        .unwrap();
+        by_authority.onboard().await.unwrap();
+        // A device certificate the examples' device CA signed, with an onboarding certificate
+        // no policy admits.
+        let mut by_device_ca = Device::new(
+            ctl.clone(),
+            Identity::issued_by(&device_ca, "by-device-ca").unwrap(),
+            Some(Identity::generate("onboard-by-device-ca").unwrap()),
+            "by-device-ca",
+        )
+        .unwrap();
+        by_device_ca.onboard().await.unwrap();
+    });
+
+    let cases = [
+        ("by-certificate", "OnboardCertificate onboard-cert-25"),
+        (
+            "by-authority",
+            "OnboardCertificateAuthority onboard-certificate-authority-13",
+        ),
+        (
+            "by-device-ca",
+            "DeviceCertificateAuthority device-certificate-authority-16",
+        ),
+    ];
+    for (name, policy) in cases {
+        assert_eq!(
+            onboarded_note(&server, name),
+            format!("the device registered, admitted by {policy}"),
+            "{name}"
+        );
+        // kubectl describe shows it on the Device the registration made.
+        let described = shows(
+            &server,
+            &["-n", "enterprise1", "describe", "device", name],
+            &["Onboarded"],
+        );
+        let events = &described[described.find("Events:").expect("an Events section")..];
+        assert!(
+            events.contains(&format!("admitted by {policy}")),
+            "{events}"
+        );
+    }
+    // kubectl events --for lists the one of the OnboardCertificateAuthority's device.
+    shows(
+        &server,
+        &[
+            "events",
+            "-n",
+            "enterprise1",
+            "--for",
+            "device/by-authority",
+        ],
+        &[
+            "Onboarded",
+            "admitted by OnboardCertificateAuthority onboard-certificate-authority-13",
+        ],
     );
 }
 
