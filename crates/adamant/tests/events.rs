@@ -2,13 +2,15 @@
 //! and under which policy, a refused registration, its configuration delivered) show in
 //! `kubectl describe device` and `kubectl events --for`, as do the Onboarded Events of devices
 //! admitted by each onboarding policy object; scheduling's Events (an unschedulable
-//! Application, a bound claim, a daemon set creating applications) in `kubectl describe`; both
-//! Event APIs and Leases in `kubectl get`.
+//! Application, a bound claim, a daemon set creating applications, a deployment scaled up and
+//! rolled out to a new template) in `kubectl describe`; both Event APIs and Leases in
+//! `kubectl get`.
 
 mod common;
 
 use common::{Server, apply_examples, eventually, example_identity, get_json};
 use device_sim::{Device, Identity};
+use eve_api::info::ZSwState;
 use eve_controllers::events;
 use http::StatusCode;
 use serde_json::Value;
@@ -460,6 +462,150 @@ fn scheduling_events_show_in_describe() {
     assert!(
         refused.contains("spec.leaseDurationSeconds: Invalid value: \"0\": must be greater than 0"),
         "{refused}"
+    );
+}
+
+/// The live Applications of the examples' ApplicationDeployment `web`.
+fn web_apps(server: &Server) -> Vec<Value> {
+    get_json(server, &["-n", "enterprise1", "get", "applications"])["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| {
+            a["metadata"]["ownerReferences"][0]["name"] == "web"
+                && a["metadata"]["deletionTimestamp"].is_null()
+        })
+        .collect()
+}
+
+/// The template hash of the live Applications of `web`, once there are `replicas` of them
+/// and all of one template.
+fn web_template(server: &Server, replicas: usize) -> String {
+    eventually(&format!("{replicas} applications of web"), || {
+        let apps = web_apps(server);
+        let mut hashes: Vec<&str> = apps
+            .iter()
+            .filter_map(|a| a["metadata"]["labels"]["eve.lfedge.org/template-hash"].as_str())
+            .collect();
+        hashes.dedup();
+        (apps.len() == replicas && hashes.len() == 1).then(|| hashes[0].to_string())
+    })
+}
+
+#[test]
+fn rollout_events_show_in_describe_applicationdeployment() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
+    // The device reports every application of web it runs as running (as EVE would once it
+    // has started them), until `done` sees what it waits for.
+    let run_until = |what: &str, done: &dyn Fn(&str) -> bool| {
+        eventually(what, || {
+            for app in web_apps(&server) {
+                if app["status"]["state"] != "RUNNING" {
+                    let uid = app["metadata"]["uid"].as_str().unwrap();
+                    let name = app["metadata"]["name"].as_str().unwrap();
+                    runtime
+                        .block_on(device.report_app(uid, name, ZSwState::Running))
+                        .unwrap();
+                }
+            }
+            let described = server.ok(&[
+                "-n",
+                "enterprise1",
+                "describe",
+                "applicationdeployment",
+                "web",
+            ]);
+            done(&described).then_some(described)
+        })
+    };
+    let describe = [
+        "-n",
+        "enterprise1",
+        "describe",
+        "applicationdeployment",
+        "web",
+    ];
+
+    // Made with two replicas.
+    let first = web_template(&server, 2);
+    let described = shows(
+        &server,
+        &describe,
+        &[&format!("created 2 application(s) of template {first}")],
+    );
+    let events = &described[described.find("Events:").expect("an Events section")..];
+    assert!(
+        events.contains("ScalingApplications")
+            && events.contains("Normal")
+            && events.contains("eve.lfedge.org/controllers"),
+        "{events}"
+    );
+
+    // Scaled up: one more, of the same template.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "scale",
+        "applicationdeployment",
+        "web",
+        "--replicas=3",
+    ]);
+    assert_eq!(web_template(&server, 3), first);
+    shows(
+        &server,
+        &describe,
+        &[&format!("created 1 application(s) of template {first}")],
+    );
+    // All three running on the device: the rollout of revision 1 is complete.
+    let complete = format!("all 3 applications run template {first} (revision 1)");
+    let described = run_until("web's first rollout to complete", &|d| {
+        d.contains(&complete)
+    });
+    assert!(described.contains("RolloutComplete"), "{described}");
+
+    // A template change rolls out: applications of the new template made and the old ones
+    // deleted, then, once the new ones run, the rollout of revision 2 complete; kubectl events
+    // --for lists the same.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "patch",
+        "applicationdeployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"example.com/revision":"two"}}}}}"#,
+    ]);
+    let second = eventually("an application of web's new template", || {
+        web_apps(&server)
+            .iter()
+            .filter_map(|a| a["metadata"]["labels"]["eve.lfedge.org/template-hash"].as_str())
+            .find(|h| *h != first)
+            .map(str::to_string)
+    });
+    let complete = format!("all 3 applications run template {second} (revision 2)");
+    let described = run_until("web's second rollout to complete", &|d| {
+        d.contains(&complete)
+    });
+    assert_eq!(web_template(&server, 3), second);
+    let events = &described[described.find("Events:").expect("an Events section")..];
+    let scaled = format!("of template {second}; deleted ");
+    assert!(events.contains(&scaled), "{scaled:?} in {events}");
+    shows(
+        &server,
+        &[
+            "events",
+            "-n",
+            "enterprise1",
+            "--for",
+            "applicationdeployment/web",
+        ],
+        &["ScalingApplications", "RolloutComplete", &complete, &scaled],
     );
 }
 
