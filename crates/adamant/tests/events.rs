@@ -1,13 +1,16 @@
 //! Events with kubectl: the example device onboards with `device-sim` and its Events (onboarded
 //! and under which policy, a refused registration, its configuration delivered) show in
-//! `kubectl describe device` and `kubectl events --for`; scheduling's Events (an unschedulable
-//! Application, a bound claim, a daemon set creating applications) in `kubectl describe`; both
-//! Event APIs and Leases in `kubectl get`.
+//! `kubectl describe device` and `kubectl events --for`, as do the Onboarded Events of devices
+//! admitted by each onboarding policy object; scheduling's Events (an unschedulable
+//! Application, a bound claim, a daemon set creating applications, a deployment scaled up and
+//! rolled out to a new template) in `kubectl describe`; both Event APIs and Leases in
+//! `kubectl get`.
 
 mod common;
 
 use common::{Server, apply_examples, eventually, example_identity, get_json};
 use device_sim::{Device, Identity};
+use eve_api::info::ZSwState;
 use eve_controllers::events;
 use http::StatusCode;
 use serde_json::Value;
@@ -229,6 +232,111 @@ fn a_device_s_events_show_in_describe_and_kubectl_events() {
     );
 }
 
+/// The note of the Onboarded Event of the Device `name` in enterprise1, once there is one.
+fn onboarded_note(server: &Server, name: &str) -> String {
+    eventually(&format!("{name}'s Onboarded Event"), || {
+        let list = get_json(
+            server,
+            &[
+                "-n",
+                "enterprise1",
+                "get",
+                "events.events.k8s.io",
+                "--field-selector",
+                &format!("reason=Onboarded,regarding.name={name}"),
+            ],
+        );
+        list["items"][0]["note"].as_str().map(str::to_string)
+    })
+}
+
+#[test]
+fn onboarded_events_name_the_policy_object_that_admitted_the_device() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ctl = server.device_controller();
+    let onboard_ca = example_identity("onboard-ca");
+    let device_ca = example_identity("device-ca");
+    runtime.block_on(async {
+        // The examples' onboarding certificate with a serial no Device names: the
+        // OnboardCertificate holding it admits the device (the onboarding CA signed it too, and
+        // the certificate object is the one named, as it is checked first).
+        let mut by_certificate = Device::new(
+            ctl.clone(),
+            Identity::generate("by-certificate").unwrap(),
+            Some(example_identity("onboard")),
+            "by-certificate",
+        )
+        .unwrap();
+        by_certificate.onboard().await.unwrap();
+        // An onboarding certificate the examples' onboarding CA signed, held by no object.
+        let mut by_authority = Device::new(
+            ctl.clone(),
+            Identity::generate("by-authority").unwrap(),
+            Some(Identity::issued_by(&onboard_ca, "onboard-by-authority").unwrap()),
+            "by-authority",
+        )
+        .unwrap();
+        by_authority.onboard().await.unwrap();
+        // A device certificate the examples' device CA signed, with an onboarding certificate
+        // no policy admits.
+        let mut by_device_ca = Device::new(
+            ctl.clone(),
+            Identity::issued_by(&device_ca, "by-device-ca").unwrap(),
+            Some(Identity::generate("onboard-by-device-ca").unwrap()),
+            "by-device-ca",
+        )
+        .unwrap();
+        by_device_ca.onboard().await.unwrap();
+    });
+
+    let cases = [
+        ("by-certificate", "OnboardCertificate onboard-cert-25"),
+        (
+            "by-authority",
+            "OnboardCertificateAuthority onboard-certificate-authority-13",
+        ),
+        (
+            "by-device-ca",
+            "DeviceCertificateAuthority device-certificate-authority-16",
+        ),
+    ];
+    for (name, policy) in cases {
+        assert_eq!(
+            onboarded_note(&server, name),
+            format!("the device registered, admitted by {policy}"),
+            "{name}"
+        );
+        // kubectl describe shows it on the Device the registration made.
+        let described = shows(
+            &server,
+            &["-n", "enterprise1", "describe", "device", name],
+            &["Onboarded"],
+        );
+        let events = &described[described.find("Events:").expect("an Events section")..];
+        assert!(
+            events.contains(&format!("admitted by {policy}")),
+            "{events}"
+        );
+    }
+    // kubectl events --for lists the one of the OnboardCertificateAuthority's device.
+    shows(
+        &server,
+        &[
+            "events",
+            "-n",
+            "enterprise1",
+            "--for",
+            "device/by-authority",
+        ],
+        &[
+            "Onboarded",
+            "admitted by OnboardCertificateAuthority onboard-certificate-authority-13",
+        ],
+    );
+}
+
 const NOWHERE: &str = r#"
 apiVersion: eve.lfedge.org/v1beta1
 kind: Application
@@ -354,6 +462,150 @@ fn scheduling_events_show_in_describe() {
     assert!(
         refused.contains("spec.leaseDurationSeconds: Invalid value: \"0\": must be greater than 0"),
         "{refused}"
+    );
+}
+
+/// The live Applications of the examples' ApplicationDeployment `web`.
+fn web_apps(server: &Server) -> Vec<Value> {
+    get_json(server, &["-n", "enterprise1", "get", "applications"])["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| {
+            a["metadata"]["ownerReferences"][0]["name"] == "web"
+                && a["metadata"]["deletionTimestamp"].is_null()
+        })
+        .collect()
+}
+
+/// The template hash of the live Applications of `web`, once there are `replicas` of them
+/// and all of one template.
+fn web_template(server: &Server, replicas: usize) -> String {
+    eventually(&format!("{replicas} applications of web"), || {
+        let apps = web_apps(server);
+        let mut hashes: Vec<&str> = apps
+            .iter()
+            .filter_map(|a| a["metadata"]["labels"]["eve.lfedge.org/template-hash"].as_str())
+            .collect();
+        hashes.dedup();
+        (apps.len() == replicas && hashes.len() == 1).then(|| hashes[0].to_string())
+    })
+}
+
+#[test]
+fn rollout_events_show_in_describe_applicationdeployment() {
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
+    // The device reports every application of web it runs as running (as EVE would once it
+    // has started them), until `done` sees what it waits for.
+    let run_until = |what: &str, done: &dyn Fn(&str) -> bool| {
+        eventually(what, || {
+            for app in web_apps(&server) {
+                if app["status"]["state"] != "RUNNING" {
+                    let uid = app["metadata"]["uid"].as_str().unwrap();
+                    let name = app["metadata"]["name"].as_str().unwrap();
+                    runtime
+                        .block_on(device.report_app(uid, name, ZSwState::Running))
+                        .unwrap();
+                }
+            }
+            let described = server.ok(&[
+                "-n",
+                "enterprise1",
+                "describe",
+                "applicationdeployment",
+                "web",
+            ]);
+            done(&described).then_some(described)
+        })
+    };
+    let describe = [
+        "-n",
+        "enterprise1",
+        "describe",
+        "applicationdeployment",
+        "web",
+    ];
+
+    // Made with two replicas.
+    let first = web_template(&server, 2);
+    let described = shows(
+        &server,
+        &describe,
+        &[&format!("created 2 application(s) of template {first}")],
+    );
+    let events = &described[described.find("Events:").expect("an Events section")..];
+    assert!(
+        events.contains("ScalingApplications")
+            && events.contains("Normal")
+            && events.contains("eve.lfedge.org/controllers"),
+        "{events}"
+    );
+
+    // Scaled up: one more, of the same template.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "scale",
+        "applicationdeployment",
+        "web",
+        "--replicas=3",
+    ]);
+    assert_eq!(web_template(&server, 3), first);
+    shows(
+        &server,
+        &describe,
+        &[&format!("created 1 application(s) of template {first}")],
+    );
+    // All three running on the device: the rollout of revision 1 is complete.
+    let complete = format!("all 3 applications run template {first} (revision 1)");
+    let described = run_until("web's first rollout to complete", &|d| {
+        d.contains(&complete)
+    });
+    assert!(described.contains("RolloutComplete"), "{described}");
+
+    // A template change rolls out: applications of the new template made and the old ones
+    // deleted, then, once the new ones run, the rollout of revision 2 complete; kubectl events
+    // --for lists the same.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "patch",
+        "applicationdeployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"example.com/revision":"two"}}}}}"#,
+    ]);
+    let second = eventually("an application of web's new template", || {
+        web_apps(&server)
+            .iter()
+            .filter_map(|a| a["metadata"]["labels"]["eve.lfedge.org/template-hash"].as_str())
+            .find(|h| *h != first)
+            .map(str::to_string)
+    });
+    let complete = format!("all 3 applications run template {second} (revision 2)");
+    let described = run_until("web's second rollout to complete", &|d| {
+        d.contains(&complete)
+    });
+    assert_eq!(web_template(&server, 3), second);
+    let events = &described[described.find("Events:").expect("an Events section")..];
+    let scaled = format!("of template {second}; deleted ");
+    assert!(events.contains(&scaled), "{scaled:?} in {events}");
+    shows(
+        &server,
+        &[
+            "events",
+            "-n",
+            "enterprise1",
+            "--for",
+            "applicationdeployment/web",
+        ],
+        &["ScalingApplications", "RolloutComplete", &complete, &scaled],
     );
 }
 

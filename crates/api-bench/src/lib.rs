@@ -129,7 +129,16 @@ impl Server {
         cpu_of(self.child.id())
     }
 
-    /// The server's resident and peak memory, in MiB.
+    /// Starts a new peak: the server's peak resident memory (`VmHWM`) is reset to its resident
+    /// memory now (Linux: `5` written to `/proc/PID/clear_refs`), so that [`Server::memory`]'s
+    /// peak is then the highest since this call, not since the server started.
+    pub fn reset_peak(&self) -> anyhow::Result<()> {
+        let path = format!("/proc/{}/clear_refs", self.child.id());
+        std::fs::write(&path, "5").with_context(|| format!("resetting the peak through {path}"))
+    }
+
+    /// The server's resident and peak memory, in MiB (the peak since it started, or since the
+    /// last [`Server::reset_peak`]).
     pub fn memory(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();

@@ -81,7 +81,7 @@ pub struct ApiServer {
     authenticators: std::sync::RwLock<Vec<Arc<dyn crate::auth::TokenAuthenticator>>>,
 }
 
-fn crd_kind(components: &Arc<Components>) -> Kind {
+pub(crate) fn crd_kind(components: &Arc<Components>) -> Kind {
     let name = native::native_schema_name("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
     let main = Resource {
         group: "apiextensions.k8s.io".into(),
