@@ -1224,3 +1224,74 @@ fn idle_connections_from_one_address_neither_pile_up_nor_block_other_devices() {
     assert!(runtime.block_on(device.poll_config()).unwrap().is_some());
     drop(held);
 }
+
+/// Attestation cannot be replayed: a quote answers a nonce issued to the device, once; each
+/// successful quote earns a fresh integrity token that replaces the last; a deactivated device
+/// gets no token and no keys.
+#[test]
+fn attestation_answers_each_nonce_once_and_tokens_are_fresh() {
+    use eve_api::attest::ZAttestResponseCode;
+    let server = Server::start();
+    apply_examples(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
+    let first = device.token().to_vec();
+    assert!(!first.is_empty());
+    let code = |answer: &eve_api::attest::ZAttestQuoteResp| answer.response;
+    // The nonce of the onboarding was answered: a quote now answers none.
+    let replayed = runtime.block_on(device.quote(Vec::new())).unwrap();
+    assert_eq!(code(&replayed), ZAttestResponseCode::NonceMismatch as i32);
+    assert!(replayed.integrity_token.is_empty() && replayed.keys.is_empty());
+    // A TPM's quote carries the nonce in its signed data (TPMS_ATTEST's extraData).
+    let nonce = runtime.block_on(device.nonce()).unwrap();
+    let mut attest = vec![0xff, 0x54, 0x43, 0x47, 0x80, 0x18, 0, 0];
+    attest.extend_from_slice(&(nonce.len() as u16).to_be_bytes());
+    attest.extend_from_slice(&nonce);
+    attest.extend_from_slice(&[0; 17]);
+    let answered = runtime.block_on(device.quote(attest.clone())).unwrap();
+    assert_eq!(code(&answered), ZAttestResponseCode::Success as i32);
+    let second = answered.integrity_token.clone();
+    assert_ne!(second, first, "a fresh token each attestation");
+    let again = runtime.block_on(device.quote(attest)).unwrap();
+    assert_eq!(
+        code(&again),
+        ZAttestResponseCode::NonceMismatch as i32,
+        "the same quote twice"
+    );
+    // The old token no longer opens the configuration; the new one does.
+    device.set_token(first);
+    let refused = runtime.block_on(device.poll_config());
+    assert!(
+        matches!(
+            &refused,
+            Err(device_sim::SimError::Status {
+                status: StatusCode::FORBIDDEN,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    device.set_token(second);
+    runtime.block_on(device.poll_config()).unwrap();
+    // Deactivated: no token, no keys.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "annotate",
+        "device",
+        "eve-device.lab1",
+        "--overwrite",
+        "eve.lfedge.org/activate=false",
+    ]);
+    eventually("the deactivation to reach the device API", || {
+        runtime.block_on(device.nonce()).unwrap();
+        match runtime.block_on(device.quote(Vec::new())) {
+            Err(device_sim::SimError::Status {
+                status: StatusCode::FORBIDDEN,
+                ..
+            }) => Some(()),
+            _ => None,
+        }
+    });
+}

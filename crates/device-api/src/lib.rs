@@ -7,6 +7,7 @@ pub mod compose;
 pub mod configs;
 pub mod events;
 pub mod fleet;
+pub mod integrity;
 pub mod metrics;
 pub mod pki;
 pub mod report;
@@ -77,11 +78,10 @@ impl Default for Options {
     }
 }
 
-/// Attestation state of one device: the nonce (in memory: a restarted server makes devices
-/// attest again, which EVE does on a 403) and the escrowed keys (kept in a Secret).
+/// Attestation state of one device: the escrowed keys (kept in a Secret; nonces and tokens
+/// are `integrity`'s).
 #[derive(Default)]
 struct Attestation {
-    nonce: Vec<u8>,
     /// The escrowed keys, once read or written (`None`: look in the Secret).
     keys: Option<Vec<AttestVolumeKey>>,
 }
@@ -108,6 +108,8 @@ pub struct DeviceApi {
     metrics: metrics::Metrics,
     /// What each device last said it uses (the fleet exporter's per-device figures).
     usages: Arc<usage::Usages>,
+    /// Attestation nonces and integrity tokens.
+    integrity: integrity::Integrity,
 }
 
 /// A response: status and body, always with the proto content type.
@@ -219,6 +221,7 @@ impl DeviceApi {
         stop: watch::Receiver<bool>,
     ) -> Result<Arc<DeviceApi>, pki::PkiError> {
         let certs = ControllerCerts::load_or_create(vault).await?;
+        let integrity = integrity::Integrity::new(certs.integrity_secret());
         let fleet = Fleet::start(client.clone(), stop.clone()).await;
         tokio::spawn(report::watch_silence(
             client.clone(),
@@ -238,6 +241,7 @@ impl DeviceApi {
             options,
             attestations: Mutex::new(HashMap::new()),
             usages: Arc::default(),
+            integrity,
         });
         if let Some(departures) = api.fleet.departures() {
             tokio::spawn(api.clone().forget_departed(departures));
@@ -250,6 +254,11 @@ impl DeviceApi {
     async fn forget_departed(self: Arc<Self>, mut departures: tokio::sync::mpsc::Receiver<String>) {
         while let Some(uuid) = departures.recv().await {
             self.usages.forget(&uuid);
+            self.integrity.forget(&uuid);
+            self.attestations
+                .lock()
+                .expect("not poisoned")
+                .remove(&uuid);
             if let Err(e) = self.telemetry.forget(&uuid).await {
                 tracing::warn!(%uuid, error = %e, "a deleted Device's telemetry stays until retention removes it");
             }
@@ -412,15 +421,6 @@ impl DeviceApi {
             ));
         }
         Ok(device)
-    }
-
-    fn integrity_token(&self, uuid: &str) -> Vec<u8> {
-        let mut input = self.certs.integrity_secret().to_vec();
-        input.extend_from_slice(b"/integrity/");
-        input.extend_from_slice(uuid.as_bytes());
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(sha256(&input))
-            .into_bytes()
     }
 
     fn seal(&self, message: &impl Message) -> Bytes {
@@ -729,10 +729,13 @@ impl DeviceApi {
         let device = self.active(known)?;
         let request = ConfigRequest::decode(payload)
             .map_err(|e| Refused::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        if request.integrity_token != self.integrity_token(&known.uuid) {
+        if let Err(why) =
+            self.integrity
+                .check_token(&known.uuid, &request.integrity_token, ingest::now_millis())
+        {
             return Err(Refused::new(
                 StatusCode::FORBIDDEN,
-                "no valid integrity token: attest first",
+                format!("no valid integrity token ({why}): attest again"),
             ));
         }
         let served = self.served(&device, &known.uuid);
@@ -982,31 +985,44 @@ impl DeviceApi {
                 response.resp_type = ZAttestRespType::AttestRespCert as i32;
             }
             Ok(ZAttestReqType::AttestReqNonce) => {
-                let mut nonce = vec![0u8; 16];
-                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
-                    .map_err(|_| Refused::new(StatusCode::SERVICE_UNAVAILABLE, "no randomness"))?;
-                self.attestations
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(known.uuid.clone())
-                    .or_default()
-                    .nonce = nonce.clone();
+                let nonce = self.integrity.nonce(&known.uuid, ingest::now_millis());
                 response.resp_type = ZAttestRespType::AttestRespNonce as i32;
                 response.nonce = Some(ZAttestNonceResp { nonce });
             }
             Ok(ZAttestReqType::AttestReqQuote) => {
-                // Devices without a TPM send an empty quote; quotes are not verified yet.
-                let keys = self.escrowed(known).await?;
+                // A deactivated device gets nothing, keys least of all.
+                self.active(known)?;
                 response.resp_type = ZAttestRespType::AttestRespQuoteResp as i32;
+                // The quote must answer a nonce issued to this device, once. (The TPM's
+                // signature and PCRs are not verified yet; a device without a TPM sends none.)
+                let attest_data = request.quote.map(|q| q.attest_data).unwrap_or_default();
+                if let Err(why) =
+                    self.integrity
+                        .answer_quote(&known.uuid, &attest_data, ingest::now_millis())
+                {
+                    tracing::info!(uuid = %known.uuid, %why, "a quote that answers no nonce");
+                    response.quote_resp = Some(ZAttestQuoteResp {
+                        response: ZAttestResponseCode::NonceMismatch as i32,
+                        ..ZAttestQuoteResp::default()
+                    });
+                    return Ok(answer(StatusCode::CREATED, self.seal(&response)));
+                }
+                let keys = self.escrowed(known).await?;
                 response.quote_resp = Some(ZAttestQuoteResp {
                     response: ZAttestResponseCode::Success as i32,
-                    integrity_token: self.integrity_token(&known.uuid),
+                    integrity_token: self.integrity.token(&known.uuid, ingest::now_millis()),
                     keys,
                 });
             }
             Ok(ZAttestReqType::StoreKeys) => {
+                self.active(known)?;
                 let keys = request.storage_keys.unwrap_or_default();
-                let code = if keys.integrity_token == self.integrity_token(&known.uuid) {
+                let held = self.integrity.check_token(
+                    &known.uuid,
+                    &keys.integrity_token,
+                    ingest::now_millis(),
+                );
+                let code = if held.is_ok() {
                     self.escrow(known, keys.keys).await?;
                     AttestStorageKeysResponseCode::Success
                 } else {

@@ -406,6 +406,51 @@ impl Device {
         Ok(())
     }
 
+    /// Asks for an attestation nonce.
+    pub async fn nonce(&self) -> Result<Vec<u8>, SimError> {
+        let response = self
+            .attest_step(ZAttestReq {
+                req_type: ZAttestReqType::AttestReqNonce as i32,
+                ..ZAttestReq::default()
+            })
+            .await?;
+        Ok(response.nonce.map(|n| n.nonce).unwrap_or_default())
+    }
+
+    /// Sends a quote whose TPM-signed data is `attest_data` (empty: a device without a TPM);
+    /// the controller's answer. A successful one's integrity token becomes the device's.
+    pub async fn quote(
+        &mut self,
+        attest_data: Vec<u8>,
+    ) -> Result<eve_api::attest::ZAttestQuoteResp, SimError> {
+        let response = self
+            .attest_step(ZAttestReq {
+                req_type: ZAttestReqType::AttestReqQuote as i32,
+                quote: Some(eve_api::attest::ZAttestQuote {
+                    attest_data,
+                    ..Default::default()
+                }),
+                ..ZAttestReq::default()
+            })
+            .await?
+            .quote_resp
+            .unwrap_or_default();
+        if !response.integrity_token.is_empty() {
+            self.token = response.integrity_token.clone();
+        }
+        Ok(response)
+    }
+
+    /// The integrity token the device holds.
+    pub fn token(&self) -> &[u8] {
+        &self.token
+    }
+
+    /// Holds `token` as its integrity token from now on.
+    pub fn set_token(&mut self, token: Vec<u8>) {
+        self.token = token;
+    }
+
     /// Escrows a (device-encrypted) vault key with the controller, as EVE does after
     /// attestation. Whether the controller took it.
     pub async fn escrow(&self, key: &[u8]) -> Result<bool, SimError> {
