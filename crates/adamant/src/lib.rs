@@ -249,6 +249,17 @@ pub struct DeviceArgs {
     /// requests (Go duration); the TLS handshake gets 10 s, a body 30 s.
     #[arg(long, default_value = "30s", value_parser = apiserver::events::parse_ttl)]
     pub device_idle_timeout: Duration,
+    /// Requests a device may make a minute (a minute's worth at once); beyond it 429, on which
+    /// EVE retries later.
+    #[arg(long, default_value_t = device_api::Options::default().requests_per_minute)]
+    pub device_requests_per_minute: u32,
+    /// Bytes a device may send a minute (a minute's worth at once); beyond it 429.
+    #[arg(long, default_value_t = device_api::Options::default().bytes_per_minute)]
+    pub device_bytes_per_minute: u64,
+    /// Requests one IP address may make a minute that no known device signed (registrations,
+    /// unknown certificates); beyond it 429.
+    #[arg(long, default_value_t = device_api::Options::default().stranger_requests_per_minute)]
+    pub device_stranger_requests_per_minute: u32,
 }
 
 impl DeviceArgs {
@@ -638,6 +649,9 @@ async fn start_device_api(
         device_api::Options {
             open_registration: args.open_registration.clone(),
             grace: Duration::from_secs(args.device_grace_seconds.max(1)),
+            requests_per_minute: args.device_requests_per_minute,
+            bytes_per_minute: args.device_bytes_per_minute,
+            stranger_requests_per_minute: args.device_stranger_requests_per_minute,
         },
         Arc::new(device_api::telemetry::Telemetry::new(
             telemetry_store,

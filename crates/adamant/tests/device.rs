@@ -1295,3 +1295,88 @@ fn attestation_answers_each_nonce_once_and_tokens_are_fresh() {
         }
     });
 }
+
+/// Each device has a request budget and so has each address for requests no known device
+/// signed: beyond them 429 (EVE retries later), and the others are served all the same.
+#[test]
+fn each_device_and_each_stranger_address_has_a_request_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            "--device-requests-per-minute",
+            "8",
+            "--device-stranger-requests-per-minute",
+            "3",
+            "--open-registration",
+            "default",
+        ],
+    );
+    let address: SocketAddr = server.device_address().parse().unwrap();
+    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let device = |name: &str| {
+        let ctl = Controller::new(address, "localhost", &root).unwrap();
+        Device::new(
+            ctl,
+            fresh(name),
+            Some(fresh(&format!("{name}-onboard"))),
+            name,
+        )
+        .unwrap()
+    };
+    // Onboarding: one registration (the address's budget), uuid and three attestation steps
+    // (the device's); then polls until the device's budget is spent.
+    let mut busy = device("busy");
+    runtime.block_on(busy.onboard()).unwrap();
+    let mut polls = 0;
+    let refused = loop {
+        polls += 1;
+        assert!(polls <= 8, "the budget of 8 a minute holds");
+        match runtime.block_on(busy.poll_config()) {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(
+            refused,
+            device_sim::SimError::Status {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // Another device is served meanwhile.
+    let mut quiet = device("quiet");
+    runtime.block_on(quiet.onboard()).unwrap();
+    assert!(runtime.block_on(quiet.poll_config()).unwrap().is_some());
+    // Requests no device signed spend the address's budget: two registrations so far, one
+    // left, then 429.
+    let register = || {
+        let output = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--max-time",
+                "5",
+            ])
+            .arg("--cacert")
+            .arg(server.data.join("pki/root-certificate.pem"))
+            .args(["-X", "POST", "--data-binary", "garbage"])
+            .arg(format!(
+                "https://localhost:{}/api/v2/edgedevice/register",
+                address.port()
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_ne!(register(), "429");
+    assert_eq!(register(), "429");
+}

@@ -77,6 +77,14 @@ impl Server {
                 "127.0.0.1:0",
                 "--device-addr",
                 "127.0.0.1:0",
+                // The benchmarks measure capacity: budgets per device and address stay out of
+                // the way (their own costs are in every request all the same).
+                "--device-requests-per-minute",
+                "100000000",
+                "--device-bytes-per-minute",
+                "100000000000",
+                "--device-stranger-requests-per-minute",
+                "100000000",
                 "--data-dir",
             ])
             .arg(dir.path())

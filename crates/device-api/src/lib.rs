@@ -3,6 +3,7 @@
 //! to Device and Application status), and the telemetry uploads. It reaches objects only as a
 //! Kubernetes client (kube-rs) and its caches; only this crate and `eve-api` know protobuf.
 
+pub mod budget;
 pub mod compose;
 pub mod configs;
 pub mod events;
@@ -67,6 +68,13 @@ pub struct Options {
     pub open_registration: Option<String>,
     /// How long a device may be silent before its `Ready` condition turns `Unknown`.
     pub grace: std::time::Duration,
+    /// Requests a device may make a minute (a minute's worth at once); beyond, 429.
+    pub requests_per_minute: u32,
+    /// Bytes of requests a device may send a minute (a minute's worth at once); beyond, 429.
+    pub bytes_per_minute: u64,
+    /// Requests one source address may make a minute before a device is known by them
+    /// (registrations, and requests no device signed); beyond, 429.
+    pub stranger_requests_per_minute: u32,
 }
 
 impl Default for Options {
@@ -74,7 +82,73 @@ impl Default for Options {
         Options {
             open_registration: None,
             grace: report::GRACE,
+            requests_per_minute: 300,
+            bytes_per_minute: 32 * 1024 * 1024,
+            stranger_requests_per_minute: 120,
         }
+    }
+}
+
+/// The most devices or addresses whose budgets are remembered at once.
+const BUDGETS: usize = 1 << 20;
+
+/// The per-device and per-address request budgets.
+#[derive(Debug)]
+struct Budgets {
+    requests: budget::Buckets<String>,
+    bytes: budget::Buckets<String>,
+    strangers: budget::Buckets<std::net::IpAddr>,
+}
+
+impl Budgets {
+    fn new(options: &Options) -> Budgets {
+        let per_second = |per_minute: f64| per_minute.max(1.0) / 60.0;
+        let requests = f64::from(options.requests_per_minute);
+        let bytes = options.bytes_per_minute as f64;
+        let strangers = f64::from(options.stranger_requests_per_minute);
+        Budgets {
+            requests: budget::Buckets::new(per_second(requests), requests, BUDGETS),
+            bytes: budget::Buckets::new(per_second(bytes), bytes, BUDGETS),
+            strangers: budget::Buckets::new(per_second(strangers), strangers, BUDGETS),
+        }
+    }
+
+    /// Charges a device's request of `bytes`.
+    fn device(&self, uuid: &str, bytes: usize) -> Result<(), Refused> {
+        let key = uuid.to_string();
+        self.requests
+            .spend(&key, 1.0)
+            .and_then(|()| self.bytes.spend(&key, bytes as f64))
+            .map_err(|wait| {
+                Refused::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "this device is over its request budget; retry in {} s",
+                        wait.as_secs()
+                    ),
+                )
+            })
+    }
+
+    /// Charges a request from `address` that no known device signed.
+    fn stranger(&self, address: Option<std::net::IpAddr>) -> Result<(), Refused> {
+        let Some(address) = address else {
+            return Ok(());
+        };
+        self.strangers.spend(&address, 1.0).map_err(|wait| {
+            Refused::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "too many requests from {address}; retry in {} s",
+                    wait.as_secs()
+                ),
+            )
+        })
+    }
+
+    fn forget(&self, uuid: &str) {
+        self.requests.forget(&uuid.to_string());
+        self.bytes.forget(&uuid.to_string());
     }
 }
 
@@ -110,6 +184,8 @@ pub struct DeviceApi {
     usages: Arc<usage::Usages>,
     /// Attestation nonces and integrity tokens.
     integrity: integrity::Integrity,
+    /// Request budgets per device and per source address.
+    budgets: Budgets,
 }
 
 /// A response: status and body, always with the proto content type.
@@ -222,6 +298,7 @@ impl DeviceApi {
     ) -> Result<Arc<DeviceApi>, pki::PkiError> {
         let certs = ControllerCerts::load_or_create(vault).await?;
         let integrity = integrity::Integrity::new(certs.integrity_secret());
+        let budgets = Budgets::new(&options);
         let fleet = Fleet::start(client.clone(), stop.clone()).await;
         tokio::spawn(report::watch_silence(
             client.clone(),
@@ -242,6 +319,7 @@ impl DeviceApi {
             attestations: Mutex::new(HashMap::new()),
             usages: Arc::default(),
             integrity,
+            budgets,
         });
         if let Some(departures) = api.fleet.departures() {
             tokio::spawn(api.clone().forget_departed(departures));
@@ -255,6 +333,7 @@ impl DeviceApi {
         while let Some(uuid) = departures.recv().await {
             self.usages.forget(&uuid);
             self.integrity.forget(&uuid);
+            self.budgets.forget(&uuid);
             self.attestations
                 .lock()
                 .expect("not poisoned")
@@ -300,19 +379,33 @@ impl DeviceApi {
         limits: https::Limits,
         stop: watch::Receiver<bool>,
     ) {
-        https::serve_with(listener, tls, limits, stop, move |_peer| {
+        https::serve_with(listener, tls, limits, stop, move |peer| {
             let api = self.clone();
+            let address = peer.address.ip();
             move |request| {
                 let api = api.clone();
-                async move { api.handle(request).await }
+                async move { api.handle_from(Some(address), request).await }
             }
         })
         .await;
     }
 
-    /// Answers one request.
+    /// Answers one request (from no known address: budgets by address do not apply).
     pub async fn handle<B>(
         self: Arc<Self>,
+        request: http::Request<B>,
+    ) -> http::Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.handle_from(None, request).await
+    }
+
+    /// Answers one request from `address`.
+    pub async fn handle_from<B>(
+        self: Arc<Self>,
+        address: Option<std::net::IpAddr>,
         request: http::Request<B>,
     ) -> http::Response<Full<Bytes>>
     where
@@ -327,7 +420,7 @@ impl DeviceApi {
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
         let endpoint = metrics::endpoint(method == http::Method::GET, &parts);
         let started = std::time::Instant::now();
-        let response = self.route(request, &path, &method, &parts).await;
+        let response = self.route(address, request, &path, &method, &parts).await;
         self.metrics
             .request(endpoint, response.status().as_u16(), started.elapsed());
         response
@@ -336,6 +429,7 @@ impl DeviceApi {
     /// Answers one request to `parts`, the segments of `path` after the prefix.
     async fn route<B>(
         &self,
+        address: Option<std::net::IpAddr>,
         request: http::Request<B>,
         path: &str,
         method: &http::Method,
@@ -368,17 +462,27 @@ impl DeviceApi {
             }
         };
         let result = match parts {
-            ["register"] => self.register(&body).await,
-            ["uuid"] => self.uuid(&body),
-            ["id", uuid, rest @ ..] => self.device_call(uuid, rest, &body).await,
-            ["apps", "instanceid", app, "newlogs"] => match self.authenticate(&body) {
-                Ok((known, opened)) => {
-                    let received = ingest::now_millis();
-                    self.logs(&known.uuid, Some(app), &opened.payload, received)
-                        .await
-                }
+            ["register"] => match self.budgets.stranger(address) {
+                Ok(()) => self.register(&body).await,
                 Err(refused) => Err(refused),
             },
+            ["uuid"] | ["id", ..] | ["apps", "instanceid", _, "newlogs"] => {
+                match self.signed(address, &body) {
+                    Ok((known, opened)) => match parts {
+                        ["uuid"] => self.uuid(&known),
+                        ["id", uuid, rest @ ..] => {
+                            self.device_call(&known, opened, uuid, rest).await
+                        }
+                        [.., app, _] => {
+                            let received = ingest::now_millis();
+                            self.logs(&known.uuid, Some(app), &opened.payload, received)
+                                .await
+                        }
+                        _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
+                    },
+                    Err(refused) => Err(refused),
+                }
+            }
             _ => Err(Refused::new(StatusCode::NOT_FOUND, "no such endpoint")),
         };
         match result {
@@ -386,6 +490,25 @@ impl DeviceApi {
             Err(Refused(code, why)) => {
                 tracing::debug!(%path, code = code.as_u16(), %why, "device request refused");
                 status(code)
+            }
+        }
+    }
+
+    /// The device that signed `body` from `address`, within its budget; a body no known
+    /// device signed is charged to the address.
+    fn signed(
+        &self,
+        address: Option<std::net::IpAddr>,
+        body: &[u8],
+    ) -> Result<(Known, Opened), Refused> {
+        match self.authenticate(body) {
+            Ok((known, opened)) => {
+                self.budgets.device(&known.uuid, body.len())?;
+                Ok((known, opened))
+            }
+            Err(refused) => {
+                self.budgets.stranger(address)?;
+                Err(refused)
             }
         }
     }
@@ -640,9 +763,8 @@ impl DeviceApi {
         admitted
     }
 
-    fn uuid(&self, body: &[u8]) -> Answer {
-        let (known, _) = self.authenticate(body)?;
-        self.active(&known)?;
+    fn uuid(&self, known: &Known) -> Answer {
+        self.active(known)?;
         Ok(answer(
             StatusCode::OK,
             self.seal(&UuidResponse {
@@ -653,8 +775,13 @@ impl DeviceApi {
         ))
     }
 
-    async fn device_call(&self, uuid: &str, action: &[&str], body: &[u8]) -> Answer {
-        let (known, opened) = self.authenticate(body)?;
+    async fn device_call(
+        &self,
+        known: &Known,
+        opened: Opened,
+        uuid: &str,
+        action: &[&str],
+    ) -> Answer {
         if known.uuid != uuid {
             return Err(Refused::new(
                 StatusCode::FORBIDDEN,

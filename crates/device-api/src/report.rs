@@ -40,27 +40,42 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
-/// What a device's `ZInfoDevice` says, as Device status fields (without times).
+/// The least time between two writes of a Device's status from its reports.
+pub const MIN_WRITE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The most addresses a Device's status lists.
+pub const MAX_ADDRESSES: usize = 32;
+/// The longest text a device's report puts in a status field (a host name: 253).
+pub const MAX_TEXT: usize = 256;
+
+/// `text` cut to [`MAX_TEXT`] bytes.
+fn text(text: &str) -> String {
+    crate::telemetry::ingest::bounded(text, MAX_TEXT).0
+}
+
+/// What a device's `ZInfoDevice` says, as Device status fields (without times), every field
+/// bounded (a device may send anything).
 pub fn device_status(info: &ZInfoDevice) -> Value {
     let mut status = serde_json::Map::new();
     let version = info
         .sw_list
         .iter()
         .find(|s| s.activated)
-        .map(|s| s.short_version.clone());
+        .map(|s| text(&s.short_version));
     if let Some(version) = &version {
         status.insert("eve-os-version".into(), version.clone().into());
     }
     let mut addresses = Vec::new();
     if !info.host_name.is_empty() {
-        addresses.push(json!({"type": "Hostname", "address": info.host_name}));
+        addresses.push(json!({"type": "Hostname", "address": text(&info.host_name)}));
     }
     for network in &info.network {
         for address in &network.ip_addrs {
             let address = address.split('/').next().unwrap_or(address);
-            addresses.push(json!({"type": "InternalIP", "address": address}));
+            addresses.push(json!({"type": "InternalIP", "address": text(address)}));
         }
     }
+    addresses.truncate(MAX_ADDRESSES);
     status.insert("addresses".into(), addresses.into());
     let mut capacity = serde_json::Map::new();
     if info.ncpu > 0 {
@@ -83,12 +98,12 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
     status.insert(
         "nodeInfo".into(),
         json!({
-            "architecture": info.machine_arch,
+            "architecture": text(&info.machine_arch),
             "operatingSystem": "eve",
             "osImage": format!("EVE-OS {version}"),
-            "manufacturer": minfo.manufacturer,
-            "productName": minfo.product_name,
-            "systemUUID": minfo.uuid,
+            "manufacturer": text(&minfo.manufacturer),
+            "productName": text(&minfo.product_name),
+            "systemUUID": text(&minfo.uuid),
         }),
     );
     Value::Object(status)
@@ -132,6 +147,9 @@ impl Reporter {
             .is_some_and(|c| c.status == "True");
         let mut last = self.last.lock().expect("not poisoned");
         match last.get(key) {
+            // However often a device reports, one write per interval (a change reported within
+            // it is written with the device's next report after it).
+            Some((_, at)) if at.elapsed() < MIN_WRITE_INTERVAL => false,
             Some((previous, at)) if ready && previous == reported && at.elapsed() < HEARTBEAT => {
                 false
             }
@@ -312,7 +330,7 @@ impl Reporter {
                 message: info
                     .volume_err
                     .as_ref()
-                    .map(|e| e.description.clone())
+                    .map(|e| crate::telemetry::ingest::bounded(&e.description, 1024).0)
                     .filter(|d| !d.is_empty()),
             };
             let mut volumes = app
@@ -398,5 +416,34 @@ pub async fn watch_silence(
                 tracing::debug!(device = %device.name_any(), error = %e, "cannot mark a silent device");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_s_report_is_bounded_whatever_it_sends() {
+        let info = ZInfoDevice {
+            host_name: "h".repeat(100_000),
+            machine_arch: "a".repeat(5_000),
+            network: (0..1_000)
+                .map(|i| eve_api::info::ZInfoNetwork {
+                    ip_addrs: vec![format!("10.0.{}.{}/24", i / 256, i % 256)],
+                    ..Default::default()
+                })
+                .collect(),
+            ..ZInfoDevice::default()
+        };
+        let status = device_status(&info);
+        let addresses = status["addresses"].as_array().unwrap();
+        assert_eq!(addresses.len(), MAX_ADDRESSES);
+        assert_eq!(addresses[0]["address"].as_str().unwrap().len(), MAX_TEXT);
+        assert_eq!(addresses[1]["address"], "10.0.0.0");
+        assert_eq!(
+            status["nodeInfo"]["architecture"].as_str().unwrap().len(),
+            MAX_TEXT
+        );
     }
 }

@@ -43,7 +43,7 @@ fn millis_of(seconds: i64, nanos: i32) -> u64 {
 }
 
 /// `text` cut to at most `limit` bytes at a character boundary; whether it was cut.
-fn bounded(text: &str, limit: usize) -> (String, bool) {
+pub(crate) fn bounded(text: &str, limit: usize) -> (String, bool) {
     if text.len() <= limit {
         return (text.to_string(), false);
     }

@@ -5,9 +5,8 @@
 pub mod ingest;
 pub mod query;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::StatusCode;
 use telemetry::{Kind, NewRecord, StreamKey, TelemetryStore};
@@ -32,16 +31,10 @@ impl Default for Budget {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 /// The telemetry of the device API: the store and the devices' budgets.
 pub struct Telemetry {
     store: Arc<dyn TelemetryStore>,
-    budget: Budget,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: crate::budget::Buckets<String>,
     metrics: crate::metrics::Metrics,
 }
 
@@ -50,8 +43,12 @@ impl Telemetry {
     pub fn new(store: Arc<dyn TelemetryStore>, budget: Budget) -> Telemetry {
         Telemetry {
             store,
-            budget,
-            buckets: Mutex::new(HashMap::new()),
+            // A minute's worth of burst; at most a million devices' buckets.
+            buckets: crate::budget::Buckets::new(
+                budget.bytes_per_second.max(1.0),
+                budget.bytes_per_second.max(1.0) * 60.0,
+                1 << 20,
+            ),
             metrics: crate::metrics::Metrics::default(),
         }
     }
@@ -68,10 +65,7 @@ impl Telemetry {
 
     /// Forgets `device` (deleted): its records in the store, and its budget.
     pub(crate) async fn forget(&self, device: &str) -> Result<(), telemetry::TelemetryError> {
-        self.buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(device);
+        self.buckets.forget(&device.to_string());
         self.store.forget(device).await?;
         self.metrics.forgotten();
         Ok(())
@@ -79,29 +73,7 @@ impl Telemetry {
 
     /// Takes `bytes` from `device`'s budget, or says when to come back.
     fn spend(&self, device: &str, bytes: usize) -> Result<(), Duration> {
-        let rate = self.budget.bytes_per_second.max(1.0);
-        let capacity = rate * 60.0;
-        let now = Instant::now();
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bucket = buckets.entry(device.to_string()).or_insert(Bucket {
-            tokens: capacity,
-            at: now,
-        });
-        bucket.tokens =
-            (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(capacity);
-        bucket.at = now;
-        let wanted = bytes as f64;
-        if wanted <= bucket.tokens {
-            bucket.tokens -= wanted;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                ((wanted - bucket.tokens) / rate).clamp(1.0, 3600.0),
-            ))
-        }
+        self.buckets.spend(&device.to_string(), bytes as f64)
     }
 
     /// Keeps `records` of `kind` from `device`: returns once they are durable. Over budget: 429
