@@ -804,12 +804,12 @@ impl DeviceApi {
         };
         let kept = |result: Result<(), Refused>| result.map(|()| status(StatusCode::CREATED));
         match action {
-            ["config"] => self.config(&known, &payload),
-            ["attest"] => self.attest(&known, &payload).await,
+            ["config"] => self.config(known, &payload),
+            ["attest"] => self.attest(known, &payload).await,
             ["info"] => {
                 let info = eve_api::info::ZInfoMsg::decode(payload.as_ref()).map_err(unreadable)?;
                 let record = ingest::info_record(&info, received);
-                if let Some(device) = self.fleet.device(&known) {
+                if let Some(device) = self.fleet.device(known) {
                     self.reporter.info(&self.fleet, &device, info).await?;
                 }
                 kept(
@@ -821,7 +821,7 @@ impl DeviceApi {
             ["metrics"] => {
                 let metrics =
                     eve_api::telemetry::ZMetricMsg::decode(payload.as_ref()).map_err(unreadable)?;
-                if let Some(device) = self.fleet.device(&known) {
+                if let Some(device) = self.fleet.device(known) {
                     self.reporter.seen(&device).await;
                 }
                 let record = ingest::raw_record(metrics.at_time_stamp.as_ref(), &payload, received);
