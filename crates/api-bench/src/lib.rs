@@ -5,6 +5,7 @@
 //! - `eve-bench`: the EVE controllers at fleet scale (daemon sets, rollouts).
 //! - `device-bench`: the EVE device API against the in-process floor.
 //! - `telemetry-api-bench`: device telemetry through the device API (ingest, query, follow).
+//! - `hostile-bench`: both ports under hostile load, against a clean run.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -65,11 +66,31 @@ impl Server {
     }
 
     /// Starts `adamant serve` on the data directory `dir` (fresh, or one a stopped server left).
+    /// The benchmarks measure capacity: budgets per device and address stay out of the way
+    /// (their own costs are in every request all the same).
     pub fn start_in(
         binary: &PathBuf,
         dir: tempfile::TempDir,
         extra: &[&str],
     ) -> anyhow::Result<Server> {
+        let capacity = [
+            "--device-requests-per-minute",
+            "100000000",
+            "--device-bytes-per-minute",
+            "100000000000",
+            "--device-stranger-requests-per-minute",
+            "100000000",
+        ];
+        Server::launch(binary, dir, &[&capacity[..], extra].concat())
+    }
+
+    /// Starts `adamant serve` with its default limits and budgets (and `extra`), as a server
+    /// facing the internet runs.
+    pub fn start_defended(binary: &PathBuf, extra: &[&str]) -> anyhow::Result<Server> {
+        Server::launch(binary, tempfile::tempdir()?, extra)
+    }
+
+    fn launch(binary: &PathBuf, dir: tempfile::TempDir, extra: &[&str]) -> anyhow::Result<Server> {
         let mut child = Command::new(binary)
             .args([
                 "serve",
@@ -77,14 +98,6 @@ impl Server {
                 "127.0.0.1:0",
                 "--device-addr",
                 "127.0.0.1:0",
-                // The benchmarks measure capacity: budgets per device and address stay out of
-                // the way (their own costs are in every request all the same).
-                "--device-requests-per-minute",
-                "100000000",
-                "--device-bytes-per-minute",
-                "100000000000",
-                "--device-stranger-requests-per-minute",
-                "100000000",
                 "--data-dir",
             ])
             .arg(dir.path())
@@ -159,6 +172,11 @@ impl Server {
                 .map_or(0.0, |kb| kb / 1024.0)
         };
         (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// The server's open file descriptors.
+    pub fn descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
     }
 
     /// A client of the admin kubeconfig (one connection per client).
