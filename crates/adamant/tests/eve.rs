@@ -980,6 +980,28 @@ fn admission_webhook_answers_reviews() {
         serde_json::json!([{"op": "replace", "path": "/spec/containers/0/resources/requests/cpu", "value": "1"}])
     );
 
+    // A dry run claims nothing (the webhook declares sideEffects: None): the certificate a
+    // dry-run review saw is free for the Device really created, which claims it.
+    let certificate = authority.certificate_pem.clone();
+    let device = |name: &str, dry_run: bool| {
+        let mut review = review(
+            "eve.lfedge.org/v1beta1/Device/devices",
+            "CREATE",
+            serde_yaml::from_str(&device_with_certificate(name, &certificate)).unwrap(),
+        );
+        review["request"]["dryRun"] = dry_run.into();
+        review
+    };
+    assert_eq!(answer("/validate", device("dry", true))["allowed"], true);
+    let real = answer("/validate", device("real", false));
+    assert_eq!(real["allowed"], true, "{real}");
+    for dry_run in [true, false] {
+        let twin = answer("/validate", device("twin", dry_run));
+        assert_eq!(twin["allowed"], false, "{twin}");
+        let message = twin["status"]["message"].as_str().unwrap();
+        assert!(message.contains("already Device real's"), "{message}");
+    }
+
     // What is not a review gets 400 and says what this endpoint is.
     let (status, body) = post("/validate", b"{\"kind\":".to_vec());
     assert_eq!(status, 400);
@@ -990,6 +1012,48 @@ fn admission_webhook_answers_reviews() {
     );
     let (status, _) = post("/elsewhere", Vec::new());
     assert_eq!(status, 404);
+}
+
+/// A Device whose spec.certificate is `pem` (base64 of the PEM, as the CRD has it).
+fn device_with_certificate(name: &str, pem: &str) -> String {
+    use base64::Engine;
+    let certificate = base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Device\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  certificate: {certificate}\n"
+    )
+}
+
+/// The uniqueness of a device certificate is kept for a moment after admission (until the
+/// device cache sees the new Device): a dry run is checked like a write but claims nothing,
+/// so it cannot hold a certificate away from the Device then really created with it.
+#[test]
+fn a_dry_run_claims_no_device_certificate() {
+    let server = Server::start();
+    let certificate = pki::Authority::generate("dry-run-device")
+        .unwrap()
+        .certificate_pem;
+    let dry = server.ok_stdin(
+        &["create", "--dry-run=server", "-f", "-"],
+        &device_with_certificate("dry", &certificate),
+    );
+    assert!(dry.contains("created (server dry run)"), "{dry}");
+    server.ok_stdin(
+        &["create", "-f", "-"],
+        &device_with_certificate("real", &certificate),
+    );
+    // The real create claimed it, at once (before the device cache may have seen it): a twin,
+    // even as a dry run, is refused naming it.
+    for dry_run in ["--dry-run=server", "--dry-run=none"] {
+        let refused = server.fails(
+            &["create", dry_run, "-f", "-"],
+            Some(&device_with_certificate("twin", &certificate)),
+        );
+        assert!(
+            refused.contains("spec.certificate") && refused.contains("already Device real's"),
+            "{dry_run}: {refused}"
+        );
+    }
+    server.fails(&["-n", "default", "get", "device", "dry"], None);
 }
 
 /// Tenant isolation: an onboarding certificate, an onboarding or device CA and a device
