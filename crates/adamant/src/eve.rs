@@ -66,6 +66,7 @@ fn review(request: &admission::Request) -> Review {
         kind: request.kind.clone(),
         namespace: request.namespace.clone(),
         name: request.name.clone(),
+        dry_run: request.dry_run,
     }
 }
 

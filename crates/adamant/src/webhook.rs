@@ -48,6 +48,13 @@ pub struct WebhookArgs {
     /// host, or the Service's DNS names, are always included.
     #[arg(long = "webhook-host")]
     pub webhook_hosts: Vec<String>,
+    /// Certificate authorities (PEM) of the clients allowed to call the webhook: the TLS
+    /// handshake then requires a client certificate they issued, such as the one the API
+    /// server presents (kube-apiserver's admission kubeconfig; `adamant serve`'s is issued by
+    /// its client CA, `DATA/pki/client-ca.crt`). Without it, anyone who reaches the webhook's
+    /// address may call it.
+    #[arg(long, requires = "webhook_listen")]
+    pub webhook_client_ca: Option<PathBuf>,
 }
 
 /// A certificate to serve and the authority to register as `caBundle`.
@@ -104,9 +111,50 @@ impl WebhookArgs {
     }
 }
 
-fn tls_config(serving: &Serving) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let config = https::server_config(&serving.chain_pem, &serving.key_pem, &[b"h2", b"http/1.1"])
+fn tls_config(
+    serving: &Serving,
+    client_ca: Option<&PathBuf>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let Some(client_ca) = client_ca else {
+        let config =
+            https::server_config(&serving.chain_pem, &serving.key_pem, &[b"h2", b"http/1.1"])
+                .context("the webhook's certificate")?;
+        return Ok(Arc::new(config));
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let text = read(client_ca)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(text.as_bytes()) {
+        let certificate =
+            certificate.with_context(|| format!("--webhook-client-ca {}", client_ca.display()))?;
+        roots
+            .add(certificate)
+            .with_context(|| format!("--webhook-client-ca {}", client_ca.display()))?;
+    }
+    anyhow::ensure!(
+        !roots.is_empty(),
+        "--webhook-client-ca {} holds no PEM certificate",
+        client_ca.display()
+    );
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Every caller must present a certificate these authorities issued: no anonymous client.
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .with_context(|| format!("--webhook-client-ca {}", client_ca.display()))?;
+    let chain = CertificateDer::pem_slice_iter(serving.chain_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
         .context("the webhook's certificate")?;
+    let key =
+        PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes()).context("the webhook's key")?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .context("the webhook's certificate")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -180,7 +228,12 @@ pub(crate) async fn start(
         return Ok(None);
     };
     let serving = args.serving()?;
-    let tls = tls_config(&serving)?;
+    let tls = tls_config(&serving, args.webhook_client_ca.as_ref())?;
+    if args.webhook_client_ca.is_none() {
+        tracing::warn!(
+            "the webhook accepts reviews from anyone who reaches {listen}: --webhook-client-ca limits it to the API server's client certificate"
+        );
+    }
     let listener = TcpListener::bind(listen).await.with_context(|| {
         format!("the webhook cannot listen on {listen}: choose another --webhook-listen")
     })?;

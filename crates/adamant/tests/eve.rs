@@ -980,6 +980,28 @@ fn admission_webhook_answers_reviews() {
         serde_json::json!([{"op": "replace", "path": "/spec/containers/0/resources/requests/cpu", "value": "1"}])
     );
 
+    // A dry run claims nothing (the webhook declares sideEffects: None): the certificate a
+    // dry-run review saw is free for the Device really created, which claims it.
+    let certificate = authority.certificate_pem.clone();
+    let device = |name: &str, dry_run: bool| {
+        let mut review = review(
+            "eve.lfedge.org/v1beta1/Device/devices",
+            "CREATE",
+            serde_yaml::from_str(&device_with_certificate(name, &certificate)).unwrap(),
+        );
+        review["request"]["dryRun"] = dry_run.into();
+        review
+    };
+    assert_eq!(answer("/validate", device("dry", true))["allowed"], true);
+    let real = answer("/validate", device("real", false));
+    assert_eq!(real["allowed"], true, "{real}");
+    for dry_run in [true, false] {
+        let twin = answer("/validate", device("twin", dry_run));
+        assert_eq!(twin["allowed"], false, "{twin}");
+        let message = twin["status"]["message"].as_str().unwrap();
+        assert!(message.contains("already Device real's"), "{message}");
+    }
+
     // What is not a review gets 400 and says what this endpoint is.
     let (status, body) = post("/validate", b"{\"kind\":".to_vec());
     assert_eq!(status, 400);
@@ -990,6 +1012,247 @@ fn admission_webhook_answers_reviews() {
     );
     let (status, _) = post("/elsewhere", Vec::new());
     assert_eq!(status, 404);
+}
+
+/// A Device whose spec.certificate is `pem` (base64 of the PEM, as the CRD has it).
+fn device_with_certificate(name: &str, pem: &str) -> String {
+    use base64::Engine;
+    let certificate = base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Device\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  certificate: {certificate}\n"
+    )
+}
+
+/// The uniqueness of a device certificate is kept for a moment after admission (until the
+/// device cache sees the new Device): a dry run is checked like a write but claims nothing,
+/// so it cannot hold a certificate away from the Device then really created with it.
+#[test]
+fn a_dry_run_claims_no_device_certificate() {
+    let server = Server::start();
+    let certificate = pki::Authority::generate("dry-run-device")
+        .unwrap()
+        .certificate_pem;
+    let dry = server.ok_stdin(
+        &["create", "--dry-run=server", "-f", "-"],
+        &device_with_certificate("dry", &certificate),
+    );
+    assert!(dry.contains("created (server dry run)"), "{dry}");
+    server.ok_stdin(
+        &["create", "-f", "-"],
+        &device_with_certificate("real", &certificate),
+    );
+    // The real create claimed it, at once (before the device cache may have seen it): a twin,
+    // even as a dry run, is refused naming it.
+    for dry_run in ["--dry-run=server", "--dry-run=none"] {
+        let refused = server.fails(
+            &["create", dry_run, "-f", "-"],
+            Some(&device_with_certificate("twin", &certificate)),
+        );
+        assert!(
+            refused.contains("spec.certificate") && refused.contains("already Device real's"),
+            "{dry_run}: {refused}"
+        );
+    }
+    server.fails(&["-n", "default", "get", "device", "dry"], None);
+}
+
+/// Posts `body` to `path` of the HTTPS server at `address` (trusting `ca_pem`), presenting
+/// `client` (a certificate and key) if given, over HTTP/1.1; returns the response's text, or
+/// why the exchange failed.
+fn post_over_tls(
+    address: &str,
+    ca_pem: &str,
+    client: Option<&pki::Issued>,
+    path: &str,
+    body: &[u8],
+) -> Result<String, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, pem::PemObject};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match client {
+        Some(client) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_slice_iter(client.certificate_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                PrivateKeyDer::from_pem_slice(client.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let exchange = async {
+            let tcp = tokio::net::TcpStream::connect(address).await?;
+            let name = ServerName::try_from("127.0.0.1").unwrap();
+            let mut tls = connector.connect(name, tcp).await?;
+            tls.write_all(&request).await?;
+            tls.flush().await?;
+            let mut response = Vec::new();
+            match tls.read_to_end(&mut response).await {
+                Ok(_) => {}
+                // A close without close_notify after a whole response is still an answer.
+                Err(_) if response.starts_with(b"HTTP/1.1 ") => {}
+                Err(e) => return Err(e),
+            }
+            if response.is_empty() {
+                return Err(std::io::Error::other("closed without an answer"));
+            }
+            Ok(String::from_utf8_lossy(&response).into_owned())
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), exchange)
+            .await
+            .map_err(|_| "no answer within 30 s".to_string())?
+            .map_err(|e: std::io::Error| e.to_string())
+    })
+}
+
+/// `--webhook-client-ca`: the webhook answers only callers with a client certificate from the
+/// authorities given, here the API server's client CA (`adamant serve` presents a certificate
+/// it issued for `system:apiserver`); any other caller is refused at the TLS handshake.
+#[test]
+fn the_webhook_answers_only_callers_with_a_certificate_of_its_client_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_in(&data, "127.0.0.1:0", &["--eve-controllers=false"]);
+    let authority = pki::Authority::generate("webhook-test-ca").unwrap();
+    let issued = authority
+        .issue_server("webhook", &["127.0.0.1".to_string()])
+        .unwrap();
+    for (name, contents) in [
+        ("ca.pem", &authority.certificate_pem),
+        ("tls.crt", &issued.certificate_pem),
+        ("tls.key", &issued.key_pem),
+    ] {
+        std::fs::write(dir.path().join(name), contents).unwrap();
+    }
+    let path = |name: &str| dir.path().join(name).into_os_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let endpoint = format!("https://127.0.0.1:{port}");
+    let stranger_ca = pki::Authority::generate("stranger-ca").unwrap();
+    std::fs::write(
+        dir.path().join("stranger.pem"),
+        &stranger_ca.certificate_pem,
+    )
+    .unwrap();
+    let start = |client_ca: &std::ffi::OsStr| {
+        Controller::start_with(
+            &server.kubeconfig(),
+            &[
+                "--webhook-listen".as_ref(),
+                listen.as_ref(),
+                "--webhook-endpoint".as_ref(),
+                endpoint.as_ref(),
+                "--webhook-cert-file".as_ref(),
+                &path("tls.crt"),
+                "--webhook-key-file".as_ref(),
+                &path("tls.key"),
+                "--webhook-ca-file".as_ref(),
+                &path("ca.pem"),
+                "--webhook-client-ca".as_ref(),
+                client_ca,
+            ],
+        )
+        .0
+    };
+    let onboard = |name: &str, certificate: &str| {
+        format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: OnboardCertificate\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  certificate: {certificate}\n"
+        )
+    };
+    let good = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .encode(&pki::Authority::generate("onboard").unwrap().certificate_pem)
+    };
+
+    // A webhook trusting another authority refuses the API server at the handshake; with
+    // failurePolicy: Fail, no EVE object can then be written (tried as dry runs, which the
+    // rules in process accept).
+    let controller = start(path("stranger.pem").as_ref());
+    let failed = eventually("the API server calling the webhook", || {
+        let output = server.kubectl_stdin(
+            &["create", "--dry-run=server", "-f", "-"],
+            &onboard("good", &good),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (!output.status.success() && stderr.contains("failed calling webhook")).then_some(stderr)
+    });
+    assert!(failed.contains("quantities.eve.lfedge.org"), "{failed}");
+    drop(controller);
+
+    // Trusting the API server's client CA, the webhook answers it: the object is written.
+    let client_ca = data.join("pki").join("client-ca.crt");
+    let _controller = start(client_ca.as_ref());
+    eventually("the webhook admitting the API server", || {
+        server
+            .kubectl_stdin(&["create", "-f", "-"], &onboard("good", &good))
+            .status
+            .success()
+            .then_some(())
+    });
+
+    // Directly: without a certificate, or with one of another authority, the handshake is
+    // refused; one the client CA issued is answered.
+    let body = serde_json::to_vec(&review(
+        "eve.lfedge.org/v1beta1/OnboardCertificate/onboardcertificates",
+        "CREATE",
+        serde_yaml::from_str(&onboard("bad", "bm90IGEgY2VydGlmaWNhdGU=")).unwrap(),
+    ))
+    .unwrap();
+    let post = |client: Option<&pki::Issued>| {
+        post_over_tls(
+            &listen,
+            &authority.certificate_pem,
+            client,
+            "/validate",
+            &body,
+        )
+    };
+    let anonymous = post(None);
+    assert!(anonymous.is_err(), "{anonymous:?}");
+    let stranger = stranger_ca
+        .issue_client(
+            "system:apiserver",
+            &[],
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+    let stranger = post(Some(&stranger));
+    assert!(stranger.is_err(), "{stranger:?}");
+    let read = |name: &str| std::fs::read_to_string(data.join("pki").join(name)).unwrap();
+    let issuer = pki::Authority::from_pem(&read("client-ca.crt"), &read("client-ca.key")).unwrap();
+    let trusted = issuer
+        .issue_client(
+            "system:apiserver",
+            &[],
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+    let answered = post(Some(&trusted)).unwrap();
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(answered.contains("\"allowed\":false"), "{answered}");
 }
 
 /// Tenant isolation: an onboarding certificate, an onboarding or device CA and a device

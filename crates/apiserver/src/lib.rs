@@ -36,4 +36,4 @@ pub mod table;
 pub mod tokens;
 mod webhooks;
 
-pub use server::{ApiServer, Config, SYSTEM_NAMESPACES, StartError};
+pub use server::{ApiServer, Config, SYSTEM_NAMESPACES, StartError, WEBHOOK_CLIENT_USER};

@@ -79,7 +79,15 @@ pub struct ApiServer {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// What authenticates bearer tokens, in order.
     authenticators: std::sync::RwLock<Vec<Arc<dyn crate::auth::TokenAuthenticator>>>,
+    /// The admission webhooks' HTTPS clients, which present [`WEBHOOK_CLIENT_USER`]'s
+    /// certificate once the PKI is made.
+    webhook_clients: Arc<crate::webhooks::Clients>,
 }
+
+/// The user of the client certificate the API server presents to admission webhooks, issued by
+/// the client CA (`DATA/pki/client-ca.crt`, which a webhook may require: `adamant controller
+/// --webhook-client-ca`). It is in no group: to this API it is a user without permissions.
+pub const WEBHOOK_CLIENT_USER: &str = "system:apiserver";
 
 pub(crate) fn crd_kind(components: &Arc<Components>) -> Kind {
     let name = native::native_schema_name("apiextensions.k8s.io", "v1", "CustomResourceDefinition");
@@ -241,9 +249,13 @@ impl ApiServer {
         )?);
         // The bootstrap roles and bindings, and the authorizer's cache of RBAC objects.
         let rbac = crate::rbac::Rbac::start(&registry).await?;
+        let webhook_clients = Arc::new(crate::webhooks::Clients::default());
         let plugins = [
             plugins,
-            vec![rbac.plugin(), crate::webhooks::plugin(&registry)],
+            vec![
+                rbac.plugin(),
+                crate::webhooks::plugin(&registry, webhook_clients.clone()),
+            ],
         ]
         .concat();
         let base_components = Arc::new(native::components());
@@ -265,6 +277,7 @@ impl ApiServer {
             inflight: std::sync::RwLock::new(Arc::new(crate::inflight::Inflight::new(
                 crate::inflight::InflightLimits::default(),
             ))),
+            webhook_clients,
         });
         let namespaces = native::namespace_resource();
         for name in SYSTEM_NAMESPACES {
@@ -583,8 +596,9 @@ impl ApiServer {
     }
 
     /// Makes the PKI (the authorities from the vault), writes `DATA/pki/` and
-    /// `DATA/kubeconfig` for `local` (the listener's address), and returns the TLS
-    /// configuration, which trusts client certificates from the client CA only.
+    /// `DATA/kubeconfig` for `local` (the listener's address), gives the webhook clients their
+    /// client certificate, and returns the TLS configuration, which trusts client certificates
+    /// from the client CA only.
     pub async fn prepare_tls(
         &self,
         config: &Config,
@@ -625,6 +639,12 @@ impl ApiServer {
         };
         let url = format!("https://{url_host}:{}", local.port());
         pki::export(&config.data_dir, &authorities, &serving, &admin, &url)?;
+        // Webhooks that require a client certificate from the client CA accept this server.
+        let webhook_client = authorities
+            .client_ca
+            .issue_client(WEBHOOK_CLIENT_USER, &[], ::pki::validity::CLIENT)
+            .map_err(PkiError::from)?;
+        self.webhook_clients.present(webhook_client);
         tls_config(&authorities.client_ca, &serving)
     }
 

@@ -41,6 +41,9 @@ pub struct Review {
     pub namespace: String,
     /// The name.
     pub name: String,
+    /// Whether nothing will be stored (a dry run): admission then leaves no trace, claiming
+    /// nothing for the object.
+    pub dry_run: bool,
 }
 
 /// Why a write is refused.
@@ -316,15 +319,18 @@ impl Admission {
     }
 
     /// Remembers a unique key as taken by `owner` for a while, covering the moment before the
-    /// device cache sees a new Device. Returns the other owner if the key is taken.
-    fn claim_recent(&self, key: String, owner: &str) -> Option<String> {
+    /// device cache sees a new Device; a dry run (`record` false) only looks, as nothing will
+    /// be stored. Returns the other owner if the key is taken.
+    fn claim_recent(&self, key: String, owner: &str, record: bool) -> Option<String> {
         let mut recent = self.recent.lock().expect("not poisoned");
         let now = Instant::now();
         recent.retain(|_, (_, at)| now.duration_since(*at) < RECENT);
         match recent.get(&key) {
             Some((other, _)) if other != owner => Some(other.clone()),
             _ => {
-                recent.insert(key, (owner.to_owned(), now));
+                if record {
+                    recent.insert(key, (owner.to_owned(), now));
+                }
                 None
             }
         }
@@ -389,7 +395,7 @@ impl Check<'_> {
                 }
             }
             let recent = format!("{}:{:016x}", key.path(), key.short());
-            if let Some(other) = self.admission.claim_recent(recent, &me) {
+            if let Some(other) = self.admission.claim_recent(recent, &me, !review.dry_run) {
                 conflicts.push((key.path(), key.what(), other));
             }
         }

@@ -100,6 +100,7 @@ async fn respond(
         kind: request.kind.kind.clone(),
         namespace: request.namespace.clone().unwrap_or_default(),
         name: request.name.clone(),
+        dry_run: request.dry_run,
     };
     let original = match serde_json::to_value(object) {
         Ok(value) => value,

@@ -65,10 +65,12 @@ pub(crate) enum CallError {
     },
 }
 
-/// The clients, one per `caBundle` (an empty bundle is the system roots).
+/// The clients, one per `caBundle` (an empty bundle is the system roots), all presenting the
+/// server's client certificate once it has one.
 #[derive(Default)]
 pub(crate) struct Clients {
     pool: Mutex<HashMap<Vec<u8>, HttpClient>>,
+    identity: Mutex<Option<pki::Issued>>,
 }
 
 /// The system's trust roots, loaded once.
@@ -85,7 +87,7 @@ fn system_roots() -> &'static rustls::RootCertStore {
     })
 }
 
-fn tls(ca_bundle: &[u8]) -> Result<rustls::ClientConfig, String> {
+fn tls(ca_bundle: &[u8], identity: Option<&pki::Issued>) -> Result<rustls::ClientConfig, String> {
     let roots = if ca_bundle.is_empty() {
         system_roots().clone()
     } else {
@@ -105,18 +107,34 @@ fn tls(ca_bundle: &[u8]) -> Result<rustls::ClientConfig, String> {
         roots
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    let Some(identity) = identity else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let unusable = |e: &dyn std::fmt::Display| format!("the client certificate is unusable: {e}");
+    let chain = CertificateDer::pem_slice_iter(identity.certificate_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| unusable(&e))?;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
+        .map_err(|e| unusable(&e))?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| unusable(&e))
 }
 
 /// A client trusting the PEM certificates of `ca_bundle`, or the system's roots when it is
-/// empty.
+/// empty; it presents no client certificate.
 pub(crate) fn build(ca_bundle: &[u8]) -> Result<HttpClient, String> {
+    build_as(ca_bundle, None)
+}
+
+/// [`build`], presenting `identity` (a client certificate and its key) when asked for one.
+fn build_as(ca_bundle: &[u8], identity: Option<&pki::Issued>) -> Result<HttpClient, String> {
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls(ca_bundle)?)
+        .with_tls_config(tls(ca_bundle, identity)?)
         .https_only()
         .enable_http1()
         .enable_http2()
@@ -149,12 +167,21 @@ fn with_timeout(url: &str, timeout: Duration) -> String {
 }
 
 impl Clients {
+    /// Presents `identity` (a client certificate and its key) to the webhooks from now on:
+    /// clients made before are dropped.
+    pub(crate) fn present(&self, identity: pki::Issued) {
+        let mut pool = self.pool.lock().expect("not poisoned");
+        *self.identity.lock().expect("not poisoned") = Some(identity);
+        pool.clear();
+    }
+
     fn client(&self, ca_bundle: &[u8]) -> Result<HttpClient, CallError> {
         let mut pool = self.pool.lock().expect("not poisoned");
         if let Some(client) = pool.get(ca_bundle) {
             return Ok(client.clone());
         }
-        let client = build(ca_bundle).map_err(CallError::Client)?;
+        let identity = self.identity.lock().expect("not poisoned").clone();
+        let client = build_as(ca_bundle, identity.as_ref()).map_err(CallError::Client)?;
         if pool.len() >= MAX_CLIENTS {
             pool.clear();
         }

@@ -24,8 +24,11 @@ pub(crate) use config::{add_components, kinds};
 
 use crate::admission::Plugin;
 
-/// The webhook plug-in over `registry`, to run last in the admission chain. Its caches watch
-/// the store from the current Tokio runtime until the plug-in is dropped.
-pub(crate) fn plugin(registry: &registry::Registry) -> Arc<dyn Plugin> {
-    Arc::new(plugin::Webhooks::new(registry))
+pub(crate) use client::Clients;
+
+/// The webhook plug-in over `registry`, calling the webhooks through `clients`, to run last in
+/// the admission chain. Its caches watch the store from the current Tokio runtime until the
+/// plug-in is dropped.
+pub(crate) fn plugin(registry: &registry::Registry, clients: Arc<Clients>) -> Arc<dyn Plugin> {
+    Arc::new(plugin::Webhooks::new(registry, clients))
 }

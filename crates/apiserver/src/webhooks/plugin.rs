@@ -121,10 +121,10 @@ fn dry_run_refusal(hook: &Hook) -> ApiError {
 }
 
 impl Webhooks {
-    /// The plug-in over `registry`; its caches start watching on the current Tokio runtime.
-    pub(crate) fn new(registry: &Registry) -> Webhooks {
+    /// The plug-in over `registry`, calling through `clients`; its caches start watching on
+    /// the current Tokio runtime.
+    pub(crate) fn new(registry: &Registry, clients: Arc<Clients>) -> Webhooks {
         let (stop, stopped) = watch::channel(());
-        let clients = Arc::new(Clients::default());
         let watch = |flavor: Flavor| {
             Watched::start(
                 registry.clone(),
@@ -638,7 +638,7 @@ mod tests {
         // second sets `b`. The first runs again after the second changed the object.
         use std::sync::Mutex;
         let registry = Registry::new(Arc::new(storage::MemoryStore::new()));
-        let webhooks = Webhooks::new(&registry);
+        let webhooks = Webhooks::new(&registry, Arc::default());
         let calls = Arc::new(Mutex::new(Vec::new()));
         let server = TestServer::start(calls.clone()).await;
         let configuration = json!({
