@@ -1380,3 +1380,49 @@ fn each_device_and_each_stranger_address_has_a_request_budget() {
     assert_ne!(register(), "429");
     assert_eq!(register(), "429");
 }
+
+/// A body declared longer than any device message is refused before a byte of it is read (a
+/// body is whole before its signer is known, so none is buffered that could not be one).
+#[test]
+fn a_body_declared_too_long_is_refused_unread() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start();
+    let address: SocketAddr = server.device_address().parse().unwrap();
+    let root = std::fs::read(server.data.join("pki/root-certificate.pem")).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        for certificate in rustls::pki_types::CertificateDer::pem_slice_iter(&root) {
+            roots.add(certificate.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .unwrap();
+        // The headers only: the 2 MiB never come.
+        tls.write_all(
+            b"POST /api/v2/edgedevice/register HTTP/1.1\r\nhost: localhost\r\ncontent-length: 2097152\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut answer = vec![0u8; 64];
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tls.read(&mut answer),
+        )
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    });
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}

@@ -53,6 +53,9 @@ use crate::telemetry::ingest;
 
 /// The path every device request starts with.
 pub const PREFIX: &str = "/api/v2/edgedevice/";
+/// Bytes of request bodies held at once before their signatures are checked (64 bodies of the
+/// largest size; a device's usual request is a few kilobytes).
+const UNVERIFIED_BYTES: usize = 64 * 1024 * 1024;
 /// How long a device's request body may take to arrive.
 const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// How many DeviceConfig writes run at once.
@@ -186,6 +189,8 @@ pub struct DeviceApi {
     integrity: integrity::Integrity,
     /// Request budgets per device and per source address.
     budgets: Budgets,
+    /// Bytes of request bodies that may be held at once before their signatures are checked.
+    unverified: Arc<tokio::sync::Semaphore>,
 }
 
 /// A response: status and body, always with the proto content type.
@@ -320,6 +325,7 @@ impl DeviceApi {
             usages: Arc::default(),
             integrity,
             budgets,
+            unverified: Arc::new(tokio::sync::Semaphore::new(UNVERIFIED_BYTES)),
         });
         if let Some(departures) = api.fleet.departures() {
             tokio::spawn(api.clone().forget_departed(departures));
@@ -449,7 +455,29 @@ impl DeviceApi {
         if method != http::Method::POST {
             return status(StatusCode::METHOD_NOT_ALLOWED);
         }
-        let reading = Limited::new(request.into_body(), eve_api::envelope::MAX_BODY).collect();
+        // The envelope names its signer after its payload, so a body is whole before anyone is
+        // known: what is declared too long is refused unread, and the bodies held before their
+        // signatures are checked are bounded in all.
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > eve_api::envelope::MAX_BODY) {
+            return status(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        let limit = declared.unwrap_or(eve_api::envelope::MAX_BODY);
+        let places = u32::try_from(limit.max(1)).unwrap_or(u32::MAX);
+        let Ok(Ok(_held)) = tokio::time::timeout(
+            BODY_DEADLINE,
+            self.unverified.clone().acquire_many_owned(places),
+        )
+        .await
+        else {
+            tracing::debug!(%path, "too many request bodies at once");
+            return status(StatusCode::SERVICE_UNAVAILABLE);
+        };
+        let reading = Limited::new(request.into_body(), limit).collect();
         let Ok(read) = tokio::time::timeout(BODY_DEADLINE, reading).await else {
             tracing::debug!(%path, "device request body too slow");
             return status(StatusCode::REQUEST_TIMEOUT);
