@@ -143,7 +143,7 @@ pub struct Fleet {
     pub configs: Arc<Tracker>,
     /// The UUIDs of Devices deleted (their telemetry goes too), taken once by
     /// [`Fleet::departures`].
-    departures: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<String>>>>,
+    departures: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Departed>>>>,
     index: Arc<RwLock<Index>>,
     apps: Arc<RwLock<AppIndex>>,
 }
@@ -155,6 +155,15 @@ pub fn certificate_der(base64_pem: &str) -> Option<Vec<u8>> {
         .decode(base64_pem.trim())
         .ok()?;
     eve_api::envelope::pem_to_der(&pem).ok()
+}
+
+/// A Device deleted: its UUID and its reference.
+#[derive(Clone, Debug)]
+pub struct Departed {
+    /// The UUID it was known by.
+    pub uuid: String,
+    /// The Device.
+    pub device: ObjectRef<Device>,
 }
 
 /// Deleted Devices waiting for their telemetry to be forgotten; past it, a deletion's
@@ -285,7 +294,12 @@ impl Fleet {
                         prints.remove(&key);
                         configs.forget(&key);
                         if let Some(uuid) = uuid_of(d)
-                            && departed.try_send(uuid).is_err()
+                            && departed
+                                .try_send(Departed {
+                                    uuid,
+                                    device: key.clone(),
+                                })
+                                .is_err()
                         {
                             tracing::warn!(device = %key, "too many deletions at once: this Device's telemetry stays until retention removes it");
                         }
@@ -495,7 +509,7 @@ impl Fleet {
 
     /// The UUIDs of Devices as they are deleted (the first caller gets them; later ones
     /// `None`).
-    pub fn departures(&self) -> Option<tokio::sync::mpsc::Receiver<String>> {
+    pub fn departures(&self) -> Option<tokio::sync::mpsc::Receiver<Departed>> {
         self.departures.lock().expect("not poisoned").take()
     }
 

@@ -334,12 +334,17 @@ impl DeviceApi {
         Ok(api)
     }
 
-    /// Forgets the telemetry and usage figures of each Device deleted, as its deletion comes.
-    async fn forget_departed(self: Arc<Self>, mut departures: tokio::sync::mpsc::Receiver<String>) {
-        while let Some(uuid) = departures.recv().await {
+    /// Forgets what is kept about each Device deleted, as its deletion comes: its telemetry,
+    /// usage figures, attestation state, budgets and last reports.
+    async fn forget_departed(
+        self: Arc<Self>,
+        mut departures: tokio::sync::mpsc::Receiver<fleet::Departed>,
+    ) {
+        while let Some(fleet::Departed { uuid, device }) = departures.recv().await {
             self.usages.forget(&uuid);
             self.integrity.forget(&uuid);
             self.budgets.forget(&uuid);
+            self.reporter.forget(&device);
             self.attestations
                 .lock()
                 .expect("not poisoned")

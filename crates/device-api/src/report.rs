@@ -201,6 +201,19 @@ impl Reporter {
         Ok(())
     }
 
+    /// Forgets what was last written for a deleted Device.
+    pub fn forget(&self, device: &kube::runtime::reflector::ObjectRef<Device>) {
+        let prefix = format!(
+            "{}/{}",
+            device.namespace.clone().unwrap_or_default(),
+            device.name
+        );
+        self.last
+            .lock()
+            .expect("not poisoned")
+            .retain(|key, _| key != &prefix && !key.starts_with(&format!("{prefix}/")));
+    }
+
     /// Any authenticated request: keeps the Ready heartbeat going.
     pub async fn seen(&self, device: &Device) {
         if self.due(device, &seen_key(device), &Value::Null) {
