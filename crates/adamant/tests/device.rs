@@ -1119,6 +1119,227 @@ fn a_claim_in_the_specification_s_form_downloads_its_image() {
     });
 }
 
+/// Content tree states (`ZInfoContentTree`) show per Image in `status.images` of every
+/// Application on the device that uses the Image, in `kubectl get -o wide` and by jsonpath; the
+/// EVE-OS image and unknown UUIDs change nothing; a long error is cut to 1 KiB.
+#[test]
+fn content_tree_states_show_on_each_application_using_the_image() {
+    let server = Server::start();
+    apply_examples(&server);
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Application\nmetadata:\n  name: shares-boot\n  namespace: enterprise1\nspec:\n  nodeName: eve-device.lab1\n  containers:\n  - name: a\n    image: golden-ubuntu-2004\n",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut device = server.example_device();
+    runtime.block_on(device.onboard()).unwrap();
+    let config = eventually("both applications in the device's configuration", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        ["app-ubuntu", "shares-boot"]
+            .iter()
+            .all(|name| config.apps.iter().any(|a| a.displayname == *name))
+            .then_some(config)
+    });
+    let uid = |name: &str| {
+        get_json(&server, &["-n", "enterprise1", "get", "image", name])["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // A content tree is its Image's UID.
+    let boot = uid("golden-ubuntu-2004");
+    let fs = uid("golden-ubuntu-2004-fs");
+    let eve_os = uid("eve-os-8.10.0-kvm-amd64");
+    for tree in [&boot, &fs, &eve_os] {
+        assert!(
+            config.content_info.iter().any(|t| &t.uuid == tree),
+            "{tree}"
+        );
+    }
+    let report = |uuid: &str, state: ZSwState, progress: u32, error: Option<&str>| {
+        runtime
+            .block_on(device.report_content_tree(uuid, "", state, progress, error))
+            .unwrap();
+    };
+    report(
+        &boot,
+        ZSwState::DownloadStarted,
+        40,
+        Some("pull failed: 401 Unauthorized"),
+    );
+    // Neither a UUID never sent nor the EVE-OS image (of no application) changes anything.
+    report(
+        "00000000-0000-4000-8000-000000000000",
+        ZSwState::Error,
+        0,
+        Some("unknown"),
+    );
+    report(&eve_os, ZSwState::DownloadStarted, 10, None);
+    let jsonpath = |app: &str, path: &str| {
+        server.ok(&[
+            "-n",
+            "enterprise1",
+            "get",
+            "application",
+            app,
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+    };
+    let first = "{.status.images[0].name} {.status.images[0].state} {.status.images[0].progress} {.status.images[0].message}";
+    for app in ["app-ubuntu", "shares-boot"] {
+        assert_eq!(
+            jsonpath(app, first),
+            "golden-ubuntu-2004 DOWNLOAD_STARTED 40 pull failed: 401 Unauthorized",
+            "{app}"
+        );
+        assert_eq!(
+            jsonpath(app, "{.status.images[*].name}"),
+            "golden-ubuntu-2004"
+        );
+    }
+    let wide = server.ok(&[
+        "-n",
+        "enterprise1",
+        "get",
+        "application",
+        "app-ubuntu",
+        "-o",
+        "wide",
+    ]);
+    let header = wide.lines().next().unwrap();
+    for column in ["IMAGES", "PROGRESS", "IMAGE ERRORS"] {
+        assert!(header.contains(column), "{wide}");
+    }
+    let row = wide.lines().nth(1).unwrap();
+    assert!(
+        row.contains("DOWNLOAD_STARTED")
+            && row.contains(" 40 ")
+            && row.contains("pull failed: 401 Unauthorized"),
+        "{wide}"
+    );
+    // A long error is cut to 1 KiB; another Image of app-ubuntu (its claim's) follows the
+    // boot image, and only app-ubuntu uses it.
+    report(&boot, ZSwState::Error, 0, Some(&"x".repeat(5_000)));
+    report(&fs, ZSwState::Loaded, 100, None);
+    let images = get_json(
+        &server,
+        &["-n", "enterprise1", "get", "application", "app-ubuntu"],
+    )["status"]["images"]
+        .clone();
+    assert_eq!(images[0]["state"], "ERROR", "{images}");
+    assert_eq!(images[0]["message"].as_str().unwrap().len(), 1024);
+    assert!(images[0].get("progress").is_none(), "{images}");
+    assert_eq!(images[1]["name"], "golden-ubuntu-2004-fs");
+    assert_eq!(images[1]["state"], "LOADED");
+    assert_eq!(images[1]["progress"], 100);
+    assert_eq!(images.as_array().unwrap().len(), 2, "{images}");
+    assert_eq!(
+        jsonpath("shares-boot", "{.status.images[*].name}"),
+        "golden-ubuntu-2004"
+    );
+    assert_eq!(
+        jsonpath("shares-boot", "{.status.images[0].state}"),
+        "ERROR"
+    );
+}
+
+/// `adamant sim` devices report the Images of the applications they run downloading, then
+/// loaded; `kubectl get -o wide` shows it.
+#[test]
+fn adamant_sim_reports_the_images_of_its_applications() {
+    let server = Server::start();
+    apply_examples(&server);
+    eventually("app-ubuntu placed on eve-device.lab1", || {
+        let app = get_json(&server, &["-n", "enterprise1", "get", "app", "app-ubuntu"]);
+        (app["spec"]["nodeName"] == "eve-device.lab1").then_some(())
+    });
+    let keys = examples().join("keys");
+    let key = |file: &str| keys.join(file).display().to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_adamant"))
+        .args([
+            "sim",
+            "--server",
+            &server.device_address(),
+            "--host",
+            "localhost",
+            "--root-cert",
+            &server
+                .data
+                .join("pki/root-certificate.pem")
+                .display()
+                .to_string(),
+            "--devices",
+            "0",
+            "--device-cert",
+            &key("device.pem"),
+            "--device-key",
+            &key("device.key"),
+            "--device-serial",
+            "6654abbcc44",
+            "--onboard-cert",
+            &key("onboard.pem"),
+            "--onboard-key",
+            &key("onboard.key"),
+            "--config-interval",
+            "1",
+            "--metric-interval",
+            "1",
+            "--duration",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!stdout.contains(" 0 applications running"), "{stdout}");
+    assert!(stdout.contains(" 0 errors"), "{stdout}");
+    let names = server.ok(&[
+        "-n",
+        "enterprise1",
+        "get",
+        "application",
+        "app-ubuntu",
+        "-o",
+        "jsonpath={.status.images[*].name}={.status.images[*].state}",
+    ]);
+    assert_eq!(
+        names,
+        "golden-ubuntu-2004 golden-ubuntu-2004-fs golden-ubuntu-2004-vm=LOADED LOADED LOADED"
+    );
+    let wide = server.ok(&[
+        "-n",
+        "enterprise1",
+        "get",
+        "application",
+        "app-ubuntu",
+        "-o",
+        "wide",
+    ]);
+    assert!(
+        wide.contains("LOADED,LOADED,LOADED") && wide.contains("100,100,100"),
+        "{wide}"
+    );
+    // Every application it runs there (those of the examples' fleet share the boot Image,
+    // which the device had already loaded) shows its Images loaded.
+    let apps = get_json(&server, &["-n", "enterprise1", "get", "applications"]);
+    for app in apps["items"].as_array().unwrap() {
+        if app["spec"]["nodeName"] != "eve-device.lab1" || app["status"]["state"] != "RUNNING" {
+            continue;
+        }
+        let images = app["status"]["images"].as_array().unwrap();
+        assert!(
+            !images.is_empty() && images.iter().all(|i| i["state"] == "LOADED"),
+            "{app}"
+        );
+    }
+}
+
 /// A Device created with only an onboarding certificate (no serial) is the device that first
 /// presents it; a second device with that certificate is not captured by it.
 #[test]

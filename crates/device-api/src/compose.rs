@@ -546,6 +546,57 @@ pub fn volume_names(fleet: &Fleet, app: &Application) -> Vec<VolumeName> {
     names
 }
 
+/// An Image an application uses, as composition names it for the device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageName {
+    /// The UUID of its ContentTree, which the device reports it under (the Image's UID).
+    pub uuid: String,
+    /// The Image's name.
+    pub name: String,
+}
+
+/// The Images composition sends the device for `app`, each once: the first container's image,
+/// then the Images its claims are made from, in the order of `spec.volumes`. Images that do not
+/// exist (yet) are left out, as composition leaves them out.
+pub fn image_names(fleet: &Fleet, app: &Application) -> Vec<ImageName> {
+    use eve_model::claims::{DataSource, data_source};
+    let namespace = app.namespace().unwrap_or_default();
+    let image = |name: &str| {
+        fleet
+            .images
+            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&namespace))
+    };
+    let mut wanted: Vec<String> = Vec::new();
+    if let Some(first) = app.spec.containers.first() {
+        wanted.push(first.image.clone());
+    }
+    for volume in &app.spec.volumes {
+        let Some(claim) = &volume.persistent_volume_claim else {
+            continue;
+        };
+        let found = fleet
+            .claims
+            .get(&kube::runtime::reflector::ObjectRef::new(&claim.claim_name).within(&namespace));
+        if let Some(found) = found
+            && let DataSource::Image { name, .. } =
+                data_source(&found.spec.clone().unwrap_or_default())
+        {
+            wanted.push(name);
+        }
+    }
+    let mut names: Vec<ImageName> = Vec::new();
+    for name in wanted {
+        let Some(found) = image(&name) else {
+            continue;
+        };
+        let uuid = uid(found.as_ref());
+        if !names.iter().any(|n| n.uuid == uuid) {
+            names.push(ImageName { uuid, name });
+        }
+    }
+    names
+}
+
 /// Composes the configuration of `device`.
 pub fn compose(
     fleet: &Fleet,

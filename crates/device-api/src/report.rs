@@ -1,21 +1,22 @@
 //! Status from devices: `info` messages applied to `Device.status` (node info, capacity,
 //! addresses, EVE-OS version, a Ready condition with heartbeat semantics) and
-//! `Application.status` (EVE's state and its history). A Device is written when what it reports
-//! changes, or at most every [`HEARTBEAT`] otherwise, not on every message (as kubelets do with
-//! node status).
+//! `Application.status` (EVE's state and its history, the states of its volumes and of the
+//! Images it uses). A Device is written when what it reports changes, or at most every
+//! [`HEARTBEAT`] otherwise, not on every message (as kubelets do with node status).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use eve_api::info::{ZInfoDevice, ZInfoMsg, ZSwState, z_info_msg::InfoContent};
-use eve_model::{Application, Device, VolumeStatus};
+use eve_api::info::{ZInfoContentTree, ZInfoDevice, ZInfoMsg, ZSwState, z_info_msg::InfoContent};
+use eve_model::{Application, ContentTreeStatus, Device, VolumeStatus};
 use http::StatusCode;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::Refused;
+use crate::compose::ImageName;
 use crate::fleet::Fleet;
 
 /// How often an unchanged device's status is written anyway (its heartbeat).
@@ -47,6 +48,9 @@ pub const MIN_WRITE_INTERVAL: Duration = Duration::from_secs(2);
 pub const MAX_ADDRESSES: usize = 32;
 /// The longest text a device's report puts in a status field (a host name: 253).
 pub const MAX_TEXT: usize = 256;
+
+/// The longest error a device's report puts in a volume's or an Image's status.
+pub const MAX_ERROR: usize = 1024;
 
 /// `text` cut to [`MAX_TEXT`] bytes.
 fn text(text: &str) -> String {
@@ -243,9 +247,7 @@ impl Reporter {
                 }
             }
             Some(InfoContent::Ainfo(info)) => {
-                let state = ZSwState::try_from(info.state)
-                    .map(|s| s.as_str_name().to_string())
-                    .unwrap_or_else(|_| format!("STATE_{}", info.state));
+                let state = state_name(info.state);
                 let namespace = device.namespace().unwrap_or_default();
                 // A device reports only on the Applications placed on it.
                 let app = fleet.application(&info.app_id).filter(|a| {
@@ -257,6 +259,7 @@ impl Reporter {
                 }
             }
             Some(InfoContent::Vinfo(info)) => self.volume(fleet, device, &info).await?,
+            Some(InfoContent::Cinfo(info)) => self.content_tree(fleet, device, &info).await?,
             _ => {}
         }
         self.seen(device).await;
@@ -336,14 +339,12 @@ impl Reporter {
             let entry = VolumeStatus {
                 name: volume.name,
                 claim_name: volume.claim,
-                state: ZSwState::try_from(info.state)
-                    .map(|s| s.as_str_name().to_string())
-                    .unwrap_or_else(|_| format!("STATE_{}", info.state)),
+                state: state_name(info.state),
                 progress: (info.progress_percentage > 0).then_some(info.progress_percentage),
                 message: info
                     .volume_err
                     .as_ref()
-                    .map(|e| crate::telemetry::ingest::bounded(&e.description, 1024).0)
+                    .map(|e| crate::telemetry::ingest::bounded(&e.description, MAX_ERROR).0)
                     .filter(|d| !d.is_empty()),
             };
             let mut volumes = app
@@ -368,6 +369,113 @@ impl Reporter {
         }
         Ok(())
     }
+
+    /// A content tree's state, written into `status.images` of each application on `device`
+    /// that uses its Image (only when it changed). A content tree of no such application (the
+    /// EVE-OS image, an Image no longer used, a UUID never sent) is ignored.
+    async fn content_tree(
+        &self,
+        fleet: &Fleet,
+        device: &Device,
+        info: &ZInfoContentTree,
+    ) -> Result<(), Refused> {
+        let namespace = device.namespace().unwrap_or_default();
+        let api: Api<Application> = Api::namespaced(self.client.clone(), &namespace);
+        let unavailable = |e: kube::Error| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        for app in fleet.applications_on(&namespace, &device.name_any()) {
+            let mut app = (*app).clone();
+            let names = crate::compose::image_names(fleet, &app);
+            let Some(image) = names.iter().find(|n| n.uuid == info.uuid) else {
+                continue;
+            };
+            let entry = image_status(&image.name, info);
+            // Written at the Application's resourceVersion, read again on a conflict, so that
+            // quick reports on two Images never lose one to a cache not yet caught up.
+            let mut written = false;
+            for _ in 0..5 {
+                let current = app
+                    .status
+                    .as_ref()
+                    .map(|s| s.images.clone())
+                    .unwrap_or_default();
+                let Some(images) = with_image(&current, entry.clone(), &names) else {
+                    written = true;
+                    break;
+                };
+                let patch = json!({
+                    "metadata": {"resourceVersion": app.resource_version()},
+                    "status": {"images": images},
+                });
+                match api
+                    .patch_status(
+                        &app.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        written = true;
+                        break;
+                    }
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        app = api.get_status(&app.name_any()).await.map_err(unavailable)?;
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            if !written {
+                return Err(Refused(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the Application kept changing while its images were written; report again"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// EVE's name of a `ZSwState` (`STATE_<n>` for a number it does not define).
+fn state_name(state: i32) -> String {
+    ZSwState::try_from(state)
+        .map(|s| s.as_str_name().to_string())
+        .unwrap_or_else(|_| format!("STATE_{state}"))
+}
+
+/// What a `ZInfoContentTree` says of the Image `name`: its state, progress (at most 100, none
+/// when 0) and error (at most [`MAX_ERROR`] bytes, none when empty).
+pub fn image_status(name: &str, info: &ZInfoContentTree) -> ContentTreeStatus {
+    ContentTreeStatus {
+        name: name.to_string(),
+        state: state_name(info.state),
+        progress: (info.progress_percentage > 0).then_some(info.progress_percentage.min(100)),
+        message: info
+            .err
+            .as_ref()
+            .map(|e| crate::telemetry::ingest::bounded(&e.description, MAX_ERROR).0)
+            .filter(|d| !d.is_empty()),
+    }
+}
+
+/// An application's `status.images` with `entry` recorded: in the order of `names` (the Images
+/// it uses now), without entries of Images it no longer uses. None when nothing changes.
+pub fn with_image(
+    images: &[ContentTreeStatus],
+    entry: ContentTreeStatus,
+    names: &[ImageName],
+) -> Option<Vec<ContentTreeStatus>> {
+    let updated: Vec<ContentTreeStatus> = names
+        .iter()
+        .filter_map(|n| {
+            if n.name == entry.name {
+                Some(entry.clone())
+            } else {
+                images.iter().find(|i| i.name == n.name).cloned()
+            }
+        })
+        .collect();
+    (updated != images).then_some(updated)
 }
 
 /// Whether `device` says it is Ready but its heartbeat is older than `grace` at `now`.
@@ -458,5 +566,77 @@ mod tests {
             status["nodeInfo"]["architecture"].as_str().unwrap().len(),
             MAX_TEXT
         );
+    }
+
+    fn tree(state: ZSwState, progress: u32, error: &str) -> ZInfoContentTree {
+        ZInfoContentTree {
+            uuid: "6ba7b810-9dad-11d1-80b4-00c04fd430c8".into(),
+            state: state as i32,
+            progress_percentage: progress,
+            err: Some(eve_api::info::ErrorInfo {
+                description: error.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_content_tree_report_becomes_an_image_status_with_its_error_cut_to_1_kib() {
+        let status = image_status(
+            "golden",
+            &tree(ZSwState::DownloadStarted, 40, "registry refused: 401"),
+        );
+        assert_eq!(
+            status,
+            ContentTreeStatus {
+                name: "golden".into(),
+                state: "DOWNLOAD_STARTED".into(),
+                progress: Some(40),
+                message: Some("registry refused: 401".into()),
+            }
+        );
+        // A long error (of multi-byte characters) is cut at a character boundary.
+        let long = "é".repeat(5_000);
+        let status = image_status("golden", &tree(ZSwState::Error, 0, &long));
+        let message = status.message.unwrap();
+        assert!(message.len() <= MAX_ERROR && message.len() > MAX_ERROR - 2);
+        assert!(long.starts_with(&message));
+        assert_eq!(status.state, "ERROR");
+        assert_eq!(status.progress, None, "no progress is no progress shown");
+        // Nonsense from a device: progress beyond 100 %, a state EVE does not define.
+        let status = image_status("golden", &tree(ZSwState::Loaded, 250, ""));
+        assert_eq!((status.progress, status.message), (Some(100), None));
+        let mut odd = tree(ZSwState::Loaded, 100, "");
+        odd.state = 99;
+        assert_eq!(image_status("golden", &odd).state, "STATE_99");
+    }
+
+    #[test]
+    fn image_statuses_are_in_the_images_order_and_change_only_when_reported_different() {
+        let names: Vec<ImageName> = ["boot", "disk"]
+            .iter()
+            .map(|n| ImageName {
+                uuid: format!("uuid-{n}"),
+                name: n.to_string(),
+            })
+            .collect();
+        let entry = |name: &str, state: &str| ContentTreeStatus {
+            name: name.into(),
+            state: state.into(),
+            ..Default::default()
+        };
+        // The first report adds its Image; a second one comes in the order of the Images.
+        let images = with_image(&[], entry("disk", "DOWNLOAD_STARTED"), &names).unwrap();
+        let images = with_image(&images, entry("boot", "LOADED"), &names).unwrap();
+        assert_eq!(
+            images,
+            [entry("boot", "LOADED"), entry("disk", "DOWNLOAD_STARTED")]
+        );
+        // The same report again: nothing to write.
+        assert_eq!(with_image(&images, entry("boot", "LOADED"), &names), None);
+        // An Image the application no longer uses is dropped with the next change.
+        let images = with_image(&images, entry("boot", "ERROR"), &names[..1]).unwrap();
+        assert_eq!(images, [entry("boot", "ERROR")]);
     }
 }

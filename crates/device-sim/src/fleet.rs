@@ -1,7 +1,7 @@
 //! `adamant sim`: N simulated devices onboarding, polling their configuration at EVE's
-//! intervals with jitter, running what they receive (applications progress to `RUNNING`,
-//! reported by `info`) and posting metrics; a progress line and a summary of requests, errors
-//! and latency percentiles.
+//! intervals with jitter, running what they receive (their Images download and load, their
+//! volumes are created, applications progress to `RUNNING`, all reported by `info`) and
+//! posting metrics; a progress line and a summary of requests, errors and latency percentiles.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -129,6 +129,7 @@ async fn live(mut device: Device, plan: Plan, stats: Arc<Mutex<Stats>>) {
     let mut next_config = Instant::now();
     let mut next_metrics = Instant::now() + jitter(plan.metric_interval);
     let mut running = std::collections::BTreeSet::new();
+    let mut loaded = std::collections::BTreeSet::new();
     while Instant::now() < end {
         let wake = next_config.min(next_metrics).min(end);
         tokio::time::sleep_until(wake.into()).await;
@@ -140,24 +141,60 @@ async fn live(mut device: Device, plan: Plan, stats: Arc<Mutex<Stats>>) {
                     .iter()
                     .filter(|a| a.activate)
                     .filter_map(|a| {
-                        let volumes: Vec<(String, String)> = a
+                        let volumes: Vec<&eve_api::config::Volume> = a
                             .volume_ref_list
                             .iter()
                             .filter_map(|r| config.volumes.iter().find(|v| v.uuid == r.uuid))
+                            .collect();
+                        // The content trees its volumes are made from.
+                        let trees: Vec<(String, String)> = volumes
+                            .iter()
+                            .filter_map(|v| v.origin.as_ref())
+                            .filter_map(|o| {
+                                config
+                                    .content_info
+                                    .iter()
+                                    .find(|t| t.uuid == o.download_content_tree_id)
+                            })
+                            .map(|t| (t.uuid.clone(), t.display_name.clone()))
+                            .collect();
+                        let volumes: Vec<(String, String)> = volumes
+                            .iter()
                             .map(|v| (v.uuid.clone(), v.display_name.clone()))
                             .collect();
                         Some((
                             a.uuidandversion.clone()?.uuid,
                             a.displayname.clone(),
+                            trees,
                             volumes,
                         ))
                     })
                     .collect::<Vec<_>>(),
                 _ => Vec::new(),
             };
-            for (uuid, name, volumes) in apps {
+            for (uuid, name, trees, volumes) in apps {
                 if running.contains(&uuid) {
                     continue;
+                }
+                // Its Images: downloading (half way), downloaded, loaded; one the device has
+                // already loaded (for another application) is reported loaded again.
+                for (tree, tree_name) in &trees {
+                    let states: &[(ZSwState, u32)] = if loaded.insert(tree.clone()) {
+                        &[
+                            (ZSwState::DownloadStarted, 50),
+                            (ZSwState::Downloaded, 100),
+                            (ZSwState::Loaded, 100),
+                        ]
+                    } else {
+                        &[(ZSwState::Loaded, 100)]
+                    };
+                    for &(state, progress) in states {
+                        let _ = timed(
+                            &stats,
+                            device.report_content_tree(tree, tree_name, state, progress, None),
+                        )
+                        .await;
+                    }
                 }
                 for (volume, volume_name) in &volumes {
                     let _ = timed(

@@ -590,6 +590,34 @@ impl Device {
         .await
     }
 
+    /// Reports a content tree's state (an Image being downloaded, verified, loaded), its
+    /// progress in percent and, if any, its error.
+    pub async fn report_content_tree(
+        &self,
+        uuid: &str,
+        name: &str,
+        state: eve_api::info::ZSwState,
+        progress: u32,
+        error: Option<&str>,
+    ) -> Result<(), SimError> {
+        self.info(
+            InfoContent::Cinfo(eve_api::info::ZInfoContentTree {
+                uuid: uuid.into(),
+                display_name: name.into(),
+                state: state as i32,
+                progress_percentage: progress,
+                err: error.map(|description| eve_api::info::ErrorInfo {
+                    description: description.into(),
+                    severity: eve_api::info::Severity::Error as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ZInfoTypes::ZiContentTree,
+        )
+        .await
+    }
+
     /// Posts metrics as EVE's `zedagent` does, with made-up figures: CPU time (12.5 s), memory
     /// (512 MB used of 2048), `/persist` (250 MB used of 1000) and two ports' bytes (101
     /// received, 12 sent in all).

@@ -52,6 +52,27 @@ use crate::Condition;
         json_path = ".metadata.uid",
         priority = 1,
         description = "The application's UUID in the EVE API"
+    ),
+    printcolumn(
+        name = "Images",
+        type_ = "string",
+        json_path = ".status.images[*].state",
+        priority = 1,
+        description = "The state of each Image it uses on its device (download, verification, loading)"
+    ),
+    printcolumn(
+        name = "Progress",
+        type_ = "string",
+        json_path = ".status.images[*].progress",
+        priority = 1,
+        description = "The download progress of each Image in percent"
+    ),
+    printcolumn(
+        name = "Image Errors",
+        type_ = "string",
+        json_path = ".status.images[*].message",
+        priority = 1,
+        description = "Why an Image cannot be had, as the device reports it"
     )
 )]
 #[kube(derive = "Default", derive = "PartialEq")]
@@ -277,6 +298,28 @@ pub struct ApplicationStatus {
     /// image) and each of `spec.volumes` by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeStatus>,
+    /// The Images the application uses (the first container's image, then those of its
+    /// claims), each as its device reports its content tree: download progress, verification,
+    /// loading, or why it failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ContentTreeStatus>,
+}
+
+/// An Image an application uses, as its device has it (EVE's content tree).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentTreeStatus {
+    /// The Image.
+    pub name: String,
+    /// EVE's state of its content tree (`INITIAL`, `DOWNLOAD_STARTED`, `DOWNLOADED`,
+    /// `VERIFYING`, `VERIFIED`, `LOADING`, `LOADED`, `ERROR`, ...).
+    pub state: String,
+    /// Download or verification progress in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<u32>,
+    /// The device's error (at most 1 KiB), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A volume of an application on its device.

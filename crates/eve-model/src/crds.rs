@@ -15,7 +15,7 @@ use crate::{
 /// The revision of the CRDs this binary defines. Raise it whenever a type changes: `adamant
 /// serve` replaces installed CRDs of a lower revision and leaves those of a higher one (a newer
 /// binary installed them).
-pub const CRD_REVISION: u32 = 2;
+pub const CRD_REVISION: u32 = 3;
 /// The annotation on each CRD that holds its [`CRD_REVISION`].
 pub const CRD_REVISION_ANNOTATION: &str = "eve.lfedge.org/crd-revision";
 

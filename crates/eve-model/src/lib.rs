@@ -24,9 +24,9 @@ pub mod selection;
 
 pub use application::{
     Affinity, Application, ApplicationSpec, ApplicationState, ApplicationStatus, Container,
-    ContainerPort, EnvVar, EphemeralVolumeSource, PersistentVolumeClaimVolumeSource,
-    ResourceRequirements, StateRecord, Volume, VolumeClaimTemplate, VolumeDevice, VolumeMount,
-    VolumeStatus,
+    ContainerPort, ContentTreeStatus, EnvVar, EphemeralVolumeSource,
+    PersistentVolumeClaimVolumeSource, ResourceRequirements, StateRecord, Volume,
+    VolumeClaimTemplate, VolumeDevice, VolumeMount, VolumeStatus,
 };
 pub use crds::{
     CRD_REVISION, CRD_REVISION_ANNOTATION, KINDS, Kind, TELEMETRY_SUBRESOURCES, cluster_roles,
