@@ -391,6 +391,42 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
             "{serial}"
         );
     }
+    // A port given the NetworkConfig default-ipv4, which names a proxy: the device gets it as
+    // the port network's entProxy.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "annotate",
+        "device",
+        "eve-device.lab1",
+        "eve.lfedge.org/network-eth0=default-ipv4",
+    ]);
+    let proxy = eventually("the port's proxy in the configuration", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        let port = config
+            .system_adapter_list
+            .iter()
+            .find(|a| a.name == "eth0")?;
+        config
+            .networks
+            .iter()
+            .find(|n| n.id == port.network_uuid)?
+            .ent_proxy
+            .clone()
+    });
+    assert_eq!(
+        (
+            proxy.proxies[0].proto,
+            proxy.proxies[0].server.as_str(),
+            proxy.proxies[0].port
+        ),
+        (
+            eve_api::common::ProxyProto::ProxyHttps as i32,
+            "10.100.100.1",
+            8888
+        )
+    );
 }
 
 #[test]

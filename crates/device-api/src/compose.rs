@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use base64::Engine;
 use eve_api::Message;
-use eve_api::common::{DhcpType, IpRange, Ipspec, NetworkType, PhyIoMemberUsage, PhyIoType};
+use eve_api::common::{
+    DhcpType, IpRange, Ipspec, NetworkType, PhyIoMemberUsage, PhyIoType, ProxyConfig, ProxyProto,
+    ProxyServer,
+};
 use eve_api::config::{
     Ace, AceAction, AceMatch, AppInstanceConfig, BaseOs, ConfigItem, ContentTree, DatastoreConfig,
     DeviceOpsCmd, DsType, EdgeDevConfig, Format, NetworkAdapter, NetworkConfig,
@@ -462,6 +465,50 @@ impl Builder<'_> {
     }
 }
 
+/// A NetworkConfig's proxies as EVE's `entProxy`: each URL a server of its scheme's protocol
+/// (`http`, `https`, `socks`/`socks5`, `ftp`; another scheme `PROXY_OTHER`), `noProxy` as the
+/// comma-separated exceptions, `pacUrl` as the URL of the PAC file EVE fetches. `None` when the
+/// NetworkConfig names no proxy. (Admission refuses proxies that are not URLs.)
+pub fn ent_proxy(spec: &eve_model::NetworkConfigSpec) -> Option<ProxyConfig> {
+    let proxies: Vec<ProxyServer> = spec
+        .proxies
+        .iter()
+        .filter_map(|url| {
+            let uri: http::Uri = url.parse().ok()?;
+            let scheme = uri.scheme_str()?.to_ascii_lowercase();
+            let proto = match scheme.as_str() {
+                "http" => ProxyProto::ProxyHttp,
+                "https" => ProxyProto::ProxyHttps,
+                "socks" | "socks5" => ProxyProto::ProxySocks,
+                "ftp" => ProxyProto::ProxyFtp,
+                _ => ProxyProto::ProxyOther,
+            };
+            let default_port = match proto {
+                ProxyProto::ProxyHttps => 443,
+                ProxyProto::ProxySocks => 1080,
+                ProxyProto::ProxyFtp => 21,
+                _ => 80,
+            };
+            Some(ProxyServer {
+                proto: proto as i32,
+                server: uri.host()?.trim_matches(['[', ']']).to_string(),
+                port: uri.port_u16().map_or(default_port, u32::from),
+            })
+        })
+        .collect();
+    let pac = spec.pac_url.clone().unwrap_or_default();
+    if proxies.is_empty() && pac.is_empty() {
+        return None;
+    }
+    Some(ProxyConfig {
+        network_proxy_enable: !pac.is_empty(),
+        network_proxy_url: pac,
+        proxies,
+        exceptions: spec.no_proxy.join(","),
+        ..ProxyConfig::default()
+    })
+}
+
 fn ipspec(spec: &eve_model::NetworkConfigSpec, serve_dhcp: bool) -> Ipspec {
     let dhcp = match spec.ip.as_deref() {
         Some("static") => DhcpType::Static,
@@ -664,6 +711,7 @@ pub fn compose(
             id: network_id,
             r#type: NetworkType::V4 as i32,
             ip: Some(ip),
+            ent_proxy: config.as_ref().and_then(|c| ent_proxy(&c.spec)),
             ..NetworkConfig::default()
         });
     }
@@ -787,4 +835,58 @@ pub fn compose(
 pub fn hash_of(config: &EdgeDevConfig) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(eve_api::envelope::sha256(&config.encode_to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_become_ent_proxy_servers_with_exceptions_and_a_pac_url() {
+        let spec =
+            |proxies: &[&str], no_proxy: &[&str], pac: Option<&str>| eve_model::NetworkConfigSpec {
+                proxies: proxies.iter().map(|p| p.to_string()).collect(),
+                no_proxy: no_proxy.iter().map(|p| p.to_string()).collect(),
+                pac_url: pac.map(str::to_string),
+                ..Default::default()
+            };
+        assert_eq!(
+            ent_proxy(&spec(&[], &["x"], None)),
+            None,
+            "no proxy, no entProxy"
+        );
+        let proxy = ent_proxy(&spec(
+            &[
+                "https://10.100.100.1:8888",
+                "http://proxy.example.com",
+                "socks5://[fd00::1]:1081",
+                "ftp://ftp-proxy:2121",
+                "gopher://old:70",
+            ],
+            &["localhost", ".corp.example.com"],
+            None,
+        ))
+        .unwrap();
+        let servers: Vec<(i32, &str, u32)> = proxy
+            .proxies
+            .iter()
+            .map(|p| (p.proto, p.server.as_str(), p.port))
+            .collect();
+        assert_eq!(
+            servers,
+            [
+                (ProxyProto::ProxyHttps as i32, "10.100.100.1", 8888),
+                (ProxyProto::ProxyHttp as i32, "proxy.example.com", 80),
+                (ProxyProto::ProxySocks as i32, "fd00::1", 1081),
+                (ProxyProto::ProxyFtp as i32, "ftp-proxy", 2121),
+                (ProxyProto::ProxyOther as i32, "old", 70),
+            ]
+        );
+        assert_eq!(proxy.exceptions, "localhost,.corp.example.com");
+        assert!(!proxy.network_proxy_enable);
+        let pac = ent_proxy(&spec(&[], &[], Some("http://wpad.corp/proxy.pac"))).unwrap();
+        assert!(pac.network_proxy_enable);
+        assert_eq!(pac.network_proxy_url, "http://wpad.corp/proxy.pac");
+        assert!(pac.proxies.is_empty());
+    }
 }
