@@ -427,6 +427,31 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
             8888
         )
     );
+    // A static IPv6 port: its address on the SystemAdapter, a V6 network.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: NetworkConfig\nmetadata:\n  name: static-port\n  namespace: enterprise1\nspec:\n  ip: static\n  subnet: fd00:1::/64\n  address: fd00:1::5\n  gateway: fd00:1::1\n",
+    );
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "annotate",
+        "device",
+        "eve-device.lab1",
+        "eve.lfedge.org/network-eth1=static-port",
+    ]);
+    let (address, kind) = eventually("the static port in the configuration", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        let port = config
+            .system_adapter_list
+            .iter()
+            .find(|a| a.name == "eth1")?;
+        let network = config.networks.iter().find(|n| n.id == port.network_uuid)?;
+        Some((port.addr.clone(), network.r#type))
+    });
+    assert_eq!(address, "fd00:1::5");
+    assert_eq!(kind, eve_api::common::NetworkType::V6 as i32);
 }
 
 #[test]

@@ -698,6 +698,11 @@ pub fn compose(
             uplink: true,
             network_uuid: network_id.clone(),
             lower_layer_name: port.clone(),
+            // A static port's own address.
+            addr: config
+                .as_ref()
+                .and_then(|c| c.spec.address.clone())
+                .unwrap_or_default(),
             ..SystemAdapter::default()
         });
         let ip = match config {
@@ -707,9 +712,18 @@ pub fn compose(
                 ..Ipspec::default()
             },
         };
+        // IPv6 when the subnet is.
+        let ipv6 = config
+            .as_ref()
+            .and_then(|c| c.spec.subnet.as_deref())
+            .is_some_and(|subnet| subnet.contains(':'));
         b.config.networks.push(NetworkConfig {
             id: network_id,
-            r#type: NetworkType::V4 as i32,
+            r#type: if ipv6 {
+                NetworkType::V6 as i32
+            } else {
+                NetworkType::V4 as i32
+            },
             ip: Some(ip),
             ent_proxy: config.as_ref().and_then(|c| ent_proxy(&c.spec)),
             ..NetworkConfig::default()
