@@ -452,6 +452,23 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
     });
     assert_eq!(address, "fd00:1::5");
     assert_eq!(kind, eve_api::common::NetworkType::V6 as i32);
+    // Raising an Application's restart and purge counters asks the device to do each once.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "annotate",
+        "application",
+        "app-ubuntu",
+        "eve.lfedge.org/restart=1",
+        "eve.lfedge.org/purge=2",
+    ]);
+    let (restart, purge) = eventually("the counters in the configuration", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        let app = config.apps.iter().find(|a| a.displayname == "app-ubuntu")?;
+        Some((app.restart.as_ref()?.counter, app.purge.as_ref()?.counter))
+    });
+    assert_eq!((restart, purge), (1, 2));
 }
 
 #[test]

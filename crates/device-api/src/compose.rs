@@ -12,7 +12,7 @@ use eve_api::common::{
 };
 use eve_api::config::{
     Ace, AceAction, AceMatch, AppInstanceConfig, BaseOs, ConfigItem, ContentTree, DatastoreConfig,
-    DeviceOpsCmd, DsType, EdgeDevConfig, Format, NetworkAdapter, NetworkConfig,
+    DeviceOpsCmd, DsType, EdgeDevConfig, Format, InstanceOpsCmd, NetworkAdapter, NetworkConfig,
     NetworkInstanceConfig, PhysicalIo, SystemAdapter, UuiDandVersion, VmConfig, VmMode, Volume,
     VolumeContentOrigin, VolumeContentOriginType, VolumeRef, ZNetworkInstType,
 };
@@ -417,6 +417,8 @@ impl Builder<'_> {
             interfaces,
             user_data,
             volume_ref_list: refs,
+            restart: instance_op(app, annotations::RESTART),
+            purge: instance_op(app, annotations::PURGE),
             ..AppInstanceConfig::default()
         }
     }
@@ -463,6 +465,16 @@ impl Builder<'_> {
         );
         Some(id)
     }
+}
+
+/// An Application's operation counter from its annotation `name` (a number; raising it asks
+/// the device to do it once more), as EVE's `InstanceOpsCmd`.
+fn instance_op(app: &Application, name: &str) -> Option<InstanceOpsCmd> {
+    let counter = app.annotations().get(name)?.trim().parse::<u32>().ok()?;
+    Some(InstanceOpsCmd {
+        counter,
+        ops_time: String::new(),
+    })
 }
 
 /// A NetworkConfig's proxies as EVE's `entProxy`: each URL a server of its scheme's protocol
