@@ -469,6 +469,36 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         Some((app.restart.as_ref()?.counter, app.purge.as_ref()?.counter))
     });
     assert_eq!((restart, purge), (1, 2));
+    // A container's command and arguments reach the device as EVE_ECO_CMD in its user data.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "patch",
+        "application",
+        "app-ubuntu",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/containers/0/command","value":["/bin/sh","-c"]},{"op":"add","path":"/spec/containers/0/args","value":["echo hi"]}]"#,
+    ]);
+    let user_data = eventually("the command in the user data", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        let app = config.apps.iter().find(|a| a.displayname == "app-ubuntu")?;
+        let text = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(&app.user_data)
+                .ok()?,
+        )
+        .ok()?;
+        text.contains("EVE_ECO_CMD").then_some(text)
+    });
+    assert!(
+        user_data
+            .lines()
+            .any(|l| l == "EVE_ECO_CMD=/bin/sh -c 'echo hi'"),
+        "{user_data}"
+    );
 }
 
 #[test]

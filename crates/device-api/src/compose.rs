@@ -251,6 +251,17 @@ impl Builder<'_> {
                     .iter()
                     .map(|e| format!("{}={}", e.name, e.value)),
             );
+            // The first container's command and arguments replace the image's entrypoint and
+            // command, through EVE's EVE_ECO_CMD (its cmdline override).
+            if i == 0 && !(container.command.is_empty() && container.args.is_empty()) {
+                let words: Vec<String> = container
+                    .command
+                    .iter()
+                    .chain(&container.args)
+                    .map(|w| shell_word(w))
+                    .collect();
+                env.push(format!("EVE_ECO_CMD={}", words.join(" ")));
+            }
             if i == 0
                 && let Some(image) = self.image(&container.image)
             {
@@ -464,6 +475,20 @@ impl Builder<'_> {
             },
         );
         Some(id)
+    }
+}
+
+/// `word` as one word of a POSIX shell command line: as is when it is plain, else in single
+/// quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 
@@ -914,5 +939,14 @@ mod tests {
         assert!(pac.network_proxy_enable);
         assert_eq!(pac.network_proxy_url, "http://wpad.corp/proxy.pac");
         assert!(pac.proxies.is_empty());
+    }
+
+    #[test]
+    fn command_words_are_quoted_as_a_shell_reads_them() {
+        assert_eq!(shell_word("/app/run"), "/app/run");
+        assert_eq!(shell_word("--port=8080"), "--port=8080");
+        assert_eq!(shell_word("two words"), "'two words'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+        assert_eq!(shell_word(""), "''");
     }
 }
