@@ -499,6 +499,22 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
             .any(|l| l == "EVE_ECO_CMD=/bin/sh -c 'echo hi'"),
         "{user_data}"
     );
+    // The device's reboot and shutdown counters.
+    server.ok(&[
+        "-n",
+        "enterprise1",
+        "annotate",
+        "device",
+        "eve-device.lab1",
+        "eve.lfedge.org/reboot=3",
+        "eve.lfedge.org/shutdown=4",
+    ]);
+    let (reboot, shutdown) = eventually("the device's counters in the configuration", || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        let config = config.or_else(|| device.config.clone())?;
+        Some((config.reboot?.counter, config.shutdown?.counter))
+    });
+    assert_eq!((reboot, shutdown), (3, 4));
 }
 
 #[test]

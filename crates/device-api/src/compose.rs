@@ -851,16 +851,16 @@ pub fn compose(
         .into_iter()
         .map(|(key, value)| ConfigItem { key, value })
         .collect();
-    if let Some(counter) = device_annotations
-        .get(annotations::REBOOT)
-        .and_then(|v| v.parse::<u32>().ok())
-    {
-        b.config.reboot = Some(DeviceOpsCmd {
+    let device_op = |name: &str| {
+        let counter = device_annotations.get(name)?.trim().parse::<u32>().ok()?;
+        Some(DeviceOpsCmd {
             counter,
             desired_state: true,
             ops_time: String::new(),
-        });
-    }
+        })
+    };
+    b.config.reboot = device_op(annotations::REBOOT);
+    b.config.shutdown = device_op(annotations::SHUTDOWN);
 
     let mut config = b.config;
     config.id = Some(UuiDandVersion {

@@ -18,6 +18,9 @@ pub const NETWORK_PORT_PREFIX: &str = "eve.lfedge.org/network-";
 pub const CONFIG_ITEMS: &str = "eve.lfedge.org/config-items";
 /// Device: a number; raising it reboots the device once (EVE API: `reboot.counter`).
 pub const REBOOT: &str = "eve.lfedge.org/reboot";
+/// Device: a number; raising it shuts the device's applications down once (EVE API:
+/// `shutdown.counter`).
+pub const SHUTDOWN: &str = "eve.lfedge.org/shutdown";
 /// Device: a number; raising it asks the device to send a fresh set of logs and info.
 pub const COLLECT_INFO: &str = "eve.lfedge.org/collect-info";
 /// Application: a number; raising it restarts the application once (EVE API: `restart.counter`).
@@ -49,6 +52,7 @@ pub const KNOWN: &[&str] = &[
     LOCATION,
     CONFIG_ITEMS,
     REBOOT,
+    SHUTDOWN,
     COLLECT_INFO,
     RESTART,
     PURGE,
