@@ -184,7 +184,7 @@ mod tests {
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
         ("apiextensions.k8s.io/v1", "CustomResourceDefinitionList"),
         // The review kinds (create only, nothing stored) answer in JSON; their requests are
-        // read as protobuf by `rbac::reviews_proto`, all but TokenReview's.
+        // read as protobuf by `rbac::reviews_proto`.
         ("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
         ("authorization.k8s.io/v1", "SubjectAccessReview"),
         ("authorization.k8s.io/v1", "LocalSubjectAccessReview"),

@@ -1,6 +1,6 @@
 //! The protobuf form of the review requests kubectl sends (`auth can-i`, `auth whoami`):
 //! SelfSubjectAccessReview, SubjectAccessReview, LocalSubjectAccessReview,
-//! SelfSubjectRulesReview and SelfSubjectReview in the `k8s\0` envelope, read into the same
+//! SelfSubjectRulesReview, SelfSubjectReview and TokenReview in the `k8s\0` envelope, read into the same
 //! JSON as their JSON bodies. Only what the reviews use is read (field numbers of
 //! `k8s.io/api/authorization/v1` and `authentication/v1`); answers are JSON.
 
@@ -120,6 +120,22 @@ struct SelfReview {
     metadata: Option<ObjectMeta>,
 }
 
+#[derive(Clone, PartialEq, Message)]
+struct TokenReviewSpec {
+    #[prost(string, tag = "1")]
+    token: String,
+    #[prost(string, repeated, tag = "2")]
+    audiences: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TokenReview {
+    #[prost(message, optional, tag = "1")]
+    metadata: Option<ObjectMeta>,
+    #[prost(message, optional, tag = "2")]
+    spec: Option<TokenReviewSpec>,
+}
+
 fn metadata(meta: Option<ObjectMeta>) -> Value {
     let mut map = Map::new();
     if let Some(meta) = meta {
@@ -198,6 +214,13 @@ pub(crate) fn decode(body: &[u8]) -> Result<Value, String> {
         "SelfSubjectReview" => {
             let metadata = SelfReview::decode(raw).map_err(|e| e.to_string())?.metadata;
             (metadata, None)
+        }
+        "TokenReview" => {
+            let review = TokenReview::decode(raw).map_err(|e| e.to_string())?;
+            let spec = review
+                .spec
+                .map(|s| json!({"token": s.token, "audiences": s.audiences}));
+            (review.metadata, spec)
         }
         other => return Err(format!("no protobuf form here for kind {other:?}")),
     };
@@ -300,5 +323,26 @@ mod tests {
         assert_eq!(decode(&body).unwrap()["spec"]["namespace"], "team");
         assert!(decode(b"nope").is_err());
         assert!(decode(&envelope("v1", "ConfigMap", Vec::new())).is_err());
+    }
+
+    #[test]
+    fn token_reviews_decode_as_client_go_sends_them() {
+        use k8s_pb::api::authentication::v1 as authn;
+        let review = authn::TokenReview {
+            spec: Some(authn::TokenReviewSpec {
+                token: Some("abc.def".into()),
+                audiences: vec!["api".into()],
+            }),
+            ..Default::default()
+        };
+        let body = envelope(
+            "authentication.k8s.io/v1",
+            "TokenReview",
+            review.encode_to_vec(),
+        );
+        let decoded = decode(&body).unwrap();
+        assert_eq!(decoded["kind"], "TokenReview");
+        assert_eq!(decoded["spec"]["token"], "abc.def");
+        assert_eq!(decoded["spec"]["audiences"], json!(["api"]));
     }
 }
