@@ -347,25 +347,46 @@ impl Reporter {
                     .map(|e| crate::telemetry::ingest::bounded(&e.description, MAX_ERROR).0)
                     .filter(|d| !d.is_empty()),
             };
-            let mut volumes = app
-                .status
-                .as_ref()
-                .map(|s| s.volumes.clone())
-                .unwrap_or_default();
-            match volumes.iter_mut().find(|v| v.name == entry.name) {
-                Some(v) if *v == entry => return Ok(()),
-                Some(v) => *v = entry,
-                None => volumes.push(entry),
-            }
+            // Written at the Application's resourceVersion, read again on a conflict, so that
+            // quick reports on two volumes never lose one to a cache not yet caught up.
             let api: Api<Application> = Api::namespaced(self.client.clone(), &namespace);
-            api.patch_status(
-                &app.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"volumes": volumes}})),
-            )
-            .await
-            .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-            return Ok(());
+            let unavailable =
+                |e: kube::Error| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            let mut app = (*app).clone();
+            for _ in 0..5 {
+                let mut volumes = app
+                    .status
+                    .as_ref()
+                    .map(|s| s.volumes.clone())
+                    .unwrap_or_default();
+                match volumes.iter_mut().find(|v| v.name == entry.name) {
+                    Some(v) if *v == entry => return Ok(()),
+                    Some(v) => *v = entry.clone(),
+                    None => volumes.push(entry.clone()),
+                }
+                let patch = json!({
+                    "metadata": {"resourceVersion": app.resource_version()},
+                    "status": {"volumes": volumes},
+                });
+                match api
+                    .patch_status(
+                        &app.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        app = api.get_status(&app.name_any()).await.map_err(unavailable)?;
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            return Err(Refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the Application kept changing while its volumes were written; report again".into(),
+            ));
         }
         Ok(())
     }
