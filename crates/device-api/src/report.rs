@@ -272,19 +272,15 @@ impl Reporter {
     async fn app_state(
         &self,
         namespace: &str,
-        mut app: Application,
+        app: Application,
         state: &str,
     ) -> Result<(), Refused> {
-        let api: Api<Application> = Api::namespaced(self.client.clone(), namespace);
-        let unavailable = |e: kube::Error| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-        for _ in 0..5 {
-            let current = app.status.as_ref().and_then(|s| s.state.clone());
-            if current.as_deref() == Some(state) {
-                return Ok(());
+        self.write_app_status(namespace, app, "state", |app| {
+            let status = app.status.as_ref();
+            if status.and_then(|s| s.state.as_deref()) == Some(state) {
+                return None;
             }
-            let mut history: Vec<Value> = app
-                .status
-                .as_ref()
+            let mut history: Vec<Value> = status
                 .map(|s| {
                     s.statuses
                         .iter()
@@ -295,9 +291,31 @@ impl Reporter {
             history.push(json!({"state": state, "timestamp": now()}));
             let skip = history.len().saturating_sub(HISTORY);
             let history: Vec<Value> = history.into_iter().skip(skip).collect();
+            Some(json!({"state": state, "statuses": history}))
+        })
+        .await
+    }
+
+    /// Writes what `change` makes of `app`'s status (`None`: nothing to write) at the
+    /// Application's resourceVersion, reading it again on a conflict, so that quick reports
+    /// (DOWNLOADED, BOOTING, RUNNING; two volumes; two Images) never lose one to a cache not
+    /// yet caught up. `what` names the part written, for the refusal after five conflicts.
+    async fn write_app_status(
+        &self,
+        namespace: &str,
+        mut app: Application,
+        what: &str,
+        change: impl Fn(&Application) -> Option<Value>,
+    ) -> Result<(), Refused> {
+        let api: Api<Application> = Api::namespaced(self.client.clone(), namespace);
+        let unavailable = |e: kube::Error| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+        for _ in 0..5 {
+            let Some(status) = change(&app) else {
+                return Ok(());
+            };
             let patch = json!({
                 "metadata": {"resourceVersion": app.resource_version()},
-                "status": {"state": state, "statuses": history},
+                "status": status,
             });
             match api
                 .patch_status(
@@ -316,7 +334,9 @@ impl Reporter {
         }
         Err(Refused(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the Application kept changing while its state was written; report again".into(),
+            format!(
+                "the Application kept changing while its status ({what}) was written; report again"
+            ),
         ))
     }
 
@@ -347,46 +367,21 @@ impl Reporter {
                     .map(|e| crate::telemetry::ingest::bounded(&e.description, MAX_ERROR).0)
                     .filter(|d| !d.is_empty()),
             };
-            // Written at the Application's resourceVersion, read again on a conflict, so that
-            // quick reports on two volumes never lose one to a cache not yet caught up.
-            let api: Api<Application> = Api::namespaced(self.client.clone(), &namespace);
-            let unavailable =
-                |e: kube::Error| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-            let mut app = (*app).clone();
-            for _ in 0..5 {
-                let mut volumes = app
-                    .status
-                    .as_ref()
-                    .map(|s| s.volumes.clone())
-                    .unwrap_or_default();
-                match volumes.iter_mut().find(|v| v.name == entry.name) {
-                    Some(v) if *v == entry => return Ok(()),
-                    Some(v) => *v = entry.clone(),
-                    None => volumes.push(entry.clone()),
-                }
-                let patch = json!({
-                    "metadata": {"resourceVersion": app.resource_version()},
-                    "status": {"volumes": volumes},
-                });
-                match api
-                    .patch_status(
-                        &app.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(kube::Error::Api(e)) if e.code == 409 => {
-                        app = api.get_status(&app.name_any()).await.map_err(unavailable)?;
+            return self
+                .write_app_status(&namespace, (*app).clone(), "volumes", |app| {
+                    let mut volumes = app
+                        .status
+                        .as_ref()
+                        .map(|s| s.volumes.clone())
+                        .unwrap_or_default();
+                    match volumes.iter_mut().find(|v| v.name == entry.name) {
+                        Some(v) if *v == entry => return None,
+                        Some(v) => *v = entry.clone(),
+                        None => volumes.push(entry.clone()),
                     }
-                    Err(e) => return Err(unavailable(e)),
-                }
-            }
-            return Err(Refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the Application kept changing while its volumes were written; report again".into(),
-            ));
+                    Some(json!({"volumes": volumes}))
+                })
+                .await;
         }
         Ok(())
     }
@@ -401,57 +396,22 @@ impl Reporter {
         info: &ZInfoContentTree,
     ) -> Result<(), Refused> {
         let namespace = device.namespace().unwrap_or_default();
-        let api: Api<Application> = Api::namespaced(self.client.clone(), &namespace);
-        let unavailable = |e: kube::Error| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
         for app in fleet.applications_on(&namespace, &device.name_any()) {
-            let mut app = (*app).clone();
             let names = crate::compose::image_names(fleet, &app);
             let Some(image) = names.iter().find(|n| n.uuid == info.uuid) else {
                 continue;
             };
             let entry = image_status(&image.name, info);
-            // Written at the Application's resourceVersion, read again on a conflict, so that
-            // quick reports on two Images never lose one to a cache not yet caught up.
-            let mut written = false;
-            for _ in 0..5 {
+            self.write_app_status(&namespace, (*app).clone(), "images", |app| {
                 let current = app
                     .status
                     .as_ref()
                     .map(|s| s.images.clone())
                     .unwrap_or_default();
-                let Some(images) = with_image(&current, entry.clone(), &names) else {
-                    written = true;
-                    break;
-                };
-                let patch = json!({
-                    "metadata": {"resourceVersion": app.resource_version()},
-                    "status": {"images": images},
-                });
-                match api
-                    .patch_status(
-                        &app.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                {
-                    Ok(_) => {
-                        written = true;
-                        break;
-                    }
-                    Err(kube::Error::Api(e)) if e.code == 409 => {
-                        app = api.get_status(&app.name_any()).await.map_err(unavailable)?;
-                    }
-                    Err(e) => return Err(unavailable(e)),
-                }
-            }
-            if !written {
-                return Err(Refused(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the Application kept changing while its images were written; report again"
-                        .into(),
-                ));
-            }
+                let images = with_image(&current, entry.clone(), &names)?;
+                Some(json!({"images": images}))
+            })
+            .await?;
         }
         Ok(())
     }
