@@ -15,6 +15,20 @@ use device_sim::{Controller, Device, Identity};
 use eve_api::info::ZSwState;
 use http::StatusCode;
 
+/// Polls `device`'s configuration until `found` finds what it looks for in it (the one just
+/// fetched, or the last one when it is unchanged); what it found.
+fn configured<T>(
+    runtime: &tokio::runtime::Runtime,
+    device: &mut Device,
+    what: &str,
+    mut found: impl FnMut(eve_api::config::EdgeDevConfig) -> Option<T>,
+) -> T {
+    eventually(what, || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        found(config.or_else(|| device.config.clone())?)
+    })
+}
+
 /// A fresh self-signed P-256 identity (as EVE makes its device certificate).
 fn fresh(name: &str) -> Identity {
     Identity::generate(name).unwrap()
@@ -57,15 +71,18 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
     );
 
     // The composed configuration.
-    let config = eventually("app-ubuntu in the device's configuration", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        config
-            .apps
-            .iter()
-            .any(|a| a.displayname == "app-ubuntu")
-            .then_some(config)
-    });
+    let config = configured(
+        &runtime,
+        &mut device,
+        "app-ubuntu in the device's configuration",
+        |config| {
+            config
+                .apps
+                .iter()
+                .any(|a| a.displayname == "app-ubuntu")
+                .then_some(config)
+        },
+    );
     assert_eq!(config.id.as_ref().unwrap().uuid, uuid);
     let app = config
         .apps
@@ -401,20 +418,23 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         "eve-device.lab1",
         "eve.lfedge.org/network-eth0=default-ipv4",
     ]);
-    let proxy = eventually("the port's proxy in the configuration", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        let port = config
-            .system_adapter_list
-            .iter()
-            .find(|a| a.name == "eth0")?;
-        config
-            .networks
-            .iter()
-            .find(|n| n.id == port.network_uuid)?
-            .ent_proxy
-            .clone()
-    });
+    let proxy = configured(
+        &runtime,
+        &mut device,
+        "the port's proxy in the configuration",
+        |config| {
+            let port = config
+                .system_adapter_list
+                .iter()
+                .find(|a| a.name == "eth0")?;
+            config
+                .networks
+                .iter()
+                .find(|n| n.id == port.network_uuid)?
+                .ent_proxy
+                .clone()
+        },
+    );
     assert_eq!(
         (
             proxy.proxies[0].proto,
@@ -440,16 +460,19 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         "eve-device.lab1",
         "eve.lfedge.org/network-eth1=static-port",
     ]);
-    let (address, kind) = eventually("the static port in the configuration", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        let port = config
-            .system_adapter_list
-            .iter()
-            .find(|a| a.name == "eth1")?;
-        let network = config.networks.iter().find(|n| n.id == port.network_uuid)?;
-        Some((port.addr.clone(), network.r#type))
-    });
+    let (address, kind) = configured(
+        &runtime,
+        &mut device,
+        "the static port in the configuration",
+        |config| {
+            let port = config
+                .system_adapter_list
+                .iter()
+                .find(|a| a.name == "eth1")?;
+            let network = config.networks.iter().find(|n| n.id == port.network_uuid)?;
+            Some((port.addr.clone(), network.r#type))
+        },
+    );
     assert_eq!(address, "fd00:1::5");
     assert_eq!(kind, eve_api::common::NetworkType::V6 as i32);
     // Raising an Application's restart and purge counters asks the device to do each once.
@@ -462,12 +485,15 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         "eve.lfedge.org/restart=1",
         "eve.lfedge.org/purge=2",
     ]);
-    let (restart, purge) = eventually("the counters in the configuration", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        let app = config.apps.iter().find(|a| a.displayname == "app-ubuntu")?;
-        Some((app.restart.as_ref()?.counter, app.purge.as_ref()?.counter))
-    });
+    let (restart, purge) = configured(
+        &runtime,
+        &mut device,
+        "the counters in the configuration",
+        |config| {
+            let app = config.apps.iter().find(|a| a.displayname == "app-ubuntu")?;
+            Some((app.restart.as_ref()?.counter, app.purge.as_ref()?.counter))
+        },
+    );
     assert_eq!((restart, purge), (1, 2));
     // A container's command and arguments reach the device as EVE_ECO_CMD in its user data.
     server.ok(&[
@@ -481,18 +507,21 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         "-p",
         r#"[{"op":"add","path":"/spec/containers/0/command","value":["/bin/sh","-c"]},{"op":"add","path":"/spec/containers/0/args","value":["echo hi"]}]"#,
     ]);
-    let user_data = eventually("the command in the user data", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        let app = config.apps.iter().find(|a| a.displayname == "app-ubuntu")?;
-        let text = String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(&app.user_data)
-                .ok()?,
-        )
-        .ok()?;
-        text.contains("EVE_ECO_CMD").then_some(text)
-    });
+    let user_data = configured(
+        &runtime,
+        &mut device,
+        "the command in the user data",
+        |config| {
+            let app = config.apps.iter().find(|a| a.displayname == "app-ubuntu")?;
+            let text = String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(&app.user_data)
+                    .ok()?,
+            )
+            .ok()?;
+            text.contains("EVE_ECO_CMD").then_some(text)
+        },
+    );
     assert!(
         user_data
             .lines()
@@ -509,11 +538,12 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         "eve.lfedge.org/reboot=3",
         "eve.lfedge.org/shutdown=4",
     ]);
-    let (reboot, shutdown) = eventually("the device's counters in the configuration", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        Some((config.reboot?.counter, config.shutdown?.counter))
-    });
+    let (reboot, shutdown) = configured(
+        &runtime,
+        &mut device,
+        "the device's counters in the configuration",
+        |config| Some((config.reboot?.counter, config.shutdown?.counter)),
+    );
     assert_eq!((reboot, shutdown), (3, 4));
 }
 
@@ -582,13 +612,7 @@ fn adamant_controller_serves_devices_in_cluster_mode() {
     let address: SocketAddr = common::device_address_in(&ready).parse().unwrap();
     // In cluster mode the controller keeps its root as a Secret in kube-system; devices trust
     // its tls.crt.
-    let secret = get_json(
-        &server,
-        &["-n", "kube-system", "get", "secret", "adamant-root-ca"],
-    );
-    let root = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["tls.crt"].as_str().unwrap())
-        .unwrap();
+    let root = common::cluster_root(&server);
     let ctl = Controller::new(address, "localhost", &root).unwrap();
     let mut device = Device::new(
         ctl,
@@ -628,18 +652,9 @@ fn cluster_mode_escrows_keys_across_controller_restarts() {
         "default".as_ref(),
     ];
     let (controller, ready) = common::Controller::start_with(&server.kubeconfig(), &args);
-    let root_of = |server: &Server| {
-        let secret = get_json(
-            server,
-            &["-n", "kube-system", "get", "secret", "adamant-root-ca"],
-        );
-        base64::engine::general_purpose::STANDARD
-            .decode(secret["data"]["tls.crt"].as_str().unwrap())
-            .unwrap()
-    };
     let ctl = |ready: &str| {
         let address: SocketAddr = common::device_address_in(ready).parse().unwrap();
-        Controller::new(address, "localhost", &root_of(&server)).unwrap()
+        Controller::new(address, "localhost", &common::cluster_root(&server)).unwrap()
     };
     let mut device = Device::new(
         ctl(&ready),
@@ -1181,15 +1196,18 @@ fn a_claim_in_the_specification_s_form_downloads_its_image() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut device = server.example_device();
     runtime.block_on(device.onboard()).unwrap();
-    let config = eventually("spec-forms in the device's configuration", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        config
-            .apps
-            .iter()
-            .any(|a| a.displayname == "spec-forms")
-            .then_some(config)
-    });
+    let config = configured(
+        &runtime,
+        &mut device,
+        "spec-forms in the device's configuration",
+        |config| {
+            config
+                .apps
+                .iter()
+                .any(|a| a.displayname == "spec-forms")
+                .then_some(config)
+        },
+    );
     let uid = |kind: &str, name: &str| {
         get_json(&server, &["-n", "enterprise1", "get", kind, name])["metadata"]["uid"]
             .as_str()
@@ -1257,14 +1275,17 @@ fn content_tree_states_show_on_each_application_using_the_image() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut device = server.example_device();
     runtime.block_on(device.onboard()).unwrap();
-    let config = eventually("both applications in the device's configuration", || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
-        let config = config.or_else(|| device.config.clone())?;
-        ["app-ubuntu", "shares-boot"]
-            .iter()
-            .all(|name| config.apps.iter().any(|a| a.displayname == *name))
-            .then_some(config)
-    });
+    let config = configured(
+        &runtime,
+        &mut device,
+        "both applications in the device's configuration",
+        |config| {
+            ["app-ubuntu", "shares-boot"]
+                .iter()
+                .all(|name| config.apps.iter().any(|a| a.displayname == *name))
+                .then_some(config)
+        },
+    );
     let uid = |name: &str| {
         get_json(&server, &["-n", "enterprise1", "get", "image", name])["metadata"]["uid"]
             .as_str()

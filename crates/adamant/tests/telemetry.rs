@@ -535,7 +535,6 @@ fn telemetry_on_redis_is_read_back_the_same() {
 /// (SubjectAccessReview), running as its least-privilege ServiceAccount.
 #[test]
 fn cluster_mode_serves_telemetry_to_tokens_the_cluster_accepts() {
-    use base64::Engine;
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_in(
         &dir.path().join("data"),
@@ -556,13 +555,7 @@ fn cluster_mode_serves_telemetry_to_tokens_the_cluster_accepts() {
     );
     let devices: std::net::SocketAddr = common::device_address_in(&ready).parse().unwrap();
     let telemetry = common::address_in(&ready, "telemetry");
-    let secret = common::get_json(
-        &server,
-        &["-n", "kube-system", "get", "secret", "adamant-root-ca"],
-    );
-    let root = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["tls.crt"].as_str().unwrap())
-        .unwrap();
+    let root = common::cluster_root(&server);
     let root_file = dir.path().join("root.pem");
     std::fs::write(&root_file, &root).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();

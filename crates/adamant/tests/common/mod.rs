@@ -677,6 +677,19 @@ pub fn device_address_in(ready: &str) -> String {
     address_in(ready, "devices")
 }
 
+/// Cluster mode's device root, as devices trust it: `tls.crt` of the Secret
+/// `kube-system/adamant-root-ca` the controller keeps.
+pub fn cluster_root(server: &Server) -> Vec<u8> {
+    use base64::Engine;
+    let secret = get_json(
+        server,
+        &["-n", "kube-system", "get", "secret", "adamant-root-ca"],
+    );
+    base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["tls.crt"].as_str().unwrap())
+        .unwrap()
+}
+
 /// The address of `field=https://ADDRESS` in a ready line.
 pub fn address_in(ready: &str, field: &str) -> String {
     ready
