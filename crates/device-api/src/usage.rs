@@ -75,13 +75,10 @@ pub struct Usages(Mutex<HashMap<String, Usage>>);
 impl Usages {
     /// Keeps `usage` as the device's latest.
     pub fn record(&self, uuid: &str, usage: Usage) {
-        let mut usages = self.0.lock().expect("not poisoned");
-        match usages.get_mut(uuid) {
-            Some(kept) => *kept = usage,
-            None => {
-                usages.insert(uuid.to_string(), usage);
-            }
-        }
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .insert(uuid.to_string(), usage);
     }
 
     /// Forgets a device's usage.
