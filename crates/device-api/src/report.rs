@@ -149,19 +149,13 @@ impl Reporter {
             .as_ref()
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
             .is_some_and(|c| c.status == "True");
-        let mut last = self.last.lock().expect("not poisoned");
-        match last.get(key) {
-            // However often a device reports, one write per interval (a change reported within
-            // it is written with the device's next report after it).
-            Some((_, at)) if at.elapsed() < MIN_WRITE_INTERVAL => false,
-            Some((previous, at)) if ready && previous == reported && at.elapsed() < HEARTBEAT => {
-                false
-            }
-            _ => {
-                last.insert(key.to_string(), (reported.clone(), Instant::now()));
-                true
-            }
-        }
+        due_at(
+            &mut self.last.lock().expect("not poisoned"),
+            key,
+            reported,
+            ready,
+            Instant::now(),
+        )
     }
 
     async fn write_device(&self, device: &Device, mut status: Value) -> Result<(), Refused> {
@@ -417,6 +411,28 @@ impl Reporter {
     }
 }
 
+/// Whether `reported` under `key` needs writing at `now`, given what was last written (kept
+/// in `last` when it does): however often a device reports, one write per
+/// [`MIN_WRITE_INTERVAL`] (a change reported within it is written with the next report after
+/// it); an unchanged report of a Ready device only as the [`HEARTBEAT`].
+fn due_at(
+    last: &mut HashMap<String, (Value, Instant)>,
+    key: &str,
+    reported: &Value,
+    ready: bool,
+    now: Instant,
+) -> bool {
+    let since = |at: &Instant| now.saturating_duration_since(*at);
+    match last.get(key) {
+        Some((_, at)) if since(at) < MIN_WRITE_INTERVAL => false,
+        Some((previous, at)) if ready && previous == reported && since(at) < HEARTBEAT => false,
+        _ => {
+            last.insert(key.to_string(), (reported.clone(), now));
+            true
+        }
+    }
+}
+
 /// EVE's name of a `ZSwState` (`STATE_<n>` for a number it does not define).
 fn state_name(state: i32) -> String {
     ZSwState::try_from(state)
@@ -619,5 +635,34 @@ mod tests {
         // An Image the application no longer uses is dropped with the next change.
         let images = with_image(&images, entry("boot", "ERROR"), &names[..1]).unwrap();
         assert_eq!(images, [entry("boot", "ERROR")]);
+    }
+
+    #[test]
+    fn a_device_s_status_is_written_at_most_once_an_interval_and_as_a_heartbeat() {
+        let mut last = HashMap::new();
+        let t0 = Instant::now();
+        let (a, b) = (json!({"v": 1}), json!({"v": 2}));
+        assert!(due_at(&mut last, "d", &a, true, t0), "the first report");
+        let soon = t0 + Duration::from_secs(1);
+        assert!(
+            !due_at(&mut last, "d", &b, true, soon),
+            "a change within the interval waits"
+        );
+        let later = t0 + MIN_WRITE_INTERVAL + Duration::from_millis(1);
+        assert!(
+            due_at(&mut last, "d", &b, true, later),
+            "then the next report writes it"
+        );
+        let quiet = later + Duration::from_secs(10);
+        assert!(
+            !due_at(&mut last, "d", &b, true, quiet),
+            "unchanged and Ready: no write"
+        );
+        assert!(
+            due_at(&mut last, "d", &b, false, quiet),
+            "not shown Ready: written"
+        );
+        let beat = quiet + HEARTBEAT;
+        assert!(due_at(&mut last, "d", &b, true, beat), "the heartbeat");
     }
 }
