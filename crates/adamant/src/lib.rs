@@ -542,13 +542,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     roles::install(&client)
         .await
         .context("cannot install the EVE roles")?;
-    let devices = if args.eve_controllers {
-        let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
-            .await
-            .context("cannot start the EVE controllers")?;
-        Some(caches.device_lookup())
-    } else {
-        None
+    // One watch and one cache per kind, shared by the controllers and the device API.
+    let informers = eve_controllers::informers::Informers::new(client.clone(), stopped.clone());
+    let controllers = args
+        .eve_controllers
+        .then(|| eve_controllers::runtime::register(&informers, stopped.clone()));
+    let fleet = device_api::fleet::Fleet::register(&informers);
+    informers.start();
+    let devices = match controllers {
+        Some(controllers) => Some(
+            controllers
+                .run()
+                .await
+                .context("cannot start the EVE controllers")?
+                .device_lookup(),
+        ),
+        None => None,
     };
     eve_admission.activate(eve_controllers::admission::Admission::new(
         client,
@@ -557,6 +566,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let (device_local, device_serving, device_api) = start_device_api(
         eve::local_client(server.clone(), stopped.clone()),
+        fleet,
         server.vault().as_ref(),
         Some(&args.data_dir),
         &args.devices,
@@ -617,6 +627,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// vault is the truth).
 async fn start_device_api(
     client: kube::Client,
+    fleet: device_api::fleet::Fleet,
     vault: &dyn pki::Vault,
     data_dir: Option<&std::path::Path>,
     args: &DeviceArgs,
@@ -645,6 +656,7 @@ async fn start_device_api(
     );
     let api = device_api::DeviceApi::start(
         client,
+        fleet,
         vault,
         device_api::Options {
             open_registration: args.open_registration.clone(),
@@ -719,7 +731,15 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
             .context("cannot install the EVE CustomResourceDefinitions")?;
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let caches = eve_controllers::runtime::start(client.clone(), stopped.clone())
+    // One watch and one cache per kind, shared by the controllers and the device API.
+    let informers = eve_controllers::informers::Informers::new(client.clone(), stopped.clone());
+    let controllers = eve_controllers::runtime::register(&informers, stopped.clone());
+    let fleet = args
+        .device_api
+        .then(|| device_api::fleet::Fleet::register(&informers));
+    informers.start();
+    let caches = controllers
+        .run()
         .await
         .context("cannot start the EVE controllers")?;
     let admission = eve_controllers::admission::Admission::new(
@@ -735,9 +755,10 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
             "--telemetry-listen serves the device API's telemetry: add --device-api=true"
         );
     }
-    let (devices, telemetry) = if args.device_api {
+    let (devices, telemetry) = if let Some(fleet) = fleet {
         let (address, _, api) = start_device_api(
             client.clone(),
+            fleet,
             &device_api::pki::SecretVault::new(client.clone()),
             None,
             &args.devices,

@@ -274,3 +274,53 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: prometheus}]
         "{missing}"
     );
 }
+
+/// The boundary issue 16 drew: in `adamant serve`, the controllers and the device API share
+/// one watch and one cache per kind (`eve_controllers::informers`). Counted from the server's
+/// own gauge of open watches: every kind either half watches has exactly one, none two.
+#[test]
+fn serve_keeps_one_watch_per_kind_for_the_controllers_and_the_device_api() {
+    let server = Server::start();
+    let watched = |text: &str, group: &str, resource: &str| {
+        value(
+            text,
+            &format!("apiserver_longrunning_requests{{verb=\"watch\",group=\"{group}\",resource=\"{resource}\"}}"),
+        )
+        .unwrap_or(0.0)
+    };
+    // Both halves: the controllers' and the device API's kinds.
+    let both = [
+        ("eve.lfedge.org", "devices"),
+        ("eve.lfedge.org", "applications"),
+        ("eve.lfedge.org", "images"),
+        ("eve.lfedge.org", "devicenetworks"),
+        ("", "persistentvolumeclaims"),
+    ];
+    let one_side = [
+        ("eve.lfedge.org", "applicationdeployments"),
+        ("eve.lfedge.org", "applicationdaemonsets"),
+        ("eve.lfedge.org", "networkconfigs"),
+        ("eve.lfedge.org", "deviceconfigs"),
+        ("storage.k8s.io", "storageclasses"),
+    ];
+    let text = eventually("every informer watching", || {
+        let text = server.ok(&["get", "--raw", "/metrics"]);
+        both.iter()
+            .chain(&one_side)
+            .all(|(g, r)| watched(&text, g, r) >= 1.0)
+            .then_some(text)
+    });
+    let mut counts = String::new();
+    for (group, resource) in both.iter().chain(&one_side) {
+        counts += &format!("{group}/{resource}: {}\n", watched(&text, group, resource));
+    }
+    let wrong: Vec<&str> = counts.lines().filter(|l| !l.ends_with(": 1")).collect();
+    assert!(wrong.is_empty(), "each kind watched once, not:\n{counts}");
+    // Nothing else of the EVE group is watched twice either.
+    for line in text.lines().filter(|l| {
+        l.starts_with("apiserver_longrunning_requests{") && l.contains("group=\"eve.lfedge.org\"")
+    }) {
+        let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(count <= 1.0, "watched more than once: {line}");
+    }
+}

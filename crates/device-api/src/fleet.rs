@@ -11,12 +11,12 @@ use eve_model::{
 };
 
 use crate::configs::{Tracker, application_fingerprint};
-use futures::StreamExt;
+use eve_controllers::informers::Informers;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 
 /// The name of the ConfigMaps of global options, watched in every namespace.
@@ -237,55 +237,36 @@ impl Index {
     }
 }
 
-fn cache<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    stop: watch::Receiver<bool>,
-    mut each: impl FnMut(&watcher::Event<K>) + Send + 'static,
-) -> Store<K>
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
-{
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config).default_backoff());
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        let mut stop = stop;
-        loop {
-            tokio::select! {
-                event = stream.next() => match event {
-                    Some(Ok(event)) => each(&event),
-                    Some(Err(e)) => tracing::debug!(error = %e, "device API watch error; retrying"),
-                    None => return,
-                },
-                _ = stop.changed() => return,
-            }
-        }
-    });
-    reader
-}
-
 impl Fleet {
-    /// Starts the caches; returns once every one has its first list.
+    /// Starts the caches, with informers of their own; returns once every one has its first
+    /// list.
     pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Fleet {
+        let informers = Informers::new(client, stop);
+        let fleet = Fleet::register(&informers);
+        informers.start();
+        fleet.ready().await;
+        fleet
+    }
+
+    /// Registers the caches with `informers`; they fill once the informers start (see
+    /// [`Fleet::ready`]).
+    pub fn register(informers: &Informers) -> Fleet {
         let tracker = Arc::new(Tracker::default());
         let index = Arc::new(RwLock::new(Index::default()));
         let writer = index.clone();
         let configs = tracker.clone();
         let mut prints = HashMap::new();
         let (departed, departures) = tokio::sync::mpsc::channel(DEPARTURES);
-        let devices = cache(
-            Api::<Device>::all(client.clone()),
-            watcher::Config::default(),
-            stop.clone(),
-            move |event| {
+        let devices = informers.watch(move |event: &watcher::Event<Device>| {
+                // A heartbeat (a change of status only) leaves the configuration and the
+                // index alone: neither reads the status.
+                let mut changed = true;
                 match event {
                     watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
                         let key = ObjectRef::from_obj(d);
-                        // A heartbeat leaves the configuration alone.
                         let print = d.fingerprint();
-                        if prints.insert(key.clone(), print) != Some(print) {
+                        changed = prints.insert(key.clone(), print) != Some(print);
+                        if changed {
                             configs.device_changed(key);
                         }
                     }
@@ -304,7 +285,8 @@ impl Fleet {
                             tracing::warn!(device = %key, "too many deletions at once: this Device's telemetry stays until retention removes it");
                         }
                     }
-                    watcher::Event::Init => {}
+                    // A re-list rebuilds the index from scratch.
+                    watcher::Event::Init => prints.clear(),
                     watcher::Event::InitDone => configs.everything_changed(),
                 }
                 let mut index = writer.write().expect("not poisoned");
@@ -318,7 +300,9 @@ impl Fleet {
                     }
                     watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
                         index.learned.remove(&ObjectRef::from_obj(d));
-                        index.apply(d)
+                        if changed {
+                            index.apply(d)
+                        }
                     }
                     watcher::Event::Delete(d) => {
                         index.learned.remove(&ObjectRef::from_obj(d));
@@ -328,7 +312,6 @@ impl Fleet {
                 }
             },
         );
-        let all = watcher::Config::default;
         let apps = Arc::new(RwLock::new(AppIndex::default()));
         let writer = apps.clone();
         let configs = tracker.clone();
@@ -349,112 +332,81 @@ impl Fleet {
         let fleet = Fleet {
             departures: Arc::new(std::sync::Mutex::new(Some(departures))),
             devices,
-            applications: cache(
-                Api::all(client.clone()),
-                all(),
-                stop.clone(),
-                move |event| {
-                    let mut index = writer.write().expect("not poisoned");
-                    // The devices an application was and is bound to.
-                    let touch = |index: &AppIndex, app: &Application| {
-                        let before = index.device_of.get(&ObjectRef::from_obj(app)).cloned();
-                        let now = app.namespace().zip(app.spec.node_name.clone());
-                        for (ns, name) in before.into_iter().chain(now) {
-                            configs.device_changed(ObjectRef::new(&name).within(&ns));
-                        }
-                    };
-                    match event {
-                        watcher::Event::Apply(a) | watcher::Event::InitApply(a) => {
-                            let print = application_fingerprint(a);
-                            if app_prints.insert(ObjectRef::from_obj(a), print) != Some(print) {
-                                touch(&index, a);
-                            }
-                        }
-                        watcher::Event::Delete(a) => {
-                            app_prints.remove(&ObjectRef::from_obj(a));
+            applications: informers.watch(move |event| {
+                let mut index = writer.write().expect("not poisoned");
+                // The devices an application was and is bound to.
+                let touch = |index: &AppIndex, app: &Application| {
+                    let before = index.device_of.get(&ObjectRef::from_obj(app)).cloned();
+                    let now = app.namespace().zip(app.spec.node_name.clone());
+                    for (ns, name) in before.into_iter().chain(now) {
+                        configs.device_changed(ObjectRef::new(&name).within(&ns));
+                    }
+                };
+                match event {
+                    watcher::Event::Apply(a) | watcher::Event::InitApply(a) => {
+                        let print = application_fingerprint(a);
+                        if app_prints.insert(ObjectRef::from_obj(a), print) != Some(print) {
                             touch(&index, a);
                         }
-                        _ => {}
                     }
-                    match event {
-                        watcher::Event::Init => *index = AppIndex::default(),
-                        watcher::Event::Apply(a) | watcher::Event::InitApply(a) => index.apply(a),
-                        watcher::Event::Delete(a) => index.remove(a),
-                        watcher::Event::InitDone => {}
+                    watcher::Event::Delete(a) => {
+                        app_prints.remove(&ObjectRef::from_obj(a));
+                        touch(&index, a);
                     }
-                },
-            ),
-            images: cache(
-                Api::all(client.clone()),
-                all(),
-                stop.clone(),
+                    _ => {}
+                }
+                match event {
+                    watcher::Event::Init => *index = AppIndex::default(),
+                    watcher::Event::Apply(a) | watcher::Event::InitApply(a) => index.apply(a),
+                    watcher::Event::Delete(a) => index.remove(a),
+                    watcher::Event::InitDone => {}
+                }
+            }),
+            images: informers.watch(shared_for(&tracker)),
+            claims: informers.watch(shared_for(&tracker)),
+            classes: informers.watch(shared_for(&tracker)),
+            networks: informers.watch(shared_for(&tracker)),
+            network_configs: informers.watch(shared_for(&tracker)),
+            onboard_certificates: informers.store(),
+            onboard_authorities: informers.store(),
+            device_authorities: informers.store(),
+            options: informers.watch_with(
+                watcher::Config::default().fields(&format!("metadata.name={GLOBAL_OPTIONS}")),
                 shared_for(&tracker),
             ),
-            claims: cache(
-                Api::all(client.clone()),
-                all(),
-                stop.clone(),
-                shared_for(&tracker),
-            ),
-            classes: cache(
-                Api::all(client.clone()),
-                all(),
-                stop.clone(),
-                shared_for(&tracker),
-            ),
-            networks: cache(
-                Api::all(client.clone()),
-                all(),
-                stop.clone(),
-                shared_for(&tracker),
-            ),
-            network_configs: cache(
-                Api::all(client.clone()),
-                all(),
-                stop.clone(),
-                shared_for(&tracker),
-            ),
-            onboard_certificates: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
-            onboard_authorities: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
-            device_authorities: cache(Api::all(client.clone()), all(), stop.clone(), |_| {}),
-            options: cache(
-                Api::all(client.clone()),
-                all().fields(&format!("metadata.name={GLOBAL_OPTIONS}")),
-                stop.clone(),
-                shared_for(&tracker),
-            ),
-            device_configs: cache(
-                Api::all(client.clone()),
-                all(),
-                stop.clone(),
-                move |event: &watcher::Event<DeviceConfig>| {
-                    // A paused configuration (or one that was) is served as written: serve
-                    // it anew. Otherwise the writer checks it against the composed one.
-                    let (watcher::Event::Apply(c)
-                    | watcher::Event::InitApply(c)
-                    | watcher::Event::Delete(c)) = event
-                    else {
-                        return;
-                    };
-                    let device =
-                        ObjectRef::new(&c.name_any()).within(&c.namespace().unwrap_or_default());
-                    let now = c.spec.is_paused() && !matches!(event, watcher::Event::Delete(_));
-                    let before = if now {
-                        !paused.insert(device.clone())
-                    } else {
-                        paused.remove(&device)
-                    };
-                    if now || before {
-                        paused_configs.device_changed(device);
-                    } else {
-                        paused_configs.mark(device);
-                    }
-                },
-            ),
+            device_configs: informers.watch(move |event: &watcher::Event<DeviceConfig>| {
+                // A paused configuration (or one that was) is served as written: serve
+                // it anew. Otherwise the writer checks it against the composed one.
+                let (watcher::Event::Apply(c)
+                | watcher::Event::InitApply(c)
+                | watcher::Event::Delete(c)) = event
+                else {
+                    return;
+                };
+                let device =
+                    ObjectRef::new(&c.name_any()).within(&c.namespace().unwrap_or_default());
+                let now = c.spec.is_paused() && !matches!(event, watcher::Event::Delete(_));
+                let before = if now {
+                    !paused.insert(device.clone())
+                } else {
+                    paused.remove(&device)
+                };
+                if now || before {
+                    paused_configs.device_changed(device);
+                } else {
+                    paused_configs.mark(device);
+                }
+            }),
             configs: tracker.clone(),
             index,
             apps,
         };
+        fleet
+    }
+
+    /// Returns once every cache has its first list.
+    pub async fn ready(&self) {
+        let fleet = self;
         let _ = futures::join!(
             fleet.devices.wait_until_ready(),
             fleet.applications.wait_until_ready(),
@@ -469,7 +421,6 @@ impl Fleet {
             fleet.options.wait_until_ready(),
             fleet.device_configs.wait_until_ready(),
         );
-        fleet
     }
 
     /// The device whose certificate's DER hashes to (a prefix equal to) `hash`.

@@ -293,9 +293,11 @@ fn signed_by(certificate: &[u8], ca_base64_pem: &str) -> bool {
 }
 
 impl DeviceApi {
-    /// Loads the controller certificates from `vault` and starts the caches.
+    /// Loads the controller certificates from `vault` and waits for `fleet`'s caches (registered
+    /// with informers that have started).
     pub async fn start(
         client: Client,
+        fleet: Fleet,
         vault: &dyn ::pki::Vault,
         options: Options,
         telemetry: Arc<Telemetry>,
@@ -304,7 +306,7 @@ impl DeviceApi {
         let certs = ControllerCerts::load_or_create(vault).await?;
         let integrity = integrity::Integrity::new(certs.integrity_secret());
         let budgets = Budgets::new(&options);
-        let fleet = Fleet::start(client.clone(), stop.clone()).await;
+        fleet.ready().await;
         tokio::spawn(report::watch_silence(
             client.clone(),
             fleet.devices.clone(),

@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod events;
+pub mod informers;
 pub mod labels;
 pub mod runtime;
 pub mod scheduling;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::informers::Informers;
 use eve_model::{
     Application, ApplicationDaemonSet, ApplicationDeployment, ApplicationSpec, ApplicationTemplate,
     Device, DeviceNetwork, annotations,
@@ -16,7 +17,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Notify, watch};
@@ -98,11 +99,11 @@ struct Runtime {
 /// The controllers' name on their events.
 pub const CONTROLLER: &str = "eve.lfedge.org/controllers";
 
+/// Registers with `informers` a handler of `K`'s events that tells the controllers.
 fn spawn_reflector<K, F>(
-    client: &Client,
+    informers: &Informers,
     queue: Arc<Mutex<Option<Arc<Runtime>>>>,
     on_event: F,
-    stop: watch::Receiver<bool>,
 ) -> Store<K>
 where
     K: Resource<DynamicType = ()>
@@ -114,17 +115,16 @@ where
         + 'static,
     F: Fn(&Runtime, Option<&K>) + Send + Sync + 'static,
 {
-    spawn_filtered_reflector(client, queue, |_| true, on_event, stop)
+    spawn_filtered_reflector(informers, queue, |_| true, on_event)
 }
 
-/// A reflector whose events first pass `filter`, which sees every event (also those of the
-/// initial list) and says whether the controllers should hear of it.
+/// As [`spawn_reflector`], with events first passing `filter`, which sees every event (also
+/// those of the initial list) and says whether the controllers should hear of it.
 fn spawn_filtered_reflector<K, P, F>(
-    client: &Client,
+    informers: &Informers,
     queue: Arc<Mutex<Option<Arc<Runtime>>>>,
-    filter: P,
+    mut filter: P,
     on_event: F,
-    stop: watch::Receiver<bool>,
 ) -> Store<K>
 where
     K: Resource<DynamicType = ()>
@@ -134,41 +134,21 @@ where
         + Send
         + Sync
         + 'static,
-    P: Fn(&watcher::Event<K>) -> bool + Send + Sync + 'static,
+    P: FnMut(&watcher::Event<K>) -> bool + Send + 'static,
     F: Fn(&Runtime, Option<&K>) + Send + Sync + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let api: Api<K> = Api::all(client.clone());
-    let stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer);
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        let mut stop = stop;
-        loop {
-            let event = tokio::select! {
-                event = stream.next() => event,
-                _ = stop.changed() => return,
-            };
-            let Some(event) = event else { return };
-            if let Ok(event) = &event
-                && !filter(event)
-            {
-                continue;
-            }
-            let runtime = queue.lock().expect("not poisoned").clone();
-            let Some(runtime) = runtime else { continue };
-            match event {
-                Ok(watcher::Event::Apply(k) | watcher::Event::Delete(k)) => {
-                    on_event(&runtime, Some(&k))
-                }
-                Ok(watcher::Event::InitDone) => on_event(&runtime, None),
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "watch failed; retrying"),
-            }
+    informers.watch(move |event: &watcher::Event<K>| {
+        if !filter(event) {
+            return;
         }
-    });
-    reader
+        let runtime = queue.lock().expect("not poisoned").clone();
+        let Some(runtime) = runtime else { return };
+        match event {
+            watcher::Event::Apply(k) | watcher::Event::Delete(k) => on_event(&runtime, Some(k)),
+            watcher::Event::InitDone => on_event(&runtime, None),
+            _ => {}
+        }
+    })
 }
 
 impl Caches {
@@ -202,9 +182,25 @@ fn controller_of(app: &Application) -> Option<&OwnerReference> {
         .find(|o| o.controller == Some(true))
 }
 
-/// Starts the controllers on `client` and runs them until `stop` turns true. Returns the caches
-/// (admission uses the device cache) once they are filled.
+/// The controllers registered with the informers, to run once they start.
+pub struct Registered {
+    runtime: Arc<Runtime>,
+    stop: watch::Receiver<bool>,
+}
+
+/// Starts the controllers on `client`, with informers of their own, and runs them until `stop`
+/// turns true. Returns the caches (admission uses the device cache) once they are filled.
 pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches, RuntimeError> {
+    let informers = Informers::new(client, stop.clone());
+    let registered = register(&informers, stop);
+    informers.start();
+    registered.run().await
+}
+
+/// Registers the controllers' caches and handlers with `informers`; [`Registered::run`] runs
+/// them once the informers have started.
+pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registered {
+    let client = informers.client().clone();
     let slot: Arc<Mutex<Option<Arc<Runtime>>>> = Arc::new(Mutex::new(None));
     let all_in = |rt: &Runtime, ns: &str| {
         for d in rt.caches.deployments.state() {
@@ -223,7 +219,7 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
     let keys = device_keys.clone();
     let fingerprints = Mutex::new(HashMap::new());
     let devices = spawn_filtered_reflector::<Device, _, _>(
-        &client,
+        informers,
         slot.clone(),
         move |event| {
             // Deleted Devices' keys are dropped by the index's own check on lookup.
@@ -253,21 +249,14 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
             }
             None => rt.enqueue_everything(),
         },
-        stop.clone(),
     );
-    let networks = spawn_reflector::<DeviceNetwork, _>(
-        &client,
-        slot.clone(),
-        move |rt, n| match n {
+    let networks =
+        spawn_reflector::<DeviceNetwork, _>(informers, slot.clone(), move |rt, n| match n {
             Some(n) => all_in(rt, &n.namespace().unwrap_or_default()),
             None => rt.enqueue_everything(),
-        },
-        stop.clone(),
-    );
-    let applications = spawn_reflector::<Application, _>(
-        &client,
-        slot.clone(),
-        |rt, app| match app {
+        });
+    let applications =
+        spawn_reflector::<Application, _>(informers, slot.clone(), |rt, app| match app {
             Some(app) => {
                 let ns = app.namespace().unwrap_or_default();
                 match controller_of(app) {
@@ -281,45 +270,26 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
                 }
             }
             None => rt.enqueue_everything(),
-        },
-        stop.clone(),
-    );
-    let deployments = spawn_reflector::<ApplicationDeployment, _>(
-        &client,
-        slot.clone(),
-        |rt, d| match d {
+        });
+    let deployments =
+        spawn_reflector::<ApplicationDeployment, _>(informers, slot.clone(), |rt, d| match d {
             Some(d) => rt.queue.push(Key::Deployment(
                 d.namespace().unwrap_or_default(),
                 d.name_any(),
             )),
             None => rt.enqueue_everything(),
-        },
-        stop.clone(),
-    );
-    let daemon_sets = spawn_reflector::<ApplicationDaemonSet, _>(
-        &client,
-        slot.clone(),
-        |rt, d| match d {
+        });
+    let daemon_sets =
+        spawn_reflector::<ApplicationDaemonSet, _>(informers, slot.clone(), |rt, d| match d {
             Some(d) => rt.queue.push(Key::DaemonSet(
                 d.namespace().unwrap_or_default(),
                 d.name_any(),
             )),
             None => rt.enqueue_everything(),
-        },
-        stop.clone(),
-    );
-    let claims = spawn_reflector::<PersistentVolumeClaim, _>(
-        &client,
-        slot.clone(),
-        requeue_namespace,
-        stop.clone(),
-    );
-    let images = spawn_reflector::<eve_model::Image, _>(
-        &client,
-        slot.clone(),
-        requeue_namespace,
-        stop.clone(),
-    );
+        });
+    let claims =
+        spawn_reflector::<PersistentVolumeClaim, _>(informers, slot.clone(), requeue_namespace);
+    let images = spawn_reflector::<eve_model::Image, _>(informers, slot.clone(), requeue_namespace);
     let caches = Caches {
         images,
         devices,
@@ -337,37 +307,47 @@ pub async fn start(client: Client, stop: watch::Receiver<bool>) -> Result<Caches
         queue: Queue::default(),
     });
     *slot.lock().expect("not poisoned") = Some(runtime.clone());
-    let ready = |name: &'static str, r: Result<(), reflector::store::WriterDropped>| {
-        r.map_err(|e| RuntimeError::Cache(name, e.to_string()))
-    };
-    ready("device", caches.devices.wait_until_ready().await)?;
-    ready("device network", caches.networks.wait_until_ready().await)?;
-    ready("application", caches.applications.wait_until_ready().await)?;
-    ready("deployment", caches.deployments.wait_until_ready().await)?;
-    ready("daemon set", caches.daemon_sets.wait_until_ready().await)?;
-    ready("claim", caches.claims.wait_until_ready().await)?;
-    ready("image", caches.images.wait_until_ready().await)?;
-    runtime.enqueue_everything();
-    let worker = runtime.clone();
-    let mut stop_worker = stop;
-    tokio::spawn(async move {
-        loop {
-            let key = tokio::select! {
-                key = worker.queue.pop() => key,
-                _ = stop_worker.changed() => return,
-            };
-            if let Err(e) = worker.reconcile(&key).await {
-                tracing::warn!(?key, error = %e, "reconcile failed; retrying in a second");
-                let again = worker.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    again.queue.push(key);
-                });
+    Registered { runtime, stop }
+}
+
+impl Registered {
+    /// Waits for the caches, then runs the controllers until `stop` turns true; returns the
+    /// caches.
+    pub async fn run(self) -> Result<Caches, RuntimeError> {
+        let Registered { runtime, stop } = self;
+        let caches = runtime.caches.clone();
+        let ready = |name: &'static str, r: Result<(), reflector::store::WriterDropped>| {
+            r.map_err(|e| RuntimeError::Cache(name, e.to_string()))
+        };
+        ready("device", caches.devices.wait_until_ready().await)?;
+        ready("device network", caches.networks.wait_until_ready().await)?;
+        ready("application", caches.applications.wait_until_ready().await)?;
+        ready("deployment", caches.deployments.wait_until_ready().await)?;
+        ready("daemon set", caches.daemon_sets.wait_until_ready().await)?;
+        ready("claim", caches.claims.wait_until_ready().await)?;
+        ready("image", caches.images.wait_until_ready().await)?;
+        runtime.enqueue_everything();
+        let worker = runtime.clone();
+        let mut stop_worker = stop;
+        tokio::spawn(async move {
+            loop {
+                let key = tokio::select! {
+                    key = worker.queue.pop() => key,
+                    _ = stop_worker.changed() => return,
+                };
+                if let Err(e) = worker.reconcile(&key).await {
+                    tracing::warn!(?key, error = %e, "reconcile failed; retrying in a second");
+                    let again = worker.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        again.queue.push(key);
+                    });
+                }
             }
-        }
-    });
-    tracing::info!("EVE controllers are running");
-    Ok(caches)
+        });
+        tracing::info!("EVE controllers are running");
+        Ok(caches)
+    }
 }
 
 fn now() -> Time {
