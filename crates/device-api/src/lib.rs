@@ -307,15 +307,17 @@ impl DeviceApi {
         let integrity = integrity::Integrity::new(certs.integrity_secret());
         let budgets = Budgets::new(&options);
         fleet.ready().await;
+        let reporter = report::Reporter::new(client.clone(), options.grace);
         tokio::spawn(report::watch_silence(
             client.clone(),
             fleet.devices.clone(),
+            reporter.liveness(),
             options.grace,
             stop.clone(),
         ));
         let api = Arc::new(DeviceApi {
             events: DeviceEvents::start(client.clone(), stop.clone()),
-            reporter: report::Reporter::new(client.clone()),
+            reporter,
             metrics: telemetry.metrics().clone(),
             client,
             fleet,

@@ -1,8 +1,14 @@
 //! Status from devices: `info` messages applied to `Device.status` (node info, capacity,
 //! addresses, EVE-OS version, a Ready condition with heartbeat semantics) and
 //! `Application.status` (EVE's state and its history, the states of its volumes and of the
-//! Images it uses). A Device is written when what it reports changes, or at most every
-//! [`HEARTBEAT`] otherwise, not on every message (as kubelets do with node status).
+//! Images it uses). A Device is written when what it reports changes, not on every message (as
+//! kubelets do with node status).
+//!
+//! Liveness is kept apart from the object, as Kubernetes keeps node leases apart from Nodes:
+//! each request a device makes is noted in memory ([`Liveness`]), and its Device's status is
+//! written for it only when `Ready` turns `True`, or when the heartbeat the Device shows is
+//! older than half the grace period, so that every replica (which sees only the store) still
+//! finds the device alive. A metrics post or a poll costs no write in between.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,11 +25,15 @@ use crate::Refused;
 use crate::compose::ImageName;
 use crate::fleet::Fleet;
 
-/// How often an unchanged device's status is written anyway (its heartbeat).
-pub const HEARTBEAT: Duration = Duration::from_secs(60);
 /// How long a device may be silent before `Ready` turns `Unknown` (EVE posts metrics every 18
-/// to 60 s, so a healthy device refreshes its heartbeat every [`HEARTBEAT`]).
+/// to 60 s). Its heartbeat is written every half of it ([`heartbeat_interval`]).
 pub const GRACE: Duration = Duration::from_secs(300);
+
+/// How often a live device's heartbeat is written to its Device: half the grace period, so a
+/// replica that never hears from the device still sees a heartbeat younger than the grace.
+pub fn heartbeat_interval(grace: Duration) -> Duration {
+    grace / 2
+}
 
 /// How many state changes an Application's `status.statuses` keeps.
 pub const HISTORY: usize = 20;
@@ -31,7 +41,51 @@ pub const HISTORY: usize = 20;
 /// Applies reports to the objects.
 pub struct Reporter {
     client: Client,
-    last: Mutex<HashMap<String, (Value, Instant)>>,
+    /// What was last written of each Device's report (a digest) and when; and, under
+    /// [`seen_key`], when its heartbeat was last written.
+    last: Mutex<HashMap<String, (u64, Instant)>>,
+    liveness: std::sync::Arc<Liveness>,
+    grace: Duration,
+}
+
+/// When this process last heard from each device, in memory only.
+#[derive(Default)]
+pub struct Liveness {
+    heard: Mutex<HashMap<String, Instant>>,
+}
+
+impl Liveness {
+    /// Notes a request from the Device `key` (`namespace/name`).
+    fn heard(&self, key: String, at: Instant) {
+        self.heard.lock().expect("not poisoned").insert(key, at);
+    }
+
+    /// Whether this process heard from the Device `key` within `grace` of `now`.
+    pub fn alive(&self, key: &str, now: Instant, grace: Duration) -> bool {
+        self.heard
+            .lock()
+            .expect("not poisoned")
+            .get(key)
+            .is_some_and(|at| now.saturating_duration_since(*at) < grace)
+    }
+
+    /// Forgets the Device `key`.
+    fn forget(&self, key: &str) {
+        self.heard.lock().expect("not poisoned").remove(key);
+    }
+}
+
+/// `namespace/name` of a Device.
+fn device_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// A digest of a report, to tell whether it changed without keeping it.
+fn digest(reported: &Value) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    reported.to_string().hash(&mut h);
+    h.finish()
 }
 
 fn now() -> String {
@@ -133,27 +187,29 @@ fn ready(since: &str, now: &str) -> Value {
 }
 
 impl Reporter {
-    /// A reporter writing through `client`.
-    pub fn new(client: Client) -> Reporter {
+    /// A reporter writing through `client`, for devices silent after `grace`.
+    pub fn new(client: Client, grace: Duration) -> Reporter {
         Reporter {
             client,
             last: Mutex::new(HashMap::new()),
+            liveness: Default::default(),
+            grace,
         }
     }
 
-    /// Whether `device`'s status needs writing for `reported`: changed, heartbeat due, or the
-    /// Device not showing Ready (another writer marked it silent).
+    /// When this process last heard from each device.
+    pub fn liveness(&self) -> std::sync::Arc<Liveness> {
+        self.liveness.clone()
+    }
+
+    /// Whether `device`'s status needs writing for `reported`: changed, or the Device not
+    /// showing Ready (another writer marked it silent).
     fn due(&self, device: &Device, key: &str, reported: &Value) -> bool {
-        let ready = device
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.status == "True");
         due_at(
             &mut self.last.lock().expect("not poisoned"),
             key,
-            reported,
-            ready,
+            digest(reported),
+            shows_ready(device),
             Instant::now(),
         )
     }
@@ -195,7 +251,7 @@ impl Reporter {
         self.last
             .lock()
             .expect("not poisoned")
-            .insert(seen_key(device), (Value::Null, Instant::now()));
+            .insert(seen_key(device), (0, Instant::now()));
         Ok(())
     }
 
@@ -210,11 +266,33 @@ impl Reporter {
             .lock()
             .expect("not poisoned")
             .retain(|key, _| key != &prefix && !key.starts_with(&format!("{prefix}/")));
+        self.liveness.forget(&prefix);
     }
 
-    /// Any authenticated request: keeps the Ready heartbeat going.
+    /// Any authenticated request: noted in memory; the Device's heartbeat written only when
+    /// due ([`heartbeat_due`]).
     pub async fn seen(&self, device: &Device) {
-        if self.due(device, &seen_key(device), &Value::Null) {
+        let now = Instant::now();
+        let key = device_key(&device.namespace().unwrap_or_default(), &device.name_any());
+        self.liveness.heard(key, now);
+        let due = {
+            let mut last = self.last.lock().expect("not poisoned");
+            let seen = seen_key(device);
+            let written = last.get(&seen).map(|(_, at)| *at);
+            let due = heartbeat_due(
+                shown_heartbeat(device),
+                jiff::Timestamp::now(),
+                written,
+                now,
+                heartbeat_interval(self.grace),
+            );
+            if due {
+                // Taken now, so that concurrent requests do not write it twice.
+                last.insert(seen, (0, now));
+            }
+            due
+        };
+        if due {
             let _ = self.write_device(device, json!({})).await;
         }
     }
@@ -414,22 +492,63 @@ impl Reporter {
 /// Whether `reported` under `key` needs writing at `now`, given what was last written (kept
 /// in `last` when it does): however often a device reports, one write per
 /// [`MIN_WRITE_INTERVAL`] (a change reported within it is written with the next report after
-/// it); an unchanged report of a Ready device only as the [`HEARTBEAT`].
+/// it); an unchanged report of a Ready device not at all (its heartbeat is [`heartbeat_due`]'s).
 fn due_at(
-    last: &mut HashMap<String, (Value, Instant)>,
+    last: &mut HashMap<String, (u64, Instant)>,
     key: &str,
-    reported: &Value,
+    reported: u64,
     ready: bool,
     now: Instant,
 ) -> bool {
     let since = |at: &Instant| now.saturating_duration_since(*at);
     match last.get(key) {
         Some((_, at)) if since(at) < MIN_WRITE_INTERVAL => false,
-        Some((previous, at)) if ready && previous == reported && since(at) < HEARTBEAT => false,
+        Some((previous, _)) if ready && *previous == reported => false,
         _ => {
-            last.insert(key.to_string(), (reported.clone(), now));
+            last.insert(key.to_string(), (reported, now));
             true
         }
+    }
+}
+
+/// Whether `device` shows `Ready=True`.
+fn shows_ready(device: &Device) -> bool {
+    shown_heartbeat(device).is_some_and(|(ready, _)| ready)
+}
+
+/// What `device` shows of its liveness: whether `Ready` is `True`, and its heartbeat time.
+fn shown_heartbeat(device: &Device) -> Option<(bool, Option<jiff::Timestamp>)> {
+    let ready = device
+        .status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")?;
+    Some((
+        ready.status == "True",
+        ready.last_heartbeat_time.as_ref().map(|t| t.0),
+    ))
+}
+
+/// Whether a device heard from at `now` (`wall` on the clock) needs its heartbeat written:
+/// its Device does not show `Ready=True` (at most once per [`MIN_WRITE_INTERVAL`]), or shows
+/// a heartbeat older than `interval` that this process did not write within `interval` (its
+/// cache not having caught up with its own write).
+fn heartbeat_due(
+    shown: Option<(bool, Option<jiff::Timestamp>)>,
+    wall: jiff::Timestamp,
+    written: Option<Instant>,
+    now: Instant,
+    interval: Duration,
+) -> bool {
+    let written_within =
+        |d: Duration| written.is_some_and(|at| now.saturating_duration_since(at) < d);
+    match shown {
+        Some((true, Some(beat))) => {
+            let age = wall.duration_since(beat).as_secs();
+            age >= interval.as_secs() as i64 && !written_within(interval)
+        }
+        _ => !written_within(MIN_WRITE_INTERVAL),
     }
 }
 
@@ -494,6 +613,7 @@ pub fn silent(device: &Device, now: jiff::Timestamp, grace: Duration) -> bool {
 pub async fn watch_silence(
     client: Client,
     devices: kube::runtime::reflector::Store<Device>,
+    liveness: std::sync::Arc<Liveness>,
     grace: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -504,8 +624,17 @@ pub async fn watch_silence(
             _ = stop.changed() => return,
         }
         let at = jiff::Timestamp::now();
+        let instant = Instant::now();
         for device in devices.state() {
-            if !silent(&device, at, grace) {
+            // Heard here within the grace: alive, whatever the stored heartbeat says (its
+            // next request writes one).
+            if !silent(&device, at, grace)
+                || liveness.alive(
+                    &device_key(&device.namespace().unwrap_or_default(), &device.name_any()),
+                    instant,
+                    grace,
+                )
+            {
                 continue;
             }
             let minutes = grace.as_secs() / 60;
@@ -641,28 +770,84 @@ mod tests {
     fn a_device_s_status_is_written_at_most_once_an_interval_and_as_a_heartbeat() {
         let mut last = HashMap::new();
         let t0 = Instant::now();
-        let (a, b) = (json!({"v": 1}), json!({"v": 2}));
-        assert!(due_at(&mut last, "d", &a, true, t0), "the first report");
+        let (a, b) = (digest(&json!({"v": 1})), digest(&json!({"v": 2})));
+        assert!(due_at(&mut last, "d", a, true, t0), "the first report");
         let soon = t0 + Duration::from_secs(1);
         assert!(
-            !due_at(&mut last, "d", &b, true, soon),
+            !due_at(&mut last, "d", b, true, soon),
             "a change within the interval waits"
         );
         let later = t0 + MIN_WRITE_INTERVAL + Duration::from_millis(1);
         assert!(
-            due_at(&mut last, "d", &b, true, later),
+            due_at(&mut last, "d", b, true, later),
             "then the next report writes it"
         );
         let quiet = later + Duration::from_secs(10);
         assert!(
-            !due_at(&mut last, "d", &b, true, quiet),
+            !due_at(&mut last, "d", b, true, quiet),
             "unchanged and Ready: no write"
         );
         assert!(
-            due_at(&mut last, "d", &b, false, quiet),
+            due_at(&mut last, "d", b, false, quiet),
             "not shown Ready: written"
         );
-        let beat = quiet + HEARTBEAT;
-        assert!(due_at(&mut last, "d", &b, true, beat), "the heartbeat");
+        let hour = quiet + Duration::from_secs(3600);
+        assert!(
+            !due_at(&mut last, "d", b, true, hour),
+            "an unchanged report is never written again (the heartbeat is apart)"
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_is_written_on_turning_ready_and_every_half_grace_not_per_request() {
+        let interval = heartbeat_interval(GRACE);
+        assert_eq!(interval, Duration::from_secs(150));
+        let t0 = Instant::now();
+        let wall: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+        let ago = |s: i64| Some(wall - jiff::SignedDuration::from_secs(s));
+        // Not Ready, or never heard of: written (at most once per MIN_WRITE_INTERVAL).
+        assert!(heartbeat_due(None, wall, None, t0, interval));
+        assert!(heartbeat_due(
+            Some((false, ago(10))),
+            wall,
+            None,
+            t0,
+            interval
+        ));
+        let second = t0 + Duration::from_secs(1);
+        assert!(
+            !heartbeat_due(Some((false, ago(10))), wall, Some(t0), second, interval),
+            "written a second ago, the cache not caught up"
+        );
+        // Ready with a fresh heartbeat: every request in between costs no write.
+        for s in [0, 30, 60, 149] {
+            let shown = Some((true, ago(s)));
+            assert!(!heartbeat_due(shown, wall, None, t0, interval), "{s} s old");
+        }
+        // Half the grace old: written, unless this process just wrote it.
+        let stale = Some((true, ago(150)));
+        assert!(heartbeat_due(stale, wall, None, t0, interval));
+        let soon = t0 + Duration::from_secs(5);
+        assert!(!heartbeat_due(stale, wall, Some(t0), soon, interval));
+        let older = Some((true, ago(300)));
+        assert!(heartbeat_due(
+            older,
+            wall,
+            Some(t0),
+            t0 + interval,
+            interval
+        ));
+    }
+
+    #[test]
+    fn liveness_is_kept_in_memory_for_the_grace() {
+        let liveness = Liveness::default();
+        let t0 = Instant::now();
+        liveness.heard("ns/d".into(), t0);
+        assert!(liveness.alive("ns/d", t0 + Duration::from_secs(299), GRACE));
+        assert!(!liveness.alive("ns/d", t0 + GRACE, GRACE));
+        assert!(!liveness.alive("ns/other", t0, GRACE));
+        liveness.forget("ns/d");
+        assert!(!liveness.alive("ns/d", t0, GRACE));
     }
 }
