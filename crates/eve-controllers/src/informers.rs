@@ -54,7 +54,7 @@ struct Pending<K: Watched> {
 
 /// A kind's informer, before and after it starts.
 enum Slot<K: Watched> {
-    Pending(Pending<K>),
+    Pending(Box<Pending<K>>),
     Running,
 }
 
@@ -78,15 +78,15 @@ where
         if matches!(self, Slot::Running) {
             return;
         }
-        let Slot::Pending(Pending {
+        let Slot::Pending(pending) = std::mem::replace(self, Slot::Running) else {
+            unreachable!("checked above")
+        };
+        let Pending {
             config,
             writer,
             mut handlers,
             ..
-        }) = std::mem::replace(self, Slot::Running)
-        else {
-            unreachable!("checked above")
-        };
+        } = *pending;
         let api: Api<K> = Api::all(client.clone());
         let stream = watcher(api, config).default_backoff().reflect(writer);
         let mut stop = stop.clone();
@@ -206,12 +206,12 @@ impl Informers {
         );
         let slot = table.slots.entry(key).or_insert_with(|| {
             let (store, writer) = reflector::store::<K>();
-            Box::new(Slot::Pending(Pending {
+            Box::new(Slot::Pending(Box::new(Pending {
                 config,
                 store,
                 writer,
                 handlers: Vec::new(),
-            }))
+            })))
         });
         let Some(Slot::Pending(pending)) = slot.as_any().downcast_mut::<Slot<K>>() else {
             unreachable!("slots are keyed by their type and not started")

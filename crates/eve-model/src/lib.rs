@@ -13,6 +13,7 @@ pub mod annotations;
 mod application;
 pub mod certs;
 pub mod claims;
+pub mod conditions;
 mod crds;
 mod device;
 mod fleet;

@@ -1,0 +1,153 @@
+//! What every reconciler is given ([`Ctx`]): the client, the caches and what they read of them,
+//! the event recorder, the expectations; its error, and the status write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use eve_model::{
+    Application, ApplicationDaemonSet, ApplicationDeployment, Device, DeviceNetwork, annotations,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+
+use super::Caches;
+use super::expectations::{Expectations, Observed};
+use crate::events::Events;
+use crate::scheduling::Context;
+
+/// Why a reconcile failed (it is retried with back-off).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Error {
+    /// A call to the API failed.
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+}
+
+/// Whose expectations an Application's event settles, and whose reconcile it triggers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Owner {
+    /// Its controlling deployment.
+    Deployment(ObjectRef<ApplicationDeployment>),
+    /// Its controlling daemon set.
+    DaemonSet(ObjectRef<ApplicationDaemonSet>),
+    /// Its namespace, for standalone applications.
+    Namespace(ObjectRef<Namespace>),
+}
+
+/// The reconcilers' context.
+pub(super) struct Ctx {
+    pub(super) client: Client,
+    pub(super) caches: Caches,
+    pub(super) events: Events,
+    pub(super) expectations: Arc<Expectations<Owner>>,
+}
+
+/// A merge patch of `status` alone.
+#[derive(Debug, Serialize)]
+struct StatusPatch<'a, S> {
+    status: &'a S,
+}
+
+pub(super) fn now() -> Time {
+    Time(jiff::Timestamp::now())
+}
+
+/// `app`'s controller, if it has one.
+pub(super) fn controller_of(app: &Application) -> Option<&OwnerReference> {
+    app.owner_references()
+        .iter()
+        .find(|o| o.controller == Some(true))
+}
+
+impl Ctx {
+    /// The Devices of `ns`, by name.
+    pub(super) fn devices_in(&self, ns: &str) -> Vec<Arc<Device>> {
+        let mut devices = self
+            .caches
+            .devices
+            .state_filter(|d| d.namespace().as_deref() == Some(ns));
+        devices.sort_by_key(|d| d.name_any());
+        devices
+    }
+
+    pub(super) fn networks_in(&self, ns: &str) -> Vec<Arc<DeviceNetwork>> {
+        self.caches
+            .networks
+            .state_filter(|n| n.namespace().as_deref() == Some(ns))
+    }
+
+    pub(super) fn apps_in(&self, ns: &str) -> Vec<Arc<Application>> {
+        self.caches
+            .applications
+            .state_filter(|a| a.namespace().as_deref() == Some(ns))
+    }
+
+    /// What placement in `ns` depends on besides devices: `networks` by name, and the claims
+    /// bound to a device.
+    pub(super) fn context<'a>(&self, ns: &str, networks: &'a [Arc<DeviceNetwork>]) -> Context<'a> {
+        let mut context = Context::default();
+        for n in networks {
+            context.networks.insert(n.name_any(), n);
+        }
+        for c in self.caches.claims.state() {
+            if c.namespace().as_deref() == Some(ns)
+                && let Some(device) = c.annotations().get(annotations::BOUND_DEVICE)
+            {
+                context.bound_claims.insert(c.name_any(), device.clone());
+            }
+        }
+        context
+    }
+
+    /// Applications per device in `ns`.
+    pub(super) fn load_in(&self, ns: &str) -> HashMap<String, u32> {
+        let mut total = HashMap::new();
+        for a in self.apps_in(ns) {
+            if let Some(d) = &a.spec.node_name {
+                *total.entry(d.clone()).or_default() += 1;
+            }
+        }
+        total
+    }
+
+    /// How the cache shows the Application `name` of `ns`.
+    pub(super) fn observed(&self, ns: &str, name: &str) -> Observed {
+        self.caches
+            .applications
+            .get(&ObjectRef::new(name).within(ns))
+            .map_or(Observed::Gone, |a| super::observed(&a))
+    }
+
+    /// Writes `status` as `K` `ns`/`name`'s status (a merge patch); a `K` that is gone is left.
+    pub(super) async fn write_status<K, S>(
+        &self,
+        ns: &str,
+        name: &str,
+        status: &S,
+    ) -> Result<(), Error>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        S: Serialize + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        match api
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(StatusPatch { status }),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
