@@ -396,3 +396,55 @@ fn nothing_refers_to_a_path_outside_the_repository() {
         found.join("\n")
     );
 }
+
+/// Admission picks a kind's rules from the table its types make (`kube::Resource`) and reads
+/// the decoded type: no match on group or kind strings, no kind named in a string, no JSON
+/// path into the object.
+#[test]
+fn admission_dispatches_on_types_and_reads_typed_fields() {
+    let dir = workspace().join("crates/eve-controllers/src/admission");
+    let mut files = Vec::new();
+    rust_files(&dir, &mut files);
+    assert!(files.len() > 5, "admission is one module per kind");
+    let native = [
+        "PersistentVolumeClaim",
+        "StorageClass",
+        "CustomResourceDefinition",
+        "storage.k8s.io",
+        "apiextensions.k8s.io",
+    ];
+    let kinds = eve_model::KINDS.iter().map(|k| k.kind).chain(native);
+    let quoted: Vec<String> = kinds.map(|k| format!("\"{k}\"")).collect();
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let at = format!("{}:{}", file.display(), n + 1);
+            for forbidden in [
+                "[\"spec\"]",
+                ".pointer(",
+                ".pointer_mut(",
+                "review.group.as_str()",
+                "review.kind.as_str()",
+                "review.group ==",
+                "review.kind ==",
+                "review.group !=",
+                "review.kind !=",
+            ] {
+                if line.contains(forbidden) {
+                    found.push(format!("{at}: {forbidden}"));
+                }
+            }
+            // A kind's name as a whole string literal (messages may name kinds in prose).
+            for kind in &quoted {
+                if line.contains(kind.as_str()) {
+                    found.push(format!("{at}: {kind}"));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "dispatch through the admission table and read the decoded type: {found:?}"
+    );
+}

@@ -329,11 +329,12 @@ pub fn configurations(
                 client_config: client_config(endpoint, VALIDATE_PATH, ca_bundle),
                 failure_policy: Some("Ignore".into()),
                 match_policy: Some("Equivalent".into()),
-                rules: Some(vec![
-                    rule("", &["persistentvolumeclaims"]),
-                    rule("storage.k8s.io", &["storageclasses"]),
-                    rule("apiextensions.k8s.io", &["customresourcedefinitions"]),
-                ]),
+                rules: Some(
+                    admission::native_resources()
+                        .iter()
+                        .map(|(group, resource)| rule(group, &[resource.as_str()]))
+                        .collect(),
+                ),
                 side_effects: "None".into(),
                 timeout_seconds: Some(5),
                 ..ValidatingWebhook::default()

@@ -3,14 +3,9 @@
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
 use schemars::{Schema, SchemaGenerator, json_schema};
 
-use crate::{
-    Application, ApplicationDaemonSet, ApplicationDeployment, Device, DeviceCertificateAuthority,
-    DeviceConfig, DeviceNetwork, GROUP, Image, NetworkConfig, OnboardCertificate,
-    OnboardCertificateAuthority,
-};
+use crate::{GROUP, KINDS};
 
 /// The revision of the CRDs this binary defines. Raise it whenever a type changes: `adamant
 /// serve` replaces installed CRDs of a lower revision and leaves those of a higher one (a newer
@@ -19,78 +14,9 @@ pub const CRD_REVISION: u32 = 3;
 /// The annotation on each CRD that holds its [`CRD_REVISION`].
 pub const CRD_REVISION_ANNOTATION: &str = "eve.lfedge.org/crd-revision";
 
-/// A kind of the model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Kind {
-    /// `Device`.
-    pub kind: &'static str,
-    /// `devices`.
-    pub plural: &'static str,
-}
-
-/// Every kind of the model, in the order a manifest would create them.
-pub const KINDS: &[Kind] = &[
-    Kind {
-        kind: "OnboardCertificate",
-        plural: "onboardcertificates",
-    },
-    Kind {
-        kind: "OnboardCertificateAuthority",
-        plural: "onboardcertificateauthorities",
-    },
-    Kind {
-        kind: "DeviceCertificateAuthority",
-        plural: "devicecertificateauthorities",
-    },
-    Kind {
-        kind: "Device",
-        plural: "devices",
-    },
-    Kind {
-        kind: "NetworkConfig",
-        plural: "networkconfigs",
-    },
-    Kind {
-        kind: "DeviceNetwork",
-        plural: "devicenetworks",
-    },
-    Kind {
-        kind: "Image",
-        plural: "images",
-    },
-    Kind {
-        kind: "Application",
-        plural: "applications",
-    },
-    Kind {
-        kind: "ApplicationDeployment",
-        plural: "applicationdeployments",
-    },
-    Kind {
-        kind: "ApplicationDaemonSet",
-        plural: "applicationdaemonsets",
-    },
-    Kind {
-        kind: "DeviceConfig",
-        plural: "deviceconfigs",
-    },
-];
-
 /// The CustomResourceDefinitions of every kind, each annotated with [`CRD_REVISION`].
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    let mut crds = vec![
-        OnboardCertificate::crd(),
-        OnboardCertificateAuthority::crd(),
-        DeviceCertificateAuthority::crd(),
-        Device::crd(),
-        NetworkConfig::crd(),
-        DeviceNetwork::crd(),
-        Image::crd(),
-        Application::crd(),
-        ApplicationDeployment::crd(),
-        ApplicationDaemonSet::crd(),
-        DeviceConfig::crd(),
-    ];
+    let mut crds = crate::kinds::definitions();
     for crd in &mut crds {
         crd.metadata
             .annotations
@@ -104,11 +30,11 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     crds
 }
 
-/// ClusterRoles aggregated into Kubernetes' `admin` and `edit` (every verb on the EVE kinds) and
 /// The subresources whose `get` reads a Device's telemetry: logs (device, application and flow
 /// logs), info (and uploaded certificates), metrics.
 pub const TELEMETRY_SUBRESOURCES: [&str; 3] = ["devices/log", "devices/info", "devices/metrics"];
 
+/// ClusterRoles aggregated into Kubernetes' `admin` and `edit` (every verb on the EVE kinds) and
 /// `view` (get, list, watch), for clusters with RBAC.
 pub fn cluster_roles() -> Vec<ClusterRole> {
     let resources: Vec<String> = KINDS.iter().map(|k| k.plural.to_string()).collect();

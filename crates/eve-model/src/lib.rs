@@ -18,6 +18,7 @@ mod crds;
 mod device;
 mod fleet;
 mod image;
+mod kinds;
 mod network;
 mod onboarding;
 pub mod quantity;
@@ -30,8 +31,7 @@ pub use application::{
     VolumeClaimTemplate, VolumeDevice, VolumeMount, VolumeStatus,
 };
 pub use crds::{
-    CRD_REVISION, CRD_REVISION_ANNOTATION, KINDS, Kind, TELEMETRY_SUBRESOURCES, cluster_roles,
-    crds, crds_yaml,
+    CRD_REVISION, CRD_REVISION_ANNOTATION, TELEMETRY_SUBRESOURCES, cluster_roles, crds, crds_yaml,
 };
 pub use device::{
     Device, DeviceAddress, DeviceCondition, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus,
@@ -44,6 +44,7 @@ pub use fleet::{
     TemplateMetadata,
 };
 pub use image::{Image, ImageSpec, ImageStatus};
+pub use kinds::{KINDS, Kind};
 pub use network::{
     DeviceNetwork, DeviceNetworkSpec, DeviceNetworkStatus, NetworkConfig, NetworkConfigSpec, Wifi,
 };

@@ -236,29 +236,34 @@ pub struct Invalid {
     pub reason: String,
 }
 
-/// Rewrites every quantity of an object of `kind` to its canonical string (numbers become
-/// strings), and reports those that are not quantities or are negative.
-pub fn normalize(kind: &str, object: &mut Value) -> Vec<Invalid> {
+/// Rewrites every quantity of an Application (its containers' resources, its ephemeral volumes'
+/// claims) to its canonical string (numbers become strings), and reports those that are not
+/// quantities or are negative. Works on the JSON as written, before the schema is checked.
+pub fn normalize_application(object: &mut Value) -> Vec<Invalid> {
     let mut invalid = Vec::new();
-    match kind {
-        "Application" => {
-            if let Some(spec) = object.get_mut("spec") {
-                application_spec(spec, "spec", &mut invalid);
-            }
+    if let Some(spec) = object.get_mut("spec") {
+        application_spec(spec, "spec", &mut invalid);
+    }
+    invalid
+}
+
+/// [`normalize_application`] for the template of an ApplicationDeployment or
+/// ApplicationDaemonSet (`spec.template.spec`).
+pub fn normalize_template(object: &mut Value) -> Vec<Invalid> {
+    let mut invalid = Vec::new();
+    if let Some(spec) = object.pointer_mut("/spec/template/spec") {
+        application_spec(spec, "spec.template.spec", &mut invalid);
+    }
+    invalid
+}
+
+/// [`normalize_application`] for a Device's `status.capacity` and `status.allocatable`.
+pub fn normalize_device(object: &mut Value) -> Vec<Invalid> {
+    let mut invalid = Vec::new();
+    for list in ["capacity", "allocatable"] {
+        if let Some(map) = object.pointer_mut(&format!("/status/{list}")) {
+            quantities(map, &format!("status.{list}"), &mut invalid);
         }
-        "ApplicationDeployment" | "ApplicationDaemonSet" => {
-            if let Some(spec) = object.pointer_mut("/spec/template/spec") {
-                application_spec(spec, "spec.template.spec", &mut invalid);
-            }
-        }
-        "Device" => {
-            for list in ["capacity", "allocatable"] {
-                if let Some(map) = object.pointer_mut(&format!("/status/{list}")) {
-                    quantities(map, &format!("status.{list}"), &mut invalid);
-                }
-            }
-        }
-        _ => {}
     }
     invalid
 }
@@ -376,7 +381,7 @@ mod tests {
             {"name": "a", "image": "i", "resources": {"requests": {"cpu": 1.0, "memory": "256M", "storage": 0.5}}},
             {"name": "b", "image": "i", "resources": {"limits": {"cpu": "x", "memory": "-1"}}}
         ]}});
-        let invalid = normalize("Application", &mut app);
+        let invalid = normalize_application(&mut app);
         assert_eq!(
             app["spec"]["containers"][0]["resources"]["requests"]["cpu"],
             "1"

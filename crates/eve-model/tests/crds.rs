@@ -30,7 +30,7 @@ fn every_kind_is_in_the_category_and_every_field_is_described() {
         .map(|c| serde_json::to_value(c).unwrap())
         .collect();
     assert_eq!(crds.len(), eve_model::KINDS.len());
-    for (crd, kind) in crds.iter().zip(eve_model::KINDS) {
+    for (crd, kind) in crds.iter().zip(eve_model::KINDS.iter()) {
         let names = &crd["spec"]["names"];
         assert_eq!(names["kind"], kind.kind);
         assert_eq!(names["plural"], kind.plural);
