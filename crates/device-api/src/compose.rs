@@ -5,6 +5,8 @@
 mod fleet;
 mod snapshot;
 #[cfg(test)]
+mod fixture;
+#[cfg(test)]
 mod tests;
 
 pub use snapshot::Snapshot;
