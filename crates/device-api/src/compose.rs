@@ -2,10 +2,10 @@
 //! object becomes which message). A plain function of a [`Snapshot`] of the objects: the same
 //! objects give the same bytes, so the same hash, across restarts and replicas.
 
-mod fleet;
-mod snapshot;
 #[cfg(test)]
 mod fixture;
+mod fleet;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -63,8 +63,8 @@ fn storage_bytes(spec: &k8s_openapi::api::core::v1::PersistentVolumeClaimSpec) -
         .as_ref()
         .and_then(|r| r.requests.as_ref())
         .and_then(|r| r.get("storage"))
-        .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
-        .map_or(0, |q| (q.milli() / 1000) as i64)
+        .and_then(eve_model::quantity::milli_of)
+        .map_or(0, |milli| (milli / 1000) as i64)
 }
 
 fn uid<K: kube::Resource>(object: &K) -> String {
@@ -235,8 +235,8 @@ impl Builder<'_> {
             >,
                      key: &str| {
                 map.get(key)
-                    .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
-                    .map_or(0, |q| q.milli().max(0) as u64)
+                    .and_then(eve_model::quantity::milli_of)
+                    .map_or(0, |milli| milli.max(0) as u64)
             };
             vcpus += q(&resources.requests, "cpu").div_ceil(1000);
             memory_kib += q(&resources.requests, "memory") / 1000 / 1024;
