@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use bytes::Bytes;
-use pki::{Issued, Vault, VaultError};
+use pki::{Issued, Vault, VaultError, secret};
 use registry::{ApiError, Registry};
 use serde::{Deserialize, Serialize};
 use storage::{StorageError, Store};
@@ -63,32 +63,24 @@ impl StoreVault {
     /// The pair an earlier version kept as the Secret `kube-system/NAME`, moved into the vault.
     async fn adopt_secret(&self, name: &str) -> Result<Option<Issued>, VaultError> {
         let secrets = native::secret_resource();
-        let secret = match self.registry.get(&secrets, "kube-system", name).await {
-            Ok(secret) => secret,
+        let found = match self.registry.get(&secrets, secret::NAMESPACE, name).await {
+            Ok(found) => found,
             Err(ApiError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(failed(name, e)),
         };
-        let field = |key: &str| {
-            let text = secret["data"][key].as_str().unwrap_or("");
+        let pair = secret::pair(name, |key| {
+            let text = found["data"][key].as_str().unwrap_or("");
             base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
-                .ok_or_else(|| VaultError::Damaged {
-                    name: format!("Secret kube-system/{name}"),
-                    why: format!("no {key}"),
-                })
-        };
-        let pair = Issued {
-            certificate_pem: field("tls.crt")?,
-            key_pem: field("tls.key")?,
-        };
+        })?;
         self.put_new(name, &pair).await?;
         match self
             .registry
             .delete(
                 &secrets,
-                "kube-system",
+                secret::NAMESPACE,
                 name,
                 None,
                 &registry::WriteOptions::default(),

@@ -1,6 +1,15 @@
 //! The composer: a device's `EdgeDevConfig` from the objects (docs/resources.md says which
-//! object becomes which message). A plain function of the caches: the same objects give the same
-//! bytes, so the same hash, across restarts and replicas.
+//! object becomes which message). A plain function of a [`Snapshot`] of the objects: the same
+//! objects give the same bytes, so the same hash, across restarts and replicas.
+
+#[cfg(test)]
+mod fixture;
+mod fleet;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+pub use snapshot::Snapshot;
 
 use std::collections::BTreeMap;
 
@@ -20,8 +29,6 @@ use eve_model::selection::{Target, matches_affinity};
 use eve_model::{Application, Device, Image, annotations};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::ResourceExt;
-
-use crate::fleet::Fleet;
 
 /// The management port every device gets unless annotations name others.
 pub const DEFAULT_PORT: &str = "eth0";
@@ -56,8 +63,8 @@ fn storage_bytes(spec: &k8s_openapi::api::core::v1::PersistentVolumeClaimSpec) -
         .as_ref()
         .and_then(|r| r.requests.as_ref())
         .and_then(|r| r.get("storage"))
-        .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
-        .map_or(0, |q| (q.milli() / 1000) as i64)
+        .and_then(eve_model::quantity::milli_of)
+        .map_or(0, |milli| (milli / 1000) as i64)
 }
 
 fn uid<K: kube::Resource>(object: &K) -> String {
@@ -69,7 +76,7 @@ fn version<K: kube::Resource>(object: &K) -> String {
 }
 
 struct Builder<'a> {
-    fleet: &'a Fleet,
+    snapshot: &'a dyn Snapshot,
     namespace: String,
     config: EdgeDevConfig,
     trees: BTreeMap<String, ContentTree>,
@@ -95,9 +102,7 @@ fn format_of(image: &Image, store_type: Option<&str>) -> Format {
 
 impl Builder<'_> {
     fn image(&self, name: &str) -> Option<std::sync::Arc<Image>> {
-        self.fleet
-            .images
-            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&self.namespace))
+        self.snapshot.image(&self.namespace, name)
     }
 
     /// The ContentTree of an Image (and its data store); returns its UUID.
@@ -108,11 +113,8 @@ impl Builder<'_> {
         }
         let store = self.datastore(&image.spec.storage_class);
         let store_type = self
-            .fleet
-            .classes
-            .get(&kube::runtime::reflector::ObjectRef::new(
-                &image.spec.storage_class,
-            ))
+            .snapshot
+            .storage_class(&image.spec.storage_class)
             .and_then(|c| c.parameters.as_ref()?.get("type").cloned());
         let format = format_of(image, store_type.as_deref()) as i32;
         self.trees.insert(
@@ -135,11 +137,7 @@ impl Builder<'_> {
 
     /// The DatastoreConfig of an eve StorageClass; returns its UUID.
     fn datastore(&mut self, class: &str) -> String {
-        let Some(class) = self
-            .fleet
-            .classes
-            .get(&kube::runtime::reflector::ObjectRef::new(class))
-        else {
+        let Some(class) = self.snapshot.storage_class(class) else {
             return String::new();
         };
         let id = uid(class.as_ref());
@@ -176,9 +174,7 @@ impl Builder<'_> {
     }
 
     fn claim(&self, name: &str) -> Option<std::sync::Arc<PersistentVolumeClaim>> {
-        self.fleet
-            .claims
-            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&self.namespace))
+        self.snapshot.claim(&self.namespace, name)
     }
 
     /// The Volume of a claim; returns its UUID. None when its source cannot be had: an Image
@@ -239,8 +235,8 @@ impl Builder<'_> {
             >,
                      key: &str| {
                 map.get(key)
-                    .and_then(|q| eve_model::quantity::Quantity::parse(&q.0).ok())
-                    .map_or(0, |q| q.milli().max(0) as u64)
+                    .and_then(eve_model::quantity::milli_of)
+                    .map_or(0, |milli| milli.max(0) as u64)
             };
             vcpus += q(&resources.requests, "cpu").div_ceil(1000);
             memory_kib += q(&resources.requests, "memory") / 1000 / 1024;
@@ -436,18 +432,14 @@ impl Builder<'_> {
 
     /// The NetworkInstanceConfig of a DeviceNetwork; returns its UUID.
     fn instance(&mut self, name: &str) -> Option<String> {
-        let network = self
-            .fleet
-            .networks
-            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&self.namespace))?;
+        let network = self.snapshot.network(&self.namespace, name)?;
         let id = uid(network.as_ref());
         if self.instances.contains_key(&id) {
             return Some(id);
         }
-        let config = self.fleet.network_configs.get(
-            &kube::runtime::reflector::ObjectRef::new(&network.spec.network_config)
-                .within(&self.namespace),
-        );
+        let config = self
+            .snapshot
+            .network_config(&self.namespace, &network.spec.network_config);
         let switch = network.spec.type_.as_deref() == Some("switch");
         let ip = config.as_ref().map(|c| ipspec(&c.spec, !switch));
         self.instances.insert(
@@ -596,7 +588,7 @@ pub struct VolumeName {
 /// The volumes composition makes for `app`: the boot volume, and the application's volumes by
 /// their names in `spec.volumes` (a claim's volume is the claim's UID, an ephemeral volume's is
 /// derived from the application's).
-pub fn volume_names(fleet: &Fleet, app: &Application) -> Vec<VolumeName> {
+pub fn volume_names(snapshot: &dyn Snapshot, app: &Application) -> Vec<VolumeName> {
     let id = uid(app);
     let namespace = app.namespace().unwrap_or_default();
     let mut names = vec![VolumeName {
@@ -606,10 +598,7 @@ pub fn volume_names(fleet: &Fleet, app: &Application) -> Vec<VolumeName> {
     }];
     for volume in &app.spec.volumes {
         let uuid = if let Some(claim) = &volume.persistent_volume_claim {
-            let found = fleet.claims.get(
-                &kube::runtime::reflector::ObjectRef::new(&claim.claim_name).within(&namespace),
-            );
-            match found {
+            match snapshot.claim(&namespace, &claim.claim_name) {
                 Some(found) => uid(found.as_ref()),
                 None => continue,
             }
@@ -642,14 +631,9 @@ pub struct ImageName {
 /// The Images composition sends the device for `app`, each once: the first container's image,
 /// then the Images its claims are made from, in the order of `spec.volumes`. Images that do not
 /// exist (yet) are left out, as composition leaves them out.
-pub fn image_names(fleet: &Fleet, app: &Application) -> Vec<ImageName> {
+pub fn image_names(snapshot: &dyn Snapshot, app: &Application) -> Vec<ImageName> {
     use eve_model::claims::{DataSource, data_source};
     let namespace = app.namespace().unwrap_or_default();
-    let image = |name: &str| {
-        fleet
-            .images
-            .get(&kube::runtime::reflector::ObjectRef::new(name).within(&namespace))
-    };
     let mut wanted: Vec<String> = Vec::new();
     if let Some(first) = app.spec.containers.first() {
         wanted.push(first.image.clone());
@@ -658,10 +642,7 @@ pub fn image_names(fleet: &Fleet, app: &Application) -> Vec<ImageName> {
         let Some(claim) = &volume.persistent_volume_claim else {
             continue;
         };
-        let found = fleet
-            .claims
-            .get(&kube::runtime::reflector::ObjectRef::new(&claim.claim_name).within(&namespace));
-        if let Some(found) = found
+        if let Some(found) = snapshot.claim(&namespace, &claim.claim_name)
             && let DataSource::Image { name, .. } =
                 data_source(&found.spec.clone().unwrap_or_default())
         {
@@ -670,7 +651,7 @@ pub fn image_names(fleet: &Fleet, app: &Application) -> Vec<ImageName> {
     }
     let mut names: Vec<ImageName> = Vec::new();
     for name in wanted {
-        let Some(found) = image(&name) else {
+        let Some(found) = snapshot.image(&namespace, &name) else {
             continue;
         };
         let uuid = uid(found.as_ref());
@@ -683,14 +664,14 @@ pub fn image_names(fleet: &Fleet, app: &Application) -> Vec<ImageName> {
 
 /// Composes the configuration of `device`.
 pub fn compose(
-    fleet: &Fleet,
+    snapshot: &dyn Snapshot,
     device: &Device,
     uuid: &str,
     controllercert_confighash: &str,
 ) -> Composed {
     let namespace = device.namespace().unwrap_or_default();
     let mut b = Builder {
-        fleet,
+        snapshot,
         namespace: namespace.clone(),
         config: EdgeDevConfig::default(),
         trees: BTreeMap::new(),
@@ -707,9 +688,7 @@ pub fn compose(
             .iter()
             .filter_map(|(k, v)| {
                 let port = k.strip_prefix(annotations::NETWORK_PORT_PREFIX)?;
-                let config = fleet
-                    .network_configs
-                    .get(&kube::runtime::reflector::ObjectRef::new(v).within(&namespace));
+                let config = snapshot.network_config(&namespace, v);
                 Some((port.to_string(), config))
             })
             .collect();
@@ -773,11 +752,9 @@ pub fn compose(
         name: &name,
         labels: device.metadata.labels.as_ref().unwrap_or(&empty),
     };
-    let mut networks: Vec<_> = fleet
-        .networks
-        .state()
+    let mut networks: Vec<_> = snapshot
+        .networks(&namespace)
         .into_iter()
-        .filter(|n| n.namespace().as_deref() == Some(namespace.as_str()))
         .filter(|n| {
             matches_affinity(
                 n.spec
@@ -795,7 +772,7 @@ pub fn compose(
 
     // Applications bound to this device.
     // (The index yields them by name: the order, so the hash, is stable.)
-    let apps = fleet.applications_on(&namespace, &name);
+    let apps = snapshot.applications_on(&namespace, &name);
     for app in apps
         .iter()
         .filter(|a| a.metadata.deletion_timestamp.is_none())
@@ -811,13 +788,11 @@ pub fn compose(
         .as_deref()
         .filter(|v| !v.is_empty())
     {
-        let mut images: Vec<_> = fleet
-            .images
-            .state()
+        let mut images: Vec<_> = snapshot
+            .images(&namespace)
             .into_iter()
             .filter(|i| {
-                i.namespace().as_deref() == Some(namespace.as_str())
-                    && i.spec.type_.as_deref() == Some("eve-os")
+                i.spec.type_.as_deref() == Some("eve-os")
                     && i.spec.r#ref.rsplit_once(':').map(|(_, tag)| tag) == Some(wanted)
             })
             .collect();
@@ -835,7 +810,7 @@ pub fn compose(
 
     // Config items: the global options, then the device's own.
     let mut items: BTreeMap<String, String> = BTreeMap::new();
-    for options in fleet.options.state() {
+    for options in snapshot.global_options() {
         if options.namespace().as_deref() == Some("kube-system") {
             items.extend(options.data.clone().unwrap_or_default());
         }
@@ -886,67 +861,4 @@ pub fn compose(
 pub fn hash_of(config: &EdgeDevConfig) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(eve_api::envelope::sha256(&config.encode_to_vec()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proxies_become_ent_proxy_servers_with_exceptions_and_a_pac_url() {
-        let spec =
-            |proxies: &[&str], no_proxy: &[&str], pac: Option<&str>| eve_model::NetworkConfigSpec {
-                proxies: proxies.iter().map(|p| p.to_string()).collect(),
-                no_proxy: no_proxy.iter().map(|p| p.to_string()).collect(),
-                pac_url: pac.map(str::to_string),
-                ..Default::default()
-            };
-        assert_eq!(
-            ent_proxy(&spec(&[], &["x"], None)),
-            None,
-            "no proxy, no entProxy"
-        );
-        let proxy = ent_proxy(&spec(
-            &[
-                "https://10.100.100.1:8888",
-                "http://proxy.example.com",
-                "socks5://[fd00::1]:1081",
-                "ftp://ftp-proxy:2121",
-                "gopher://old:70",
-            ],
-            &["localhost", ".corp.example.com"],
-            None,
-        ))
-        .unwrap();
-        let servers: Vec<(i32, &str, u32)> = proxy
-            .proxies
-            .iter()
-            .map(|p| (p.proto, p.server.as_str(), p.port))
-            .collect();
-        assert_eq!(
-            servers,
-            [
-                (ProxyProto::ProxyHttps as i32, "10.100.100.1", 8888),
-                (ProxyProto::ProxyHttp as i32, "proxy.example.com", 80),
-                (ProxyProto::ProxySocks as i32, "fd00::1", 1081),
-                (ProxyProto::ProxyFtp as i32, "ftp-proxy", 2121),
-                (ProxyProto::ProxyOther as i32, "old", 70),
-            ]
-        );
-        assert_eq!(proxy.exceptions, "localhost,.corp.example.com");
-        assert!(!proxy.network_proxy_enable);
-        let pac = ent_proxy(&spec(&[], &[], Some("http://wpad.corp/proxy.pac"))).unwrap();
-        assert!(pac.network_proxy_enable);
-        assert_eq!(pac.network_proxy_url, "http://wpad.corp/proxy.pac");
-        assert!(pac.proxies.is_empty());
-    }
-
-    #[test]
-    fn command_words_are_quoted_as_a_shell_reads_them() {
-        assert_eq!(shell_word("/app/run"), "/app/run");
-        assert_eq!(shell_word("--port=8080"), "--port=8080");
-        assert_eq!(shell_word("two words"), "'two words'");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
-        assert_eq!(shell_word(""), "''");
-    }
 }

@@ -148,13 +148,9 @@ pub struct Fleet {
     apps: Arc<RwLock<AppIndex>>,
 }
 
-/// The DER of a Device's certificate field (base64 PEM), and its hash.
+/// The DER of a certificate field (base64 PEM), as admission reads it.
 pub fn certificate_der(base64_pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(base64_pem.trim())
-        .ok()?;
-    eve_api::envelope::pem_to_der(&pem).ok()
+    eve_model::certs::der(base64_pem).ok()
 }
 
 /// A Device deleted: its UUID and its reference.

@@ -328,9 +328,8 @@ fn counter<'a>(
 
 /// A quantity of a Device's status (`capacity`), as a number (`None` when absent or invalid).
 fn quantity(device: &Device, resource: &str) -> Option<f64> {
-    let text = &device.status.as_ref()?.capacity.get(resource)?.0;
-    let quantity = eve_model::quantity::Quantity::parse(text).ok()?;
-    Some(quantity.milli() as f64 / 1000.0)
+    let milli = eve_model::quantity::milli_of(device.status.as_ref()?.capacity.get(resource)?)?;
+    Some(milli as f64 / 1000.0)
 }
 
 /// Seconds since the epoch of a `metav1.Time`.

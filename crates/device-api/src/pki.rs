@@ -15,10 +15,10 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ObjectMeta, PostParams};
 pub use pki::Issued as Pair;
-use pki::{Vault, VaultError, load_or_make, names};
+use pki::{Vault, VaultError, load_or_make, names, secret};
 
 /// Where cluster mode keeps the certificates.
-pub const NAMESPACE: &str = "kube-system";
+pub use pki::secret::NAMESPACE;
 
 /// What can go wrong with the device PKI.
 #[derive(Debug, thiserror::Error)]
@@ -54,8 +54,8 @@ pub struct ControllerCerts {
     root: Pair,
 }
 
-/// A vault of Secrets (`kubernetes.io/tls`, `tls.crt` and `tls.key`) in `kube-system`, for
-/// cluster mode: who may read them is the cluster's RBAC's to say.
+/// A vault of Secrets (`pki::secret`'s layout: `kubernetes.io/tls`, `tls.crt` and `tls.key`,
+/// in `kube-system`), for cluster mode: who may read them is the cluster's RBAC's to say.
 pub struct SecretVault {
     api: Api<Secret>,
 }
@@ -88,18 +88,11 @@ impl Vault for SecretVault {
             return Ok(None);
         };
         let data = secret.data.unwrap_or_default();
-        let field = |key: &str| {
+        let pair = secret::pair(name, |key| {
             data.get(key)
                 .and_then(|b| String::from_utf8(b.0.clone()).ok())
-                .ok_or_else(|| VaultError::Damaged {
-                    name: format!("Secret {NAMESPACE}/{name}"),
-                    why: format!("no {key}"),
-                })
-        };
-        Ok(Some(Pair {
-            certificate_pem: field("tls.crt")?,
-            key_pem: field("tls.key")?,
-        }))
+        })?;
+        Ok(Some(pair))
     }
 
     async fn put_new(&self, name: &str, pair: &Pair) -> Result<bool, VaultError> {
@@ -109,15 +102,15 @@ impl Vault for SecretVault {
                 namespace: Some(NAMESPACE.into()),
                 ..ObjectMeta::default()
             },
-            type_: Some("kubernetes.io/tls".into()),
+            type_: Some(secret::TYPE.into()),
             data: Some(
                 [
                     (
-                        "tls.crt".to_string(),
+                        secret::CERTIFICATE.to_string(),
                         ByteString(pair.certificate_pem.clone().into_bytes()),
                     ),
                     (
-                        "tls.key".to_string(),
+                        secret::KEY.to_string(),
                         ByteString(pair.key_pem.clone().into_bytes()),
                     ),
                 ]

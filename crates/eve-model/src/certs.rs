@@ -34,8 +34,9 @@ pub struct Certificate {
     pub is_ca: bool,
 }
 
-/// Decodes a base64 PEM certificate field.
-pub fn decode(field: &str) -> Result<Certificate, CertError> {
+/// The DER of a base64 PEM certificate field (white space anywhere in it ignored), not parsed
+/// as X.509.
+pub fn der(field: &str) -> Result<Vec<u8>, CertError> {
     let compact: String = field.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
@@ -44,8 +45,14 @@ pub fn decode(field: &str) -> Result<Certificate, CertError> {
     if pem.label != "CERTIFICATE" {
         return Err(CertError::NotPem);
     }
-    let (_, cert) = x509_parser::parse_x509_certificate(&pem.contents)
-        .map_err(|e| CertError::NotX509(e.to_string()))?;
+    Ok(pem.contents)
+}
+
+/// Decodes a base64 PEM certificate field.
+pub fn decode(field: &str) -> Result<Certificate, CertError> {
+    let der = der(field)?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(&der).map_err(|e| CertError::NotX509(e.to_string()))?;
     let is_ca = cert
         .basic_constraints()
         .ok()
@@ -54,7 +61,7 @@ pub fn decode(field: &str) -> Result<Certificate, CertError> {
     Ok(Certificate {
         subject: cert.subject().to_string(),
         is_ca,
-        der: pem.contents.clone(),
+        der,
     })
 }
 

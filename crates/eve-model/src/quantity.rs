@@ -216,6 +216,14 @@ impl Quantity {
     }
 }
 
+/// A Kubernetes `Quantity` field's value in thousandths (millicores for cpu), saturating;
+/// `None` when it is not a quantity.
+pub fn milli_of(
+    quantity: &k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+) -> Option<i128> {
+    Quantity::parse(&quantity.0).ok().map(|q| q.milli())
+}
+
 /// The canonical text of a quantity given as a JSON string or number.
 pub fn canonical(value: &Value) -> Result<String, QuantityError> {
     match value {

@@ -3,6 +3,7 @@
 //! ([`validity`]). Keys are ECDSA P-256. What must outlive a process is kept in a [`Vault`],
 //! which callers implement over their store.
 
+pub mod secret;
 mod subject;
 mod vault;
 

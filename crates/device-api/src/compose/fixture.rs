@@ -1,0 +1,165 @@
+//! A [`Snapshot`] for tests: objects held in memory, read from YAML as `kubectl apply` sends
+//! them and stored as the API server stores them (quantities in canonical form, a UID and a
+//! generation).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use eve_model::{Application, Device, DeviceNetwork, Image, NetworkConfig};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::ResourceExt;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::Snapshot;
+
+/// Objects in memory, a list per kind.
+#[derive(Default)]
+pub(super) struct Objects {
+    pub(super) devices: Vec<Arc<Device>>,
+    pub(super) images: Vec<Arc<Image>>,
+    pub(super) claims: Vec<Arc<PersistentVolumeClaim>>,
+    pub(super) classes: Vec<Arc<StorageClass>>,
+    pub(super) networks: Vec<Arc<DeviceNetwork>>,
+    pub(super) network_configs: Vec<Arc<NetworkConfig>>,
+    pub(super) applications: Vec<Arc<Application>>,
+    pub(super) options: Vec<Arc<ConfigMap>>,
+}
+
+/// The object of `value` as its type.
+fn typed<K: DeserializeOwned>(value: serde_json::Value) -> Arc<K> {
+    Arc::new(serde_json::from_value(value).expect("an object of its kind"))
+}
+
+/// The one object of `list` named `name` in `namespace`.
+fn find<K: kube::Resource>(list: &[Arc<K>], namespace: Option<&str>, name: &str) -> Option<Arc<K>> {
+    list.iter()
+        .find(|o| {
+            o.meta().namespace.as_deref() == namespace && o.meta().name.as_deref() == Some(name)
+        })
+        .cloned()
+}
+
+/// The objects of `list` in `namespace`.
+fn within<K: kube::Resource>(list: &[Arc<K>], namespace: &str) -> Vec<Arc<K>> {
+    list.iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(namespace))
+        .cloned()
+        .collect()
+}
+
+impl Objects {
+    /// The objects of the YAML documents in the files of `directory` whose names end in
+    /// `.yaml`, in the order of their names.
+    pub(super) fn from_directory(directory: &Path) -> Objects {
+        let mut files: Vec<_> = std::fs::read_dir(directory)
+            .expect("a directory")
+            .map(|entry| entry.expect("an entry").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        files.sort();
+        let mut objects = Objects::default();
+        for file in files {
+            objects.add_yaml(&std::fs::read_to_string(file).expect("a YAML file"));
+        }
+        objects
+    }
+
+    /// The objects of `yaml`'s documents, added. Kinds composition does not read are skipped.
+    /// An object without a UID gets `KIND-NAME` (lowercase), one without a generation 1.
+    pub(super) fn add_yaml(&mut self, yaml: &str) {
+        for document in serde_yaml::Deserializer::from_str(yaml) {
+            let mut value = serde_json::Value::deserialize(document).expect("YAML");
+            if value.is_null() {
+                continue;
+            }
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            let name = value["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let metadata = value["metadata"].as_object_mut().expect("metadata");
+            metadata
+                .entry("uid")
+                .or_insert_with(|| format!("{}-{name}", kind.to_lowercase()).into());
+            metadata.entry("generation").or_insert(1.into());
+            let invalid = eve_model::quantity::normalize(&kind, &mut value);
+            assert!(invalid.is_empty(), "{kind} {name}: {invalid:?}");
+            match kind.as_str() {
+                "Device" => self.devices.push(typed(value)),
+                "Image" => self.images.push(typed(value)),
+                "PersistentVolumeClaim" => self.claims.push(typed(value)),
+                "StorageClass" => self.classes.push(typed(value)),
+                "DeviceNetwork" => self.networks.push(typed(value)),
+                "NetworkConfig" => self.network_configs.push(typed(value)),
+                "Application" => self.applications.push(typed(value)),
+                "ConfigMap" => self.options.push(typed(value)),
+                _ => {}
+            }
+        }
+    }
+
+    /// The Device `name`.
+    pub(super) fn device(&self, name: &str) -> Arc<Device> {
+        self.devices
+            .iter()
+            .find(|d| d.name_any() == name)
+            .cloned()
+            .expect("the Device")
+    }
+
+    /// Binds the Application `app` to the Device `device` (`spec.nodeName`), as the scheduler
+    /// does.
+    pub(super) fn bind(&mut self, app: &str, device: &str) {
+        let found = self
+            .applications
+            .iter_mut()
+            .find(|a| a.name_any() == app)
+            .expect("the Application");
+        Arc::make_mut(found).spec.node_name = Some(device.to_string());
+    }
+}
+
+impl Snapshot for Objects {
+    fn image(&self, namespace: &str, name: &str) -> Option<Arc<Image>> {
+        find(&self.images, Some(namespace), name)
+    }
+
+    fn images(&self, namespace: &str) -> Vec<Arc<Image>> {
+        within(&self.images, namespace)
+    }
+
+    fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
+        find(&self.claims, Some(namespace), name)
+    }
+
+    fn storage_class(&self, name: &str) -> Option<Arc<StorageClass>> {
+        find(&self.classes, None, name)
+    }
+
+    fn network(&self, namespace: &str, name: &str) -> Option<Arc<DeviceNetwork>> {
+        find(&self.networks, Some(namespace), name)
+    }
+
+    fn networks(&self, namespace: &str) -> Vec<Arc<DeviceNetwork>> {
+        within(&self.networks, namespace)
+    }
+
+    fn network_config(&self, namespace: &str, name: &str) -> Option<Arc<NetworkConfig>> {
+        find(&self.network_configs, Some(namespace), name)
+    }
+
+    fn applications_on(&self, namespace: &str, device: &str) -> Vec<Arc<Application>> {
+        let mut bound: Vec<_> = within(&self.applications, namespace)
+            .into_iter()
+            .filter(|a| a.spec.node_name.as_deref() == Some(device))
+            .collect();
+        bound.sort_by_key(|a| a.name_any());
+        bound
+    }
+
+    fn global_options(&self) -> Vec<Arc<ConfigMap>> {
+        self.options.clone()
+    }
+}

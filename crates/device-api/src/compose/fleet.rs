@@ -1,0 +1,59 @@
+//! The live caches as a [`Snapshot`]: each lookup reads the reflector store of its kind.
+
+use std::sync::Arc;
+
+use eve_model::{Application, DeviceNetwork, Image, NetworkConfig};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::Snapshot;
+use crate::fleet::Fleet;
+
+impl Snapshot for Fleet {
+    fn image(&self, namespace: &str, name: &str) -> Option<Arc<Image>> {
+        self.images.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    fn images(&self, namespace: &str) -> Vec<Arc<Image>> {
+        self.images
+            .state()
+            .into_iter()
+            .filter(|i| i.namespace().as_deref() == Some(namespace))
+            .collect()
+    }
+
+    fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {
+        self.claims.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    fn storage_class(&self, name: &str) -> Option<Arc<StorageClass>> {
+        self.classes.get(&ObjectRef::new(name))
+    }
+
+    fn network(&self, namespace: &str, name: &str) -> Option<Arc<DeviceNetwork>> {
+        self.networks.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    fn networks(&self, namespace: &str) -> Vec<Arc<DeviceNetwork>> {
+        self.networks
+            .state()
+            .into_iter()
+            .filter(|n| n.namespace().as_deref() == Some(namespace))
+            .collect()
+    }
+
+    fn network_config(&self, namespace: &str, name: &str) -> Option<Arc<NetworkConfig>> {
+        self.network_configs
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
+    fn applications_on(&self, namespace: &str, device: &str) -> Vec<Arc<Application>> {
+        Fleet::applications_on(self, namespace, device)
+    }
+
+    fn global_options(&self) -> Vec<Arc<ConfigMap>> {
+        self.options.state()
+    }
+}
