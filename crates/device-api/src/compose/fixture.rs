@@ -84,7 +84,11 @@ impl Objects {
                 .entry("uid")
                 .or_insert_with(|| format!("{}-{name}", kind.to_lowercase()).into());
             metadata.entry("generation").or_insert(1.into());
-            let invalid = eve_model::quantity::normalize(&kind, &mut value);
+            let invalid = match kind.as_str() {
+                "Application" => eve_model::quantity::normalize_application(&mut value),
+                "Device" => eve_model::quantity::normalize_device(&mut value),
+                _ => Vec::new(),
+            };
             assert!(invalid.is_empty(), "{kind} {name}: {invalid:?}");
             match kind.as_str() {
                 "Device" => self.devices.push(typed(value)),
