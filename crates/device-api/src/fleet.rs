@@ -6,11 +6,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use eve_model::{
-    Application, Device, DeviceCertificateAuthority, DeviceConfig, DeviceNetwork, Image,
-    NetworkConfig, OnboardCertificate, OnboardCertificateAuthority,
+    Application, Device, DeviceCertificateAuthority, DeviceNetwork, Image, NetworkConfig,
+    OnboardCertificate, OnboardCertificateAuthority,
 };
 
 use crate::configs::{Tracker, application_fingerprint};
+use crate::written::Written;
 use eve_controllers::informers::Informers;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -137,8 +138,9 @@ pub struct Fleet {
     pub device_authorities: Store<DeviceCertificateAuthority>,
     /// Global options (ConfigMaps named `adamant-global-options`).
     pub options: Store<ConfigMap>,
-    /// The written configurations (named after their Devices).
-    pub device_configs: Store<DeviceConfig>,
+    /// The written configurations (named after their Devices), without the configuration of
+    /// unpaused ones ([`crate::written`]).
+    pub device_configs: Store<Written>,
     /// What invalidates kept configurations, fed by these caches.
     pub configs: Arc<Tracker>,
     /// The UUIDs of Devices deleted (their telemetry goes too), taken once by
@@ -370,7 +372,7 @@ impl Fleet {
                 watcher::Config::default().fields(&format!("metadata.name={GLOBAL_OPTIONS}")),
                 shared_for(&tracker),
             ),
-            device_configs: informers.watch(move |event: &watcher::Event<DeviceConfig>| {
+            device_configs: informers.watch(move |event: &watcher::Event<Written>| {
                 // A paused configuration (or one that was) is served as written: serve
                 // it anew. Otherwise the writer checks it against the composed one.
                 let (watcher::Event::Apply(c)

@@ -25,6 +25,7 @@ pub mod telemetry;
 mod uploads;
 pub mod usage;
 mod writer;
+pub mod written;
 
 pub use attestation::{ESCROW_LABEL, ESCROW_TYPE};
 pub use routes::Refused;

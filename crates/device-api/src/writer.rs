@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use eve_model::{Condition, Device, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus};
 use futures::StreamExt;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
@@ -19,8 +19,8 @@ use crate::{DeviceApi, configs, fleet};
 const CONFIG_WRITERS: usize = 8;
 
 /// Whether `config` is controlled by `owner` (its UID), blocking its deletion in foreground.
-fn owned_by(config: &DeviceConfig, owner: &OwnerReference) -> bool {
-    config.owner_references().iter().any(|o| {
+fn owned_by(config: &ObjectMeta, owner: &OwnerReference) -> bool {
+    config.owner_references.iter().flatten().any(|o| {
         o.uid == owner.uid && o.controller == Some(true) && o.block_owner_deletion == Some(true)
     })
 }
@@ -104,12 +104,12 @@ impl DeviceApi {
                 block_owner_deletion: Some(true),
             };
             current = match current {
-                Some(c) if c.spec == spec && owned_by(&c, &owner) => Some(c),
+                Some(c) if c.holds(&served.hash) && owned_by(&c.metadata, &owner) => Some(c),
                 Some(c) => {
                     // Put back, and adopted by this Device (one made by hand, or left by a
                     // Device of the same name that is gone).
-                    let mut next = (*c).clone();
-                    next.spec = spec;
+                    let mut next = DeviceConfig::new(&key.name, spec);
+                    next.metadata = c.metadata.clone();
                     let mut owners = next.metadata.owner_references.take().unwrap_or_default();
                     owners.retain(|o| !(o.kind == owner.kind && o.name == owner.name));
                     owners.retain(|o| o.controller != Some(true));
@@ -117,7 +117,8 @@ impl DeviceApi {
                     next.metadata.owner_references = Some(owners);
                     Some(Arc::new(
                         api.replace(&key.name, &PostParams::default(), &next)
-                            .await?,
+                            .await?
+                            .into(),
                     ))
                 }
                 None => {
@@ -125,7 +126,7 @@ impl DeviceApi {
                     next.metadata.namespace = Some(namespace.clone());
                     next.metadata.owner_references = Some(vec![owner]);
                     match api.create(&PostParams::default(), &next).await {
-                        Ok(created) => Some(Arc::new(created)),
+                        Ok(created) => Some(Arc::new(created.into())),
                         // Another replica wrote it first: check it on its watch event.
                         Err(kube::Error::Api(e)) if e.code == 409 => return Ok(()),
                         Err(e) => return Err(e),
