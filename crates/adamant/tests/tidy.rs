@@ -448,3 +448,39 @@ fn admission_dispatches_on_types_and_reads_typed_fields() {
         "dispatch through the admission table and read the decoded type: {found:?}"
     );
 }
+
+/// The EVE half opens watches only through its shared informers (one watch and one cache per
+/// kind in a process; `serve_keeps_one_watch_per_kind_for_the_controllers_and_the_device_api`
+/// counts them on a running server): no other file starts a kube-runtime watcher or reflector.
+#[test]
+fn the_eve_half_watches_only_through_its_shared_informers() {
+    let mut files = Vec::new();
+    for krate in ["eve-controllers", "device-api", "adamant"] {
+        rust_files(
+            &workspace().join("crates").join(krate).join("src"),
+            &mut files,
+        );
+    }
+    let informers = workspace().join("crates/eve-controllers/src/informers.rs");
+    assert!(files.contains(&informers));
+    let mut found = Vec::new();
+    for file in files.iter().filter(|f| **f != informers) {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            for forbidden in [
+                "watcher(",
+                "reflector::reflector(",
+                ".reflect(",
+                "watch_object(",
+            ] {
+                if line.contains(forbidden) && !line.trim_start().starts_with("//") {
+                    found.push(format!("{}:{}: {forbidden}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "register with eve_controllers::informers::Informers instead: {found:?}"
+    );
+}

@@ -346,9 +346,11 @@ pub fn plan_daemon_set(
 ) -> DaemonPlan {
     let mut plan = DaemonPlan::default();
     let mut by_device: HashMap<&str, Vec<&Member>> = HashMap::new();
+    let eligible_set: std::collections::HashSet<&str> =
+        eligible.iter().map(String::as_str).collect();
     for m in members {
         match &m.device {
-            Some(d) if m.placed && eligible.iter().any(|e| e == d) => {
+            Some(d) if m.placed && eligible_set.contains(d.as_str()) => {
                 by_device.entry(d.as_str()).or_default().push(m)
             }
             _ => plan.delete.push(m.name.clone()),

@@ -107,8 +107,9 @@ fn status(
     hash: &str,
 ) -> ApplicationDaemonSetStatus {
     let old = ds.status.clone().unwrap_or_default();
+    let eligible: std::collections::HashSet<&str> = eligible.iter().map(String::as_str).collect();
     let on_eligible =
-        |m: &Member| m.device.as_ref().is_some_and(|d| eligible.contains(d)) && m.placed;
+        |m: &Member| m.device.as_deref().is_some_and(|d| eligible.contains(d)) && m.placed;
     let count = |f: &dyn Fn(&Member) -> bool| members.iter().filter(|m| f(m)).count() as i32;
     let current = count(&on_eligible);
     let updated = count(&|m| on_eligible(m) && m.hash == hash);

@@ -72,8 +72,9 @@ pub(super) async fn reconcile(
             total: ctx.load_in(&ns),
             ..Load::default()
         };
+        let deleted: std::collections::HashSet<&String> = plan.delete.iter().collect();
         for m in &before {
-            if let (Some(d), false) = (&m.device, plan.delete.contains(&m.name)) {
+            if let (Some(d), false) = (&m.device, deleted.contains(&m.name)) {
                 *load.own.entry(d.clone()).or_default() += 1;
             }
         }
