@@ -356,7 +356,10 @@ fn gauge<'a>(
 impl Collector for Fleet {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut devices = self.devices.state();
-        devices.sort_by_key(|d| (d.namespace(), d.name_any()));
+        devices.sort_by(|a, b| {
+            (&a.metadata.namespace, &a.metadata.name)
+                .cmp(&(&b.metadata.namespace, &b.metadata.name))
+        });
         let keyed: Vec<(String, String, &Device)> = devices
             .iter()
             .map(|d| (d.namespace().unwrap_or_default(), d.name_any(), &**d))
@@ -484,7 +487,10 @@ impl Collector for Fleet {
             ])?)?;
         }
         let mut applications = self.applications.state();
-        applications.sort_by_key(|a| (a.namespace(), a.name_any()));
+        applications.sort_by(|a, b| {
+            (&a.metadata.namespace, &a.metadata.name)
+                .cmp(&(&b.metadata.namespace, &b.metadata.name))
+        });
         let mut family = encoder.encode_descriptor(
             "eve_application_state",
             "1 for the state each Application is in (status.state; PENDING before its device reports it), with the device it is on",

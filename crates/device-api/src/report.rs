@@ -323,7 +323,7 @@ impl Reporter {
                 let namespace = device.namespace().unwrap_or_default();
                 // A device reports only on the Applications placed on it.
                 let app = fleet.application(&info.app_id).filter(|a| {
-                    a.namespace().as_deref() == Some(namespace.as_str())
+                    a.metadata.namespace.as_deref() == Some(namespace.as_str())
                         && a.spec.node_name.as_deref() == Some(device.name_any().as_str())
                 });
                 if let Some(app) = app {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use eve_model::{Application, DeviceNetwork, Image, NetworkConfig};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Snapshot;
@@ -20,7 +19,7 @@ impl Snapshot for Fleet {
         self.images
             .state()
             .into_iter()
-            .filter(|i| i.namespace().as_deref() == Some(namespace))
+            .filter(|i| i.metadata.namespace.as_deref() == Some(namespace))
             .collect()
     }
 
@@ -40,7 +39,7 @@ impl Snapshot for Fleet {
         self.networks
             .state()
             .into_iter()
-            .filter(|n| n.namespace().as_deref() == Some(namespace))
+            .filter(|n| n.metadata.namespace.as_deref() == Some(namespace))
             .collect()
     }
 

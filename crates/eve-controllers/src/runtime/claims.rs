@@ -18,7 +18,7 @@ pub(super) async fn reconcile(ctx: &Ctx, ns: &str) -> Result<(), Error> {
     let claims: HashMap<String, Arc<PersistentVolumeClaim>> = ctx
         .caches
         .claims
-        .state_filter(|c| c.namespace().as_deref() == Some(ns))
+        .state_filter(|c| c.metadata.namespace.as_deref() == Some(ns))
         .into_iter()
         .map(|c| (c.name_any(), c))
         .collect();

@@ -69,21 +69,21 @@ impl Ctx {
         let mut devices = self
             .caches
             .devices
-            .state_filter(|d| d.namespace().as_deref() == Some(ns));
-        devices.sort_by_key(|d| d.name_any());
+            .state_filter(|d| d.metadata.namespace.as_deref() == Some(ns));
+        devices.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         devices
     }
 
     pub(super) fn networks_in(&self, ns: &str) -> Vec<Arc<DeviceNetwork>> {
         self.caches
             .networks
-            .state_filter(|n| n.namespace().as_deref() == Some(ns))
+            .state_filter(|n| n.metadata.namespace.as_deref() == Some(ns))
     }
 
     pub(super) fn apps_in(&self, ns: &str) -> Vec<Arc<Application>> {
         self.caches
             .applications
-            .state_filter(|a| a.namespace().as_deref() == Some(ns))
+            .state_filter(|a| a.metadata.namespace.as_deref() == Some(ns))
     }
 
     /// What placement in `ns` depends on besides devices: `networks` by name, and the claims
@@ -94,7 +94,7 @@ impl Ctx {
             context.networks.insert(n.name_any(), n);
         }
         for c in self.caches.claims.state() {
-            if c.namespace().as_deref() == Some(ns)
+            if c.metadata.namespace.as_deref() == Some(ns)
                 && let Some(device) = c.annotations().get(annotations::BOUND_DEVICE)
             {
                 context.bound_claims.insert(c.name_any(), device.clone());

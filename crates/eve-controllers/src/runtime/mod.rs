@@ -232,12 +232,12 @@ impl Triggers {
     fn all_in(&self, ns: &str) {
         let caches = &self.caches;
         for d in caches.deployments.state() {
-            if d.namespace().as_deref() == Some(ns) {
+            if d.metadata.namespace.as_deref() == Some(ns) {
                 self.deployment(ns, &d.name_any());
             }
         }
         for d in caches.daemon_sets.state() {
-            if d.namespace().as_deref() == Some(ns) {
+            if d.metadata.namespace.as_deref() == Some(ns) {
                 self.daemon_set(ns, &d.name_any());
             }
         }

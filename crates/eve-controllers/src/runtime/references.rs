@@ -21,7 +21,7 @@ pub(super) async fn reconcile(ctx: &Ctx, ns: &str) -> Result<(), Error> {
     let images: HashSet<String> = ctx
         .caches
         .images
-        .state_filter(|i| i.namespace().as_deref() == Some(ns))
+        .state_filter(|i| i.metadata.namespace.as_deref() == Some(ns))
         .iter()
         .map(|i| i.name_any())
         .collect();
@@ -29,7 +29,7 @@ pub(super) async fn reconcile(ctx: &Ctx, ns: &str) -> Result<(), Error> {
     let claims = ctx
         .caches
         .claims
-        .state_filter(|c| c.namespace().as_deref() == Some(ns))
+        .state_filter(|c| c.metadata.namespace.as_deref() == Some(ns))
         .iter()
         .map(|c| {
             let spec = c.spec.clone().unwrap_or_default();
