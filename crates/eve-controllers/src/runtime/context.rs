@@ -44,7 +44,14 @@ pub(super) struct Ctx {
     pub(super) caches: Caches,
     pub(super) events: Events,
     pub(super) expectations: Arc<Expectations<Owner>>,
+    /// When each owner's reconcile last ran its course ([`Ctx::paced`]).
+    pub(super) pacer: std::sync::Mutex<std::collections::HashMap<Owner, std::time::Instant>>,
 }
+
+/// The least time between two runs of one owner's reconcile, each of which reads every
+/// Application and Device of its namespace: a stream of events (a fleet's reports) coalesces
+/// into at most a few runs a second instead of keeping a core busy.
+pub(super) const PACE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A merge patch of `status` alone.
 #[derive(Debug, Serialize)]
@@ -63,7 +70,33 @@ pub(super) fn controller_of(app: &Application) -> Option<&OwnerReference> {
         .find(|o| o.controller == Some(true))
 }
 
+/// [`Ctx::paced`] over the table of last runs.
+fn pace(
+    last: &mut std::collections::HashMap<Owner, std::time::Instant>,
+    owner: &Owner,
+    now: std::time::Instant,
+) -> Option<std::time::Duration> {
+    if let Some(at) = last.get(owner) {
+        let since = now.saturating_duration_since(*at);
+        if since < PACE {
+            return Some(PACE - since);
+        }
+    }
+    last.insert(owner.clone(), now);
+    None
+}
+
 impl Ctx {
+    /// None when `owner`'s reconcile may run now (and it is noted as running); else how long
+    /// until it may, [`PACE`] after its last run.
+    pub(super) fn paced(
+        &self,
+        owner: &Owner,
+        now: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        pace(&mut self.pacer.lock().expect("not poisoned"), owner, now)
+    }
+
     /// The Devices of `ns`, by name.
     pub(super) fn devices_in(&self, ns: &str) -> Vec<Arc<Device>> {
         let mut devices = self
@@ -149,5 +182,27 @@ impl Ctx {
             Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_owner_is_reconciled_at_most_once_a_pace_and_owners_apart() {
+        let mut last = std::collections::HashMap::new();
+        let a = Owner::Namespace(ObjectRef::new("a"));
+        let b = Owner::Namespace(ObjectRef::new("b"));
+        let t0 = Instant::now();
+        assert_eq!(pace(&mut last, &a, t0), None, "the first run goes");
+        assert_eq!(pace(&mut last, &b, t0), None, "another owner too");
+        let soon = t0 + Duration::from_millis(50);
+        assert_eq!(
+            pace(&mut last, &a, soon),
+            Some(PACE - Duration::from_millis(50))
+        );
+        assert_eq!(pace(&mut last, &a, t0 + PACE), None, "a pace later it runs");
     }
 }

@@ -24,6 +24,9 @@ pub(super) async fn reconcile(
     if let Some(wait) = ctx.expectations.pending(&owner, Instant::now()) {
         return Ok(Action::requeue(wait));
     }
+    if let Some(wait) = ctx.paced(&owner, Instant::now()) {
+        return Ok(Action::requeue(wait));
+    }
     // Being deleted: left alone, as a deployment is.
     if ds.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());

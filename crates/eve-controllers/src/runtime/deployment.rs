@@ -27,6 +27,9 @@ pub(super) async fn reconcile(
     if let Some(wait) = ctx.expectations.pending(&owner, Instant::now()) {
         return Ok(Action::requeue(wait));
     }
+    if let Some(wait) = ctx.paced(&owner, Instant::now()) {
+        return Ok(Action::requeue(wait));
+    }
     // Being deleted: left alone, so that `--cascade=orphan` keeps its applications and
     // `foreground` deletes them first. Applications whose owner is gone (or was another object
     // of the same name) are the garbage collector's.

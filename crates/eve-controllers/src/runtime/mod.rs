@@ -333,6 +333,32 @@ fn its_namespace<K: Resource>(triggers: &Triggers, change: Change<'_, K>) {
     }
 }
 
+/// A digest of what the reconcilers read of an Application: who it is and its spec
+/// (generation), labels, annotations, owners, deletion, binding, and of its status only its
+/// state and when it last turned RUNNING (availability).
+fn owner_view(app: &Application) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let meta = &app.metadata;
+    (&meta.uid, meta.generation, &meta.labels, &meta.annotations).hash(&mut h);
+    for o in meta.owner_references.iter().flatten() {
+        (&o.uid, o.controller).hash(&mut h);
+    }
+    meta.deletion_timestamp.is_some().hash(&mut h);
+    app.spec.node_name.hash(&mut h);
+    if let Some(status) = &app.status {
+        status.state.hash(&mut h);
+        status
+            .statuses
+            .iter()
+            .rev()
+            .find(|s| s.state == "RUNNING")
+            .map(|s| s.timestamp.0.as_second())
+            .hash(&mut h);
+    }
+    h.finish()
+}
+
 /// How the cache shows an Application, for expectations.
 fn observed(app: &Application) -> Observed {
     if app.metadata.deletion_timestamp.is_some() {
@@ -406,7 +432,22 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
             Some(n) => t.all_in(&n.namespace().unwrap_or_default()),
             None => t.everything(),
         });
-    let applications = handle::<Application, _, _>(informers, &slot, all, |t, change| {
+    // The reconcilers' own status writes (conditions) and a device's reports that change
+    // nothing they read need not wake them: an Application's owner and namespace hear of it
+    // only when what they read of it changes ([`owner_view`]).
+    let mut views = HashMap::new();
+    let app_changed = move |event: &watcher::Event<Application>| match event {
+        watcher::Event::Apply(a) | watcher::Event::InitApply(a) => {
+            let view = owner_view(a);
+            views.insert(ObjectRef::from_obj(a), view) != Some(view)
+        }
+        watcher::Event::Delete(a) => {
+            views.remove(&ObjectRef::from_obj(a));
+            true
+        }
+        _ => true,
+    };
+    let applications = handle::<Application, _, _>(informers, &slot, app_changed, |t, change| {
         let (app, seen) = match change {
             Change::Applied(app) => (app, observed(app)),
             Change::Deleted(app) => (app, Observed::Gone),
@@ -462,6 +503,7 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
         client,
         caches,
         expectations,
+        pacer: Default::default(),
     });
     Registered {
         ctx,
@@ -527,5 +569,64 @@ impl Registered {
         triggers.everything();
         tracing::info!("EVE controllers are running");
         Ok(caches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(value: serde_json::Value) -> Application {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn owners_hear_of_what_they_read_of_an_application_not_of_its_conditions() {
+        let base = serde_json::json!({
+            "apiVersion": "eve.lfedge.org/v1beta1",
+            "kind": "Application",
+            "metadata": {"name": "a", "namespace": "ns", "uid": "u", "generation": 1},
+            "spec": {"containers": [{"name": "c", "image": "i"}]},
+            "status": {"state": "BOOTING"},
+        });
+        let view = owner_view(&app(base.clone()));
+        let with = |path: &[&str], value: serde_json::Value| {
+            let mut v = base.clone();
+            let mut at = &mut v;
+            for p in &path[..path.len() - 1] {
+                at = &mut at[*p];
+            }
+            at[path[path.len() - 1]] = value;
+            owner_view(&app(v))
+        };
+        let condition = serde_json::json!([{"type": "Scheduled", "status": "True",
+            "reason": "Bound", "message": "", "lastTransitionTime": "2026-11-30T00:00:00Z"}]);
+        assert_eq!(
+            with(&["status", "conditions"], condition),
+            view,
+            "its own conditions"
+        );
+        assert_ne!(
+            with(&["status", "state"], "RUNNING".into()),
+            view,
+            "its state"
+        );
+        assert_ne!(with(&["spec", "nodeName"], "d".into()), view, "its binding");
+        assert_ne!(
+            with(&["metadata", "generation"], 2.into()),
+            view,
+            "its spec"
+        );
+        assert_ne!(
+            with(&["metadata", "labels"], serde_json::json!({"k": "v"})),
+            view
+        );
+        assert_ne!(
+            with(
+                &["metadata", "deletionTimestamp"],
+                "2026-11-30T00:00:00Z".into()
+            ),
+            view
+        );
     }
 }

@@ -19,6 +19,9 @@ pub(super) async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Ctx>) -> Resul
     if let Some(wait) = ctx.expectations.pending(&owner, Instant::now()) {
         return Ok(Action::requeue(wait));
     }
+    if let Some(wait) = ctx.paced(&owner, Instant::now()) {
+        return Ok(Action::requeue(wait));
+    }
     let ns = namespace.name_any();
     references::reconcile(&ctx, &ns).await?;
     binding::reconcile(&ctx, &owner, &ns).await?;
