@@ -568,10 +568,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         eve::local_client(server.clone(), stopped.clone()),
         fleet,
         server.vault().as_ref(),
-        Some(&args.data_dir),
         &args.devices,
-        args.advertise_address.as_deref(),
-        Some(&args.data_dir.join("pki")),
+        DeviceFiles {
+            data_dir: Some(&args.data_dir),
+            advertise_address: args.advertise_address.as_deref(),
+            exports: Some(&args.data_dir.join("pki")),
+        },
         stopped.clone(),
     )
     .await?;
@@ -622,23 +624,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where `adamant serve` keeps its device API's files: none in cluster mode.
+#[derive(Clone, Copy, Default)]
+struct DeviceFiles<'a> {
+    /// The data directory (the embedded telemetry store's).
+    data_dir: Option<&'a std::path::Path>,
+    /// The address devices are told to reach, for the certificate.
+    advertise_address: Option<&'a str>,
+    /// Where the controller's certificates are written (the vault is the truth).
+    exports: Option<&'a std::path::Path>,
+}
+
 /// Starts the device API on `args.device_addr` with the keys in `vault`; returns where it
-/// listens and its task. With `exports`, the controller's certificates are written there (the
-/// vault is the truth).
+/// listens and its task.
 async fn start_device_api(
     client: kube::Client,
     fleet: device_api::fleet::Fleet,
     vault: &dyn pki::Vault,
-    data_dir: Option<&std::path::Path>,
     args: &DeviceArgs,
-    advertise_address: Option<&str>,
-    exports: Option<&std::path::Path>,
+    files: DeviceFiles<'_>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(
     std::net::SocketAddr,
     tokio::task::JoinHandle<()>,
     Arc<device_api::DeviceApi>,
 )> {
+    let DeviceFiles {
+        data_dir,
+        advertise_address,
+        exports,
+    } = files;
     let default_store = match data_dir {
         Some(_) => TelemetryUrl::Embedded,
         None => TelemetryUrl::Memory,
@@ -760,10 +775,8 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
             client.clone(),
             fleet,
             &device_api::pki::SecretVault::new(client.clone()),
-            None,
             &args.devices,
-            None,
-            None,
+            DeviceFiles::default(),
             stopped.clone(),
         )
         .await?;

@@ -327,7 +327,7 @@ impl Fleet {
         }
         let paused_configs = tracker.clone();
         let mut paused = HashSet::new();
-        let fleet = Fleet {
+        Fleet {
             departures: Arc::new(std::sync::Mutex::new(Some(departures))),
             devices,
             applications: informers.watch(move |event| {
@@ -398,8 +398,7 @@ impl Fleet {
             configs: tracker.clone(),
             index,
             apps,
-        };
-        fleet
+        }
     }
 
     /// Returns once every cache has its first list.
