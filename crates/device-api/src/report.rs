@@ -167,12 +167,17 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
     Value::Object(status)
 }
 
-fn seen_key(device: &Device) -> String {
-    format!(
-        "{}/{}/seen",
-        device.namespace().unwrap_or_default(),
-        device.name_any()
+/// The key of `device`'s last report.
+fn report_key(device: &Device) -> String {
+    device_key(
+        device.metadata.namespace.as_deref().unwrap_or_default(),
+        device.metadata.name.as_deref().unwrap_or_default(),
     )
+}
+
+/// The key of when `device`'s heartbeat was last written.
+fn seen_key(device: &Device) -> String {
+    format!("{}/seen", report_key(device))
 }
 
 fn ready(since: &str, now: &str) -> Value {
@@ -257,24 +262,21 @@ impl Reporter {
 
     /// Forgets what was last written for a deleted Device.
     pub fn forget(&self, device: &kube::runtime::reflector::ObjectRef<Device>) {
-        let prefix = format!(
-            "{}/{}",
-            device.namespace.clone().unwrap_or_default(),
-            device.name
+        let key = device_key(
+            device.namespace.as_deref().unwrap_or_default(),
+            &device.name,
         );
-        self.last
-            .lock()
-            .expect("not poisoned")
-            .retain(|key, _| key != &prefix && !key.starts_with(&format!("{prefix}/")));
-        self.liveness.forget(&prefix);
+        let mut last = self.last.lock().expect("not poisoned");
+        last.remove(&format!("{key}/seen"));
+        last.remove(&key);
+        self.liveness.forget(&key);
     }
 
     /// Any authenticated request: noted in memory; the Device's heartbeat written only when
     /// due ([`heartbeat_due`]).
     pub async fn seen(&self, device: &Device) {
         let now = Instant::now();
-        let key = device_key(&device.namespace().unwrap_or_default(), &device.name_any());
-        self.liveness.heard(key, now);
+        self.liveness.heard(report_key(device), now);
         let due = {
             let mut last = self.last.lock().expect("not poisoned");
             let seen = seen_key(device);
@@ -307,12 +309,7 @@ impl Reporter {
         match message.info_content {
             Some(InfoContent::Dinfo(info)) => {
                 let status = device_status(&info);
-                let key = format!(
-                    "{}/{}",
-                    device.namespace().unwrap_or_default(),
-                    device.name_any()
-                );
-                if self.due(device, &key, &status) {
+                if self.due(device, &report_key(device), &status) {
                     self.write_device(device, status).await?;
                     // The write was the heartbeat too.
                     return Ok(());
@@ -628,13 +625,7 @@ pub async fn watch_silence(
         for device in devices.state() {
             // Heard here within the grace: alive, whatever the stored heartbeat says (its
             // next request writes one).
-            if !silent(&device, at, grace)
-                || liveness.alive(
-                    &device_key(&device.namespace().unwrap_or_default(), &device.name_any()),
-                    instant,
-                    grace,
-                )
-            {
+            if !silent(&device, at, grace) || liveness.alive(&report_key(&device), instant, grace) {
                 continue;
             }
             let minutes = grace.as_secs() / 60;

@@ -66,13 +66,7 @@ trait Start: Send {
 
 impl<K> Start for Slot<K>
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     fn start(&mut self, client: &Client, stop: &watch::Receiver<bool>) {
         if matches!(self, Slot::Running) {
@@ -149,13 +143,7 @@ impl Informers {
     /// The cache of every `K`, without a handler.
     pub fn store<K>(&self) -> Store<K>
     where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
     {
         self.watch_with(watcher::Config::default(), |_: &watcher::Event<K>| {})
     }
@@ -163,13 +151,7 @@ impl Informers {
     /// The cache of every `K`, and `handler` called on each of its events.
     pub fn watch<K>(&self, handler: impl FnMut(&watcher::Event<K>) + Send + 'static) -> Store<K>
     where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
     {
         self.watch_with(watcher::Config::default(), handler)
     }
@@ -186,13 +168,7 @@ impl Informers {
         handler: impl FnMut(&watcher::Event<K>) + Send + 'static,
     ) -> Store<K>
     where
-        K: Resource<DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + serde::de::DeserializeOwned
-            + Send
-            + Sync
-            + 'static,
+        K: Watched,
     {
         let mut table = self.kinds.lock().expect("not poisoned");
         assert!(
@@ -228,10 +204,5 @@ impl Informers {
         for slot in table.slots.values_mut() {
             slot.start(&self.client, &self.stop);
         }
-    }
-
-    /// How many watches run (one per kind and field selector).
-    pub fn watches(&self) -> usize {
-        self.kinds.lock().expect("not poisoned").slots.len()
     }
 }

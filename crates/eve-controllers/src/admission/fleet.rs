@@ -14,33 +14,26 @@ use super::application;
 use super::check::Check;
 use super::table::Rules;
 
-impl Rules for ApplicationDeployment {
-    fn normalize(object: &mut Value) -> Vec<quantity::Invalid> {
-        quantity::normalize_template(object)
-    }
+/// The two workload kinds share their rules: both have `spec.selector` and `spec.template`.
+macro_rules! workload_kind {
+    ($($kind:ty),*) => {$(
+        impl Rules for $kind {
+            fn normalize(object: &mut Value) -> Vec<quantity::Invalid> {
+                quantity::normalize_template(object)
+            }
 
-    async fn validate(
-        check: &mut Check<'_>,
-        object: &Self,
-        _: Option<&Self>,
-    ) -> Result<(), Refusal> {
-        workload(check, &object.spec.selector, &object.spec.template).await
-    }
+            async fn validate(
+                check: &mut Check<'_>,
+                object: &Self,
+                _: Option<&Self>,
+            ) -> Result<(), Refusal> {
+                workload(check, &object.spec.selector, &object.spec.template).await
+            }
+        }
+    )*};
 }
 
-impl Rules for ApplicationDaemonSet {
-    fn normalize(object: &mut Value) -> Vec<quantity::Invalid> {
-        quantity::normalize_template(object)
-    }
-
-    async fn validate(
-        check: &mut Check<'_>,
-        object: &Self,
-        _: Option<&Self>,
-    ) -> Result<(), Refusal> {
-        workload(check, &object.spec.selector, &object.spec.template).await
-    }
-}
+workload_kind!(ApplicationDeployment, ApplicationDaemonSet);
 
 async fn workload(
     check: &mut Check<'_>,

@@ -26,55 +26,32 @@ trait Policy:
     fn certificate(&self) -> &str;
 }
 
-impl Policy for OnboardCertificate {
-    const CA: bool = false;
-    fn certificate(&self) -> &str {
-        &self.spec.certificate
-    }
+/// Each policy kind: its certificate (`spec.certificate`), whether it is a CA's, and its rules.
+macro_rules! policy_kind {
+    ($($kind:ty => $ca:expr),* $(,)?) => {$(
+        impl Policy for $kind {
+            const CA: bool = $ca;
+            fn certificate(&self) -> &str {
+                &self.spec.certificate
+            }
+        }
+
+        impl Rules for $kind {
+            async fn validate(
+                check: &mut Check<'_>,
+                object: &Self,
+                _: Option<&Self>,
+            ) -> Result<(), Refusal> {
+                policy(check, object).await
+            }
+        }
+    )*};
 }
 
-impl Policy for OnboardCertificateAuthority {
-    const CA: bool = true;
-    fn certificate(&self) -> &str {
-        &self.spec.certificate
-    }
-}
-
-impl Policy for DeviceCertificateAuthority {
-    const CA: bool = true;
-    fn certificate(&self) -> &str {
-        &self.spec.certificate
-    }
-}
-
-impl Rules for OnboardCertificate {
-    async fn validate(
-        check: &mut Check<'_>,
-        object: &Self,
-        _: Option<&Self>,
-    ) -> Result<(), Refusal> {
-        policy(check, object).await
-    }
-}
-
-impl Rules for OnboardCertificateAuthority {
-    async fn validate(
-        check: &mut Check<'_>,
-        object: &Self,
-        _: Option<&Self>,
-    ) -> Result<(), Refusal> {
-        policy(check, object).await
-    }
-}
-
-impl Rules for DeviceCertificateAuthority {
-    async fn validate(
-        check: &mut Check<'_>,
-        object: &Self,
-        _: Option<&Self>,
-    ) -> Result<(), Refusal> {
-        policy(check, object).await
-    }
+policy_kind! {
+    OnboardCertificate => false,
+    OnboardCertificateAuthority => true,
+    DeviceCertificateAuthority => true,
 }
 
 async fn policy<P: Policy>(check: &mut Check<'_>, object: &P) -> Result<(), Refusal> {
