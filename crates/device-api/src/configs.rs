@@ -42,6 +42,8 @@ pub struct Served {
     pub sealed: Bytes,
     /// Where it comes from.
     pub source: Source,
+    /// What the objects ask for that it could not carry ([`crate::compose::Composed`]).
+    pub problems: Vec<String>,
 }
 
 impl Served {
@@ -195,9 +197,36 @@ pub fn from_json(
     Ok((config, hash))
 }
 
-/// The JSON form of a configuration (proto3 JSON mapping).
+/// What a DeviceConfig shows in place of a password sent in the clear (to a device that has not
+/// uploaded its ECDH certificate): who may read DeviceConfigs may not read Secrets.
+pub const REDACTED: &str = "(from its Secret; not shown)";
+
+/// The JSON form of a configuration (proto3 JSON mapping), passwords in clear fields
+/// [`REDACTED`] (encrypted ones are shown: only the device can read them).
 pub fn to_json(config: &EdgeDevConfig) -> serde_json::Value {
-    serde_json::to_value(config).unwrap_or(serde_json::Value::Null)
+    let in_clear = config.datastores.iter().any(|s| !s.password.is_empty())
+        || config
+            .networks
+            .iter()
+            .flat_map(|n| n.wireless.iter().flat_map(|w| &w.wifi_cfg))
+            .any(|w| !w.password.is_empty());
+    if !in_clear {
+        return serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+    }
+    let mut shown = config.clone();
+    for store in &mut shown.datastores {
+        if !store.password.is_empty() {
+            store.password = REDACTED.into();
+        }
+    }
+    for network in &mut shown.networks {
+        for wifi in network.wireless.iter_mut().flat_map(|w| w.wifi_cfg.iter_mut()) {
+            if !wifi.password.is_empty() {
+                wifi.password = REDACTED.into();
+            }
+        }
+    }
+    serde_json::to_value(&shown).unwrap_or(serde_json::Value::Null)
 }
 
 /// A hash of what an Application contributes to its device's configuration (its state
@@ -220,6 +249,7 @@ mod tests {
 
     fn served(hash: &str) -> Arc<Served> {
         Arc::new(Served {
+            problems: Vec::new(),
             hash: hash.into(),
             sealed: Bytes::new(),
             source: Source::Composed,

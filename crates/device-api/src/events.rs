@@ -123,8 +123,8 @@ impl DeviceEvents {
     }
 
     /// `device` was given the configuration of `hash`: recorded when the hash is not the one it
-    /// was given last.
-    pub fn delivered(&self, device: &Device, hash: &str) {
+    /// was given last, with a Warning for what the objects asked that it could not carry.
+    pub fn delivered(&self, device: &Device, hash: &str, problems: &[String]) {
         let uid = device.uid().unwrap_or_default();
         {
             let mut delivered = self.delivered.lock().expect("not poisoned");
@@ -142,6 +142,14 @@ impl DeviceEvents {
             "DeliverConfig",
             format!("the device fetched its configuration {hash}"),
         ));
+        if !problems.is_empty() {
+            self.events.record(Record::warning(
+                reference(device),
+                "ConfigIncomplete",
+                "DeliverConfig",
+                problems.join("; "),
+            ));
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use eve_model::{
 use crate::configs::{Tracker, application_fingerprint};
 use crate::written::Written;
 use eve_controllers::informers::Informers;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -138,6 +138,8 @@ pub struct Fleet {
     pub device_authorities: Store<DeviceCertificateAuthority>,
     /// Global options (ConfigMaps named `adamant-global-options`).
     pub options: Store<ConfigMap>,
+    /// Secrets: the credentials of data stores and Wi-Fi networks.
+    pub secrets: Store<Secret>,
     /// The written configurations (named after their Devices), without the configuration of
     /// unpaused ones ([`crate::written`]).
     pub device_configs: Store<Written>,
@@ -365,6 +367,15 @@ impl Fleet {
             classes: informers.watch(shared_for(&tracker)),
             networks: informers.watch(shared_for(&tracker)),
             network_configs: informers.watch(shared_for(&tracker)),
+            // Not the Secrets made per device (escrowed keys) or by the cluster (tokens): they
+            // are no one's credentials, and would recompose every configuration as they come.
+            secrets: informers.watch_with(
+                watcher::Config::default().fields(&format!(
+                    "type!={},type!=kubernetes.io/service-account-token",
+                    crate::attestation::ESCROW_TYPE
+                )),
+                shared_for(&tracker),
+            ),
             onboard_certificates: informers.store(),
             onboard_authorities: informers.store(),
             device_authorities: informers.store(),

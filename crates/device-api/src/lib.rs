@@ -10,6 +10,7 @@
 
 mod attestation;
 pub mod budget;
+pub mod cipher;
 pub mod compose;
 pub mod configs;
 pub mod events;

@@ -23,6 +23,9 @@ pub use pki::secret::NAMESPACE;
 /// What can go wrong with the device PKI.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
+    /// The ECDH key does not serve for encryption.
+    #[error("the device API's ECDH key: {0}")]
+    Cipher(#[from] crate::cipher::CipherError),
     /// The vault refused or failed.
     #[error("the device certificates: {0}")]
     Vault(#[from] VaultError),
@@ -45,6 +48,8 @@ pub struct ControllerCerts {
     pub signing: Pair,
     /// The ECDH certificate and key.
     pub ecdh: Pair,
+    /// Encrypts for devices with the ECDH key.
+    pub sealer: crate::cipher::Sealer,
     /// Signs responses.
     pub signer: Arc<Signer>,
     /// The body of `GET /certs`: a signed `ZControllerCert`.
@@ -180,10 +185,14 @@ impl ControllerCerts {
         let confighash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(
             format!("{}{}", signing.certificate_pem, ecdh.certificate_pem).as_bytes(),
         ));
+        // Devices name the certificate by the hash `certs` serves.
+        let sealer =
+            crate::cipher::Sealer::new(&ecdh.key_pem, sha256(ecdh.certificate_pem.as_bytes()).to_vec())?;
         Ok(ControllerCerts {
             root_pem: root.certificate_pem.clone(),
             signing,
             ecdh,
+            sealer,
             signer,
             certs_body,
             confighash,

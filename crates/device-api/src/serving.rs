@@ -34,7 +34,8 @@ impl DeviceApi {
         if served.hash == request.config_hash {
             return Ok(status(StatusCode::NOT_MODIFIED));
         }
-        self.events.delivered(&device, &served.hash);
+        self.events
+            .delivered(&device, &served.hash, &served.problems);
         Ok(answer(StatusCode::OK, served.sealed.clone()))
     }
 
@@ -52,23 +53,29 @@ impl DeviceApi {
     }
 
     fn serve_now(&self, device: &Device, uuid: &str) -> Served {
-        let composed = || compose::compose(&self.fleet, device, uuid, &self.certs.confighash);
+        let composed = || compose::compose(
+                &self.fleet,
+                &self.certs.sealer,
+                device,
+                uuid,
+                &self.certs.confighash,
+            );
         let written = self.fleet.device_configs.get(
             &ObjectRef::new(&device.name_any()).within(&device.namespace().unwrap_or_default()),
         );
-        let (config, hash, source) = match written.filter(|c| c.spec.is_paused()) {
+        let (config, hash, source, problems) = match written.filter(|c| c.spec.is_paused()) {
             Some(c) => {
                 match configs::from_json(c.spec.config.as_ref(), uuid, &self.certs.confighash) {
-                    Ok((config, hash)) => (config, hash, Source::Paused),
+                    Ok((config, hash)) => (config, hash, Source::Paused, Vec::new()),
                     Err(why) => {
                         let c = composed();
-                        (c.config, c.hash, Source::Invalid(why))
+                        (c.config, c.hash, Source::Invalid(why), c.problems)
                     }
                 }
             }
             None => {
                 let c = composed();
-                (c.config, c.hash, Source::Composed)
+                (c.config, c.hash, Source::Composed, c.problems)
             }
         };
         let sealed = self.seal(&ConfigResponse {
@@ -79,6 +86,7 @@ impl DeviceApi {
             hash,
             sealed,
             source,
+            problems,
         }
     }
 }

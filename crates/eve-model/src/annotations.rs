@@ -21,6 +21,9 @@ pub const REBOOT: &str = "eve.lfedge.org/reboot";
 /// Device: a number; raising it shuts the device's applications down once (EVE API:
 /// `shutdown.counter`).
 pub const SHUTDOWN: &str = "eve.lfedge.org/shutdown";
+/// Device: `"true"` puts the device in maintenance mode (EVE API: `maintenance_mode`): it stops
+/// its applications' updates and reports `MAINTENANCE_MODE`; `"false"` or absent: normal.
+pub const MAINTENANCE: &str = "eve.lfedge.org/maintenance";
 /// Device: a number; raising it asks the device to send a fresh set of logs and info.
 pub const COLLECT_INFO: &str = "eve.lfedge.org/collect-info";
 /// Application: a number; raising it restarts the application once (EVE API: `restart.counter`).
@@ -53,6 +56,7 @@ pub const KNOWN: &[&str] = &[
     CONFIG_ITEMS,
     REBOOT,
     SHUTDOWN,
+    MAINTENANCE,
     COLLECT_INFO,
     RESTART,
     PURGE,
@@ -90,5 +94,15 @@ pub fn networks(value: &str) -> Vec<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| s.rsplit('/').next().unwrap_or(s).to_owned())
+        .collect()
+}
+
+/// The names of a comma-separated list annotation (`a, b`), empty ones left out.
+pub fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
         .collect()
 }

@@ -131,6 +131,21 @@ pub struct DeviceStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub observed_generation: Option<i64>,
+    /// The device's ECDH certificate, as it uploaded it (`attest` with its certificates): the
+    /// key data store and Wi-Fi credentials are encrypted for. Without it they are sent in the
+    /// clear fields.
+    #[serde(rename = "ecdhCertificate", default, skip_serializing_if = "Option::is_none")]
+    pub ecdh_certificate: Option<EcdhCertificate>,
+}
+
+/// A device's ECDH certificate, by what encryption for it needs.
+#[derive(Clone, Debug, Default, PartialEq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EcdhCertificate {
+    /// The certificate's hash as the device names it (`certHash`), hex.
+    pub hash: String,
+    /// Its P-256 public key (SEC1, uncompressed), base64.
+    pub public_key: String,
 }
 
 /// An address of a device.
@@ -228,6 +243,11 @@ impl Device {
         self.status
             .as_ref()
             .and_then(|s| s.uuid.as_ref())
+            .hash(&mut h);
+        // What credentials are encrypted for.
+        self.status
+            .as_ref()
+            .and_then(|s| s.ecdh_certificate.as_ref())
             .hash(&mut h);
         h.finish()
     }

@@ -35,7 +35,7 @@ pub use crds::{
 };
 pub use device::{
     Device, DeviceAddress, DeviceCondition, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus,
-    DeviceInfo, DeviceSpec, DeviceStatus,
+    DeviceInfo, DeviceSpec, DeviceStatus, EcdhCertificate,
 };
 pub use fleet::{
     ApplicationDaemonSet, ApplicationDaemonSetSpec, ApplicationDaemonSetStatus,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use eve_model::{Application, Device, DeviceNetwork, Image, NetworkConfig};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::ResourceExt;
 use serde::Deserialize;
@@ -25,6 +25,7 @@ pub(super) struct Objects {
     pub(super) network_configs: Vec<Arc<NetworkConfig>>,
     pub(super) applications: Vec<Arc<Application>>,
     pub(super) options: Vec<Arc<ConfigMap>>,
+    pub(super) secrets: Vec<Arc<Secret>>,
 }
 
 /// The object of `value` as its type.
@@ -90,6 +91,22 @@ impl Objects {
                 _ => Vec::new(),
             };
             assert!(invalid.is_empty(), "{kind} {name}: {invalid:?}");
+            // The API server keeps a Secret's stringData as data.
+            if let Some(serde_json::Value::Object(strings)) =
+                value.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
+                use base64::Engine;
+                let data = value["data"].as_object_mut().map(std::mem::take);
+                let mut data = data.unwrap_or_default();
+                for (key, text) in strings {
+                    let text = text.as_str().unwrap_or_default().as_bytes().to_vec();
+                    data.insert(
+                        key,
+                        base64::engine::general_purpose::STANDARD.encode(text).into(),
+                    );
+                }
+                value["data"] = data.into();
+            }
             match kind.as_str() {
                 "Device" => self.devices.push(typed(value)),
                 "Image" => self.images.push(typed(value)),
@@ -99,6 +116,7 @@ impl Objects {
                 "NetworkConfig" => self.network_configs.push(typed(value)),
                 "Application" => self.applications.push(typed(value)),
                 "ConfigMap" => self.options.push(typed(value)),
+                "Secret" => self.secrets.push(typed(value)),
                 _ => {}
             }
         }
@@ -163,7 +181,43 @@ impl Snapshot for Objects {
         bound
     }
 
+    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+        find(&self.secrets, Some(namespace), name)
+    }
+
     fn global_options(&self) -> Vec<Arc<ConfigMap>> {
         self.options.clone()
     }
+}
+
+/// The controller's ECDH key in tests.
+pub(super) fn controller_key() -> p256::SecretKey {
+    p256::SecretKey::from_slice(&[7u8; 32]).expect("a scalar")
+}
+
+/// A device's ECDH key in tests.
+pub(super) fn device_key() -> p256::SecretKey {
+    p256::SecretKey::from_slice(&[9u8; 32]).expect("a scalar")
+}
+
+/// The sealer of [`controller_key`], its certificate hashing to 32 bytes of 1.
+pub(super) fn sealer() -> crate::cipher::Sealer {
+    use p256::pkcs8::EncodePrivateKey;
+    let pem = controller_key()
+        .to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+        .expect("PEM");
+    crate::cipher::Sealer::new(&pem, vec![1; 32]).expect("a sealer")
+}
+
+/// `status.ecdhCertificate` of a Device holding [`device_key`] (its certificate hashing to 16
+/// bytes of 2), as YAML.
+pub(super) fn ecdh_status() -> String {
+    use base64::Engine;
+    use p256::elliptic_curve::sec1::ToEncodedPoint;
+    let point = device_key().public_key().to_encoded_point(false);
+    format!(
+        "status:\n  ecdhCertificate:\n    hash: {}\n    publicKey: {}\n",
+        "02".repeat(16),
+        base64::engine::general_purpose::STANDARD.encode(point.as_bytes())
+    )
 }

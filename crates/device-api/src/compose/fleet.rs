@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use eve_model::{Application, DeviceNetwork, Image, NetworkConfig};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::reflector::ObjectRef;
 
@@ -50,6 +50,10 @@ impl Snapshot for Fleet {
 
     fn applications_on(&self, namespace: &str, device: &str) -> Vec<Arc<Application>> {
         Fleet::applications_on(self, namespace, device)
+    }
+
+    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
+        self.secrets.get(&ObjectRef::new(name).within(namespace))
     }
 
     fn global_options(&self) -> Vec<Arc<ConfigMap>> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use eve_model::{Application, DeviceNetwork, Image, NetworkConfig};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 
 /// The objects composition looks up.
@@ -33,6 +33,9 @@ pub trait Snapshot {
 
     /// The Applications bound to the Device `device` in `namespace` (`spec.nodeName`), by name.
     fn applications_on(&self, namespace: &str, device: &str) -> Vec<Arc<Application>>;
+
+    /// The Secret `name` in `namespace` (credentials of data stores and Wi-Fi networks).
+    fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>>;
 
     /// The global-options ConfigMaps (`adamant-global-options`) of every namespace, in any
     /// order.

@@ -6,22 +6,25 @@ use std::path::Path;
 
 use expect_test::{Expect, expect, expect_file};
 
+use eve_api::common::ProxyProto;
+
+use super::application::shell_word;
 use super::fixture::Objects;
 use super::*;
 
 /// What the controller's certificates hash to, in every test.
-const CONFIGHASH: &str = "controller-certificates";
+pub(super) const CONFIGHASH: &str = "controller-certificates";
 
 /// The configuration `objects` give the Device `device`.
-fn compose_for(objects: &Objects, device: &str) -> Composed {
+pub(super) fn compose_for(objects: &Objects, device: &str) -> Composed {
     let device = objects.device(device);
     let uuid = crate::fleet::uuid_of(&device).expect("a UID");
-    compose(objects, &device, &uuid, CONFIGHASH)
+    compose(objects, &super::fixture::sealer(), &device, &uuid, CONFIGHASH)
 }
 
 /// `config` in proto3 JSON, as DeviceConfig objects hold it, keeping only the fields `keep`
 /// (all when empty).
-fn json(config: &EdgeDevConfig, keep: &[&str]) -> String {
+pub(super) fn json(config: &EdgeDevConfig, keep: &[&str]) -> String {
     let mut value = crate::configs::to_json(config);
     if !keep.is_empty() {
         value
@@ -33,7 +36,7 @@ fn json(config: &EdgeDevConfig, keep: &[&str]) -> String {
 }
 
 /// The objects of `yaml` plus the Device `dev1` in `lab`, annotated with `annotations`.
-fn with_device(yaml: &str, annotations: &str) -> Objects {
+pub(super) fn with_device(yaml: &str, annotations: &str) -> Objects {
     let mut objects = Objects::default();
     objects.add_yaml(&format!(
         "apiVersion: eve.lfedge.org/v1beta1
@@ -49,7 +52,7 @@ spec: {{}}
     objects
 }
 
-fn check(objects: &Objects, keep: &[&str], expected: Expect) {
+pub(super) fn check(objects: &Objects, keep: &[&str], expected: Expect) {
     let composed = compose_for(objects, "dev1");
     expected.assert_eq(&json(&composed.config, keep));
 }

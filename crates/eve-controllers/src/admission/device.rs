@@ -1,10 +1,11 @@
 //! Device (readable certificates; its device certificate, and its serial with its onboarding
 //! certificate, unique among Devices) and DeviceConfig (its Device exists).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use apimachinery::FieldError;
-use eve_model::{Device, DeviceConfig, quantity};
+use eve_model::{Device, DeviceConfig, NetworkConfig, annotations, quantity};
+use kube::ResourceExt;
 use serde_json::Value;
 
 use super::Refusal;
@@ -23,8 +24,98 @@ impl Rules for Device {
         _: Option<&Self>,
     ) -> Result<(), Refusal> {
         unique(check, object);
+        ports(check, object).await?;
+        if let Some(value) = object.annotations().get(annotations::MAINTENANCE)
+            && !matches!(value.trim(), "true" | "false")
+        {
+            check.errors.push(FieldError::invalid(
+                format!("metadata.annotations[{}]", annotations::MAINTENANCE),
+                value,
+                "must be \"true\" (maintenance mode) or \"false\"",
+            ));
+        }
         Ok(())
     }
+}
+
+/// The longest network interface name Linux takes.
+const IFNAME_MAX: usize = 15;
+
+/// A Device's ports (`eve.lfedge.org/network-<port>` annotations): each names NetworkConfigs
+/// that exist, at most one without a VLAN (the port's own network) and distinct VLANs for the
+/// others; a Wi-Fi NetworkConfig alone; names that fit an interface name.
+async fn ports(check: &mut Check<'_>, device: &Device) -> Result<(), Refusal> {
+    for (key, value) in device.annotations() {
+        let Some(port) = key.strip_prefix(annotations::NETWORK_PORT_PREFIX) else {
+            continue;
+        };
+        let path = format!("metadata.annotations[{key}]");
+        if port.len() > IFNAME_MAX {
+            check.errors.push(FieldError::invalid(
+                &path,
+                port,
+                format!("a port name has at most {IFNAME_MAX} characters (a Linux interface name)"),
+            ));
+        }
+        let names = annotations::list(value);
+        if names.is_empty() {
+            check.errors.push(FieldError::invalid(
+                &path,
+                value,
+                "name the port's NetworkConfig, or several comma-separated: one without spec.vlan (the port's own network) and one per VLAN",
+            ));
+        }
+        let mut untagged = Vec::new();
+        let mut vlans = BTreeMap::new();
+        let mut wifi = None;
+        for name in &names {
+            let Some(config) = check.fetch::<NetworkConfig>(&path, name).await? else {
+                continue;
+            };
+            if config.spec.wifi.is_some() {
+                wifi = Some(name.clone());
+            }
+            match config.spec.vlan {
+                None => untagged.push(name.clone()),
+                Some(vlan) => {
+                    if format!("{port}.{vlan}").len() > IFNAME_MAX {
+                        check.errors.push(FieldError::invalid(
+                            &path,
+                            name,
+                            format!("the VLAN interface {port}.{vlan} is longer than {IFNAME_MAX} characters: use a shorter port name"),
+                        ));
+                    }
+                    if let Some(other) = vlans.insert(vlan, name.clone()) {
+                        check.errors.push(FieldError::invalid(
+                            &path,
+                            name,
+                            format!("NetworkConfigs {other} and {name} both have VLAN {vlan}: a VLAN is one network on a port"),
+                        ));
+                    }
+                }
+            }
+        }
+        if untagged.len() > 1 {
+            check.errors.push(FieldError::invalid(
+                &path,
+                value,
+                format!(
+                    "{} have no spec.vlan: a port has one network of its own; give the others a VLAN",
+                    untagged.join(" and ")
+                ),
+            ));
+        }
+        if let Some(wifi) = wifi
+            && names.len() > 1
+        {
+            check.errors.push(FieldError::invalid(
+                &path,
+                value,
+                format!("{wifi} is a Wi-Fi network: a wireless port carries that one network only"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn unique(check: &mut Check<'_>, device: &Device) {
@@ -94,6 +185,51 @@ mod tests {
     use expect_test::expect;
 
     use crate::admission::testing::{Harness, cases, example_certificate};
+
+    #[test]
+    fn device_ports() {
+        let device = |annotations: &str| {
+            format!("kind: Device\nmetadata:\n  annotations: {{{annotations}}}\nspec: {{}}")
+        };
+        cases(
+            &[
+                "kind: NetworkConfig\nmetadata: {name: lan}\nspec: {ip: dhcp}",
+                "kind: NetworkConfig\nmetadata: {name: wan}\nspec: {ip: dhcp}",
+                "kind: NetworkConfig\nmetadata: {name: v100}\nspec: {ip: dhcp, vlan: 100}",
+                "kind: NetworkConfig\nmetadata: {name: also100}\nspec: {ip: dhcp, vlan: 100}",
+                "kind: NetworkConfig\nmetadata: {name: air}\nspec: {ip: dhcp, wifi: {ssid: office}}",
+            ],
+            &[
+                (
+                    device("eve.lfedge.org/network-eth0: 'lan, v100', eve.lfedge.org/maintenance: 'true'"),
+                    expect!["accepted"],
+                ),
+                (device("eve.lfedge.org/network-wlan0: air"), expect!["accepted"]),
+                (
+                    device("eve.lfedge.org/network-eth0: 'lan,wan,v100,also100,gone'"),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/network-eth0]: Invalid value: "also100": NetworkConfigs v100 and also100 both have VLAN 100: a VLAN is one network on a port
+                          metadata.annotations[eve.lfedge.org/network-eth0]: Invalid value: "lan,wan,v100,also100,gone": lan and wan have no spec.vlan: a port has one network of its own; give the others a VLAN
+                          metadata.annotations[eve.lfedge.org/network-eth0]: Not found: "gone": NetworkConfig ns/gone does not exist; create it first"#]],
+                ),
+                (
+                    device("eve.lfedge.org/network-wlan0: 'air,v100', eve.lfedge.org/network-averyverylongport: lan"),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/network-averyverylongport]: Invalid value: "averyverylongport": a port name has at most 15 characters (a Linux interface name)
+                          metadata.annotations[eve.lfedge.org/network-wlan0]: Invalid value: "air,v100": air is a Wi-Fi network: a wireless port carries that one network only"#]],
+                ),
+                (
+                    device("eve.lfedge.org/network-eth0: '', eve.lfedge.org/maintenance: 'yes'"),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/network-eth0]: Invalid value: "": name the port's NetworkConfig, or several comma-separated: one without spec.vlan (the port's own network) and one per VLAN
+                          metadata.annotations[eve.lfedge.org/maintenance]: Invalid value: "yes": must be "true" (maintenance mode) or "false""#]],
+                ),
+            ],
+        );
+    }
 
     #[test]
     fn devices() {

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use apimachinery::FieldError;
 use eve_model::{DeviceNetwork, NetworkConfig};
+use k8s_openapi::api::core::v1::Secret;
 
 use super::Refusal;
 use super::check::Check;
@@ -17,6 +18,34 @@ impl Rules for NetworkConfig {
         _: Option<&Self>,
     ) -> Result<(), Refusal> {
         addressing(check, object);
+        if let Some(wifi) = &object.spec.wifi {
+            if wifi.ssid.is_empty() || wifi.ssid.len() > 32 {
+                check.errors.push(FieldError::invalid(
+                    "spec.wifi.ssid",
+                    &wifi.ssid,
+                    "an SSID has 1 to 32 bytes",
+                ));
+            }
+            if object.spec.vlan.is_some() {
+                check.errors.push(FieldError::invalid(
+                    "spec.vlan",
+                    object.spec.vlan.unwrap_or_default().to_string(),
+                    "a Wi-Fi network has no VLAN on EVE: drop spec.vlan or spec.wifi",
+                ));
+            }
+            if let Some(secret) = &wifi.credentials_secret
+                && let Some(found) = check
+                    .fetch::<Secret>("spec.wifi.credentialsSecret", secret)
+                    .await?
+                && !found.data.unwrap_or_default().contains_key("password")
+            {
+                check.errors.push(FieldError::invalid(
+                    "spec.wifi.credentialsSecret",
+                    secret,
+                    "the Secret has no key password: add the network's passphrase as password (and identity for WPA-Enterprise)",
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -131,7 +160,10 @@ mod tests {
     #[test]
     fn network_configs() {
         cases(
-            &[],
+            &[
+                "kind: Secret\nmetadata: {name: wifi}\ndata: {password: cGFzc3dvcmQ=}",
+                "kind: Secret\nmetadata: {name: nokey}\ndata: {psk: eA==}",
+            ],
             &[
                 ("kind: NetworkConfig\nspec: {ip: dhcp}".into(), expect!["accepted"]),
                 (
@@ -149,6 +181,24 @@ mod tests {
                           spec.dns[0]: Invalid value: "one": must be an IP address
                           spec.proxies[0]: Invalid value: "10.1.1.1:80": must be a proxy URL like https://10.100.100.1:8888 (scheme http, https, socks5 or ftp)
                           spec.proxies[1]: Invalid value: "gopher://x": must be a proxy URL like https://10.100.100.1:8888 (scheme http, https, socks5 or ftp)"#]],
+                ),
+                (
+                    "kind: NetworkConfig\nspec: {ip: dhcp, wifi: {ssid: office, credentialsSecret: wifi}}".into(),
+                    expect!["accepted"],
+                ),
+                (
+                    "kind: NetworkConfig\nspec: {ip: dhcp, vlan: 7, wifi: {ssid: '', credentialsSecret: nokey}}".into(),
+                    expect![[r#"
+                        invalid:
+                          spec.wifi.ssid: Invalid value: "": an SSID has 1 to 32 bytes
+                          spec.vlan: Invalid value: "7": a Wi-Fi network has no VLAN on EVE: drop spec.vlan or spec.wifi
+                          spec.wifi.credentialsSecret: Invalid value: "nokey": the Secret has no key password: add the network's passphrase as password (and identity for WPA-Enterprise)"#]],
+                ),
+                (
+                    "kind: NetworkConfig\nspec: {ip: dhcp, wifi: {ssid: office, credentialsSecret: absent}}".into(),
+                    expect![[r#"
+                        invalid:
+                          spec.wifi.credentialsSecret: Not found: "absent": Secret ns/absent does not exist; create it first"#]],
                 ),
                 ("kind: NetworkConfig\nspec: {ip: static}".into(), expect![[r#"
                     invalid:

@@ -28,22 +28,32 @@ impl Check<'_> {
             + serde::de::DeserializeOwned
             + std::fmt::Debug,
     {
+        Ok(self.fetch::<K>(path, name).await?.is_some())
+    }
+
+    /// The object `name` of kind `K` in the namespace, or `None` with a missing reference at
+    /// `path`.
+    pub(super) async fn fetch<K>(&mut self, path: &str, name: &str) -> Result<Option<K>, Refusal>
+    where
+        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
         let api: Api<K> = Api::namespaced(self.admission.client.clone(), self.namespace());
-        match api.get_opt(name).await.map_err(unavailable)? {
-            Some(_) => Ok(true),
-            None => {
-                self.missing.push(FieldError::not_found(
-                    path,
-                    name,
-                    format!(
-                        "{} {}/{name} does not exist; create it first",
-                        K::kind(&()),
-                        self.namespace()
-                    ),
-                ));
-                Ok(false)
-            }
+        let found = api.get_opt(name).await.map_err(unavailable)?;
+        if found.is_none() {
+            self.missing.push(FieldError::not_found(
+                path,
+                name,
+                format!(
+                    "{} {}/{name} does not exist; create it first",
+                    K::kind(&()),
+                    self.namespace()
+                ),
+            ));
         }
+        Ok(found)
     }
 
     /// The DeviceNetworks named in the networks annotation of `annotations` (at `path`, the

@@ -23,6 +23,9 @@ const TYPES: &[&str] = &[
     "azure",
 ];
 
+/// The keys of a data store's credentials Secret.
+const CREDENTIALS: &[&str] = &["username", "apiKey", "password"];
+
 impl Rules for StorageClass {
     async fn validate(
         check: &mut Check<'_>,
@@ -56,21 +59,52 @@ impl Rules for StorageClass {
                 format!("a {kind} data store needs its URL"),
             ));
         }
-        if let Some(secret) = parameter("credentialsSecret") {
-            let namespace = parameter("credentialsSecretNamespace").unwrap_or("");
-            if namespace.is_empty() {
-                check.errors.push(FieldError::required(
-                    "parameters.credentialsSecretNamespace",
-                    "a StorageClass has no namespace: name the credentials Secret's namespace too",
-                ));
-            } else {
-                let api: Api<Secret> = Api::namespaced(check.admission.client.clone(), namespace);
-                if api.get_opt(secret).await.map_err(unavailable)?.is_none() {
-                    check.missing.push(FieldError::not_found(
-                        "parameters.credentialsSecret",
-                        secret,
-                        format!("Secret {namespace}/{secret} does not exist; create it first"),
+        let reference = match (parameter("credentialsRef"), parameter("credentialsSecret")) {
+            (Some(reference), _) => match reference.split_once('/') {
+                Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
+                    Some(("parameters.credentialsRef", namespace, name))
+                }
+                _ => {
+                    check.errors.push(FieldError::invalid(
+                        "parameters.credentialsRef",
+                        reference,
+                        "write NAMESPACE/NAME: a StorageClass has no namespace, so the credentials Secret's must be named",
                     ));
+                    None
+                }
+            },
+            (None, Some(secret)) => match parameter("credentialsSecretNamespace").unwrap_or("") {
+                "" => {
+                    check.errors.push(FieldError::required(
+                        "parameters.credentialsSecretNamespace",
+                        "a StorageClass has no namespace: name the credentials Secret's namespace too",
+                    ));
+                    None
+                }
+                namespace => Some(("parameters.credentialsSecret", namespace, secret)),
+            },
+            (None, None) => None,
+        };
+        if let Some((path, namespace, name)) = reference {
+            let api: Api<Secret> = Api::namespaced(check.admission.client.clone(), namespace);
+            match api.get_opt(name).await.map_err(unavailable)? {
+                None => check.missing.push(FieldError::not_found(
+                    path,
+                    name,
+                    format!("Secret {namespace}/{name} does not exist; create it first"),
+                )),
+                Some(secret) => {
+                    let data = secret.data.unwrap_or_default();
+                    if !CREDENTIALS.iter().any(|key| data.contains_key(*key)) {
+                        check.errors.push(FieldError::invalid(
+                            path,
+                            name,
+                            format!(
+                                "Secret {namespace}/{name} has none of the keys {}: a data store's credentials are username (or apiKey) and password",
+                                CREDENTIALS.join(", ")
+                            ),
+                        ));
+                    }
                 }
             }
         }
@@ -88,7 +122,10 @@ mod tests {
     fn storage_classes() {
         let class = |rest: &str| format!("kind: StorageClass\nmetadata: {{name: store}}\n{rest}");
         cases(
-            &["kind: Secret\nmetadata: {name: creds, namespace: stores}"],
+            &[
+                "kind: Secret\nmetadata: {name: creds, namespace: stores}\ndata: {username: cm9ib3Q=, password: cHc=}",
+                "kind: Secret\nmetadata: {name: empty, namespace: stores}\ndata: {token: eA==}",
+            ],
             &[
                 (
                     class("provisioner: eve\nparameters: {type: blank}"),
@@ -140,6 +177,28 @@ mod tests {
                     expect![[r#"
                         invalid:
                           parameters.credentialsSecret: Not found: "other": Secret stores/other does not exist; create it first"#]],
+                ),
+                (
+                    class(
+                        "provisioner: eve\nparameters: {type: container, URL: 'https://quay.io', credentialsRef: stores/creds}",
+                    ),
+                    expect!["accepted"],
+                ),
+                (
+                    class(
+                        "provisioner: eve\nparameters: {type: container, URL: 'https://quay.io', credentialsRef: creds}",
+                    ),
+                    expect![[r#"
+                        invalid:
+                          parameters.credentialsRef: Invalid value: "creds": write NAMESPACE/NAME: a StorageClass has no namespace, so the credentials Secret's must be named"#]],
+                ),
+                (
+                    class(
+                        "provisioner: eve\nparameters: {type: container, URL: 'https://quay.io', credentialsRef: stores/empty}",
+                    ),
+                    expect![[r#"
+                        invalid:
+                          parameters.credentialsRef: Invalid value: "empty": Secret stores/empty has none of the keys username, apiKey, password: a data store's credentials are username (or apiKey) and password"#]],
                 ),
                 (
                     class("provisioner: rancher.io/local-path\nparameters: {type: nfs}"),
