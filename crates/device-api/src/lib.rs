@@ -19,6 +19,8 @@ pub mod integrity;
 pub mod metrics;
 mod onboarding;
 pub mod pki;
+/// TPM 2.0 quotes verified, and the PCR templates they must match.
+pub mod quote;
 pub mod report;
 mod routes;
 mod serving;
