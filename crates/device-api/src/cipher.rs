@@ -22,8 +22,7 @@ use aes::cipher::{AsyncStreamCipher, KeyIvInit};
 use base64::Engine;
 use eve_api::Message;
 use eve_api::common::{
-    CipherBlock, CipherContext, EncryptionBlock, EncryptionScheme, HashAlgorithm,
-    KeyExchangeScheme,
+    CipherBlock, CipherContext, EncryptionBlock, EncryptionScheme, HashAlgorithm, KeyExchangeScheme,
 };
 use eve_api::envelope::sha256;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -184,7 +183,8 @@ pub fn open(
             "its SHA-256 differs from clearTextSha256: another key",
         ));
     }
-    EncryptionBlock::decode(data.as_slice()).map_err(|_| CipherError::Open("not an EncryptionBlock"))
+    EncryptionBlock::decode(data.as_slice())
+        .map_err(|_| CipherError::Open("not an EncryptionBlock"))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -238,14 +238,23 @@ mod tests {
         let sealed = sealer.seal(&target, &block);
         assert_eq!(sealed.initial_value.len(), 16);
         assert!(!sealed.cipher_data.windows(8).any(|w| w == b"password"));
-        assert_eq!(open(&device, &controller.public_key(), &sealed).expect("opens"), block);
+        assert_eq!(
+            open(&device, &controller.public_key(), &sealed).expect("opens"),
+            block
+        );
         // The context names both certificates and the scheme EVE expects.
         let context = sealer.context(&target);
         assert_eq!(context.context_id, sealed.cipher_context_id);
         assert_eq!(context.device_cert_hash, vec![2; 16]);
         assert_eq!(context.controller_cert_hash, vec![1; 32]);
-        assert_eq!(context.key_exchange_scheme, KeyExchangeScheme::KeaEcdh as i32);
-        assert_eq!(context.encryption_scheme, EncryptionScheme::SaAes256Cfb as i32);
+        assert_eq!(
+            context.key_exchange_scheme,
+            KeyExchangeScheme::KeaEcdh as i32
+        );
+        assert_eq!(
+            context.encryption_scheme,
+            EncryptionScheme::SaAes256Cfb as i32
+        );
         // Sealing again gives the same bytes (the configuration's hash is stable).
         assert_eq!(sealer.seal(&target, &block), sealed);
         // Another device's key opens nothing.
@@ -265,7 +274,11 @@ mod tests {
             controller.to_nonzero_scalar(),
             device.public_key().as_affine(),
         );
-        assert_ne!(a, sha256(shared.raw_secret_bytes()), "X alone is not the key");
+        assert_ne!(
+            a,
+            sha256(shared.raw_secret_bytes()),
+            "X alone is not the key"
+        );
     }
 
     #[test]

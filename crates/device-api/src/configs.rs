@@ -220,7 +220,11 @@ pub fn to_json(config: &EdgeDevConfig) -> serde_json::Value {
         }
     }
     for network in &mut shown.networks {
-        for wifi in network.wireless.iter_mut().flat_map(|w| w.wifi_cfg.iter_mut()) {
+        for wifi in network
+            .wireless
+            .iter_mut()
+            .flat_map(|w| w.wifi_cfg.iter_mut())
+        {
             if !wifi.password.is_empty() {
                 wifi.password = REDACTED.into();
             }

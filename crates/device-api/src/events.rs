@@ -122,6 +122,28 @@ impl DeviceEvents {
         ));
     }
 
+    /// `device` attested: let through or not, with the outcome's `note`.
+    pub fn attested(&self, device: &Device, accepted: bool, failed: bool, note: String) {
+        let record = if accepted && !failed {
+            Record::normal(reference(device), "Attested", "Attest", note)
+        } else if accepted {
+            Record::warning(reference(device), "AttestationFailed", "Attest", note)
+        } else {
+            Record::warning(reference(device), "AttestationRefused", "Attest", note)
+        };
+        self.events.record(record);
+    }
+
+    /// The ECDH certificate `device` uploaded is not used: `why`.
+    pub fn ecdh_refused(&self, device: &Device, why: &str) {
+        self.events.record(Record::warning(
+            reference(device),
+            "ECDHCertificateRefused",
+            "Attest",
+            format!("the device's ECDH certificate is not used ({why}): credentials go to it in the clear fields"),
+        ));
+    }
+
     /// `device` was given the configuration of `hash`: recorded when the hash is not the one it
     /// was given last, with a Warning for what the objects asked that it could not carry.
     pub fn delivered(&self, device: &Device, hash: &str, problems: &[String]) {

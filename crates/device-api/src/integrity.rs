@@ -101,7 +101,7 @@ fn verify(key: &hmac::Key, purpose: &[u8], uuid: &str, body: &[u8], mac: &[u8]) 
 /// The `extraData` of a `TPMS_ATTEST` (TPM 2.0 part 2, 10.12.12): after the magic (4 bytes),
 /// the type (2) and the qualified signer (a 2-byte size and that many bytes), a 2-byte size and
 /// the data.
-fn extra_data(attest: &[u8]) -> Option<&[u8]> {
+pub(crate) fn extra_data(attest: &[u8]) -> Option<&[u8]> {
     let size = |at: usize| -> Option<usize> {
         Some(usize::from(u16::from_be_bytes(
             attest.get(at..at + 2)?.try_into().ok()?,

@@ -8,7 +8,7 @@
 //! `uuid`), `attestation` (`attest`, escrowed keys), `serving` (`config`), `uploads` (`info`,
 //! `metrics`, `flowlog`, `newlogs`) and `writer` (the DeviceConfig writer).
 
-mod attestation;
+pub mod attestation;
 pub mod budget;
 pub mod cipher;
 pub mod compose;

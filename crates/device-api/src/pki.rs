@@ -186,8 +186,10 @@ impl ControllerCerts {
             format!("{}{}", signing.certificate_pem, ecdh.certificate_pem).as_bytes(),
         ));
         // Devices name the certificate by the hash `certs` serves.
-        let sealer =
-            crate::cipher::Sealer::new(&ecdh.key_pem, sha256(ecdh.certificate_pem.as_bytes()).to_vec())?;
+        let sealer = crate::cipher::Sealer::new(
+            &ecdh.key_pem,
+            sha256(ecdh.certificate_pem.as_bytes()).to_vec(),
+        )?;
         Ok(ControllerCerts {
             root_pem: root.certificate_pem.clone(),
             signing,

@@ -53,13 +53,15 @@ impl DeviceApi {
     }
 
     fn serve_now(&self, device: &Device, uuid: &str) -> Served {
-        let composed = || compose::compose(
+        let composed = || {
+            compose::compose(
                 &self.fleet,
                 &self.certs.sealer,
                 device,
                 uuid,
                 &self.certs.confighash,
-            );
+            )
+        };
         let written = self.fleet.device_configs.get(
             &ObjectRef::new(&device.name_any()).within(&device.namespace().unwrap_or_default()),
         );

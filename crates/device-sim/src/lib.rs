@@ -5,6 +5,7 @@
 //! signature is verified against the controller's signing certificate.
 
 pub mod fleet;
+pub mod keys;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -198,6 +199,11 @@ pub struct Device {
     pub config_hash: String,
     /// The last configuration applied.
     pub config: Option<EdgeDevConfig>,
+    /// Whether it has a (simulated) TPM: an attestation key, and quotes it signs.
+    tpm: bool,
+    keys: Option<keys::Keys>,
+    /// The controller's ECDH public key (SEC1), from `certs`.
+    controller_ecdh: Option<Vec<u8>>,
 }
 
 const PREFIX: &str = "/api/v2/edgedevice/";
@@ -225,7 +231,38 @@ impl Device {
             escrowed: Vec::new(),
             config_hash: String::new(),
             config: None,
+            tpm: false,
+            keys: None,
+            controller_ecdh: None,
         })
+    }
+
+    /// The same device with a simulated TPM: it uploads an attestation key's certificate and
+    /// sends signed quotes of its PCRs.
+    pub fn with_tpm(mut self) -> Device {
+        self.tpm = true;
+        self.keys = None;
+        self
+    }
+
+    /// Its ECDH and attestation keys, made on first use.
+    pub fn keys(&mut self) -> Result<&keys::Keys, SimError> {
+        if self.keys.is_none() {
+            self.keys = Some(keys::Keys::new(&self.identity, self.tpm)?);
+        }
+        Ok(self.keys.as_ref().expect("just made"))
+    }
+
+    /// Opens a cipher block of its configuration (credentials) as EVE does.
+    pub fn open_block(
+        &mut self,
+        block: &eve_api::common::CipherBlock,
+    ) -> Result<eve_api::common::EncryptionBlock, SimError> {
+        let controller = self
+            .controller_ecdh
+            .clone()
+            .ok_or_else(|| SimError::Response("no controller ECDH certificate yet".into()))?;
+        self.keys()?.open(&controller, block)
     }
 
     async fn post(
@@ -313,6 +350,12 @@ impl Device {
                 ));
             }
         }
+        let ecdh = of(ZCertType::CertTypeControllerEcdhExchange)
+            .next()
+            .map(|c| pem_to_der(&c.cert).and_then(|der| public_key(&der)))
+            .transpose()
+            .map_err(|e| SimError::Response(e.to_string()))?;
+        self.controller_ecdh = ecdh;
         let der = pem_to_der(&signing[0].cert).map_err(|e| SimError::Response(e.to_string()))?;
         self.signing = Some((
             public_key(&der).map_err(|e| SimError::Response(e.to_string()))?,
@@ -373,37 +416,54 @@ impl Device {
         self.open(&body)
     }
 
-    /// The attestation cycle of a device without a TPM: certificates, nonce, an empty quote.
+    /// The attestation cycle: its certificates (ECDH, and the attestation key's with a TPM),
+    /// a nonce, a quote (signed PCRs with a TPM, empty without).
     pub async fn attest(&mut self) -> Result<(), SimError> {
-        self.attest_step(ZAttestReq {
-            req_type: ZAttestReqType::AttestReqCert as i32,
-            ..ZAttestReq::default()
-        })
-        .await?;
-        let nonce = self
-            .attest_step(ZAttestReq {
-                req_type: ZAttestReqType::AttestReqNonce as i32,
-                ..ZAttestReq::default()
-            })
-            .await?;
-        let nonce = nonce.nonce.map(|n| n.nonce).unwrap_or_default();
+        self.upload_certificates().await?;
+        let nonce = self.nonce().await?;
         if !(12..=32).contains(&nonce.len()) {
             return Err(SimError::Response(format!(
                 "a nonce of {} bytes",
                 nonce.len()
             )));
         }
-        let quote = self
+        let quote = self.keys()?.quote(&nonce, &[]);
+        let answer = self.send_quote(quote).await?;
+        self.escrowed = answer.keys;
+        Ok(())
+    }
+
+    /// Uploads its certificates (`ATTEST_REQ_CERT`).
+    pub async fn upload_certificates(&mut self) -> Result<(), SimError> {
+        let certs = self.keys()?.certificates();
+        self.attest_step(ZAttestReq {
+            req_type: ZAttestReqType::AttestReqCert as i32,
+            certs,
+            ..ZAttestReq::default()
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Sends `quote`; the controller's answer. A successful one's integrity token becomes the
+    /// device's.
+    pub async fn send_quote(
+        &mut self,
+        quote: eve_api::attest::ZAttestQuote,
+    ) -> Result<eve_api::attest::ZAttestQuoteResp, SimError> {
+        let response = self
             .attest_step(ZAttestReq {
                 req_type: ZAttestReqType::AttestReqQuote as i32,
-                quote: Some(Default::default()),
+                quote: Some(quote),
                 ..ZAttestReq::default()
             })
-            .await?;
-        let quote = quote.quote_resp.unwrap_or_default();
-        self.token = quote.integrity_token;
-        self.escrowed = quote.keys;
-        Ok(())
+            .await?
+            .quote_resp
+            .unwrap_or_default();
+        if !response.integrity_token.is_empty() {
+            self.token = response.integrity_token.clone();
+        }
+        Ok(response)
     }
 
     /// Asks for an attestation nonce.
@@ -417,28 +477,17 @@ impl Device {
         Ok(response.nonce.map(|n| n.nonce).unwrap_or_default())
     }
 
-    /// Sends a quote whose TPM-signed data is `attest_data` (empty: a device without a TPM);
-    /// the controller's answer. A successful one's integrity token becomes the device's.
+    /// Sends a quote whose TPM-signed data is `attest_data` (empty: a device without a TPM),
+    /// unsigned; the controller's answer.
     pub async fn quote(
         &mut self,
         attest_data: Vec<u8>,
     ) -> Result<eve_api::attest::ZAttestQuoteResp, SimError> {
-        let response = self
-            .attest_step(ZAttestReq {
-                req_type: ZAttestReqType::AttestReqQuote as i32,
-                quote: Some(eve_api::attest::ZAttestQuote {
-                    attest_data,
-                    ..Default::default()
-                }),
-                ..ZAttestReq::default()
-            })
-            .await?
-            .quote_resp
-            .unwrap_or_default();
-        if !response.integrity_token.is_empty() {
-            self.token = response.integrity_token.clone();
-        }
-        Ok(response)
+        self.send_quote(eve_api::attest::ZAttestQuote {
+            attest_data,
+            ..Default::default()
+        })
+        .await
     }
 
     /// The integrity token the device holds.

@@ -24,6 +24,11 @@ pub const SHUTDOWN: &str = "eve.lfedge.org/shutdown";
 /// Device: `"true"` puts the device in maintenance mode (EVE API: `maintenance_mode`): it stops
 /// its applications' updates and reports `MAINTENANCE_MODE`; `"false"` or absent: normal.
 pub const MAINTENANCE: &str = "eve.lfedge.org/maintenance";
+/// Device or Namespace: how attestation quotes are judged (the Device's over its namespace's):
+/// `record` (the default: every device is let through and the outcome recorded), `enforce` (a
+/// device with a TPM must send a quote that verifies and matches a PCR template; one without a
+/// TPM is let through) or `require-tpm` (as `enforce`, and devices without a TPM are refused).
+pub const ATTESTATION: &str = "eve.lfedge.org/attestation";
 /// Device: a number; raising it asks the device to send a fresh set of logs and info.
 pub const COLLECT_INFO: &str = "eve.lfedge.org/collect-info";
 /// Application: a number; raising it restarts the application once (EVE API: `restart.counter`).
@@ -57,6 +62,7 @@ pub const KNOWN: &[&str] = &[
     REBOOT,
     SHUTDOWN,
     MAINTENANCE,
+    ATTESTATION,
     COLLECT_INFO,
     RESTART,
     PURGE,

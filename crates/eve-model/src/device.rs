@@ -134,8 +134,48 @@ pub struct DeviceStatus {
     /// The device's ECDH certificate, as it uploaded it (`attest` with its certificates): the
     /// key data store and Wi-Fi credentials are encrypted for. Without it they are sent in the
     /// clear fields.
-    #[serde(rename = "ecdhCertificate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ecdhCertificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ecdh_certificate: Option<EcdhCertificate>,
+    /// The device's last attestation: what its TPM measured and how it was judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<DeviceAttestation>,
+}
+
+/// A device's last attestation, as the controller judged it under the policy of the annotation
+/// `eve.lfedge.org/attestation` (of the Device, else of its namespace).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceAttestation {
+    /// `Verified` (the quote answers the nonce issued, is signed by the attestation key and
+    /// its PCRs are the ones signed; `template` names the PCR template they match, if any),
+    /// `NoTPM` (the device has no TPM: nothing to verify) or `Failed` (`message` says why).
+    pub outcome: String,
+    /// Why it failed, or which template is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Whether the device was let through (an integrity token given): the policy decides.
+    pub accepted: bool,
+    /// The policy applied: `record`, `enforce` or `require-tpm`.
+    pub policy: String,
+    /// The PCR template (a key of the ConfigMap `adamant-pcr-templates`) the PCRs match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The EVE version the device reported with its quote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eve_version: Option<String>,
+    /// The firmware version the device reported with its quote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_version: Option<String>,
+    /// The PCRs the TPM signed, by index (hex SHA-256): a template to approve.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pcrs: BTreeMap<String, String>,
+    /// When the quote came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
 }
 
 /// A device's ECDH certificate, by what encryption for it needs.

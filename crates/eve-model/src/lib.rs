@@ -34,8 +34,8 @@ pub use crds::{
     CRD_REVISION, CRD_REVISION_ANNOTATION, TELEMETRY_SUBRESOURCES, cluster_roles, crds, crds_yaml,
 };
 pub use device::{
-    Device, DeviceAddress, DeviceCondition, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus,
-    DeviceInfo, DeviceSpec, DeviceStatus, EcdhCertificate,
+    Device, DeviceAddress, DeviceAttestation, DeviceCondition, DeviceConfig, DeviceConfigSpec,
+    DeviceConfigStatus, DeviceInfo, DeviceSpec, DeviceStatus, EcdhCertificate,
 };
 pub use fleet::{
     ApplicationDaemonSet, ApplicationDaemonSetSpec, ApplicationDaemonSetStatus,

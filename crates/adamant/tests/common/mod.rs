@@ -762,3 +762,17 @@ pub fn loopback_tls(runtime: &tokio::runtime::Runtime, name: &str) -> LoopbackTl
         listener,
     }
 }
+
+/// Polls `device`'s configuration until `found` finds what it looks for in it (the one just
+/// fetched, or the last one when it is unchanged); what it found.
+pub fn configured<T>(
+    runtime: &tokio::runtime::Runtime,
+    device: &mut device_sim::Device,
+    what: &str,
+    mut found: impl FnMut(eve_api::config::EdgeDevConfig) -> Option<T>,
+) -> T {
+    eventually(what, || {
+        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        found(config.or_else(|| device.config.clone())?)
+    })
+}

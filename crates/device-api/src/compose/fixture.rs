@@ -102,7 +102,9 @@ impl Objects {
                     let text = text.as_str().unwrap_or_default().as_bytes().to_vec();
                     data.insert(
                         key,
-                        base64::engine::general_purpose::STANDARD.encode(text).into(),
+                        base64::engine::general_purpose::STANDARD
+                            .encode(text)
+                            .into(),
                     );
                 }
                 value["data"] = data.into();

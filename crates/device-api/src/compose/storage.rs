@@ -201,7 +201,9 @@ impl Builder<'_> {
 }
 
 /// The Secret a StorageClass names for its credentials, as (namespace, name).
-pub(super) fn credentials_secret(parameters: &BTreeMap<String, String>) -> Option<(String, String)> {
+pub(super) fn credentials_secret(
+    parameters: &BTreeMap<String, String>,
+) -> Option<(String, String)> {
     if let Some(reference) = parameters.get("credentialsRef") {
         let (namespace, name) = reference.split_once('/')?;
         return Some((namespace.to_string(), name.to_string()));

@@ -19,7 +19,13 @@ pub(super) const CONFIGHASH: &str = "controller-certificates";
 pub(super) fn compose_for(objects: &Objects, device: &str) -> Composed {
     let device = objects.device(device);
     let uuid = crate::fleet::uuid_of(&device).expect("a UID");
-    compose(objects, &super::fixture::sealer(), &device, &uuid, CONFIGHASH)
+    compose(
+        objects,
+        &super::fixture::sealer(),
+        &device,
+        &uuid,
+        CONFIGHASH,
+    )
 }
 
 /// `config` in proto3 JSON, as DeviceConfig objects hold it, keeping only the fields `keep`

@@ -57,7 +57,10 @@ fn data_store_credentials_are_sealed_for_a_device_that_decrypts_them() {
     let objects = with_ecdh_device(PRIVATE_REGISTRY, "");
     let composed = compose_for(&objects, "dev1");
     let store = &composed.config.datastores[0];
-    assert!(store.api_key.is_empty() && store.password.is_empty(), "nothing in the clear");
+    assert!(
+        store.api_key.is_empty() && store.password.is_empty(),
+        "nothing in the clear"
+    );
     // The device opens the block with its own key and the controller's public key, under the
     // context the configuration names.
     let block = store.cipher_data.as_ref().expect("a cipher block");
@@ -69,7 +72,11 @@ fn data_store_credentials_are_sealed_for_a_device_that_decrypts_them() {
     assert_eq!(opened.ds_api_key, "robot");
     assert_eq!(opened.ds_password, "example-password");
     assert!(composed.problems.is_empty(), "{:?}", composed.problems);
-    assert_eq!(compose_for(&objects, "dev1").hash, composed.hash, "a stable hash");
+    assert_eq!(
+        compose_for(&objects, "dev1").hash,
+        composed.hash,
+        "a stable hash"
+    );
     check(
         &objects,
         &["cipherContexts", "datastores"],
@@ -109,7 +116,10 @@ fn before_the_device_uploads_its_ecdh_certificate_credentials_go_in_the_clear_fi
     let composed = compose_for(&objects, "dev1");
     let store = &composed.config.datastores[0];
     assert!(store.cipher_data.is_none() && composed.config.cipher_contexts.is_empty());
-    assert_eq!((store.api_key.as_str(), store.password.as_str()), ("robot", "example-password"));
+    assert_eq!(
+        (store.api_key.as_str(), store.password.as_str()),
+        ("robot", "example-password")
+    );
     // The DeviceConfig does not show the password.
     check(
         &objects,
@@ -144,7 +154,10 @@ fn missing_credentials_are_problems_never_a_different_store() {
         ]
     "#]].assert_debug_eq(&composed.problems);
     let objects = with_device(
-        &PRIVATE_REGISTRY.replace("{username: robot, password: example-password}", "{token: x}"),
+        &PRIVATE_REGISTRY.replace(
+            "{username: robot, password: example-password}",
+            "{token: x}",
+        ),
         "",
     );
     expect![[r#"
@@ -181,7 +194,13 @@ spec: {ip: dhcp, wifi: {ssid: office-5g, credentialsSecret: office-wifi}}
         entry.cipher_data.as_ref().expect("sealed"),
     )
     .expect("opens");
-    assert_eq!((opened.wifi_user_name.as_str(), opened.wifi_password.as_str()), ("alice", "wpa-secret"));
+    assert_eq!(
+        (
+            opened.wifi_user_name.as_str(),
+            opened.wifi_password.as_str()
+        ),
+        ("alice", "wpa-secret")
+    );
     // The port is a wireless one.
     let mut shown: serde_json::Value =
         serde_json::from_str(&json(&composed.config, &["deviceIoList", "networks"])).expect("JSON");
@@ -219,12 +238,20 @@ spec: {ip: dhcp, wifi: {ssid: office-5g, credentialsSecret: office-wifi}}
               }
             }
           ]
-        }"#]].assert_eq(&serde_json::to_string_pretty(&shown).expect("JSON"));
+        }"#]]
+    .assert_eq(&serde_json::to_string_pretty(&shown).expect("JSON"));
     // Without the ECDH certificate: in the clear, redacted in the DeviceConfig.
     let objects = with_device(wifi, "eve.lfedge.org/network-wlan0: office");
     let composed = compose_for(&objects, "dev1");
-    let entry = &composed.config.networks[0].wireless.as_ref().expect("wireless").wifi_cfg[0];
-    assert_eq!((entry.identity.as_str(), entry.password.as_str()), ("alice", "wpa-secret"));
+    let entry = &composed.config.networks[0]
+        .wireless
+        .as_ref()
+        .expect("wireless")
+        .wifi_cfg[0];
+    assert_eq!(
+        (entry.identity.as_str(), entry.password.as_str()),
+        ("alice", "wpa-secret")
+    );
     assert!(!json(&composed.config, &[]).contains("wpa-secret"));
 }
 
@@ -309,9 +336,17 @@ spec: {ip: static, subnet: 10.20.0.0/24, address: 10.20.0.5, vlan: 20}
 fn the_maintenance_annotation_sets_maintenance_mode() {
     for (value, expected) in [("true", true), ("false", false), ("yes", false)] {
         let objects = with_device("", &format!("eve.lfedge.org/maintenance: '{value}'"));
-        assert_eq!(compose_for(&objects, "dev1").config.maintenance_mode, expected, "{value}");
+        assert_eq!(
+            compose_for(&objects, "dev1").config.maintenance_mode,
+            expected,
+            "{value}"
+        );
     }
-    assert!(!compose_for(&with_device("", ""), "dev1").config.maintenance_mode);
+    assert!(
+        !compose_for(&with_device("", ""), "dev1")
+            .config
+            .maintenance_mode
+    );
 }
 
 #[test]

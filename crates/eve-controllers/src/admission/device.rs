@@ -201,10 +201,15 @@ mod tests {
             ],
             &[
                 (
-                    device("eve.lfedge.org/network-eth0: 'lan, v100', eve.lfedge.org/maintenance: 'true'"),
+                    device(
+                        "eve.lfedge.org/network-eth0: 'lan, v100', eve.lfedge.org/maintenance: 'true'",
+                    ),
                     expect!["accepted"],
                 ),
-                (device("eve.lfedge.org/network-wlan0: air"), expect!["accepted"]),
+                (
+                    device("eve.lfedge.org/network-wlan0: air"),
+                    expect!["accepted"],
+                ),
                 (
                     device("eve.lfedge.org/network-eth0: 'lan,wan,v100,also100,gone'"),
                     expect![[r#"
@@ -214,7 +219,9 @@ mod tests {
                           metadata.annotations[eve.lfedge.org/network-eth0]: Not found: "gone": NetworkConfig ns/gone does not exist; create it first"#]],
                 ),
                 (
-                    device("eve.lfedge.org/network-wlan0: 'air,v100', eve.lfedge.org/network-averyverylongport: lan"),
+                    device(
+                        "eve.lfedge.org/network-wlan0: 'air,v100', eve.lfedge.org/network-averyverylongport: lan",
+                    ),
                     expect![[r#"
                         invalid:
                           metadata.annotations[eve.lfedge.org/network-averyverylongport]: Invalid value: "averyverylongport": a port name has at most 15 characters (a Linux interface name)
