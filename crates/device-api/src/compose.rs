@@ -13,11 +13,14 @@ mod storage;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_coverage;
+#[cfg(test)]
 mod tests_credentials;
 
 pub use application::{ImageName, VolumeName, image_names, volume_names};
 pub use network::ent_proxy;
 pub use snapshot::Snapshot;
+pub(crate) use storage::credentials_secret;
 
 use std::collections::BTreeMap;
 
@@ -174,11 +177,15 @@ pub fn compose(
         }
     }
 
-    // Config items: the global options, then the device's own.
+    // Config items: the global options, over them the namespace's, then the device's own.
     let mut items: BTreeMap<String, String> = BTreeMap::new();
-    for options in snapshot.global_options() {
-        if options.namespace().as_deref() == Some("kube-system") {
-            items.extend(options.data.clone().unwrap_or_default());
+    let options = snapshot.global_options();
+    for scope in ["kube-system", namespace.as_str()] {
+        for found in options
+            .iter()
+            .filter(|o| o.namespace().as_deref() == Some(scope))
+        {
+            items.extend(found.data.clone().unwrap_or_default());
         }
     }
     if let Some(lines) = device_annotations.get(annotations::CONFIG_ITEMS) {

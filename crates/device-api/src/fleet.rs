@@ -11,9 +11,10 @@ use eve_model::{
 };
 
 use crate::configs::{Tracker, application_fingerprint};
+use crate::secrets::Secrets;
 use crate::written::Written;
 use eve_controllers::informers::Informers;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -138,8 +139,8 @@ pub struct Fleet {
     pub device_authorities: Store<DeviceCertificateAuthority>,
     /// Global options (ConfigMaps named `adamant-global-options`).
     pub options: Store<ConfigMap>,
-    /// Secrets: the credentials of data stores and Wi-Fi networks.
-    pub secrets: Store<Secret>,
+    /// The credentials Secrets the objects name, read by name ([`crate::secrets`]).
+    pub secrets: Arc<Secrets>,
     /// The written configurations (named after their Devices), without the configuration of
     /// unpaused ones ([`crate::written`]).
     pub device_configs: Store<Written>,
@@ -327,6 +328,19 @@ impl Fleet {
                 }
             }
         }
+        // Kinds that name credentials Secrets: their names may have changed too.
+        fn naming_secrets<K>(
+            tracker: &Arc<Tracker>,
+            secrets: &Arc<Secrets>,
+        ) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
+            let mut shared = shared_for(tracker);
+            let secrets = secrets.clone();
+            move |event| {
+                shared(event);
+                secrets.names_may_have_changed();
+            }
+        }
+        let secrets = Arc::new(Secrets::default());
         let paused_configs = tracker.clone();
         let mut paused = HashSet::new();
         Fleet {
@@ -364,18 +378,10 @@ impl Fleet {
             }),
             images: informers.watch(shared_for(&tracker)),
             claims: informers.watch(shared_for(&tracker)),
-            classes: informers.watch(shared_for(&tracker)),
+            classes: informers.watch(naming_secrets(&tracker, &secrets)),
             networks: informers.watch(shared_for(&tracker)),
-            network_configs: informers.watch(shared_for(&tracker)),
-            // Not the Secrets made per device (escrowed keys) or by the cluster (tokens): they
-            // are no one's credentials, and would recompose every configuration as they come.
-            secrets: informers.watch_with(
-                watcher::Config::default().fields(&format!(
-                    "type!={},type!=kubernetes.io/service-account-token",
-                    crate::attestation::ESCROW_TYPE
-                )),
-                shared_for(&tracker),
-            ),
+            network_configs: informers.watch(naming_secrets(&tracker, &secrets)),
+            secrets: secrets.clone(),
             onboard_certificates: informers.store(),
             onboard_authorities: informers.store(),
             device_authorities: informers.store(),

@@ -23,6 +23,7 @@ pub mod pki;
 pub mod quote;
 pub mod report;
 mod routes;
+pub mod secrets;
 mod serving;
 pub mod telemetry;
 mod uploads;
@@ -145,7 +146,13 @@ impl DeviceApi {
         if let Some(departures) = api.fleet.departures() {
             tokio::spawn(api.clone().forget_departed(departures));
         }
-        tokio::spawn(api.clone().write_device_configs(stop));
+        tokio::spawn(api.clone().write_device_configs(stop.clone()));
+        tokio::spawn(
+            api.fleet
+                .secrets
+                .clone()
+                .run(api.client.clone(), api.fleet.clone(), stop),
+        );
         Ok(api)
     }
 

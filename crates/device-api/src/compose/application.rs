@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
+use eve_api::common::EncryptionBlock;
 use eve_api::config::{
     Ace, AceAction, AceMatch, AppInstanceConfig, InstanceOpsCmd, NetworkAdapter, UuiDandVersion,
     VmConfig, VmMode, Volume, VolumeContentOrigin, VolumeContentOriginType, VolumeRef,
@@ -202,6 +203,20 @@ impl Builder<'_> {
             }
             None => String::new(),
         };
+        // Sealed for the device when it can decrypt (user data and environments hold secrets
+        // too): EVE reads `protectedUserData` (base64, as `userData`) from the block.
+        let (user_data, cipher_data) = if user_data.is_empty() {
+            (user_data, None)
+        } else {
+            let block = EncryptionBlock {
+                protected_user_data: user_data.clone(),
+                ..EncryptionBlock::default()
+            };
+            match self.seal(&block) {
+                Some(sealed) => (String::new(), Some(sealed)),
+                None => (user_data, None),
+            }
+        };
         AppInstanceConfig {
             uuidandversion: Some(UuiDandVersion {
                 uuid: id,
@@ -218,6 +233,7 @@ impl Builder<'_> {
             activate: spec.activate.unwrap_or(true),
             interfaces,
             user_data,
+            cipher_data,
             volume_ref_list: refs,
             restart: instance_op(app, annotations::RESTART),
             purge: instance_op(app, annotations::PURGE),

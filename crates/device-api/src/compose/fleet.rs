@@ -53,7 +53,7 @@ impl Snapshot for Fleet {
     }
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
-        self.secrets.get(&ObjectRef::new(name).within(namespace))
+        self.secrets.get(namespace, name)
     }
 
     fn global_options(&self) -> Vec<Arc<ConfigMap>> {

@@ -201,7 +201,7 @@ impl Builder<'_> {
 }
 
 /// The Secret a StorageClass names for its credentials, as (namespace, name).
-pub(super) fn credentials_secret(
+pub(crate) fn credentials_secret(
     parameters: &BTreeMap<String, String>,
 ) -> Option<(String, String)> {
     if let Some(reference) = parameters.get("credentialsRef") {

@@ -360,3 +360,33 @@ fn a_missing_port_network_config_leaves_a_dhcp_port_and_a_problem() {
     "#]].assert_debug_eq(&composed.problems);
     assert_eq!(composed.config.system_adapter_list.len(), 1);
 }
+
+#[test]
+fn config_items_come_from_the_global_options_the_namespace_and_the_device() {
+    let objects = with_device(
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {name: adamant-global-options, namespace: kube-system}
+data: {a: global, b: global, c: global}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: adamant-global-options, namespace: lab}
+data: {b: namespace, c: namespace}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: adamant-global-options, namespace: elsewhere}
+data: {a: elsewhere}
+",
+        "eve.lfedge.org/config-items: 'c=device'",
+    );
+    let items: Vec<(String, String)> = compose_for(&objects, "dev1")
+        .config
+        .config_items
+        .into_iter()
+        .map(|i| (i.key, i.value))
+        .collect();
+    let expected = [("a", "global"), ("b", "namespace"), ("c", "device")];
+    assert_eq!(items, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+}

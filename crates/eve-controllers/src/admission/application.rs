@@ -68,6 +68,18 @@ pub(super) async fn spec(
         check
             .exists::<Image>(&format!("{path}.containers[{i}].image"), &container.image)
             .await?;
+        if container.working_dir.is_some() {
+            check.warnings.push(format!(
+                "{path}.containers[{i}].workingDir: not sent: EVE has no working directory for an application; the image's is used"
+            ));
+        }
+        for (m, mount) in container.volume_mounts.iter().enumerate() {
+            if mount.read_only == Some(true) {
+                check.warnings.push(format!(
+                    "{path}.containers[{i}].volumeMounts[{m}].readOnly: not sent: EVE makes a volume read-only, not a mount; give the claim accessModes [ReadOnlyMany]"
+                ));
+            }
+        }
     }
     let mut volumes = HashSet::new();
     for (i, volume) in spec.volumes.iter().enumerate() {
@@ -200,6 +212,13 @@ mod tests {
         cases(
             WORLD,
             &[
+                (
+                    "kind: Application\nspec:\n  containers: [{name: a, image: ubuntu, workingDir: /srv, volumeMounts: [{name: v, mountPath: /v, readOnly: true}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: data}}]".into(),
+                    expect![[r#"
+                        accepted
+                        warning: spec.containers[0].workingDir: not sent: EVE has no working directory for an application; the image's is used
+                        warning: spec.containers[0].volumeMounts[0].readOnly: not sent: EVE makes a volume read-only, not a mount; give the claim accessModes [ReadOnlyMany]"#]],
+                ),
                 (
                     "kind: Application\nmetadata: {annotations: {k8s.v1.cni.cncf.io/networks: lan}}\nspec:\n  nodeName: d1\n  containers: [{name: a, image: ubuntu, volumeMounts: [{name: v, mountPath: /v}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: data}}]".into(),
                     expect!["accepted"],

@@ -24,6 +24,11 @@ impl Rules for PersistentVolumeClaim {
             return Ok(());
         };
         let class = spec.storage_class_name.as_deref();
+        if spec.volume_mode.as_deref() == Some("Block") && eve_class(check, class).await? {
+            check.warnings.push(
+                "spec.volumeMode: not sent: EVE has no volume mode; a VM gets every volume as a disk (a block device), a container each as a directory at its mount path".into(),
+            );
+        }
         let (field, image) = match data_source(spec) {
             DataSource::Blank => return Ok(()),
             DataSource::Unknown {
@@ -33,17 +38,7 @@ impl Rules for PersistentVolumeClaim {
             } => {
                 // Only EVE's claims: another provisioner's claim (cluster mode sends every
                 // claim here) may name its own sources.
-                let eve = is_eve_group(&api_group)
-                    || match class.filter(|c| !c.is_empty()) {
-                        Some(class) => {
-                            let api: Api<StorageClass> = Api::all(check.admission.client.clone());
-                            api.get_opt(class)
-                                .await
-                                .map_err(unavailable)?
-                                .is_some_and(|c| c.provisioner == "eve")
-                        }
-                        None => false,
-                    };
+                let eve = is_eve_group(&api_group) || eve_class(check, class).await?;
                 if eve {
                     let group = if api_group.is_empty() {
                         "the core group".to_owned()
@@ -98,6 +93,19 @@ impl Rules for PersistentVolumeClaim {
     }
 }
 
+/// Whether the StorageClass `class` is an EVE data store (`provisioner: eve`).
+async fn eve_class(check: &Check<'_>, class: Option<&str>) -> Result<bool, Refusal> {
+    let Some(class) = class.filter(|c| !c.is_empty()) else {
+        return Ok(false);
+    };
+    let api: Api<StorageClass> = Api::all(check.admission.client.clone());
+    Ok(api
+        .get_opt(class)
+        .await
+        .map_err(unavailable)?
+        .is_some_and(|c| c.provisioner == "eve"))
+}
+
 #[cfg(test)]
 mod tests {
     use expect_test::expect;
@@ -114,6 +122,16 @@ mod tests {
                 "kind: StorageClass\nmetadata: {name: local}\nprovisioner: rancher.io/local-path",
             ],
             &[
+                (
+                    claim("{storageClassName: eve-blank, volumeMode: Block}"),
+                    expect![[r#"
+                        accepted
+                        warning: spec.volumeMode: not sent: EVE has no volume mode; a VM gets every volume as a disk (a block device), a container each as a directory at its mount path"#]],
+                ),
+                (
+                    claim("{storageClassName: local, volumeMode: Block}"),
+                    expect!["accepted"],
+                ),
                 (claim("{storageClassName: eve-blank}"), expect!["accepted"]),
                 (
                     claim(

@@ -25,6 +25,12 @@ impl Rules for Device {
     ) -> Result<(), Refusal> {
         unique(check, object);
         ports(check, object).await?;
+        if object.annotations().contains_key(annotations::COLLECT_INFO) {
+            check.warnings.push(format!(
+                "metadata.annotations[{}]: not sent: the EVE API has no collect-info request a controller can make; run collect-info on the device (eve collect-info) or through edge-view",
+                annotations::COLLECT_INFO
+            ));
+        }
         if let Some(value) = object.annotations().get(annotations::MAINTENANCE)
             && !matches!(value.trim(), "true" | "false")
         {
