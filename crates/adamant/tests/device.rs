@@ -494,21 +494,25 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
         "-p",
         r#"[{"op":"add","path":"/spec/containers/0/command","value":["/bin/sh","-c"]},{"op":"add","path":"/spec/containers/0/args","value":["echo hi"]}]"#,
     ]);
-    let user_data = configured(
-        &runtime,
-        &mut device,
-        "the command in the user data",
-        |config| {
-            let app = config.apps.iter().find(|a| a.displayname == "app-ubuntu")?;
-            let text = String::from_utf8(
-                base64::engine::general_purpose::STANDARD
-                    .decode(&app.user_data)
-                    .ok()?,
-            )
-            .ok()?;
-            text.contains("EVE_ECO_CMD").then_some(text)
-        },
-    );
+    // The user data is sealed for the device (it uploaded its ECDH certificate): it opens it.
+    let user_data = eventually("the command in the user data", || {
+        let block = configured(&runtime, &mut device, "sealed user data", |config| {
+            config
+                .apps
+                .iter()
+                .find(|a| a.displayname == "app-ubuntu")?
+                .cipher_data
+                .clone()
+        });
+        let opened = device.open_block(&block).unwrap();
+        let text = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(&opened.protected_user_data)
+                .ok()?,
+        )
+        .ok()?;
+        text.contains("EVE_ECO_CMD").then_some(text)
+    });
     assert!(
         user_data
             .lines()

@@ -772,7 +772,18 @@ pub fn configured<T>(
     mut found: impl FnMut(eve_api::config::EdgeDevConfig) -> Option<T>,
 ) -> T {
     eventually(what, || {
-        let config = runtime.block_on(device.poll_config()).unwrap().cloned();
+        // Over its request budget the device is told 429 and asks again later, as EVE does.
+        let config = match runtime.block_on(device.poll_config()) {
+            Ok(config) => config.cloned(),
+            Err(device_sim::SimError::Status {
+                status: http::StatusCode::TOO_MANY_REQUESTS,
+                ..
+            }) => {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                None
+            }
+            Err(e) => panic!("{what}: {e}"),
+        };
         found(config.or_else(|| device.config.clone())?)
     })
 }

@@ -1,3 +1,6 @@
+//! The quote verifier against quotes made here: a P-256 attestation key signing TPMS_ATTEST
+//! structures built as a TPM builds them, then mutated, truncated and re-signed.
+
 use std::collections::BTreeMap;
 
 use eve_api::attest::{

@@ -24,11 +24,6 @@ impl Rules for PersistentVolumeClaim {
             return Ok(());
         };
         let class = spec.storage_class_name.as_deref();
-        if spec.volume_mode.as_deref() == Some("Block") && eve_class(check, class).await? {
-            check.warnings.push(
-                "spec.volumeMode: not sent: EVE has no volume mode; a VM gets every volume as a disk (a block device), a container each as a directory at its mount path".into(),
-            );
-        }
         let (field, image) = match data_source(spec) {
             DataSource::Blank => return Ok(()),
             DataSource::Unknown {
@@ -122,16 +117,6 @@ mod tests {
                 "kind: StorageClass\nmetadata: {name: local}\nprovisioner: rancher.io/local-path",
             ],
             &[
-                (
-                    claim("{storageClassName: eve-blank, volumeMode: Block}"),
-                    expect![[r#"
-                        accepted
-                        warning: spec.volumeMode: not sent: EVE has no volume mode; a VM gets every volume as a disk (a block device), a container each as a directory at its mount path"#]],
-                ),
-                (
-                    claim("{storageClassName: local, volumeMode: Block}"),
-                    expect!["accepted"],
-                ),
                 (claim("{storageClassName: eve-blank}"), expect!["accepted"]),
                 (
                     claim(
