@@ -298,13 +298,10 @@ pub(crate) fn controller_rules() -> Vec<PolicyRule> {
         rule(&["patch"], "", &["persistentvolumeclaims/status"]),
         // Storage classes: the device API's data stores, checked by admission.
         rule(READ, "storage.k8s.io", &["storageclasses"]),
-        // The global options, watched by name in every namespace.
-        named(
-            &["list", "watch"],
-            "",
-            &["configmaps"],
-            &[device_api::fleet::GLOBAL_OPTIONS],
-        ),
+        // ConfigMaps: the global options (watched by name in every namespace), device models
+        // (watched by label, read by admission), PCR templates (read on attestation). RBAC
+        // cannot grant a watch by name or label alone.
+        rule(&["get", "list", "watch"], "", &["configmaps"]),
         // Admission: a namespace's reference-checks annotation.
         rule(&["get"], "", &["namespaces"]),
         // Escrowed keys, `eve-escrow-UUID` in each device's namespace (names RBAC cannot

@@ -15,7 +15,7 @@ mod tests;
 #[cfg(test)]
 mod tests_coverage;
 #[cfg(test)]
-mod tests_credentials;
+mod tests_features;
 
 pub use application::{ImageName, VolumeName, image_names, volume_names};
 pub use network::ent_proxy;
@@ -86,6 +86,8 @@ struct Builder<'a> {
     instances: BTreeMap<String, NetworkInstanceConfig>,
     /// Whether a cipher block was sealed for the device (its context goes in the configuration).
     sealed: bool,
+    /// The assignment groups of the device's model, with their IO type.
+    adapters: BTreeMap<String, i32>,
     problems: Vec<String>,
 }
 
@@ -109,6 +111,7 @@ pub fn compose(
         volumes: BTreeMap::new(),
         instances: BTreeMap::new(),
         sealed: false,
+        adapters: BTreeMap::new(),
         problems: Vec::new(),
     };
     let name = device.name_any();

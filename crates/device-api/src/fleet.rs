@@ -139,6 +139,8 @@ pub struct Fleet {
     pub device_authorities: Store<DeviceCertificateAuthority>,
     /// Global options (ConfigMaps named `adamant-global-options`).
     pub options: Store<ConfigMap>,
+    /// Device models (ConfigMaps labelled `eve.lfedge.org/device-model`).
+    pub models: Store<ConfigMap>,
     /// The credentials Secrets the objects name, read by name ([`crate::secrets`]).
     pub secrets: Arc<Secrets>,
     /// The written configurations (named after their Devices), without the configuration of
@@ -382,6 +384,10 @@ impl Fleet {
             networks: informers.watch(shared_for(&tracker)),
             network_configs: informers.watch(naming_secrets(&tracker, &secrets)),
             secrets: secrets.clone(),
+            models: informers.watch_with(
+                watcher::Config::default().labels(eve_model::annotations::DEVICE_MODEL),
+                shared_for(&tracker),
+            ),
             onboard_certificates: informers.store(),
             onboard_authorities: informers.store(),
             device_authorities: informers.store(),

@@ -1,7 +1,7 @@
 //! Where applications go: which devices fit an application, which one to choose, and the plans
 //! of deployments and daemon sets. Plain functions over snapshots; the controllers act on them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use eve_model::selection::{self, Target};
 use eve_model::{ApplicationSpec, Device, DeviceNetwork, annotations};
@@ -15,6 +15,8 @@ pub struct Context<'a> {
     pub networks: HashMap<String, &'a DeviceNetwork>,
     /// PersistentVolumeClaims bound to a device: claim name → device name.
     pub bound_claims: HashMap<String, String>,
+    /// Device models by name: their assignment groups.
+    pub adapters: HashMap<String, BTreeSet<String>>,
 }
 
 /// Why a device does not fit an application.
@@ -32,6 +34,8 @@ pub enum Unfit {
     Network(String),
     /// A claim is bound to another device.
     Claim(String),
+    /// The device's model has no such adapter (assignment group).
+    Adapter(String),
 }
 
 impl std::fmt::Display for Unfit {
@@ -43,6 +47,7 @@ impl std::fmt::Display for Unfit {
             Unfit::Affinity => write!(f, "didn't match node affinity"),
             Unfit::Network(n) => write!(f, "lack network {n}"),
             Unfit::Claim(c) => write!(f, "can't use claim {c} (bound to another device)"),
+            Unfit::Adapter(a) => write!(f, "lack adapter {a}"),
         }
     }
 }
@@ -108,6 +113,18 @@ pub fn fits(
         match context.networks.get(&network) {
             Some(n) if network_on(n, device) => {}
             _ => return Err(Unfit::Network(network)),
+        }
+    }
+    let wanted = eve_model::device_model::wanted(app_annotations);
+    if !wanted.is_empty() {
+        let groups = device
+            .annotations()
+            .get(annotations::MODEL)
+            .and_then(|model| context.adapters.get(model));
+        for group in wanted {
+            if !groups.is_some_and(|g| g.contains(&group)) {
+                return Err(Unfit::Adapter(group));
+            }
         }
     }
     for volume in &spec.volumes {
@@ -464,6 +481,45 @@ mod tests {
         assert_eq!(plan.delete, vec!["x".to_string(), "a".to_string()]);
         let plan = plan_daemon_set(&eligible, "h", &members, 2, true);
         assert_eq!(plan.delete, vec!["x".to_string()]);
+    }
+
+    #[test]
+    fn an_application_asking_for_adapters_fits_only_a_device_whose_model_has_them() {
+        let device = |name: &str, model: Option<&str>| {
+            let mut d = Device::new(name, Default::default());
+            if let Some(model) = model {
+                d.metadata.annotations =
+                    Some([(annotations::MODEL.to_string(), model.to_string())].into());
+            }
+            d
+        };
+        let mut context = Context::default();
+        context
+            .adapters
+            .insert("nuc".into(), ["USB".to_string(), "COM1".to_string()].into());
+        let wants = |groups: &str| -> BTreeMap<String, String> {
+            [(annotations::ADAPTERS.to_string(), groups.to_string())].into()
+        };
+        let spec = ApplicationSpec::default();
+        let fit = |d: &Device, groups: &str| fits(&spec, &wants(groups), d, &context);
+        assert_eq!(fit(&device("a", Some("nuc")), "USB, COM1"), Ok(()));
+        assert_eq!(
+            fit(&device("a", Some("nuc")), "USB, GPU"),
+            Err(Unfit::Adapter("GPU".into()))
+        );
+        assert_eq!(
+            fit(&device("b", None), "USB"),
+            Err(Unfit::Adapter("USB".into()))
+        );
+        assert_eq!(
+            fit(&device("c", Some("other")), "USB"),
+            Err(Unfit::Adapter("USB".into()))
+        );
+        assert_eq!(
+            fits(&spec, &BTreeMap::new(), &device("b", None), &context),
+            Ok(())
+        );
+        assert_eq!(Unfit::Adapter("GPU".into()).to_string(), "lack adapter GPU");
     }
 
     #[test]

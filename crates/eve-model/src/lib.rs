@@ -16,6 +16,7 @@ pub mod claims;
 pub mod conditions;
 mod crds;
 mod device;
+pub mod device_model;
 mod fleet;
 mod image;
 mod kinds;

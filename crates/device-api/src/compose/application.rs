@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use eve_api::common::EncryptionBlock;
 use eve_api::config::{
-    Ace, AceAction, AceMatch, AppInstanceConfig, InstanceOpsCmd, NetworkAdapter, UuiDandVersion,
-    VmConfig, VmMode, Volume, VolumeContentOrigin, VolumeContentOriginType, VolumeRef,
+    Ace, AceAction, AceMatch, Adapter, AppInstanceConfig, InstanceOpsCmd, NetworkAdapter,
+    UuiDandVersion, VmConfig, VmMode, Volume, VolumeContentOrigin, VolumeContentOriginType,
+    VolumeRef,
 };
 use eve_model::{Application, annotations};
 use kube::ResourceExt;
@@ -217,7 +218,24 @@ impl Builder<'_> {
                 None => (user_data, None),
             }
         };
+        // Adapters passed through: assignment groups of the device's model.
+        let mut adapters = Vec::new();
+        for group in eve_model::device_model::wanted(app.annotations()) {
+            match self.adapters.get(&group) {
+                Some(ptype) => adapters.push(Adapter {
+                    r#type: *ptype,
+                    name: group,
+                    ..Adapter::default()
+                }),
+                None => self.problems.push(format!(
+                    "Application {}: annotation {}: the device's model has no assignment group {group}; it is not given to the application",
+                    app.name_any(),
+                    annotations::ADAPTERS
+                )),
+            }
+        }
         AppInstanceConfig {
+            adapters,
             uuidandversion: Some(UuiDandVersion {
                 uuid: id,
                 version: version(app),

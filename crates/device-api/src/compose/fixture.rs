@@ -26,6 +26,7 @@ pub(super) struct Objects {
     pub(super) applications: Vec<Arc<Application>>,
     pub(super) options: Vec<Arc<ConfigMap>>,
     pub(super) secrets: Vec<Arc<Secret>>,
+    pub(super) models: Vec<Arc<ConfigMap>>,
 }
 
 /// The object of `value` as its type.
@@ -117,6 +118,13 @@ impl Objects {
                 "DeviceNetwork" => self.networks.push(typed(value)),
                 "NetworkConfig" => self.network_configs.push(typed(value)),
                 "Application" => self.applications.push(typed(value)),
+                "ConfigMap"
+                    if value["metadata"]["labels"]
+                        .get(eve_model::annotations::DEVICE_MODEL)
+                        .is_some() =>
+                {
+                    self.models.push(typed(value))
+                }
                 "ConfigMap" => self.options.push(typed(value)),
                 "Secret" => self.secrets.push(typed(value)),
                 _ => {}
@@ -185,6 +193,10 @@ impl Snapshot for Objects {
 
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>> {
         find(&self.secrets, Some(namespace), name)
+    }
+
+    fn device_model(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>> {
+        find(&self.models, Some(namespace), name)
     }
 
     fn global_options(&self) -> Vec<Arc<ConfigMap>> {

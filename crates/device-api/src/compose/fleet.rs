@@ -56,6 +56,10 @@ impl Snapshot for Fleet {
         self.secrets.get(namespace, name)
     }
 
+    fn device_model(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>> {
+        self.models.get(&ObjectRef::new(name).within(namespace))
+    }
+
     fn global_options(&self) -> Vec<Arc<ConfigMap>> {
         self.options.state()
     }

@@ -1,6 +1,7 @@
 //! Networks: ports (physical, VLAN and Wi-Fi), their IP configurations, proxies, and network
 //! instances.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use eve_api::common::{
@@ -39,6 +40,7 @@ impl Builder<'_> {
     /// without `vlan`, a VLAN sub-interface `<port>.<vlan>` for each with one), and their
     /// NetworkConfigs.
     pub(super) fn ports(&mut self) {
+        let modelled = self.model();
         for (port, names) in ports(self.device) {
             let mut configs = Vec::new();
             for name in &names {
@@ -51,19 +53,21 @@ impl Builder<'_> {
                 }
             }
             let wifi = configs.iter().any(|c| c.spec.wifi.is_some());
-            self.config.device_io_list.push(PhysicalIo {
-                ptype: if wifi {
-                    PhyIoType::PhyIoNetWlan
-                } else {
-                    PhyIoType::PhyIoNetEth
-                } as i32,
-                phylabel: port.clone(),
-                phyaddrs: [("Ifname".to_string(), port.clone())].into(),
-                logicallabel: port.clone(),
-                assigngrp: port.clone(),
-                usage: PhyIoMemberUsage::PhyIoUsageMgmtAndApps as i32,
-                ..PhysicalIo::default()
-            });
+            if !modelled.contains(&port) {
+                self.config.device_io_list.push(PhysicalIo {
+                    ptype: if wifi {
+                        PhyIoType::PhyIoNetWlan
+                    } else {
+                        PhyIoType::PhyIoNetEth
+                    } as i32,
+                    phylabel: port.clone(),
+                    phyaddrs: [("Ifname".to_string(), port.clone())].into(),
+                    logicallabel: port.clone(),
+                    assigngrp: port.clone(),
+                    usage: PhyIoMemberUsage::PhyIoUsageMgmtAndApps as i32,
+                    ..PhysicalIo::default()
+                });
+            }
             if configs.is_empty() {
                 // A DHCP client on the port itself.
                 let id = derived_uuid(&[&uid(self.device), "port", &port]);
@@ -101,6 +105,49 @@ impl Builder<'_> {
                 }
             }
         }
+    }
+
+    /// The device's model (its annotation `eve.lfedge.org/model`): its physical IO goes in
+    /// `deviceIoList`, its assignment groups may be given to applications. The logical labels
+    /// it defines.
+    fn model(&mut self) -> BTreeSet<String> {
+        let mut labels = BTreeSet::new();
+        let Some(name) = self.device.annotations().get(annotations::MODEL).cloned() else {
+            return labels;
+        };
+        let Some(found) = self.snapshot.device_model(&self.namespace, &name) else {
+            self.problems.push(format!(
+                "annotation {}: ConfigMap {}/{name} labelled {} does not exist: create it; until then only the annotated ports are sent",
+                annotations::MODEL,
+                self.namespace,
+                annotations::DEVICE_MODEL
+            ));
+            return labels;
+        };
+        let entries = match eve_model::device_model::read(&found.data.clone().unwrap_or_default()) {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.problems.push(format!("device model {name}: {e}"));
+                return labels;
+            }
+        };
+        for (index, entry) in entries.into_iter().enumerate() {
+            match serde_json::from_value::<PhysicalIo>(entry) {
+                Ok(io) => {
+                    labels.insert(io.logicallabel.clone());
+                    if !io.assigngrp.is_empty() {
+                        self.adapters
+                            .entry(io.assigngrp.clone())
+                            .or_insert(io.ptype);
+                    }
+                    self.config.device_io_list.push(io);
+                }
+                Err(e) => self.problems.push(format!(
+                    "device model {name}: physicalIO[{index}] is not a PhysicalIO: {e}"
+                )),
+            }
+        }
+        labels
     }
 
     /// A management port's system adapter.

@@ -37,6 +37,10 @@ pub trait Snapshot {
     /// The Secret `name` in `namespace` (credentials of data stores and Wi-Fi networks).
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>>;
 
+    /// The device model `name` in `namespace` (a ConfigMap labelled
+    /// `eve.lfedge.org/device-model`).
+    fn device_model(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>>;
+
     /// The global-options ConfigMaps (`adamant-global-options`) of every namespace, in any
     /// order.
     fn global_options(&self) -> Vec<Arc<ConfigMap>>;

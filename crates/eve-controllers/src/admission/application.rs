@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use apimachinery::FieldError;
 use eve_model::{Application, ApplicationSpec, Device, Image, annotations, quantity};
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim};
 use kube::ResourceExt;
 use kube::api::Api;
 use serde_json::Value;
@@ -42,11 +42,61 @@ impl Rules for Application {
         check
             .networks("metadata.annotations", object.annotations())
             .await?;
-        if let Some(device) = node {
-            check.exists::<Device>("spec.nodeName", device).await?;
+        if let Some(device) = node
+            && let Some(found) = check.fetch::<Device>("spec.nodeName", device).await?
+        {
+            adapters(check, object, &found).await?;
         }
         spec(check, &object.spec, "spec", node).await
     }
+}
+
+/// The adapters an Application bound to `device` asks for are assignment groups of the
+/// device's model.
+async fn adapters(
+    check: &mut Check<'_>,
+    app: &Application,
+    device: &Device,
+) -> Result<(), Refusal> {
+    let wanted = eve_model::device_model::wanted(app.annotations());
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let path = format!("metadata.annotations[{}]", annotations::ADAPTERS);
+    let Some(model) = device.annotations().get(annotations::MODEL) else {
+        check.errors.push(FieldError::invalid(
+            &path,
+            wanted.join(","),
+            format!(
+                "Device {} names no device model (annotation {}): it has no adapters to give",
+                device.name_any(),
+                annotations::MODEL
+            ),
+        ));
+        return Ok(());
+    };
+    let api: Api<ConfigMap> = Api::namespaced(check.admission.client.clone(), check.namespace());
+    let groups = api
+        .get_opt(model)
+        .await
+        .map_err(unavailable)?
+        .and_then(|m| eve_model::device_model::read(&m.data.unwrap_or_default()).ok())
+        .map(|entries| eve_model::device_model::groups(&entries))
+        .unwrap_or_default();
+    for group in wanted {
+        if !groups.contains_key(&group) {
+            check.errors.push(FieldError::invalid(
+                &path,
+                &group,
+                format!(
+                    "Device {}'s model {model} has no assignment group {group} (it has: {}): name one of those",
+                    device.name_any(),
+                    groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The rules of an application's spec at `path`, bound to the Device `node` if any.
@@ -199,6 +249,10 @@ mod tests {
 
     const WORLD: &[&str] = &[
         "kind: Device\nmetadata: {name: d1}\nspec: {}",
+        "kind: Device\nmetadata: {name: nuc1, annotations: {eve.lfedge.org/model: nuc}}\nspec: {}",
+        "kind: ConfigMap\nmetadata: {name: nuc, labels: {eve.lfedge.org/device-model: ''}}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'",
+        "kind: Device\nmetadata: {name: nuc1, annotations: {eve.lfedge.org/model: nuc}}\nspec: {}",
+        "kind: ConfigMap\nmetadata: {name: nuc, labels: {eve.lfedge.org/device-model: ''}}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'",
         "kind: Image\nmetadata: {name: ubuntu}\nspec: {ref: ubuntu.qcow2, storageClass: eve-images}",
         "kind: DeviceNetwork\nmetadata: {name: lan}\nspec: {networkConfig: lan}",
         "kind: StorageClass\nmetadata: {name: eve-blank}\nprovisioner: eve\nparameters: {type: blank}",
@@ -212,6 +266,46 @@ mod tests {
         cases(
             WORLD,
             &[
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: USB}}\nspec:\n  nodeName: nuc1\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect!["accepted"],
+                ),
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: 'USB, GPU'}}\nspec:\n  nodeName: nuc1\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/adapters]: Invalid value: "GPU": Device nuc1's model nuc has no assignment group GPU (it has: USB): name one of those"#]],
+                ),
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: USB}}\nspec:\n  nodeName: d1\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/adapters]: Invalid value: "USB": Device d1 names no device model (annotation eve.lfedge.org/model): it has no adapters to give"#]],
+                ),
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: GPU}}\nspec:\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect!["accepted"],
+                ),
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: USB}}\nspec:\n  nodeName: nuc1\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect!["accepted"],
+                ),
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: 'USB, GPU'}}\nspec:\n  nodeName: nuc1\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/adapters]: Invalid value: "GPU": Device nuc1's model nuc has no assignment group GPU (it has: USB): name one of those"#]],
+                ),
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: USB}}\nspec:\n  nodeName: d1\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/adapters]: Invalid value: "USB": Device d1 names no device model (annotation eve.lfedge.org/model): it has no adapters to give"#]],
+                ),
+                (
+                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: GPU}}\nspec:\n  containers: [{name: a, image: ubuntu}]".into(),
+                    expect!["accepted"],
+                ),
                 (
                     "kind: Application\nspec:\n  containers: [{name: a, image: ubuntu, workingDir: /srv, volumeMounts: [{name: v, mountPath: /v, readOnly: true}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: data}}]".into(),
                     expect![[r#"

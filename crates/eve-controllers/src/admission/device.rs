@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use apimachinery::FieldError;
 use eve_model::{Device, DeviceConfig, NetworkConfig, annotations, quantity};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use serde_json::Value;
 
@@ -25,6 +26,9 @@ impl Rules for Device {
     ) -> Result<(), Refusal> {
         unique(check, object);
         ports(check, object).await?;
+        if let Some(model) = object.annotations().get(annotations::MODEL) {
+            device_model(check, model).await?;
+        }
         if object.annotations().contains_key(annotations::COLLECT_INFO) {
             check.warnings.push(format!(
                 "metadata.annotations[{}]: not sent: the EVE API has no collect-info request a controller can make; run collect-info on the device (eve collect-info) or through edge-view",
@@ -42,6 +46,32 @@ impl Rules for Device {
         }
         Ok(())
     }
+}
+
+/// The device model a Device names: a ConfigMap labelled as one, whose physical IO reads.
+async fn device_model(check: &mut Check<'_>, name: &str) -> Result<(), Refusal> {
+    let path = format!("metadata.annotations[{}]", annotations::MODEL);
+    let Some(found) = check.fetch::<ConfigMap>(&path, name).await? else {
+        return Ok(());
+    };
+    if !found.labels().contains_key(annotations::DEVICE_MODEL) {
+        check.errors.push(FieldError::invalid(
+            &path,
+            name,
+            format!(
+                "ConfigMap {name} is not labelled {}: label it so the controller reads it as a device model",
+                annotations::DEVICE_MODEL
+            ),
+        ));
+    }
+    if let Err(e) = eve_model::device_model::read(&found.data.unwrap_or_default()) {
+        check.errors.push(FieldError::invalid(
+            &path,
+            name,
+            format!("device model {name}: {e}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The longest network interface name Linux takes.
@@ -204,6 +234,8 @@ mod tests {
                 "kind: NetworkConfig\nmetadata: {name: v100}\nspec: {ip: dhcp, vlan: 100}",
                 "kind: NetworkConfig\nmetadata: {name: also100}\nspec: {ip: dhcp, vlan: 100}",
                 "kind: NetworkConfig\nmetadata: {name: air}\nspec: {ip: dhcp, wifi: {ssid: office}}",
+                "kind: ConfigMap\nmetadata: {name: nuc, labels: {eve.lfedge.org/device-model: ''}}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'",
+                "kind: ConfigMap\nmetadata: {name: plain}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1}]'",
             ],
             &[
                 (
@@ -216,6 +248,17 @@ mod tests {
                     device("eve.lfedge.org/network-wlan0: air"),
                     expect!["accepted"],
                 ),
+                (device("eve.lfedge.org/collect-info: '1'"), expect![[r#"
+                    accepted
+                    warning: metadata.annotations[eve.lfedge.org/collect-info]: not sent: the EVE API has no collect-info request a controller can make; run collect-info on the device (eve collect-info) or through edge-view"#]]),
+                (device("eve.lfedge.org/model: nuc"), expect!["accepted"]),
+                (device("eve.lfedge.org/model: plain"), expect![[r#"
+                    invalid:
+                      metadata.annotations[eve.lfedge.org/model]: Invalid value: "plain": ConfigMap plain is not labelled eve.lfedge.org/device-model: label it so the controller reads it as a device model
+                      metadata.annotations[eve.lfedge.org/model]: Invalid value: "plain": device model plain: physicalIO[0] has no logicallabel: each entry needs ptype, phylabel and logicallabel"#]]),
+                (device("eve.lfedge.org/model: gone"), expect![[r#"
+                    invalid:
+                      metadata.annotations[eve.lfedge.org/model]: Not found: "gone": ConfigMap ns/gone does not exist; create it first"#]]),
                 (
                     device("eve.lfedge.org/network-eth0: 'lan,wan,v100,also100,gone'"),
                     expect![[r#"

@@ -39,6 +39,7 @@ fn kind_of(kind: &str) -> (String, String, bool) {
     [
         native::<PersistentVolumeClaim>(true),
         native::<Secret>(true),
+        native::<k8s_openapi::api::core::v1::ConfigMap>(true),
         native::<Namespace>(false),
         native::<StorageClass>(false),
         native::<CustomResourceDefinition>(false),

@@ -126,6 +126,19 @@ impl Ctx {
         for n in networks {
             context.networks.insert(n.name_any(), n);
         }
+        for model in self.caches.models.state() {
+            if model.metadata.namespace.as_deref() == Some(ns)
+                && let Ok(entries) =
+                    eve_model::device_model::read(&model.data.clone().unwrap_or_default())
+            {
+                context.adapters.insert(
+                    model.name_any(),
+                    eve_model::device_model::groups(&entries)
+                        .into_keys()
+                        .collect(),
+                );
+            }
+        }
         for c in self.caches.claims.state() {
             if c.metadata.namespace.as_deref() == Some(ns)
                 && let Some(device) = c.annotations().get(annotations::BOUND_DEVICE)

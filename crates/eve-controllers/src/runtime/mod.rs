@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use eve_model::{Application, ApplicationDaemonSet, ApplicationDeployment, Device, DeviceNetwork};
 use futures::channel::mpsc;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -78,6 +78,7 @@ pub struct Caches {
     daemon_sets: Store<ApplicationDaemonSet>,
     claims: Store<PersistentVolumeClaim>,
     images: Store<eve_model::Image>,
+    models: Store<ConfigMap>,
 }
 
 impl Caches {
@@ -297,6 +298,28 @@ impl<'a, K> Change<'a, K> {
 fn handle<K, P, F>(
     informers: &Informers,
     slot: &Arc<OnceLock<Arc<Triggers>>>,
+    filter: P,
+    on_change: F,
+) -> Store<K>
+where
+    K: Watched,
+    P: FnMut(&watcher::Event<K>) -> bool + Send + 'static,
+    F: Fn(&Triggers, Change<'_, K>) + Send + Sync + 'static,
+{
+    handle_with(
+        informers,
+        watcher::Config::default(),
+        slot,
+        filter,
+        on_change,
+    )
+}
+
+/// [`handle`], of the objects `config` selects.
+fn handle_with<K, P, F>(
+    informers: &Informers,
+    config: watcher::Config,
+    slot: &Arc<OnceLock<Arc<Triggers>>>,
     mut filter: P,
     on_change: F,
 ) -> Store<K>
@@ -306,7 +329,7 @@ where
     F: Fn(&Triggers, Change<'_, K>) + Send + Sync + 'static,
 {
     let slot = slot.clone();
-    informers.watch(move |event: &watcher::Event<K>| {
+    informers.watch_with(config, move |event: &watcher::Event<K>| {
         if !filter(event) {
             return;
         }
@@ -479,8 +502,17 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
     });
     let claims = handle::<PersistentVolumeClaim, _, _>(informers, &slot, all, its_namespace);
     let images = handle::<eve_model::Image, _, _>(informers, &slot, all, its_namespace);
+    // Device models: what adapters a device has for applications.
+    let models = handle_with::<ConfigMap, _, _>(
+        informers,
+        watcher::Config::default().labels(eve_model::annotations::DEVICE_MODEL),
+        &slot,
+        all,
+        its_namespace,
+    );
     let caches = Caches {
         images,
+        models,
         devices,
         device_keys,
         networks,

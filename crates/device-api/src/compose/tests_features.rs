@@ -1,5 +1,6 @@
 //! Composition of what needs more than addressing: credentials sealed for the device (and in
-//! the clear before it can decrypt), Wi-Fi, VLANs, maintenance mode.
+//! the clear before it can decrypt), Wi-Fi, VLANs, maintenance mode, config items, device
+//! models and adapters passed through.
 
 use eve_api::common::WiFiKeyScheme;
 use expect_test::expect;
@@ -389,4 +390,75 @@ data: {a: elsewhere}
         .collect();
     let expected = [("a", "global"), ("b", "namespace"), ("c", "device")];
     assert_eq!(items, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+}
+
+#[test]
+fn a_device_model_gives_the_io_list_and_applications_their_adapters() {
+    let objects = with_device(
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: nuc
+  namespace: lab
+  labels: {eve.lfedge.org/device-model: ''}
+data:
+  physicalIO: |
+    - {ptype: PhyIoNetEth, phylabel: eth0, logicallabel: eth0, assigngrp: eth0, phyaddrs: {Ifname: eth0}, usage: PhyIoUsageMgmtAndApps}
+    - {ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB, phyaddrs: {UsbAddr: '1:1'}, usage: PhyIoUsageDedicated}
+    - {ptype: PhyIoCOM, phylabel: COM1, logicallabel: com1, assigngrp: COM1, phyaddrs: {Serial: /dev/ttyS0}, usage: PhyIoUsageDedicated}
+---
+apiVersion: eve.lfedge.org/v1beta1
+kind: Application
+metadata:
+  name: reader
+  namespace: lab
+  annotations: {eve.lfedge.org/adapters: 'USB, COM1, GPU'}
+spec:
+  nodeName: dev1
+  containers: [{name: main, image: none}]
+",
+        "eve.lfedge.org/model: nuc",
+    );
+    let composed = compose_for(&objects, "dev1");
+    // The model's IO, eth0 once (the model defines it).
+    let labels: Vec<&str> = composed
+        .config
+        .device_io_list
+        .iter()
+        .map(|io| io.logicallabel.as_str())
+        .collect();
+    assert_eq!(labels, ["eth0", "usb1", "com1"]);
+    check(&objects, &["apps"], expect![[r#"
+        {
+          "apps": [
+            {
+              "activate": true,
+              "adapters": [
+                {
+                  "name": "USB",
+                  "type": "PhyIoUSB"
+                },
+                {
+                  "name": "COM1",
+                  "type": "PhyIoCOM"
+                }
+              ],
+              "displayname": "reader",
+              "fixedresources": {
+                "vcpus": 1,
+                "virtualizationMode": "HVM"
+              },
+              "uuidandversion": {
+                "uuid": "application-reader",
+                "version": "1"
+              }
+            }
+          ]
+        }
+    "#]]);
+    expect![[r#"
+        [
+            "Application reader: annotation eve.lfedge.org/adapters: the device's model has no assignment group GPU; it is not given to the application",
+        ]
+    "#]].assert_debug_eq(&composed.problems);
 }
