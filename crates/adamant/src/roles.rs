@@ -298,10 +298,18 @@ pub(crate) fn controller_rules() -> Vec<PolicyRule> {
         rule(&["patch"], "", &["persistentvolumeclaims/status"]),
         // Storage classes: the device API's data stores, checked by admission.
         rule(READ, "storage.k8s.io", &["storageclasses"]),
-        // ConfigMaps: the global options (watched by name in every namespace), device models
-        // (watched by label, read by admission), PCR templates (read on attestation). RBAC
-        // cannot grant a watch by name or label alone.
-        rule(&["get", "list", "watch"], "", &["configmaps"]),
+        // ConfigMaps of fixed names: the global options and device models (watched by name in
+        // every namespace, models read by admission too), PCR templates (read on attestation).
+        named(
+            &["get", "list", "watch"],
+            "",
+            &["configmaps"],
+            &[
+                device_api::fleet::GLOBAL_OPTIONS,
+                eve_model::device_model::MODELS,
+                device_api::attestation::judge::TEMPLATES,
+            ],
+        ),
         // Admission: a namespace's reference-checks annotation.
         rule(&["get"], "", &["namespaces"]),
         // Escrowed keys, `eve-escrow-UUID` in each device's namespace (names RBAC cannot

@@ -139,7 +139,7 @@ pub struct Fleet {
     pub device_authorities: Store<DeviceCertificateAuthority>,
     /// Global options (ConfigMaps named `adamant-global-options`).
     pub options: Store<ConfigMap>,
-    /// Device models (ConfigMaps labelled `eve.lfedge.org/device-model`).
+    /// Device models (the ConfigMaps named `adamant-device-models`).
     pub models: Store<ConfigMap>,
     /// The credentials Secrets the objects name, read by name ([`crate::secrets`]).
     pub secrets: Arc<Secrets>,
@@ -385,7 +385,10 @@ impl Fleet {
             network_configs: informers.watch(naming_secrets(&tracker, &secrets)),
             secrets: secrets.clone(),
             models: informers.watch_with(
-                watcher::Config::default().labels(eve_model::annotations::DEVICE_MODEL),
+                watcher::Config::default().fields(&format!(
+                    "metadata.name={}",
+                    eve_model::device_model::MODELS
+                )),
                 shared_for(&tracker),
             ),
             onboard_certificates: informers.store(),

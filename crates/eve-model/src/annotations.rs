@@ -29,14 +29,12 @@ pub const MAINTENANCE: &str = "eve.lfedge.org/maintenance";
 /// device with a TPM must send a quote that verifies and matches a PCR template; one without a
 /// TPM is let through) or `require-tpm` (as `enforce`, and devices without a TPM are refused).
 pub const ATTESTATION: &str = "eve.lfedge.org/attestation";
-/// Device: the ConfigMap (in the Device's namespace, labelled [`DEVICE_MODEL`]) holding the
-/// device's model: its physical IO, what applications may be given (EVE API: `deviceIoList`).
+/// Device: its model, a key of its namespace's ConfigMap `adamant-device-models`: its physical
+/// IO, what applications may be given (EVE API: `deviceIoList`).
 pub const MODEL: &str = "eve.lfedge.org/model";
 /// Application: the device's adapters it is given (passthrough), by their assignment groups in
 /// the device model, comma-separated (EVE API: `AppInstanceConfig.adapters`).
 pub const ADAPTERS: &str = "eve.lfedge.org/adapters";
-/// Label of the ConfigMaps that hold device models (the controller watches only those).
-pub const DEVICE_MODEL: &str = "eve.lfedge.org/device-model";
 /// Device: a number; raising it asks the device to send a fresh set of logs and info.
 pub const COLLECT_INFO: &str = "eve.lfedge.org/collect-info";
 /// Application: a number; raising it restarts the application once (EVE API: `restart.counter`).

@@ -1,29 +1,37 @@
-//! Device models: a ConfigMap (labelled `eve.lfedge.org/device-model`) whose key `physicalIO`
-//! lists a kind of device's physical IO as EVE's `PhysicalIO` messages in proto3 JSON (YAML
-//! welcome), what a Device names with its annotation `eve.lfedge.org/model`. Applications are
-//! given adapters by their assignment groups (`assigngrp`).
+//! Device models: the ConfigMap `adamant-device-models` of a namespace, each key a model, its
+//! value a kind of device's physical IO as EVE's `PhysicalIO` messages in proto3 JSON (YAML
+//! welcome); a Device names its model with the annotation `eve.lfedge.org/model`. Applications
+//! are given adapters by their assignment groups (`assigngrp`). One ConfigMap of a fixed name,
+//! so that the controller reads it by name, as it reads the global options.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-/// The ConfigMap key of a model's physical IO.
-pub const PHYSICAL_IO: &str = "physicalIO";
+/// The name of a namespace's ConfigMap of device models.
+pub const MODELS: &str = "adamant-device-models";
 
 /// Why a model does not read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ModelError {
-    /// No `physicalIO` key.
-    #[error("it has no key {PHYSICAL_IO}: list the device's physical IO there")]
-    Missing,
+    /// No such key.
+    #[error("ConfigMap {MODELS} has no key {0}: list the model's physical IO under it")]
+    Missing(String),
     /// Not a YAML list of objects.
-    #[error("{PHYSICAL_IO} is not a YAML list of PhysicalIO objects: {0}")]
-    Syntax(String),
+    #[error("model {model} is not a YAML list of PhysicalIO objects: {why}")]
+    Syntax {
+        /// The model.
+        model: String,
+        /// What the parser says.
+        why: String,
+    },
     /// An entry lacks a field EVE needs.
     #[error(
-        "{PHYSICAL_IO}[{index}] has no {field}: each entry needs ptype, phylabel and logicallabel"
+        "model {model}: entry {index} has no {field}: each entry needs ptype, phylabel and logicallabel"
     )]
     Field {
+        /// The model.
+        model: String,
         /// The entry.
         index: usize,
         /// The field.
@@ -31,20 +39,28 @@ pub enum ModelError {
     },
 }
 
-/// The physical IO of a model's ConfigMap data, as JSON objects (each a `PhysicalIO`).
-pub fn read(data: &BTreeMap<String, String>) -> Result<Vec<Value>, ModelError> {
-    let text = data.get(PHYSICAL_IO).ok_or(ModelError::Missing)?;
-    let entries: Vec<Value> =
-        serde_yaml::from_str(text).map_err(|e| ModelError::Syntax(e.to_string()))?;
+/// The physical IO of model `name` in a models ConfigMap's data, as JSON objects (each a
+/// `PhysicalIO`).
+pub fn read(data: &BTreeMap<String, String>, name: &str) -> Result<Vec<Value>, ModelError> {
+    let text = data
+        .get(name)
+        .ok_or_else(|| ModelError::Missing(name.to_string()))?;
+    let syntax = |why: String| ModelError::Syntax {
+        model: name.to_string(),
+        why,
+    };
+    let entries: Vec<Value> = serde_yaml::from_str(text).map_err(|e| syntax(e.to_string()))?;
     for (index, entry) in entries.iter().enumerate() {
         if !entry.is_object() {
-            return Err(ModelError::Syntax(format!(
-                "entry {index} is not an object"
-            )));
+            return Err(syntax(format!("entry {index} is not an object")));
         }
         for field in ["ptype", "phylabel", "logicallabel"] {
             if entry[field].as_str().is_none_or(str::is_empty) {
-                return Err(ModelError::Field { index, field });
+                return Err(ModelError::Field {
+                    model: name.to_string(),
+                    index,
+                    field,
+                });
             }
         }
     }
@@ -79,18 +95,21 @@ mod tests {
     use super::*;
 
     fn data(text: &str) -> BTreeMap<String, String> {
-        [(PHYSICAL_IO.to_string(), text.to_string())].into()
+        [("nuc".to_string(), text.to_string())].into()
     }
 
     #[test]
     fn a_model_reads_and_names_its_groups() {
-        let entries = read(&data(
-            "- {ptype: PhyIoNetEth, phylabel: eth0, logicallabel: eth0, assigngrp: eth0, phyaddrs: {Ifname: eth0}}
+        let entries = read(
+            &data(
+                "- {ptype: PhyIoNetEth, phylabel: eth0, logicallabel: eth0, assigngrp: eth0, phyaddrs: {Ifname: eth0}}
 - {ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB, phyaddrs: {UsbAddr: '1:1'}}
 - {ptype: PhyIoUSB, phylabel: USB2, logicallabel: usb2, assigngrp: USB}
 - {ptype: PhyIoCOM, phylabel: COM1, logicallabel: com1}
 ",
-        ))
+            ),
+            "nuc",
+        )
         .expect("a model");
         assert_eq!(entries.len(), 4);
         let groups: Vec<(String, String)> = groups(&entries).into_iter().collect();
@@ -103,11 +122,18 @@ mod tests {
 
     #[test]
     fn a_broken_model_says_what_to_fix() {
-        assert_eq!(read(&BTreeMap::new()), Err(ModelError::Missing));
-        assert!(matches!(read(&data("{a: b}")), Err(ModelError::Syntax(_))));
         assert_eq!(
-            read(&data("- {ptype: PhyIoUSB, phylabel: USB1}")),
+            read(&BTreeMap::new(), "nuc"),
+            Err(ModelError::Missing("nuc".into()))
+        );
+        assert!(matches!(
+            read(&data("{a: b}"), "nuc"),
+            Err(ModelError::Syntax { .. })
+        ));
+        assert_eq!(
+            read(&data("- {ptype: PhyIoUSB, phylabel: USB1}"), "nuc"),
             Err(ModelError::Field {
+                model: "nuc".into(),
                 index: 0,
                 field: "logicallabel"
             })

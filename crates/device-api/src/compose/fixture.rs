@@ -118,11 +118,7 @@ impl Objects {
                 "DeviceNetwork" => self.networks.push(typed(value)),
                 "NetworkConfig" => self.network_configs.push(typed(value)),
                 "Application" => self.applications.push(typed(value)),
-                "ConfigMap"
-                    if value["metadata"]["labels"]
-                        .get(eve_model::annotations::DEVICE_MODEL)
-                        .is_some() =>
-                {
+                "ConfigMap" if name == eve_model::device_model::MODELS => {
                     self.models.push(typed(value))
                 }
                 "ConfigMap" => self.options.push(typed(value)),
@@ -195,8 +191,12 @@ impl Snapshot for Objects {
         find(&self.secrets, Some(namespace), name)
     }
 
-    fn device_model(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>> {
-        find(&self.models, Some(namespace), name)
+    fn device_models(&self, namespace: &str) -> Option<Arc<ConfigMap>> {
+        find(
+            &self.models,
+            Some(namespace),
+            eve_model::device_model::MODELS,
+        )
     }
 
     fn global_options(&self) -> Vec<Arc<ConfigMap>> {

@@ -56,8 +56,9 @@ impl Snapshot for Fleet {
         self.secrets.get(namespace, name)
     }
 
-    fn device_model(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>> {
-        self.models.get(&ObjectRef::new(name).within(namespace))
+    fn device_models(&self, namespace: &str) -> Option<Arc<ConfigMap>> {
+        self.models
+            .get(&ObjectRef::new(eve_model::device_model::MODELS).within(namespace))
     }
 
     fn global_options(&self) -> Vec<Arc<ConfigMap>> {

@@ -115,22 +115,22 @@ impl Builder<'_> {
         let Some(name) = self.device.annotations().get(annotations::MODEL).cloned() else {
             return labels;
         };
-        let Some(found) = self.snapshot.device_model(&self.namespace, &name) else {
+        let Some(found) = self.snapshot.device_models(&self.namespace) else {
             self.problems.push(format!(
-                "annotation {}: ConfigMap {}/{name} labelled {} does not exist: create it; until then only the annotated ports are sent",
+                "annotation {}: the namespace has no ConfigMap {}: create it with the model {name}; until then only the annotated ports are sent",
                 annotations::MODEL,
-                self.namespace,
-                annotations::DEVICE_MODEL
+                eve_model::device_model::MODELS,
             ));
             return labels;
         };
-        let entries = match eve_model::device_model::read(&found.data.clone().unwrap_or_default()) {
-            Ok(entries) => entries,
-            Err(e) => {
-                self.problems.push(format!("device model {name}: {e}"));
-                return labels;
-            }
-        };
+        let entries =
+            match eve_model::device_model::read(&found.data.clone().unwrap_or_default(), &name) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    self.problems.push(e.to_string());
+                    return labels;
+                }
+            };
         for (index, entry) in entries.into_iter().enumerate() {
             match serde_json::from_value::<PhysicalIo>(entry) {
                 Ok(io) => {

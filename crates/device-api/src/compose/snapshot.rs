@@ -37,9 +37,8 @@ pub trait Snapshot {
     /// The Secret `name` in `namespace` (credentials of data stores and Wi-Fi networks).
     fn secret(&self, namespace: &str, name: &str) -> Option<Arc<Secret>>;
 
-    /// The device model `name` in `namespace` (a ConfigMap labelled
-    /// `eve.lfedge.org/device-model`).
-    fn device_model(&self, namespace: &str, name: &str) -> Option<Arc<ConfigMap>>;
+    /// The device models of `namespace` (its ConfigMap `adamant-device-models`).
+    fn device_models(&self, namespace: &str) -> Option<Arc<ConfigMap>>;
 
     /// The global-options ConfigMaps (`adamant-global-options`) of every namespace, in any
     /// order.

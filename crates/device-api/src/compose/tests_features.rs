@@ -397,12 +397,9 @@ fn a_device_model_gives_the_io_list_and_applications_their_adapters() {
     let objects = with_device(
         "apiVersion: v1
 kind: ConfigMap
-metadata:
-  name: nuc
-  namespace: lab
-  labels: {eve.lfedge.org/device-model: ''}
+metadata: {name: adamant-device-models, namespace: lab}
 data:
-  physicalIO: |
+  nuc: |
     - {ptype: PhyIoNetEth, phylabel: eth0, logicallabel: eth0, assigngrp: eth0, phyaddrs: {Ifname: eth0}, usage: PhyIoUsageMgmtAndApps}
     - {ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB, phyaddrs: {UsbAddr: '1:1'}, usage: PhyIoUsageDedicated}
     - {ptype: PhyIoCOM, phylabel: COM1, logicallabel: com1, assigngrp: COM1, phyaddrs: {Serial: /dev/ttyS0}, usage: PhyIoUsageDedicated}
@@ -428,7 +425,10 @@ spec:
         .map(|io| io.logicallabel.as_str())
         .collect();
     assert_eq!(labels, ["eth0", "usb1", "com1"]);
-    check(&objects, &["apps"], expect![[r#"
+    check(
+        &objects,
+        &["apps"],
+        expect![[r#"
         {
           "apps": [
             {
@@ -455,10 +455,67 @@ spec:
             }
           ]
         }
-    "#]]);
+    "#]],
+    );
     expect![[r#"
         [
             "Application reader: annotation eve.lfedge.org/adapters: the device's model has no assignment group GPU; it is not given to the application",
         ]
     "#]].assert_debug_eq(&composed.problems);
+}
+
+#[test]
+fn read_only_and_blank_claims_and_the_restart_and_purge_counters() {
+    let mut objects = Objects::default();
+    objects.add_yaml(include_str!("testdata/everything.yaml"));
+    let composed = compose_for(&objects, "dev1");
+    let app = &composed.config.apps[0];
+    assert_eq!(
+        (
+            app.restart.as_ref().map(|r| r.counter),
+            app.purge.as_ref().map(|p| p.counter)
+        ),
+        (Some(1), Some(1))
+    );
+    check(&objects, &["volumes"], expect![[r#"
+        {
+          "volumes": [
+            {
+              "displayName": "app-tmp",
+              "maxsizebytes": "104857600",
+              "origin": {
+                "type": "VCOT_BLANK"
+              },
+              "uuid": "3a1f1e5e-e27d-5f56-09a6-80012ac3de5a"
+            },
+            {
+              "displayName": "app-boot",
+              "maxsizebytes": "4294967296",
+              "origin": {
+                "downloadContentTreeID": "image-app-image",
+                "type": "VCOT_DOWNLOAD"
+              },
+              "uuid": "ad632654-2267-53fe-defb-e3f2be2f8f5a"
+            },
+            {
+              "displayName": "data",
+              "maxsizebytes": "2147483648",
+              "origin": {
+                "downloadContentTreeID": "image-data-disk",
+                "type": "VCOT_DOWNLOAD"
+              },
+              "readonly": true,
+              "uuid": "persistentvolumeclaim-data"
+            },
+            {
+              "displayName": "scratch",
+              "maxsizebytes": "1073741824",
+              "origin": {
+                "type": "VCOT_BLANK"
+              },
+              "uuid": "persistentvolumeclaim-scratch"
+            }
+          ]
+        }
+    "#]]);
 }

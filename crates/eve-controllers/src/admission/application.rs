@@ -77,10 +77,10 @@ async fn adapters(
     };
     let api: Api<ConfigMap> = Api::namespaced(check.admission.client.clone(), check.namespace());
     let groups = api
-        .get_opt(model)
+        .get_opt(eve_model::device_model::MODELS)
         .await
         .map_err(unavailable)?
-        .and_then(|m| eve_model::device_model::read(&m.data.unwrap_or_default()).ok())
+        .and_then(|m| eve_model::device_model::read(&m.data.unwrap_or_default(), model).ok())
         .map(|entries| eve_model::device_model::groups(&entries))
         .unwrap_or_default();
     for group in wanted {
@@ -250,7 +250,7 @@ mod tests {
     const WORLD: &[&str] = &[
         "kind: Device\nmetadata: {name: d1}\nspec: {}",
         "kind: Device\nmetadata: {name: nuc1, annotations: {eve.lfedge.org/model: nuc}}\nspec: {}",
-        "kind: ConfigMap\nmetadata: {name: nuc, labels: {eve.lfedge.org/device-model: ''}}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'",
+        "kind: ConfigMap\nmetadata: {name: adamant-device-models}\ndata:\n  nuc: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'",
         "kind: Device\nmetadata: {name: nuc1, annotations: {eve.lfedge.org/model: nuc}}\nspec: {}",
         "kind: ConfigMap\nmetadata: {name: nuc, labels: {eve.lfedge.org/device-model: ''}}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'",
         "kind: Image\nmetadata: {name: ubuntu}\nspec: {ref: ubuntu.qcow2, storageClass: eve-images}",

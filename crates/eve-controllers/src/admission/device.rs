@@ -48,28 +48,20 @@ impl Rules for Device {
     }
 }
 
-/// The device model a Device names: a ConfigMap labelled as one, whose physical IO reads.
+/// The device model a Device names: a key of the namespace's ConfigMap
+/// `adamant-device-models` whose physical IO reads.
 async fn device_model(check: &mut Check<'_>, name: &str) -> Result<(), Refusal> {
     let path = format!("metadata.annotations[{}]", annotations::MODEL);
-    let Some(found) = check.fetch::<ConfigMap>(&path, name).await? else {
+    let Some(found) = check
+        .fetch::<ConfigMap>(&path, eve_model::device_model::MODELS)
+        .await?
+    else {
         return Ok(());
     };
-    if !found.labels().contains_key(annotations::DEVICE_MODEL) {
-        check.errors.push(FieldError::invalid(
-            &path,
-            name,
-            format!(
-                "ConfigMap {name} is not labelled {}: label it so the controller reads it as a device model",
-                annotations::DEVICE_MODEL
-            ),
-        ));
-    }
-    if let Err(e) = eve_model::device_model::read(&found.data.unwrap_or_default()) {
-        check.errors.push(FieldError::invalid(
-            &path,
-            name,
-            format!("device model {name}: {e}"),
-        ));
+    if let Err(e) = eve_model::device_model::read(&found.data.unwrap_or_default(), name) {
+        check
+            .errors
+            .push(FieldError::invalid(&path, name, e.to_string()));
     }
     Ok(())
 }
@@ -234,8 +226,7 @@ mod tests {
                 "kind: NetworkConfig\nmetadata: {name: v100}\nspec: {ip: dhcp, vlan: 100}",
                 "kind: NetworkConfig\nmetadata: {name: also100}\nspec: {ip: dhcp, vlan: 100}",
                 "kind: NetworkConfig\nmetadata: {name: air}\nspec: {ip: dhcp, wifi: {ssid: office}}",
-                "kind: ConfigMap\nmetadata: {name: nuc, labels: {eve.lfedge.org/device-model: ''}}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'",
-                "kind: ConfigMap\nmetadata: {name: plain}\ndata:\n  physicalIO: '[{ptype: PhyIoUSB, phylabel: USB1}]'",
+                "kind: ConfigMap\nmetadata: {name: adamant-device-models}\ndata:\n  nuc: '[{ptype: PhyIoUSB, phylabel: USB1, logicallabel: usb1, assigngrp: USB}]'\n  plain: '[{ptype: PhyIoUSB, phylabel: USB1}]'",
             ],
             &[
                 (
@@ -248,17 +239,25 @@ mod tests {
                     device("eve.lfedge.org/network-wlan0: air"),
                     expect!["accepted"],
                 ),
-                (device("eve.lfedge.org/collect-info: '1'"), expect![[r#"
+                (
+                    device("eve.lfedge.org/collect-info: '1'"),
+                    expect![[r#"
                     accepted
-                    warning: metadata.annotations[eve.lfedge.org/collect-info]: not sent: the EVE API has no collect-info request a controller can make; run collect-info on the device (eve collect-info) or through edge-view"#]]),
+                    warning: metadata.annotations[eve.lfedge.org/collect-info]: not sent: the EVE API has no collect-info request a controller can make; run collect-info on the device (eve collect-info) or through edge-view"#]],
+                ),
                 (device("eve.lfedge.org/model: nuc"), expect!["accepted"]),
-                (device("eve.lfedge.org/model: plain"), expect![[r#"
-                    invalid:
-                      metadata.annotations[eve.lfedge.org/model]: Invalid value: "plain": ConfigMap plain is not labelled eve.lfedge.org/device-model: label it so the controller reads it as a device model
-                      metadata.annotations[eve.lfedge.org/model]: Invalid value: "plain": device model plain: physicalIO[0] has no logicallabel: each entry needs ptype, phylabel and logicallabel"#]]),
-                (device("eve.lfedge.org/model: gone"), expect![[r#"
-                    invalid:
-                      metadata.annotations[eve.lfedge.org/model]: Not found: "gone": ConfigMap ns/gone does not exist; create it first"#]]),
+                (
+                    device("eve.lfedge.org/model: plain"),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/model]: Invalid value: "plain": model plain: entry 0 has no logicallabel: each entry needs ptype, phylabel and logicallabel"#]],
+                ),
+                (
+                    device("eve.lfedge.org/model: gone"),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/model]: Invalid value: "gone": ConfigMap adamant-device-models has no key gone: list the model's physical IO under it"#]],
+                ),
                 (
                     device("eve.lfedge.org/network-eth0: 'lan,wan,v100,also100,gone'"),
                     expect![[r#"

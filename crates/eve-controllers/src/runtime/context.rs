@@ -126,17 +126,21 @@ impl Ctx {
         for n in networks {
             context.networks.insert(n.name_any(), n);
         }
-        for model in self.caches.models.state() {
-            if model.metadata.namespace.as_deref() == Some(ns)
-                && let Ok(entries) =
-                    eve_model::device_model::read(&model.data.clone().unwrap_or_default())
-            {
-                context.adapters.insert(
-                    model.name_any(),
-                    eve_model::device_model::groups(&entries)
-                        .into_keys()
-                        .collect(),
-                );
+        if let Some(models) = self
+            .caches
+            .models
+            .get(&ObjectRef::new(eve_model::device_model::MODELS).within(ns))
+        {
+            let data = models.data.clone().unwrap_or_default();
+            for name in data.keys() {
+                if let Ok(entries) = eve_model::device_model::read(&data, name) {
+                    context.adapters.insert(
+                        name.clone(),
+                        eve_model::device_model::groups(&entries)
+                            .into_keys()
+                            .collect(),
+                    );
+                }
             }
         }
         for c in self.caches.claims.state() {

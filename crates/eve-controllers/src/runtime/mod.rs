@@ -505,7 +505,10 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
     // Device models: what adapters a device has for applications.
     let models = handle_with::<ConfigMap, _, _>(
         informers,
-        watcher::Config::default().labels(eve_model::annotations::DEVICE_MODEL),
+        watcher::Config::default().fields(&format!(
+            "metadata.name={}",
+            eve_model::device_model::MODELS
+        )),
         &slot,
         all,
         its_namespace,
