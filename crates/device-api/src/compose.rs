@@ -212,6 +212,17 @@ pub fn compose(
     };
     b.config.reboot = device_op(annotations::REBOOT);
     b.config.shutdown = device_op(annotations::SHUTDOWN);
+    if let Some(text) = device_annotations.get(annotations::DISKS) {
+        match eve_model::disks::read(text)
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+        {
+            Ok(disks) => b.config.disks = Some(disks),
+            Err(e) => b.problems.push(format!(
+                "annotation {}: {e}; no disk layout is sent",
+                annotations::DISKS
+            )),
+        }
+    }
     b.config.maintenance_mode = device_annotations
         .get(annotations::MAINTENANCE)
         .is_some_and(|v| v.trim() == "true");

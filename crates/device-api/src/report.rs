@@ -103,6 +103,9 @@ pub const MAX_ADDRESSES: usize = 32;
 /// The longest text a device's report puts in a status field (a host name: 253).
 pub const MAX_TEXT: usize = 256;
 
+/// The most adapters (and members of one) a Device's status lists.
+pub const MAX_ADAPTERS: usize = 64;
+
 /// The longest error a device's report puts in a volume's or an Image's status.
 pub const MAX_ERROR: usize = 1024;
 
@@ -151,6 +154,27 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
     // EVE reserves nothing it reports apart: what a device has is what it can give.
     status.insert("allocatable".into(), capacity.clone().into());
     status.insert("capacity".into(), capacity.into());
+    let adapters: Vec<Value> = info
+        .assignable_adapters
+        .iter()
+        .take(MAX_ADAPTERS)
+        .map(|bundle| {
+            let mut adapter = json!({
+                "name": text(&bundle.name),
+                "type": eve_api::common::PhyIoType::try_from(bundle.r#type)
+                    .map_or_else(|_| bundle.r#type.to_string(), |t| t.as_str_name().to_string()),
+                "members": bundle.members.iter().take(MAX_ADAPTERS).map(|m| text(m)).collect::<Vec<_>>(),
+            });
+            if !bundle.used_by_app_uuid.is_empty() {
+                adapter["usedBy"] = text(&bundle.used_by_app_uuid).into();
+            }
+            if let Some(error) = bundle.err.as_ref().filter(|e| !e.description.is_empty()) {
+                adapter["error"] = text(&error.description).into();
+            }
+            adapter
+        })
+        .collect();
+    status.insert("adapters".into(), adapters.into());
     let minfo = info.minfo.clone().unwrap_or_default();
     let version = version.unwrap_or_default();
     status.insert(
@@ -683,6 +707,34 @@ mod tests {
             status["nodeInfo"]["architecture"].as_str().unwrap().len(),
             MAX_TEXT
         );
+    }
+
+    #[test]
+    fn the_adapters_a_device_reports_are_listed_bounded() {
+        let bundle = |name: &str| eve_api::info::ZioBundle {
+            r#type: eve_api::common::PhyIoType::PhyIoUsb as i32,
+            name: name.into(),
+            members: vec!["usb1".into(), "usb2".into()],
+            used_by_app_uuid: "6ba7b810-9dad-11d1-80b4-00c04fd430c8".into(),
+            err: Some(eve_api::info::ErrorInfo {
+                description: "in use by the host".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let info = ZInfoDevice {
+            assignable_adapters: (0..1_000).map(|i| bundle(&format!("USB{i}"))).collect(),
+            ..ZInfoDevice::default()
+        };
+        let status = device_status(&info);
+        let adapters = status["adapters"].as_array().unwrap();
+        assert_eq!(adapters.len(), MAX_ADAPTERS);
+        assert_eq!(
+            adapters[0],
+            json!({"name": "USB0", "type": "PhyIoUSB", "members": ["usb1", "usb2"], "usedBy": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "error": "in use by the host"})
+        );
+        let typed: eve_model::DeviceStatus = serde_json::from_value(status).unwrap();
+        assert_eq!(typed.adapters[0].type_, "PhyIoUSB");
     }
 
     fn tree(state: ZSwState, progress: u32, error: &str) -> ZInfoContentTree {

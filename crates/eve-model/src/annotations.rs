@@ -35,6 +35,10 @@ pub const MODEL: &str = "eve.lfedge.org/model";
 /// Application: the device's adapters it is given (passthrough), by their assignment groups in
 /// the device model, comma-separated (EVE API: `AppInstanceConfig.adapters`).
 pub const ADAPTERS: &str = "eve.lfedge.org/adapters";
+/// Device: how EVE arranges its disks, EVE's `DisksConfig` in proto3 JSON or YAML (`arrayType`,
+/// `disks[] {disk: {name, logicalName, serial}, oldDisk, diskConfig}`, `children`) (EVE API:
+/// `disks`).
+pub const DISKS: &str = "eve.lfedge.org/disks";
 /// Device: a number; raising it asks the device to send a fresh set of logs and info.
 pub const COLLECT_INFO: &str = "eve.lfedge.org/collect-info";
 /// Application: a number; raising it restarts the application once (EVE API: `restart.counter`).
@@ -44,11 +48,6 @@ pub const RESTART: &str = "eve.lfedge.org/restart";
 pub const PURGE: &str = "eve.lfedge.org/purge";
 /// PersistentVolumeClaim: the Device the claim is bound to, written by the controller.
 pub const BOUND_DEVICE: &str = "eve.lfedge.org/bound-device";
-/// Any object: the reference checks found missing objects (written by admission in warning mode,
-/// listing them).
-pub const MISSING_REFERENCES: &str = "eve.lfedge.org/missing-references";
-/// Native Pod compatibility (specification appendix): the `image` names an Image.
-pub const IMAGE_SOURCE: &str = "eve.lfedge.org/image-source";
 /// Label on made Applications: the hash of the template they were made from.
 pub const TEMPLATE_HASH: &str = "eve.lfedge.org/template-hash";
 /// The annotation (on the EVE kinds and on namespaces) that turns refused references into
@@ -71,12 +70,11 @@ pub const KNOWN: &[&str] = &[
     ATTESTATION,
     MODEL,
     ADAPTERS,
+    DISKS,
     COLLECT_INFO,
     RESTART,
     PURGE,
     BOUND_DEVICE,
-    MISSING_REFERENCES,
-    IMAGE_SOURCE,
     TEMPLATE_HASH,
     REFERENCE_CHECKS,
     "eve.lfedge.org/crd-revision",
@@ -119,4 +117,31 @@ pub fn list(value: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The standard annotations docs/resources.md names and the ones this crate knows are the
+    /// same: a documented annotation without code, or one the code knows and the docs do not,
+    /// fails.
+    #[test]
+    fn the_documented_annotations_are_the_known_ones() {
+        let doc = include_str!("../../../docs/resources.md");
+        let documented: BTreeSet<&str> = doc
+            .split('`')
+            .filter_map(|s| s.strip_prefix(super::PREFIX))
+            .map(|s| s.split([':', '=', ' ']).next().unwrap_or(s))
+            .filter(|s| !s.is_empty() && !s.starts_with("network-") && !s.contains('/'))
+            .collect();
+        let known: BTreeSet<&str> = super::KNOWN
+            .iter()
+            .map(|k| {
+                k.strip_prefix(super::PREFIX)
+                    .expect("a standard annotation")
+            })
+            .collect();
+        assert_eq!(documented, known);
+    }
 }

@@ -131,6 +131,10 @@ pub struct DeviceStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub observed_generation: Option<i64>,
+    /// The adapters the device can give applications, as it reports them (its model's
+    /// assignment groups; `eve.lfedge.org/adapters` names them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adapters: Vec<DeviceAdapter>,
     /// The device's ECDH certificate, as it uploaded it (`attest` with its certificates): the
     /// key data store and Wi-Fi credentials are encrypted for. Without it they are sent in the
     /// clear fields.
@@ -176,6 +180,26 @@ pub struct DeviceAttestation {
     /// When the quote came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<Time>,
+}
+
+/// An adapter a device reports it can give applications (EVE's `ZioBundle`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceAdapter {
+    /// Its assignment group.
+    pub name: String,
+    /// Its type (`PhyIoUSB`, `PhyIoCOM`, `PhyIoNetEth`, ...).
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// Its members' logical labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// The UUID of the application it is given to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_by: Option<String>,
+    /// What the device says is wrong with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A device's ECDH certificate, by what encryption for it needs.

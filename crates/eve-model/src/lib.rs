@@ -17,6 +17,7 @@ pub mod conditions;
 mod crds;
 mod device;
 pub mod device_model;
+pub mod disks;
 mod fleet;
 mod image;
 mod kinds;
@@ -35,8 +36,8 @@ pub use crds::{
     CRD_REVISION, CRD_REVISION_ANNOTATION, TELEMETRY_SUBRESOURCES, cluster_roles, crds, crds_yaml,
 };
 pub use device::{
-    Device, DeviceAddress, DeviceAttestation, DeviceCondition, DeviceConfig, DeviceConfigSpec,
-    DeviceConfigStatus, DeviceInfo, DeviceSpec, DeviceStatus, EcdhCertificate,
+    Device, DeviceAdapter, DeviceAddress, DeviceAttestation, DeviceCondition, DeviceConfig,
+    DeviceConfigSpec, DeviceConfigStatus, DeviceInfo, DeviceSpec, DeviceStatus, EcdhCertificate,
 };
 pub use fleet::{
     ApplicationDaemonSet, ApplicationDaemonSetSpec, ApplicationDaemonSetStatus,

@@ -477,7 +477,10 @@ fn read_only_and_blank_claims_and_the_restart_and_purge_counters() {
         ),
         (Some(1), Some(1))
     );
-    check(&objects, &["volumes"], expect![[r#"
+    check(
+        &objects,
+        &["volumes"],
+        expect![[r#"
         {
           "volumes": [
             {
@@ -517,5 +520,6 @@ fn read_only_and_blank_claims_and_the_restart_and_purge_counters() {
             }
           ]
         }
-    "#]]);
+    "#]],
+    );
 }

@@ -287,26 +287,6 @@ mod tests {
                     expect!["accepted"],
                 ),
                 (
-                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: USB}}\nspec:\n  nodeName: nuc1\n  containers: [{name: a, image: ubuntu}]".into(),
-                    expect!["accepted"],
-                ),
-                (
-                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: 'USB, GPU'}}\nspec:\n  nodeName: nuc1\n  containers: [{name: a, image: ubuntu}]".into(),
-                    expect![[r#"
-                        invalid:
-                          metadata.annotations[eve.lfedge.org/adapters]: Invalid value: "GPU": Device nuc1's model nuc has no assignment group GPU (it has: USB): name one of those"#]],
-                ),
-                (
-                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: USB}}\nspec:\n  nodeName: d1\n  containers: [{name: a, image: ubuntu}]".into(),
-                    expect![[r#"
-                        invalid:
-                          metadata.annotations[eve.lfedge.org/adapters]: Invalid value: "USB": Device d1 names no device model (annotation eve.lfedge.org/model): it has no adapters to give"#]],
-                ),
-                (
-                    "kind: Application\nmetadata: {annotations: {eve.lfedge.org/adapters: GPU}}\nspec:\n  containers: [{name: a, image: ubuntu}]".into(),
-                    expect!["accepted"],
-                ),
-                (
                     "kind: Application\nspec:\n  containers: [{name: a, image: ubuntu, workingDir: /srv, volumeMounts: [{name: v, mountPath: /v, readOnly: true}]}]\n  volumes: [{name: v, persistentVolumeClaim: {claimName: data}}]".into(),
                     expect![[r#"
                         accepted

@@ -26,6 +26,15 @@ impl Rules for Device {
     ) -> Result<(), Refusal> {
         unique(check, object);
         ports(check, object).await?;
+        if let Some(text) = object.annotations().get(annotations::DISKS)
+            && let Err(e) = eve_model::disks::read(text)
+        {
+            check.errors.push(FieldError::invalid(
+                format!("metadata.annotations[{}]", annotations::DISKS),
+                text,
+                format!("must be EVE's DisksConfig in proto3 JSON or YAML: {e}"),
+            ));
+        }
         if let Some(model) = object.annotations().get(annotations::MODEL) {
             device_model(check, model).await?;
         }
@@ -246,6 +255,18 @@ mod tests {
                     warning: metadata.annotations[eve.lfedge.org/collect-info]: not sent: the EVE API has no collect-info request a controller can make; run collect-info on the device (eve collect-info) or through edge-view"#]],
                 ),
                 (device("eve.lfedge.org/model: nuc"), expect!["accepted"]),
+                (
+                    device(
+                        "eve.lfedge.org/disks: '{arrayType: DISKS_ARRAY_TYPE_RAID1, disks: [{disk: {name: /dev/sdb}, diskConfig: DISK_CONFIG_TYPE_ZFS_ONLINE}]}'",
+                    ),
+                    expect!["accepted"],
+                ),
+                (
+                    device("eve.lfedge.org/disks: '{arrayType: RAID9}'"),
+                    expect![[r#"
+                        invalid:
+                          metadata.annotations[eve.lfedge.org/disks]: Invalid value: "{arrayType: RAID9}": must be EVE's DisksConfig in proto3 JSON or YAML: arrayType: "RAID9" is none of DISKS_ARRAY_TYPE_UNSPECIFIED, DISKS_ARRAY_TYPE_RAID0, DISKS_ARRAY_TYPE_RAID1, DISKS_ARRAY_TYPE_RAID5, DISKS_ARRAY_TYPE_RAID6"#]],
+                ),
                 (
                     device("eve.lfedge.org/model: plain"),
                     expect![[r#"
