@@ -14,8 +14,10 @@ pub struct Uploaded {
     pub ecdh: Option<EcdhCertificate>,
     /// Why the ECDH certificate that came is not used.
     pub ecdh_refused: Option<String>,
-    /// The attestation key's certificate (PEM).
+    /// The attestation key's certificate (PEM), when the device's key signed it.
     pub attestation_key: Option<Vec<u8>>,
+    /// Why the attestation key's certificate that came is not used.
+    pub attestation_key_refused: Option<String>,
     /// Whether the device's keys are in a TPM (a TPM attestation key or an endorsement key).
     pub tpm: bool,
 }
@@ -52,8 +54,12 @@ pub fn read(certs: &[ZCert], device_key: &[u8]) -> Uploaded {
         }
     }
     if let Some(key) = of(ZCertType::CertTypeDeviceRestrictedSigning) {
-        uploaded.attestation_key = Some(key.cert.clone());
+        // Whatever the certificate says, a TPM key was announced.
         uploaded.tpm |= in_tpm(key);
+        match signed_by(&key.cert, device_key) {
+            Ok(_) => uploaded.attestation_key = Some(key.cert.clone()),
+            Err(why) => uploaded.attestation_key_refused = Some(why),
+        }
     }
     uploaded.tpm |= of(ZCertType::CertTypeDeviceEndorsementRsa).is_some();
     uploaded
@@ -110,6 +116,21 @@ mod tests {
             ecdh.public_key_raw()
         );
         assert!(uploaded.tpm && uploaded.attestation_key.is_some());
+        // An attestation key certified by another key is not used (a quote signed with it
+        // would prove nothing of this device).
+        let uploaded = read(
+            &[zcert(
+                ZCertType::CertTypeDeviceRestrictedSigning,
+                &issued(&stranger, &ecdh),
+                true,
+            )],
+            &device_point,
+        );
+        assert!(uploaded.tpm && uploaded.attestation_key.is_none());
+        assert_eq!(
+            uploaded.attestation_key_refused.as_deref(),
+            Some("it is not signed by the device's certificate key")
+        );
         // Signed by another key: refused, named.
         let forged = issued(&stranger, &ecdh);
         let uploaded = read(

@@ -128,7 +128,7 @@ pub fn templates(data: &BTreeMap<String, String>) -> (Vec<(String, PcrTemplate)>
 pub fn judge(
     quote: &ZAttestQuote,
     nonce: Result<&[u8], String>,
-    key: Option<&[u8]>,
+    key: Result<&[u8], &str>,
     tpm: bool,
     templates: &[(String, PcrTemplate)],
 ) -> Outcome {
@@ -160,11 +160,14 @@ pub fn judge(
             };
         }
     };
-    let Some(key) = key else {
-        return Outcome::Failed {
-            code: ZAttestResponseCode::NoCertFound,
-            message: "the device has not uploaded its attestation key's certificate: it does on its next start".into(),
-        };
+    let key = match key {
+        Ok(key) => key,
+        Err(why) => {
+            return Outcome::Failed {
+                code: ZAttestResponseCode::NoCertFound,
+                message: format!("no attestation key's certificate to check the quote with: {why}"),
+            };
+        }
     };
     let verified = match quote::verify(quote, nonce, key) {
         Ok(verified) => verified,
@@ -262,13 +265,16 @@ mod tests {
     #[test]
     fn an_empty_quote_is_no_tpm_only_for_a_device_without_one() {
         let empty = ZAttestQuote::default();
-        assert_eq!(judge(&empty, Ok(b""), None, false, &[]), Outcome::NoTpm);
         assert_eq!(
-            judge(&empty, Err("x".into()), None, false, &[]).name(),
+            judge(&empty, Ok(b""), Err("none"), false, &[]),
+            Outcome::NoTpm
+        );
+        assert_eq!(
+            judge(&empty, Err("x".into()), Err("none"), false, &[]).name(),
             "Failed"
         );
         assert!(matches!(
-            judge(&empty, Ok(b"n"), None, true, &[]),
+            judge(&empty, Ok(b"n"), Err("none"), true, &[]),
             Outcome::Failed {
                 code: ZAttestResponseCode::QuoteFailed,
                 ..
@@ -283,7 +289,7 @@ mod tests {
             signature: vec![4],
             ..ZAttestQuote::default()
         };
-        let outcome = judge(&quote, Err("forged".into()), None, true, &[]);
+        let outcome = judge(&quote, Err("forged".into()), Err("none"), true, &[]);
         assert!(matches!(
             outcome,
             Outcome::Failed {
@@ -292,7 +298,7 @@ mod tests {
             }
         ));
         assert_eq!(
-            judge(&quote, Ok(b"n"), None, true, &[]).name(),
+            judge(&quote, Ok(b"n"), Err("none"), true, &[]).name(),
             "Failed",
             "no attestation certificate"
         );

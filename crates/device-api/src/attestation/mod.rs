@@ -249,13 +249,12 @@ impl DeviceApi {
                 }
             }
         };
-        let mut outcome = judge::judge(
-            quote,
-            nonce,
-            uploaded.attestation_key.as_deref(),
-            uploaded.tpm,
-            &templates,
-        );
+        let key = match (&uploaded.attestation_key, &uploaded.attestation_key_refused) {
+            (Some(key), _) => Ok(key.as_slice()),
+            (None, Some(why)) => Err(why.as_str()),
+            (None, None) => Err("the device has not uploaded it (it does on its next start)"),
+        };
+        let mut outcome = judge::judge(quote, nonce, key, uploaded.tpm, &templates);
         if !notes.is_empty() {
             match &mut outcome {
                 Outcome::Failed { message, .. } => {

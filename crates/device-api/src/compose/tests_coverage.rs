@@ -1,7 +1,8 @@
-//! docs/resources.md's coverage tables against the composer: each field said to be set is in
-//! the configuration of a fixture using every mapping (`testdata/everything.yaml`), composed
-//! for a device that decrypts and for one that does not yet; each field said not to be exposed
-//! is in neither; and every field sent has its row.
+//! docs/resources.md's coverage and mapping tables against the composer: each field said to be
+//! set is in the configuration of a fixture using every mapping (`testdata/everything.yaml`),
+//! composed for a device that decrypts and for one that does not yet; each field said not to be
+//! exposed is in neither; every field sent has its row; and every row of the Application, data
+//! store and Device annotation tables names a field that is sent.
 
 use std::collections::BTreeSet;
 
@@ -128,4 +129,112 @@ fn every_field_the_docs_say_is_set_is_sent_and_no_other() {
     }
     wrong.dedup();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The rows of the mapping table under `heading` (up to the next heading): each row's last
+/// column. A row whose last column starts with `none` or `from` maps to nothing sent.
+fn mapping_rows(heading: &str) -> Vec<String> {
+    let section = DOC
+        .split(heading)
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/resources.md has {heading}"));
+    let section = section.split("\n#").next().unwrap_or_default();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `") || l.starts_with("| annotation `"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").collect();
+            cells.last().map(|c| c.trim().to_string())
+        })
+        .collect()
+}
+
+/// Whether `path` (`a.b`, `a[].b`, `a[0].b`, proto or JSON names) is in `value`.
+fn has_path(value: &Value, path: &str) -> bool {
+    let camel = |name: &str| {
+        let mut out = String::new();
+        let mut upper = false;
+        for c in name.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                out.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    let (head, rest) = match path.split_once('.') {
+        Some((head, rest)) => (head, Some(rest)),
+        None => (path, None),
+    };
+    let (name, indexed) = match head.split_once('[') {
+        Some((name, _)) => (name, true),
+        None => (head, false),
+    };
+    let Some(found) = value.get(name).or_else(|| value.get(camel(name))) else {
+        return false;
+    };
+    let next: Vec<&Value> = if indexed {
+        found
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default()
+    } else {
+        vec![found]
+    };
+    match rest {
+        None => next.iter().any(|v| !v.is_null()),
+        Some(rest) => next.iter().any(|v| has_path(v, rest)),
+    }
+}
+
+/// Each row of the Application, data store and Device annotation tables that names where it
+/// goes names a field the fixture's configuration carries: a mapping documented without code
+/// fails here.
+#[test]
+fn every_mapping_row_names_a_field_that_is_sent() {
+    let configs = configurations();
+    let tables = [
+        ("## Application\n", "apps"),
+        (
+            "## Data stores: StorageClass with `provisioner: eve`",
+            "datastores",
+        ),
+        ("### Device annotations", ""),
+    ];
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for (heading, list) in tables {
+        for cell in mapping_rows(heading) {
+            if cell.starts_with("none") || cell.starts_with("from") {
+                continue;
+            }
+            let Some(field) = cell.split('`').nth(1) else {
+                continue;
+            };
+            let field = field.trim_start_matches("AppInstanceConfig.");
+            checked += 1;
+            let sent = configs.iter().any(|config| {
+                if list.is_empty() {
+                    has_path(config, field)
+                } else {
+                    config[list]
+                        .as_array()
+                        .is_some_and(|items| items.iter().any(|i| has_path(i, field)))
+                }
+            });
+            if !sent {
+                wrong.push(format!("{heading}: `{field}` ({cell})"));
+            }
+        }
+    }
+    assert!(checked >= 20, "the mapping tables read: {checked} rows");
+    assert!(
+        wrong.is_empty(),
+        "documented, not sent:\n{}",
+        wrong.join("\n")
+    );
 }
