@@ -64,6 +64,10 @@ pub struct NetworkConfigSpec {
     /// The URL of a proxy auto-configuration (PAC) file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pac_url: Option<String>,
+    /// CA certificates the proxies' TLS is checked with (a proxy that intercepts TLS), each a
+    /// base64-encoded PEM certificate (`base64 -w0 ca.pem`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proxy_certificates: Vec<String>,
     /// A VLAN ID (1-4094) for the port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 4094))]

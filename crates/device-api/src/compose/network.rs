@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use base64::Engine;
+
 use eve_api::common::{
     DhcpType, EncryptionBlock, IpRange, Ipspec, NetworkType, PhyIoMemberUsage, PhyIoType,
     ProxyConfig, ProxyProto, ProxyServer, WiFiKeyScheme, WirelessType,
@@ -305,11 +307,23 @@ pub fn ent_proxy(spec: &eve_model::NetworkConfigSpec) -> Option<ProxyConfig> {
     if proxies.is_empty() && pac.is_empty() {
         return None;
     }
+    // PEM text, as EVE takes it (admission refuses what is not a base64 PEM certificate).
+    let certificates = spec
+        .proxy_certificates
+        .iter()
+        .filter_map(|c| {
+            let compact: String = c.chars().filter(|c| !c.is_whitespace()).collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .ok()
+        })
+        .collect();
     Some(ProxyConfig {
         network_proxy_enable: !pac.is_empty(),
         network_proxy_url: pac,
         proxies,
         exceptions: spec.no_proxy.join(","),
+        proxy_cert_pem: certificates,
         ..ProxyConfig::default()
     })
 }

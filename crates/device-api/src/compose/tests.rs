@@ -418,6 +418,14 @@ fn proxies_become_ent_proxy_servers_with_exceptions_and_a_pac_url() {
     assert!(pac.network_proxy_enable);
     assert_eq!(pac.network_proxy_url, "http://wpad.corp/proxy.pac");
     assert!(pac.proxies.is_empty());
+    // A TLS-intercepting proxy's CA certificate goes as its PEM text.
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let with_ca = ent_proxy(&eve_model::NetworkConfigSpec {
+        proxy_certificates: vec![base64::engine::general_purpose::STANDARD.encode(pem)],
+        ..spec(&["http://proxy:3128"], &[], None)
+    })
+    .unwrap();
+    assert_eq!(with_ca.proxy_cert_pem, vec![pem.as_bytes().to_vec()]);
 }
 
 #[test]

@@ -18,6 +18,9 @@ impl Rules for NetworkConfig {
         _: Option<&Self>,
     ) -> Result<(), Refusal> {
         addressing(check, object);
+        for (i, certificate) in object.spec.proxy_certificates.iter().enumerate() {
+            check.certificate(&format!("spec.proxyCertificates[{i}]"), certificate, false);
+        }
         if let Some(wifi) = &object.spec.wifi {
             if wifi.ssid.is_empty() || wifi.ssid.len() > 32 {
                 check.errors.push(FieldError::invalid(
@@ -181,6 +184,12 @@ mod tests {
                           spec.dns[0]: Invalid value: "one": must be an IP address
                           spec.proxies[0]: Invalid value: "10.1.1.1:80": must be a proxy URL like https://10.100.100.1:8888 (scheme http, https, socks5 or ftp)
                           spec.proxies[1]: Invalid value: "gopher://x": must be a proxy URL like https://10.100.100.1:8888 (scheme http, https, socks5 or ftp)"#]],
+                ),
+                (
+                    "kind: NetworkConfig\nspec: {ip: dhcp, proxies: ['http://p:3128'], proxyCertificates: [bm90IGEgY2VydA==]}".into(),
+                    expect![[r#"
+                        invalid:
+                          spec.proxyCertificates[0]: Invalid value: "bm90IGEgY2VydA==": must be a base64-encoded PEM certificate: the decoded text has no -----BEGIN CERTIFICATE----- block"#]],
                 ),
                 (
                     "kind: NetworkConfig\nspec: {ip: dhcp, wifi: {ssid: office, credentialsSecret: wifi}}".into(),
