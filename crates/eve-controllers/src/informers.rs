@@ -82,7 +82,12 @@ where
             ..
         } = *pending;
         let api: Api<K> = Api::all(client.clone());
-        let stream = watcher(api, config).default_backoff().reflect(writer);
+        // Who wrote which field is the API server's to keep: no reader here needs it, and its
+        // field trees would be most of a cached object (writes that omit it leave it as is).
+        let stream = watcher(api, config)
+            .default_backoff()
+            .modify(|object| object.meta_mut().managed_fields = None)
+            .reflect(writer);
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
