@@ -704,11 +704,13 @@ fn schedule_over_ten_devices(server: &Server) {
         Some(2),
         "{d}"
     );
-    assert!(
+    // The deployment's status follows its applications' (written by its reconcile, paced).
+    eventually("the deployment to show 2/2 ready", || {
         server
             .ok(&["-n", "fleet", "get", "appdeploy"])
             .contains("2/2")
-    );
+            .then_some(())
+    });
     // A daemon set follows label changes: one application per tier=edge device.
     let ds = "apiVersion: eve.lfedge.org/v1beta1\nkind: ApplicationDaemonSet\nmetadata:\n  name: agent\n  namespace: fleet\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      nodeSelector: {tier: edge}\n      containers: [{name: agent, image: web}]\n";
     server.ok_stdin(&["apply", "-f", "-"], ds);
