@@ -128,7 +128,10 @@ mod tests {
     /// fails.
     #[test]
     fn the_documented_annotations_are_the_known_ones() {
-        let doc = include_str!("../../../docs/resources.md");
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/resources.md"),
+        )
+        .expect("docs/resources.md");
         let documented: BTreeSet<&str> = doc
             .split('`')
             .filter_map(|s| s.strip_prefix(super::PREFIX))

@@ -11,7 +11,16 @@ use serde_json::Value;
 use super::fixture::{Objects, ecdh_status};
 use super::tests::compose_for;
 
-const DOC: &str = include_str!("../../../../docs/resources.md");
+/// docs/resources.md, read once.
+fn doc() -> &'static str {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/resources.md"),
+        )
+        .expect("docs/resources.md")
+    })
+}
 const EVERYTHING: &str = include_str!("testdata/everything.yaml");
 
 /// Where a message's objects are in a configuration's JSON.
@@ -34,7 +43,7 @@ fn objects_of<'a>(config: &'a Value, message: &str) -> Vec<&'a Value> {
 
 /// The rows of the coverage tables: (message, field, whether it is said to be set).
 fn rows() -> Vec<(String, String, bool)> {
-    let section = DOC
+    let section = doc()
         .split("## Coverage: every field of the configuration")
         .nth(1)
         .expect("docs/resources.md has its coverage section")
@@ -134,7 +143,7 @@ fn every_field_the_docs_say_is_set_is_sent_and_no_other() {
 /// The rows of the mapping table under `heading` (up to the next heading): each row's last
 /// column. A row whose last column starts with `none` or `from` maps to nothing sent.
 fn mapping_rows(heading: &str) -> Vec<String> {
-    let section = DOC
+    let section = doc()
         .split(heading)
         .nth(1)
         .unwrap_or_else(|| panic!("docs/resources.md has {heading}"));
