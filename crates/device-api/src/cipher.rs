@@ -62,7 +62,7 @@ impl DeviceKey {
         let point = base64::engine::general_purpose::STANDARD
             .decode(&certificate.public_key)
             .map_err(|e| CipherError::DeviceKey(e.to_string()))?;
-        let hash = hex_decode(&certificate.hash)
+        let hash = crate::hex::decode(&certificate.hash)
             .ok_or_else(|| CipherError::DeviceKey("its hash is not hex".into()))?;
         DeviceKey::new(&point, hash)
     }
@@ -143,7 +143,7 @@ impl Sealer {
 
     fn context_id(&self, device: &DeviceKey) -> String {
         let digest = sha256(&[self.controller_hash.as_slice(), &device.hash].concat());
-        crate::compose::derived_uuid(&[&hex(&digest)])
+        crate::compose::derived_uuid(&[&crate::hex::encode(&digest)])
     }
 
     /// `block` encrypted for `device`, under the context [`Sealer::context`] gives.
@@ -185,25 +185,6 @@ pub fn open(
     }
     EncryptionBlock::decode(data.as_slice())
         .map_err(|_| CipherError::Open("not an EncryptionBlock"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// A device certificate hash as `status.ecdhCertificate.hash` keeps it.
-pub fn hash_text(hash: &[u8]) -> String {
-    hex(hash)
 }
 
 #[cfg(test)]
@@ -286,7 +267,7 @@ mod tests {
         let (_, device) = keys();
         let point = device.public_key().to_encoded_point(false);
         let status = eve_model::EcdhCertificate {
-            hash: hash_text(&[0xab, 0x01]),
+            hash: crate::hex::encode(&[0xab, 0x01]),
             public_key: base64::engine::general_purpose::STANDARD.encode(point.as_bytes()),
         };
         let key = DeviceKey::from_status(&status).expect("a key");

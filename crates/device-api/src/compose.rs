@@ -20,7 +20,6 @@ mod tests_features;
 pub use application::{ImageName, VolumeName, image_names, volume_names};
 pub use network::ent_proxy;
 pub use snapshot::Snapshot;
-pub(crate) use storage::credentials_secret;
 
 use std::collections::BTreeMap;
 
@@ -86,6 +85,8 @@ struct Builder<'a> {
     instances: BTreeMap<String, NetworkInstanceConfig>,
     /// Whether a cipher block was sealed for the device (its context goes in the configuration).
     sealed: bool,
+    /// The device's ECDH key, once read from its status (`None` inside: it has none).
+    device_key: Option<Option<crate::cipher::DeviceKey>>,
     /// The assignment groups of the device's model, with their IO type.
     adapters: BTreeMap<String, i32>,
     problems: Vec<String>,
@@ -111,6 +112,7 @@ pub fn compose(
         volumes: BTreeMap::new(),
         instances: BTreeMap::new(),
         sealed: false,
+        device_key: None,
         adapters: BTreeMap::new(),
         problems: Vec::new(),
     };

@@ -15,6 +15,7 @@ pub mod compose;
 pub mod configs;
 pub mod events;
 pub mod fleet;
+pub mod hex;
 pub mod integrity;
 pub mod metrics;
 mod onboarding;

@@ -427,7 +427,7 @@ pub fn matching<'a>(
             .iter()
             .filter(|(_, wanted)| wanted.as_str() != "*")
             .filter_map(|(index, wanted)| {
-                let got = verified.pcrs.get(index).map(|v| hex(v));
+                let got = verified.pcrs.get(index).map(|v| crate::hex::encode(v));
                 match &got {
                     Some(got) if got.eq_ignore_ascii_case(wanted.trim()) => None,
                     _ => Some((*index, wanted, got)),
@@ -456,9 +456,4 @@ pub fn matching<'a>(
             firmware_version: verified.firmware_version.clone(),
         }),
     }
-}
-
-/// `bytes` in lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

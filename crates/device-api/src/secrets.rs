@@ -119,12 +119,12 @@ fn named(fleet: &Fleet) -> BTreeSet<SecretRef> {
     let mut names = BTreeSet::new();
     for class in fleet.classes.state() {
         if class.provisioner == "eve"
-            && let Some(reference) = class
+            && let Some(Ok(Some(secret))) = class
                 .parameters
                 .as_ref()
-                .and_then(crate::compose::credentials_secret)
+                .map(eve_model::data_store::credentials_secret)
         {
-            names.insert(reference);
+            names.insert((secret.namespace, secret.name));
         }
     }
     for config in fleet.network_configs.state() {

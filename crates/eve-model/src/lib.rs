@@ -15,6 +15,7 @@ pub mod certs;
 pub mod claims;
 pub mod conditions;
 mod crds;
+pub mod data_store;
 mod device;
 pub mod device_model;
 pub mod disks;

@@ -45,7 +45,7 @@ pub fn read(certs: &[ZCert], device_key: &[u8]) -> Uploaded {
         match signed_by(&ecdh.cert, device_key) {
             Ok(point) if !ecdh.cert_hash.is_empty() => {
                 uploaded.ecdh = Some(EcdhCertificate {
-                    hash: crate::cipher::hash_text(&ecdh.cert_hash),
+                    hash: crate::hex::encode(&ecdh.cert_hash),
                     public_key: base64::engine::general_purpose::STANDARD.encode(point),
                 });
             }

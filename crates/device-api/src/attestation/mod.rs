@@ -301,7 +301,7 @@ impl DeviceApi {
                 record.pcrs = verified
                     .pcrs
                     .iter()
-                    .map(|(i, v)| (i.to_string(), crate::cipher::hash_text(v)))
+                    .map(|(i, v)| (i.to_string(), crate::hex::encode(v)))
                     .collect();
             }
             Outcome::NoTpm => {}

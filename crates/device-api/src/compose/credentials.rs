@@ -15,21 +15,28 @@ use crate::cipher::DeviceKey;
 pub(super) type Fields = BTreeMap<String, String>;
 
 impl Builder<'_> {
-    /// The device's ECDH key (from its status), once it uploaded it.
+    /// The device's ECDH key (from its status), once it uploaded it; read once per composition.
     pub(super) fn device_key(&mut self) -> Option<DeviceKey> {
-        let status: &EcdhCertificate = self.device.status.as_ref()?.ecdh_certificate.as_ref()?;
-        match DeviceKey::from_status(status) {
-            Ok(key) => Some(key),
-            Err(e) => {
-                let problem = format!(
+        if let Some(known) = &self.device_key {
+            return known.clone();
+        }
+        let status: Option<&EcdhCertificate> = self
+            .device
+            .status
+            .as_ref()
+            .and_then(|s| s.ecdh_certificate.as_ref());
+        let key = match status.map(DeviceKey::from_status) {
+            None => None,
+            Some(Ok(key)) => Some(key),
+            Some(Err(e)) => {
+                self.problems.push(format!(
                     "status.ecdhCertificate: {e}; credentials go in the clear until the device uploads its ECDH certificate again"
-                );
-                if !self.problems.contains(&problem) {
-                    self.problems.push(problem);
-                }
+                ));
                 None
             }
-        }
+        };
+        self.device_key = Some(key.clone());
+        key
     }
 
     /// `block` sealed for the device; `None` when it cannot decrypt (the caller fills in the

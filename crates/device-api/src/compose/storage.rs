@@ -120,9 +120,11 @@ impl Builder<'_> {
         parameters: &BTreeMap<String, String>,
         store: &mut DatastoreConfig,
     ) {
-        let Some((namespace, name)) = credentials_secret(parameters) else {
+        // Admission refused what does not name a Secret.
+        let Ok(Some(secret)) = eve_model::data_store::credentials_secret(parameters) else {
             return;
         };
+        let (namespace, name) = (secret.namespace, secret.name);
         let user = format!("StorageClass {class}");
         let Some(fields) = self.secret(&user, &namespace, &name) else {
             return;
@@ -198,17 +200,4 @@ impl Builder<'_> {
         );
         Some(id)
     }
-}
-
-/// The Secret a StorageClass names for its credentials, as (namespace, name).
-pub(crate) fn credentials_secret(
-    parameters: &BTreeMap<String, String>,
-) -> Option<(String, String)> {
-    if let Some(reference) = parameters.get("credentialsRef") {
-        let (namespace, name) = reference.split_once('/')?;
-        return Some((namespace.to_string(), name.to_string()));
-    }
-    let name = parameters.get("credentialsSecret")?;
-    let namespace = parameters.get("credentialsSecretNamespace")?;
-    Some((namespace.clone(), name.clone()))
 }

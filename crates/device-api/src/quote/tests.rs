@@ -12,6 +12,7 @@ use ring::signature::{
 };
 
 use super::*;
+use crate::hex::encode as hex;
 
 const NONCE: &[u8] = b"a nonce the controller issued...";
 const EVE: &str = "14.5.0-kvm-amd64";

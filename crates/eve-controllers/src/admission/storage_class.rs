@@ -2,6 +2,9 @@
 //! unless blank, and a credentials Secret that exists, with its namespace.
 
 use apimachinery::FieldError;
+use eve_model::data_store::{
+    CREDENTIAL_KEYS, CredentialsError, CredentialsSecret, credentials_secret,
+};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
@@ -22,9 +25,6 @@ const TYPES: &[&str] = &[
     "s3",
     "azure",
 ];
-
-/// The keys of a data store's credentials Secret.
-const CREDENTIALS: &[&str] = &["username", "apiKey", "password"];
 
 impl Rules for StorageClass {
     async fn validate(
@@ -59,49 +59,42 @@ impl Rules for StorageClass {
                 format!("a {kind} data store needs its URL"),
             ));
         }
-        let reference = match (parameter("credentialsRef"), parameter("credentialsSecret")) {
-            (Some(reference), _) => match reference.split_once('/') {
-                Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
-                    Some(("parameters.credentialsRef", namespace, name))
-                }
-                _ => {
-                    check.errors.push(FieldError::invalid(
-                        "parameters.credentialsRef",
-                        reference,
-                        "write NAMESPACE/NAME: a StorageClass has no namespace, so the credentials Secret's must be named",
-                    ));
-                    None
-                }
-            },
-            (None, Some(secret)) => match parameter("credentialsSecretNamespace").unwrap_or("") {
-                "" => {
-                    check.errors.push(FieldError::required(
-                        "parameters.credentialsSecretNamespace",
-                        "a StorageClass has no namespace: name the credentials Secret's namespace too",
-                    ));
-                    None
-                }
-                namespace => Some(("parameters.credentialsSecret", namespace, secret)),
-            },
-            (None, None) => None,
+        let reference = match credentials_secret(&object.parameters.clone().unwrap_or_default()) {
+            Ok(reference) => reference,
+            Err(e) => {
+                check.errors.push(match &e {
+                    CredentialsError::Malformed(value) => {
+                        FieldError::invalid("parameters.credentialsRef", value, e.to_string())
+                    }
+                    CredentialsError::NoNamespace => {
+                        FieldError::required("parameters.credentialsSecretNamespace", e.to_string())
+                    }
+                });
+                None
+            }
         };
-        if let Some((path, namespace, name)) = reference {
-            let api: Api<Secret> = Api::namespaced(check.admission.client.clone(), namespace);
-            match api.get_opt(name).await.map_err(unavailable)? {
+        if let Some(CredentialsSecret {
+            path,
+            namespace,
+            name,
+        }) = reference
+        {
+            let api: Api<Secret> = Api::namespaced(check.admission.client.clone(), &namespace);
+            match api.get_opt(&name).await.map_err(unavailable)? {
                 None => check.missing.push(FieldError::not_found(
                     path,
-                    name,
+                    &name,
                     format!("Secret {namespace}/{name} does not exist; create it first"),
                 )),
                 Some(secret) => {
                     let data = secret.data.unwrap_or_default();
-                    if !CREDENTIALS.iter().any(|key| data.contains_key(*key)) {
+                    if !CREDENTIAL_KEYS.iter().any(|key| data.contains_key(*key)) {
                         check.errors.push(FieldError::invalid(
                             path,
-                            name,
+                            &name,
                             format!(
                                 "Secret {namespace}/{name} has none of the keys {}: a data store's credentials are username (or apiKey) and password",
-                                CREDENTIALS.join(", ")
+                                CREDENTIAL_KEYS.join(", ")
                             ),
                         ));
                     }
