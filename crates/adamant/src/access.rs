@@ -148,9 +148,13 @@ pub(crate) fn kubeconfig(args: &KubeconfigArgs) -> anyhow::Result<()> {
 
 /// Forgets the keys `args.keys` in the store.
 pub(crate) async fn rotate(args: &RotateArgs) -> anyhow::Result<()> {
-    let store = args.store.open(&args.data_dir).await.with_context(|| {
-        "cannot open the store: with the embedded store, stop the server first".to_string()
-    })?;
+    let store = args
+        .store
+        .open(&args.data_dir, storage::DEFAULT_WATCH_CAPACITY)
+        .await
+        .with_context(|| {
+            "cannot open the store: with the embedded store, stop the server first".to_string()
+        })?;
     for key in &args.keys {
         let name = key.name();
         let forgotten = apiserver::keys::StoreVault::forget(store.as_ref(), name).await?;

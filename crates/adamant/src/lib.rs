@@ -335,6 +335,11 @@ pub struct ServeArgs {
     /// How often to compact history older than that, in seconds.
     #[arg(long, default_value_t = Retention::default().interval.as_secs())]
     pub compact_interval_seconds: u64,
+    /// How many events one watcher of the embedded store may fall behind before its watch is
+    /// ended (the client then watches again from where it was, or lists again if that was
+    /// compacted).
+    #[arg(long, default_value_t = storage::DEFAULT_WATCH_CAPACITY)]
+    pub watch_backlog: usize,
     /// Where the Kubernetes API listens (HTTPS). Port 0 picks a free port.
     #[arg(
         long,
@@ -483,7 +488,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
-    let store = args.store.open(&args.data_dir).await?;
+    let store = args.store.open(&args.data_dir, args.watch_backlog).await?;
     let revision = store.current_revision().await?;
     let retention = Retention {
         revisions: args.history_revisions.max(1),

@@ -49,13 +49,21 @@ impl fmt::Display for StoreUrl {
 }
 
 impl StoreUrl {
-    /// Opens the store.
-    pub async fn open(&self, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    /// Opens the store; an embedded one lets a watcher fall `watch_backlog` events behind.
+    pub async fn open(
+        &self,
+        data_dir: &Path,
+        watch_backlog: usize,
+    ) -> anyhow::Result<Arc<dyn Store>> {
         match self {
             StoreUrl::Embedded => {
                 let path = data_dir.join("store.redb");
-                let store = storage_embedded::EmbeddedStore::open(&path, Default::default())
-                    .with_context(|| {
+                let options = storage_embedded::Options {
+                    watch_capacity: watch_backlog,
+                    ..Default::default()
+                };
+                let store =
+                    storage_embedded::EmbeddedStore::open(&path, options).with_context(|| {
                         format!("cannot open the embedded store {}", path.display())
                     })?;
                 Ok(Arc::new(store))

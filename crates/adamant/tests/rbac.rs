@@ -388,15 +388,6 @@ fn kubectl_as(
     )
 }
 
-/// A kube-rs client of a kubeconfig.
-async fn client(kubeconfig: &Path) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(config).unwrap()
-}
-
 /// Sends a request; returns the status and the body.
 async fn send(
     client: &kube::Client,
@@ -625,11 +616,11 @@ fn setup(examples: bool) -> (Server, Users) {
 fn the_rbac_matrix_holds_for_requests_reviews_and_can_i_list() {
     let (server, users) = setup(true);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let admin = runtime.block_on(client(&server.kubeconfig()));
+    let admin = runtime.block_on(common::kube_client(&server.kubeconfig()));
     let mut failures = Vec::new();
     for &(user, _) in USERS {
         let kubeconfig = users.of(user);
-        let client = runtime.block_on(client(&kubeconfig));
+        let client = runtime.block_on(common::kube_client(&kubeconfig));
         let rows: Vec<_> = MATRIX.iter().filter(|r| r.0 == user).collect();
         let mut lists_by_namespace = std::collections::BTreeMap::new();
         for &&(_, verb, target, namespace, allowed) in &rows {

@@ -150,6 +150,22 @@ impl Server {
         cpu_of(self.child.id())
     }
 
+    /// Waits until the server is quiet (it used under 5 % of a core over a second), at most
+    /// `limit`; returns its CPU share in the last second (of one core), so that a measurement
+    /// taken next is not charged with the work of the one before (onboarding's DeviceConfig
+    /// writes, heartbeats) and the fleet's idle cost is reported apart.
+    pub async fn settle(&self, limit: Duration) -> f64 {
+        let started = std::time::Instant::now();
+        loop {
+            let before = self.cpu();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let share = self.cpu().saturating_sub(before).as_secs_f64();
+            if share < 0.05 || started.elapsed() >= limit {
+                return share;
+            }
+        }
+    }
+
     /// Starts a new peak: the server's peak resident memory (`VmHWM`) is reset to its resident
     /// memory now (Linux: `5` written to `/proc/PID/clear_refs`), so that [`Server::memory`]'s
     /// peak is then the highest since this call, not since the server started.
@@ -291,6 +307,9 @@ pub async fn grow(
             let mut device = device.lock().await;
             device.onboard().await?;
             device.poll_config().await?;
+            // As EVE does once onboarded: its Device turns Ready here, not at a later request.
+            let address = device.source.map(|a| a.to_string()).unwrap_or_default();
+            device.report_device("14.5.0", &address).await?;
             anyhow::Ok(())
         })
         .buffer_unordered(concurrency)
@@ -315,4 +334,29 @@ pub async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
     };
     api.create(&PostParams::default(), &ns).await?;
     Ok(())
+}
+
+/// Waits until `count` applications in `ns` are bound to a device; returns when.
+pub async fn bound(client: &Client, ns: &str, count: usize) -> anyhow::Result<Instant> {
+    use kube::runtime::watcher;
+    let api: Api<eve_model::Application> = Api::namespaced(client.clone(), ns);
+    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(event) = events.next().await {
+        match event? {
+            watcher::Event::Apply(app) | watcher::Event::InitApply(app)
+                if app.spec.node_name.is_some() =>
+            {
+                seen.insert(kube::ResourceExt::name_any(&app));
+            }
+            watcher::Event::Delete(app) => {
+                seen.remove(&kube::ResourceExt::name_any(&app));
+            }
+            _ => {}
+        }
+        if seen.len() >= count {
+            return Ok(Instant::now());
+        }
+    }
+    anyhow::bail!("the application watch ended")
 }

@@ -91,6 +91,7 @@ where
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
+            let mut listed = false;
             loop {
                 let event = tokio::select! {
                     event = stream.next() => event,
@@ -98,6 +99,15 @@ where
                 };
                 match event {
                     Some(Ok(event)) => {
+                        if matches!(event, watcher::Event::Init) {
+                            if listed {
+                                tracing::info!(
+                                    kind = %K::kind(&()),
+                                    "listing again: the watch fell behind or its version was compacted"
+                                );
+                            }
+                            listed = true;
+                        }
                         for handler in &mut handlers {
                             handler(&event);
                         }

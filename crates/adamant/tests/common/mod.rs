@@ -475,7 +475,21 @@ pub fn controller_kubeconfig(admin: &Path, dir: &Path) -> PathBuf {
     path
 }
 
+/// A kube-rs client of a kubeconfig.
+pub async fn kube_client(kubeconfig: &Path) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
 impl Controller {
+    /// The controller's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `adamant controller` against the server of `kubeconfig` (its admin's).
     pub fn start(kubeconfig: &Path) -> Controller {
         Controller::start_with(kubeconfig, &[]).0

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use api_bench::{Server, measure, namespace};
+use api_bench::{Server, bound, measure, namespace};
 use clap::Parser;
 use eve_model::{Application, ApplicationDaemonSet, ApplicationDeployment, Device, Image};
 use futures::StreamExt;
@@ -103,30 +103,6 @@ fn template(image: &str, label: &str) -> serde_json::Value {
             "containers": [{"name": label, "image": image}],
         },
     })
-}
-
-/// Waits until `count` applications in `ns` are bound to a device; returns when.
-async fn bound(client: &Client, ns: &str, count: usize) -> anyhow::Result<Instant> {
-    let api: Api<Application> = Api::namespaced(client.clone(), ns);
-    let mut events = watcher(api, watcher::Config::default()).boxed();
-    let mut seen = HashSet::new();
-    while let Some(event) = events.next().await {
-        match event? {
-            watcher::Event::Apply(app) | watcher::Event::InitApply(app)
-                if app.spec.node_name.is_some() =>
-            {
-                seen.insert(app.name_any());
-            }
-            watcher::Event::Delete(app) => {
-                seen.remove(&app.name_any());
-            }
-            _ => {}
-        }
-        if seen.len() >= count {
-            return Ok(Instant::now());
-        }
-    }
-    anyhow::bail!("the application watch ended")
 }
 
 async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<()> {
