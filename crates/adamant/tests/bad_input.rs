@@ -392,10 +392,19 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
     std::thread::sleep(Duration::from_secs(3));
     signal("-CONT");
 
+    // Devices stay known while it lists again: polling throughout, none is refused.
     eventually_within(
         "the controller to list Devices again",
         Duration::from_secs(60),
         || {
+            match runtime.block_on(untouched.poll_config()) {
+                Ok(_) => {}
+                Err(device_sim::SimError::Status {
+                    status: http::StatusCode::TOO_MANY_REQUESTS,
+                    ..
+                }) => {}
+                Err(e) => panic!("a device polling while the controller lists again: {e}"),
+            }
             controller
                 .log()
                 .lines()

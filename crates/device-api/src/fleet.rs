@@ -79,6 +79,8 @@ struct AppIndex {
     by_device:
         HashMap<(String, String), std::collections::BTreeMap<String, ObjectRef<Application>>>,
     device_of: HashMap<ObjectRef<Application>, (String, String)>,
+    /// During a re-list, the applications listed so far.
+    listed: HashSet<ObjectRef<Application>>,
 }
 
 impl AppIndex {
@@ -260,6 +262,7 @@ impl Fleet {
         let configs = tracker.clone();
         let mut prints = HashMap::new();
         let (departed, departures) = tokio::sync::mpsc::channel(DEPARTURES);
+        let mut relisting: Option<Index> = None;
         let devices = informers.watch(move |event: &watcher::Event<Device>| {
                 // A heartbeat (a change of status only) leaves the configuration and the
                 // index alone: neither reads the status.
@@ -292,26 +295,39 @@ impl Fleet {
                     watcher::Event::Init => prints.clear(),
                     watcher::Event::InitDone => configs.everything_changed(),
                 }
-                let mut index = writer.write().expect("not poisoned");
+                // A re-list builds a new index on the side, swapped in once complete, as the
+                // reflector does with its cache: devices are known throughout.
                 match event {
-                    watcher::Event::Init => {
-                        let learned = std::mem::take(&mut index.learned);
-                        *index = Index {
-                            learned,
-                            ..Index::default()
-                        };
+                    watcher::Event::Init => relisting = Some(Index::default()),
+                    watcher::Event::InitApply(d) => {
+                        if let Some(next) = relisting.as_mut() {
+                            next.apply(d);
+                        }
+                        writer
+                            .write()
+                            .expect("not poisoned")
+                            .learned
+                            .remove(&ObjectRef::from_obj(d));
                     }
-                    watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
+                    watcher::Event::InitDone => {
+                        if let Some(next) = relisting.take() {
+                            let mut index = writer.write().expect("not poisoned");
+                            let learned = std::mem::take(&mut index.learned);
+                            *index = Index { learned, ..next };
+                        }
+                    }
+                    watcher::Event::Apply(d) => {
+                        let mut index = writer.write().expect("not poisoned");
                         index.learned.remove(&ObjectRef::from_obj(d));
                         if changed {
                             index.apply(d)
                         }
                     }
                     watcher::Event::Delete(d) => {
+                        let mut index = writer.write().expect("not poisoned");
                         index.learned.remove(&ObjectRef::from_obj(d));
                         index.remove(&ObjectRef::from_obj(d))
                     }
-                    watcher::Event::InitDone => {}
                 }
             },
         );
@@ -319,6 +335,7 @@ impl Fleet {
         let writer = apps.clone();
         let configs = tracker.clone();
         let mut app_prints = HashMap::new();
+        let mut relisting_apps: Option<AppIndex> = None;
         // Kinds many devices' configurations share.
         fn shared_for<K>(
             tracker: &Arc<Tracker>,
@@ -371,11 +388,30 @@ impl Fleet {
                     }
                     _ => {}
                 }
+                // A re-list builds a new index on the side, swapped in once complete: a
+                // configuration composed meanwhile still has every application.
                 match event {
-                    watcher::Event::Init => *index = AppIndex::default(),
-                    watcher::Event::Apply(a) | watcher::Event::InitApply(a) => index.apply(a),
+                    watcher::Event::Init => relisting_apps = Some(AppIndex::default()),
+                    watcher::Event::InitApply(a) => {
+                        if let Some(next) = relisting_apps.as_mut() {
+                            next.apply(a);
+                            next.listed.insert(ObjectRef::from_obj(a));
+                        }
+                    }
+                    watcher::Event::InitDone => {
+                        if let Some(next) = relisting_apps.take() {
+                            // Applications deleted while the watch was behind are in no list:
+                            // forgotten, and every configuration checked again.
+                            app_prints.retain(|app, _| next.listed.contains(app));
+                            *index = AppIndex {
+                                listed: HashSet::new(),
+                                ..next
+                            };
+                            configs.everything_changed();
+                        }
+                    }
+                    watcher::Event::Apply(a) => index.apply(a),
                     watcher::Event::Delete(a) => index.remove(a),
-                    watcher::Event::InitDone => {}
                 }
             }),
             images: informers.watch(shared_for(&tracker)),

@@ -5,10 +5,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use eve_model::{Condition, Device, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus};
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::watch;
 
@@ -16,7 +16,7 @@ use crate::configs::Source;
 use crate::{DeviceApi, configs, fleet};
 
 /// How many DeviceConfig writes run at once.
-const CONFIG_WRITERS: usize = 8;
+const CONFIG_WRITERS: u16 = 8;
 
 /// Whether `config` is controlled by `owner` (its UID), blocking its deletion in foreground.
 fn owned_by(config: &ObjectMeta, owner: &OwnerReference) -> bool {
@@ -32,6 +32,31 @@ impl DeviceApi {
     /// Device (`controller` and `blockOwnerDeletion`): the garbage collector deletes it with
     /// the Device (kube's in cluster mode, the API server's own in `adamant serve`).
     pub async fn write_device_configs(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        // On kube-runtime's applier, as the controllers are: one write per device at a time, a
+        // device named again while queued written once, a failure retried with back-off.
+        let (queue, requests) = futures::channel::mpsc::unbounded();
+        eve_controllers::runtime::applier::spawn(
+            "DeviceConfig writer",
+            self.fleet.devices.clone(),
+            requests,
+            self.clone(),
+            CONFIG_WRITERS,
+            |device: Arc<Device>, api: Arc<DeviceApi>| async move {
+                match api
+                    .write_device_config(&ObjectRef::from_obj(device.as_ref()))
+                    .await
+                {
+                    Ok(()) => Ok(Action::await_change()),
+                    // The cache has not caught up with a write (this writer's or another
+                    // replica's): looked at again shortly, without the back-off of a failure.
+                    Err(kube::Error::Api(e)) if e.code == 409 => {
+                        Ok(Action::requeue(std::time::Duration::from_millis(500)))
+                    }
+                    Err(e) => Err(e),
+                }
+            },
+            stop.clone(),
+        );
         loop {
             let dirty = tokio::select! {
                 dirty = self.fleet.configs.dirty() => dirty,
@@ -39,6 +64,8 @@ impl DeviceApi {
             };
             let mut devices: HashSet<ObjectRef<Device>> = dirty.devices;
             if dirty.all {
+                // A DeviceConfig whose Device is gone is the garbage collector's: only
+                // Devices are named.
                 devices.extend(
                     self.fleet
                         .devices
@@ -46,24 +73,12 @@ impl DeviceApi {
                         .iter()
                         .map(|d| ObjectRef::from_obj(d.as_ref())),
                 );
-                devices.extend(self.fleet.device_configs.state().iter().map(|c| {
-                    ObjectRef::new(&c.name_any()).within(&c.namespace().unwrap_or_default())
-                }));
             }
-            futures::stream::iter(devices)
-                .for_each_concurrent(CONFIG_WRITERS, |key| {
-                    let api = self.clone();
-                    async move {
-                        if let Err(e) = api.write_device_config(&key).await {
-                            tracing::debug!(device = %key, error = %e, "DeviceConfig not written; retrying");
-                            tokio::spawn(async move {
-                                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                                api.fleet.configs.mark(key);
-                            });
-                        }
-                    }
-                })
-                .await;
+            for device in devices {
+                if queue.unbounded_send(device).is_err() {
+                    return;
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Running a reconciler: kube-runtime's `applier` over a cache and a queue of references, with
-//! an error policy of exponential back-off per object.
+//! an error policy of exponential back-off per object. The controllers here and the device
+//! API's DeviceConfig writer run on it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,10 +15,8 @@ use kube::runtime::controller::{self, Action};
 use kube::runtime::reflector::{ObjectRef, Store};
 use tokio::sync::watch;
 
-use super::context::{Ctx, Error};
-
-/// Reconciles of one kind that may run at once (never two of one object).
-const CONCURRENCY: u16 = 4;
+/// Reconciles of one kind that may run at once (never two of one object), by default.
+pub const CONCURRENCY: u16 = 4;
 /// The first retry's delay after a failure, doubled on each further failure...
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// ... up to this.
@@ -54,25 +53,29 @@ where
     }
 }
 
-/// Runs `reconcile` on each `K` of `store` that `queue` names (and that the store holds) until
-/// `stop` turns true; what it returns is logged under `what`.
-pub(super) fn spawn<K, F, Fut>(
+/// Runs `reconcile` on each `K` of `store` that `queue` names (and that the store holds),
+/// `concurrency` at once, until `stop` turns true; what it returns is logged under `what`.
+#[allow(clippy::too_many_arguments)]
+pub fn spawn<K, C, E, F, Fut>(
     what: &'static str,
     store: Store<K>,
     queue: mpsc::UnboundedReceiver<ObjectRef<K>>,
-    ctx: Arc<Ctx>,
+    ctx: Arc<C>,
+    concurrency: u16,
     reconcile: F,
     mut stop: watch::Receiver<bool>,
 ) where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
-    F: Fn(Arc<K>, Arc<Ctx>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Action, Error>> + Send + 'static,
+    C: Send + Sync + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Action, E>> + Send + 'static,
 {
     let failures = Arc::new(Failures::<K> {
         counts: Mutex::default(),
     });
     let succeeded = failures.clone();
-    let reconcile = move |object: Arc<K>, ctx: Arc<Ctx>| {
+    let reconcile = move |object: Arc<K>, ctx: Arc<C>| {
         let failures = succeeded.clone();
         reconcile(object.clone(), ctx)
             .inspect(move |result| {
@@ -82,7 +85,7 @@ pub(super) fn spawn<K, F, Fut>(
             })
             .boxed()
     };
-    let error_policy = move |object: Arc<K>, error: &Error, _: Arc<Ctx>| {
+    let error_policy = move |object: Arc<K>, error: &E, _: Arc<C>| {
         let delay = backoff(failures.fail(&object));
         tracing::warn!(
             kind = what,
@@ -100,7 +103,7 @@ pub(super) fn spawn<K, F, Fut>(
         ctx,
         store,
         queue,
-        controller::Config::default().concurrency(CONCURRENCY),
+        controller::Config::default().concurrency(concurrency),
     );
     tokio::spawn(async move {
         let mut results = std::pin::pin!(results.take_until(stop.changed()));

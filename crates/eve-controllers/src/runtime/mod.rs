@@ -18,7 +18,7 @@
 //! the object's event is pushed. Watching Namespaces instead would add a watch, and, in cluster
 //! mode, the right to list and watch Namespaces to the controller's least-privilege role.
 
-mod applier;
+pub mod applier;
 mod binding;
 mod claims;
 mod context;
@@ -574,6 +574,7 @@ impl Registered {
             caches.deployments.clone(),
             receivers.deployments,
             ctx.clone(),
+            applier::CONCURRENCY,
             deployment::reconcile,
             stop.clone(),
         );
@@ -582,6 +583,7 @@ impl Registered {
             caches.daemon_sets.clone(),
             receivers.daemon_sets,
             ctx.clone(),
+            applier::CONCURRENCY,
             daemon_set::reconcile,
             stop.clone(),
         );
@@ -590,6 +592,7 @@ impl Registered {
             triggers.namespaces.store.clone(),
             receivers.namespaces,
             ctx.clone(),
+            applier::CONCURRENCY,
             namespace::reconcile,
             stop.clone(),
         );
@@ -598,6 +601,7 @@ impl Registered {
             caches.devices.clone(),
             receivers.devices,
             ctx.clone(),
+            applier::CONCURRENCY,
             device::reconcile,
             stop,
         );
