@@ -361,7 +361,8 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = runtime.block_on(common::kube_client(&server.kubeconfig()));
     let mut changed = onboarded(&runtime, devices.clone(), "behind-1");
-    let mut untouched = onboarded(&runtime, devices, "behind-2");
+    let mut untouched = onboarded(&runtime, devices.clone(), "behind-2");
+    let mut deleted = onboarded(&runtime, devices, "behind-3");
     settled(&server, &runtime, &mut untouched, "behind-2");
 
     let signal = |signal: &str| {
@@ -385,7 +386,12 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
                 .await
                 .unwrap();
         }
-        // Meanwhile, an application for one device.
+        // Meanwhile, a Device deleted (no watch event reaches the controller) ...
+        devices
+            .delete("behind-3", &Default::default())
+            .await
+            .unwrap();
+        // ... and an application for another.
         application_on(&client, "behind-1", "late", "late:v1").await;
     });
     // Compaction (every second) removes the revision the controller's watch was at.
@@ -419,6 +425,17 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
         |c| carries(&c, "late:v1").then_some(()),
     );
     unchanged(&runtime, &mut untouched, "a re-list");
+    // The Device deleted while it was stopped is in no list: its device is no longer known.
+    eventually(
+        "the deleted Device's device to be refused",
+        || match runtime.block_on(deleted.poll_config()) {
+            Err(device_sim::SimError::Status {
+                status: http::StatusCode::UNAUTHORIZED,
+                ..
+            }) => Some(()),
+            _ => None,
+        },
+    );
     // Not checked here: that no DeviceConfig is written. In this setup `adamant serve` runs a
     // device API of its own beside the controller's, with another root, and the two rewrite
     // each other's DeviceConfigs (found by this test; see the notes).

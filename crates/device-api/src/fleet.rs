@@ -264,6 +264,19 @@ impl Fleet {
         let (departed, departures) = tokio::sync::mpsc::channel(DEPARTURES);
         let mut relisting: Option<Index> = None;
         let devices = informers.watch(move |event: &watcher::Event<Device>| {
+                // A Device gone: its kept configuration forgotten, its telemetry to be.
+                let depart = |key: ObjectRef<Device>, uuid: String| {
+                    configs.forget(&key);
+                    if departed
+                        .try_send(Departed {
+                            uuid,
+                            device: key.clone(),
+                        })
+                        .is_err()
+                    {
+                        tracing::warn!(device = %key, "too many deletions at once: this Device's telemetry stays until retention removes it");
+                    }
+                };
                 // A heartbeat (a change of status only) leaves the configuration and the
                 // index alone: neither reads the status.
                 let mut changed = true;
@@ -279,16 +292,10 @@ impl Fleet {
                     watcher::Event::Delete(d) => {
                         let key = ObjectRef::from_obj(d);
                         prints.remove(&key);
-                        configs.forget(&key);
-                        if let Some(uuid) = uuid_of(d)
-                            && departed
-                                .try_send(Departed {
-                                    uuid,
-                                    device: key.clone(),
-                                })
-                                .is_err()
-                        {
-                            tracing::warn!(device = %key, "too many deletions at once: this Device's telemetry stays until retention removes it");
+                        if let Some(uuid) = uuid_of(d) {
+                            depart(key, uuid);
+                        } else {
+                            configs.forget(&key);
                         }
                     }
                     // A re-list rebuilds the index from scratch.
@@ -312,6 +319,12 @@ impl Fleet {
                     watcher::Event::InitDone => {
                         if let Some(next) = relisting.take() {
                             let mut index = writer.write().expect("not poisoned");
+                            // Devices deleted while the watch was behind are in no list.
+                            for (key, uuid) in &index.uuid_of {
+                                if !next.uuid_of.contains_key(key) {
+                                    depart(key.clone(), uuid.clone());
+                                }
+                            }
                             let learned = std::mem::take(&mut index.learned);
                             *index = Index { learned, ..next };
                         }
