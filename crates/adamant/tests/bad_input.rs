@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, configured, eventually, eventually_within, get_json};
+use common::{Server, configured, eventually, eventually_within, get_json, poll_unless_busy};
 use device_sim::{Device, Identity};
 use futures::StreamExt;
 use kube::Api;
@@ -76,13 +76,8 @@ fn settled(
     eventually(
         "the DeviceConfig to hold the device's configuration",
         || {
-            match runtime.block_on(device.poll_config()) {
-                Ok(_) => {}
-                Err(device_sim::SimError::Status {
-                    status: http::StatusCode::TOO_MANY_REQUESTS,
-                    ..
-                }) => std::thread::sleep(Duration::from_millis(200)),
-                Err(e) => panic!("polling {name}: {e}"),
+            if let Some(Err(e)) = poll_unless_busy(runtime, device) {
+                panic!("polling {name}: {e}");
             }
             let config = get_json(server, &["-n", NAMESPACE, "get", "deviceconfig", name]);
             (config["status"]["configHash"] == device.config_hash.as_str())
@@ -120,7 +115,10 @@ fn onboarded(
 /// The device polls and is told its configuration is unchanged (304).
 fn unchanged(runtime: &tokio::runtime::Runtime, device: &mut Device, after: &str) {
     let hash = device.config_hash.clone();
-    let answer = runtime.block_on(device.poll_config()).unwrap().cloned();
+    let answer = eventually("an answer within the request budget", || {
+        poll_unless_busy(runtime, device)
+    });
+    let answer = answer.unwrap_or_else(|e| panic!("polling after {after}: {e}"));
     assert!(
         answer.is_none(),
         "after {after}, the configuration was sent again: {answer:?}"
@@ -363,6 +361,12 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
     let mut changed = onboarded(&runtime, devices.clone(), "behind-1");
     let mut untouched = onboarded(&runtime, devices.clone(), "behind-2");
     let mut deleted = onboarded(&runtime, devices, "behind-3");
+    // The untouched device runs an application from before: a configuration composed while
+    // the controller lists again must still carry it.
+    runtime.block_on(application_on(&client, "behind-2", "steady", "steady:v1"));
+    configured(&runtime, &mut untouched, "the steady application", |c| {
+        carries(&c, "steady:v1").then_some(())
+    });
     settled(&server, &runtime, &mut untouched, "behind-2");
 
     let signal = |signal: &str| {
@@ -398,18 +402,18 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
     std::thread::sleep(Duration::from_secs(3));
     signal("-CONT");
 
-    // Devices stay known while it lists again: polling throughout, none is refused.
+    // Devices stay known while it lists again, and their configurations whole: polling
+    // throughout, the untouched device is neither refused nor sent another configuration.
     eventually_within(
         "the controller to list Devices again",
         Duration::from_secs(60),
         || {
-            match runtime.block_on(untouched.poll_config()) {
-                Ok(_) => {}
-                Err(device_sim::SimError::Status {
-                    status: http::StatusCode::TOO_MANY_REQUESTS,
-                    ..
-                }) => {}
-                Err(e) => panic!("a device polling while the controller lists again: {e}"),
+            match poll_unless_busy(&runtime, &mut untouched) {
+                Some(Err(e)) => panic!("a device polling while the controller lists again: {e}"),
+                Some(Ok(Some(config))) => panic!(
+                    "a device's configuration changed while the controller listed again: {config:?}"
+                ),
+                _ => {}
             }
             controller
                 .log()

@@ -338,6 +338,7 @@ pub async fn namespace(client: &Client, name: &str) -> anyhow::Result<()> {
 
 /// Waits until `count` applications in `ns` are bound to a device; returns when.
 pub async fn bound(client: &Client, ns: &str, count: usize) -> anyhow::Result<Instant> {
+    use kube::ResourceExt;
     use kube::runtime::watcher;
     let api: Api<eve_model::Application> = Api::namespaced(client.clone(), ns);
     let mut events = watcher(api, watcher::Config::default()).boxed();
@@ -347,10 +348,10 @@ pub async fn bound(client: &Client, ns: &str, count: usize) -> anyhow::Result<In
             watcher::Event::Apply(app) | watcher::Event::InitApply(app)
                 if app.spec.node_name.is_some() =>
             {
-                seen.insert(kube::ResourceExt::name_any(&app));
+                seen.insert(app.name_any());
             }
             watcher::Event::Delete(app) => {
-                seen.remove(&kube::ResourceExt::name_any(&app));
+                seen.remove(&app.name_any());
             }
             _ => {}
         }

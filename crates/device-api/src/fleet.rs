@@ -79,8 +79,6 @@ struct AppIndex {
     by_device:
         HashMap<(String, String), std::collections::BTreeMap<String, ObjectRef<Application>>>,
     device_of: HashMap<ObjectRef<Application>, (String, String)>,
-    /// During a re-list, the applications listed so far.
-    listed: HashSet<ObjectRef<Application>>,
 }
 
 impl AppIndex {
@@ -265,14 +263,15 @@ impl Fleet {
         let mut relisting: Option<Index> = None;
         let devices = informers.watch(move |event: &watcher::Event<Device>| {
                 // A Device gone: its kept configuration forgotten, its telemetry to be.
-                let depart = |key: ObjectRef<Device>, uuid: String| {
+                let depart = |key: ObjectRef<Device>, uuid: Option<String>| {
                     configs.forget(&key);
-                    if departed
-                        .try_send(Departed {
-                            uuid,
-                            device: key.clone(),
-                        })
-                        .is_err()
+                    if let Some(uuid) = uuid
+                        && departed
+                            .try_send(Departed {
+                                uuid,
+                                device: key.clone(),
+                            })
+                            .is_err()
                     {
                         tracing::warn!(device = %key, "too many deletions at once: this Device's telemetry stays until retention removes it");
                     }
@@ -292,11 +291,7 @@ impl Fleet {
                     watcher::Event::Delete(d) => {
                         let key = ObjectRef::from_obj(d);
                         prints.remove(&key);
-                        if let Some(uuid) = uuid_of(d) {
-                            depart(key, uuid);
-                        } else {
-                            configs.forget(&key);
-                        }
+                        depart(key, uuid_of(d));
                     }
                     // A re-list rebuilds the index from scratch.
                     watcher::Event::Init => prints.clear(),
@@ -322,7 +317,7 @@ impl Fleet {
                             // Devices deleted while the watch was behind are in no list.
                             for (key, uuid) in &index.uuid_of {
                                 if !next.uuid_of.contains_key(key) {
-                                    depart(key.clone(), uuid.clone());
+                                    depart(key.clone(), Some(uuid.clone()));
                                 }
                             }
                             let learned = std::mem::take(&mut index.learned);
@@ -408,18 +403,16 @@ impl Fleet {
                     watcher::Event::InitApply(a) => {
                         if let Some(next) = relisting_apps.as_mut() {
                             next.apply(a);
-                            next.listed.insert(ObjectRef::from_obj(a));
                         }
                     }
                     watcher::Event::InitDone => {
                         if let Some(next) = relisting_apps.take() {
                             // Applications deleted while the watch was behind are in no list:
                             // forgotten, and every configuration checked again.
-                            app_prints.retain(|app, _| next.listed.contains(app));
-                            *index = AppIndex {
-                                listed: HashSet::new(),
-                                ..next
-                            };
+                            let listed: HashSet<&ObjectRef<Application>> =
+                                next.by_uid.values().collect();
+                            app_prints.retain(|app, _| listed.contains(app));
+                            *index = next;
                             configs.everything_changed();
                         }
                     }

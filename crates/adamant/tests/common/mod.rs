@@ -777,6 +777,25 @@ pub fn loopback_tls(runtime: &tokio::runtime::Runtime, name: &str) -> LoopbackTl
     }
 }
 
+/// One poll of `device`'s configuration: `None` when it was told 429 (over its request budget;
+/// it waits 200 ms, as EVE asks again later), else the answer (`Ok(None)`: unchanged, 304).
+pub fn poll_unless_busy(
+    runtime: &tokio::runtime::Runtime,
+    device: &mut device_sim::Device,
+) -> Option<Result<Option<eve_api::config::EdgeDevConfig>, device_sim::SimError>> {
+    match runtime.block_on(device.poll_config()) {
+        Ok(config) => Some(Ok(config.cloned())),
+        Err(device_sim::SimError::Status {
+            status: http::StatusCode::TOO_MANY_REQUESTS,
+            ..
+        }) => {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            None
+        }
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// Polls `device`'s configuration until `found` finds what it looks for in it (the one just
 /// fetched, or the last one when it is unchanged); what it found.
 pub fn configured<T>(
@@ -786,17 +805,10 @@ pub fn configured<T>(
     mut found: impl FnMut(eve_api::config::EdgeDevConfig) -> Option<T>,
 ) -> T {
     eventually(what, || {
-        // Over its request budget the device is told 429 and asks again later, as EVE does.
-        let config = match runtime.block_on(device.poll_config()) {
-            Ok(config) => config.cloned(),
-            Err(device_sim::SimError::Status {
-                status: http::StatusCode::TOO_MANY_REQUESTS,
-                ..
-            }) => {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                None
-            }
-            Err(e) => panic!("{what}: {e}"),
+        let config = match poll_unless_busy(runtime, device) {
+            None => None,
+            Some(Ok(config)) => config,
+            Some(Err(e)) => panic!("{what}: {e}"),
         };
         found(config.or_else(|| device.config.clone())?)
     })
