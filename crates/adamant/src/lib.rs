@@ -221,7 +221,7 @@ pub struct DeviceArgs {
     #[arg(long, value_name = "NAMESPACE")]
     pub open_registration: Option<String>,
     /// Seconds a device may be silent before its Ready condition turns Unknown.
-    #[arg(long, default_value_t = device_api::report::GRACE.as_secs())]
+    #[arg(long, default_value_t = device_api::liveness::GRACE.as_secs())]
     pub device_grace_seconds: u64,
     /// Where device telemetry (logs, info, metrics...) is kept: `embedded` (`telemetry.redb` in
     /// the data directory; `serve` only), `memory` (lost at exit) or `redis://HOST:PORT` (shared

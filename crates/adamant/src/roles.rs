@@ -322,7 +322,8 @@ pub(crate) fn controller_rules() -> Vec<PolicyRule> {
 }
 
 /// The rules of `adamant:controller-keys` in `kube-system`: the device API's keys
-/// (`device_api::pki::SecretVault`), read by name, created when missing.
+/// (`device_api::pki::SecretVault`), read by name, created when missing; and the shared device
+/// liveness records (`device_api::liveness`), ConfigMaps named by each replica.
 pub(crate) fn controller_key_rules() -> Vec<PolicyRule> {
     vec![
         named(
@@ -336,6 +337,11 @@ pub(crate) fn controller_key_rules() -> Vec<PolicyRule> {
             ],
         ),
         rule(&["create"], "", &["secrets"]),
+        rule(
+            &["get", "list", "create", "patch", "delete"],
+            "",
+            &["configmaps"],
+        ),
     ]
 }
 

@@ -601,6 +601,123 @@ fn open_registration_and_a_silent_device_turning_unknown() {
     });
 }
 
+/// Liveness is shared between replicas through ConfigMaps in kube-system: this process lists
+/// the devices it hears, and keeps Ready a device another replica's record says it heard,
+/// though this one never does; when that record ages past the grace period, the device turns
+/// Unknown. (The other replica is played by kubectl writing its record.)
+#[test]
+fn liveness_is_shared_through_records_other_replicas_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &[
+            "--open-registration",
+            "default",
+            "--device-grace-seconds",
+            "2",
+        ],
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let onboarded = |name: &str| {
+        let mut device = Device::new(
+            server.device_controller(),
+            fresh(name),
+            Some(fresh(&format!("{name}-onboarding"))),
+            name,
+        )
+        .unwrap();
+        runtime.block_on(async {
+            device.onboard().await.unwrap();
+            device.report_device("14.5.0", "10.1.0.7").await.unwrap();
+        });
+        device
+    };
+    let here = onboarded("here-1");
+    let _elsewhere = onboarded("elsewhere-1");
+    let records = || {
+        get_json(
+            &server,
+            &[
+                "-n",
+                "kube-system",
+                "get",
+                "configmaps",
+                "-l",
+                "adamant.io/liveness",
+            ],
+        )["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    // This process's record lists the devices it heard, with when.
+    let record = eventually("this process's liveness record", || {
+        runtime.block_on(here.metrics()).unwrap();
+        records().into_iter().find(|r| {
+            r["data"]["heard"]
+                .as_str()
+                .is_some_and(|h| h.contains("default/here-1 "))
+        })
+    });
+    assert!(
+        record["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("adamant-liveness-"),
+        "{record}"
+    );
+    let ready = |name: &str| {
+        get_json(&server, &["-n", "default", "get", "device", name])["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
+            .unwrap()
+    };
+    let first = ready("elsewhere-1");
+    assert_eq!(first["status"], "True");
+    // Another replica hears elsewhere-1: it stays Ready though this process never hears it
+    // again, for more than twice the grace period.
+    let other = |at: i64| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: adamant-liveness-other-0\n  namespace: kube-system\n  labels:\n    adamant.io/liveness: other\ndata:\n  heard: |\n    default/elsewhere-1 {at}\n"
+        )
+    };
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(5) {
+        server.ok_stdin(&["apply", "-f", "-"], &other(unix_now()));
+        runtime.block_on(here.metrics()).unwrap();
+        let now = ready("elsewhere-1");
+        assert_eq!(now["status"], "True", "heard by another replica: {now}");
+        assert_eq!(now["lastTransitionTime"], first["lastTransitionTime"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    // That replica stops hearing it: Unknown, while the device this process hears stays Ready.
+    let silent = eventually("Ready to turn Unknown", || {
+        runtime.block_on(here.metrics()).unwrap();
+        Some(ready("elsewhere-1")).filter(|c| c["status"] == "Unknown")
+    });
+    assert_eq!(silent["reason"], "DeviceStoppedReporting");
+    assert_eq!(ready("here-1")["status"], "True");
+    // A replica gone (nothing heard for twice the grace period) has its record deleted.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        &other(unix_now() - 60),
+    );
+    let _ = eventually("the gone replica's record deleted", || {
+        runtime.block_on(here.metrics()).unwrap();
+        (!records()
+            .iter()
+            .any(|r| r["metadata"]["name"] == "adamant-liveness-other-0"))
+        .then_some(())
+    });
+}
+
 #[test]
 fn adamant_controller_serves_devices_in_cluster_mode() {
     let dir = tempfile::tempdir().unwrap();

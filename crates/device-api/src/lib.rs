@@ -17,6 +17,7 @@ pub mod events;
 pub mod fleet;
 pub mod hex;
 pub mod integrity;
+pub mod liveness;
 pub mod metrics;
 mod onboarding;
 pub mod pki;
@@ -74,7 +75,7 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             open_registration: None,
-            grace: report::GRACE,
+            grace: liveness::GRACE,
             requests_per_minute: 300,
             bytes_per_minute: 32 * 1024 * 1024,
             stranger_requests_per_minute: 120,
@@ -120,14 +121,22 @@ impl DeviceApi {
         let integrity = integrity::Integrity::new(certs.integrity_secret());
         let budgets = Budgets::new(&options);
         fleet.ready().await;
-        let reporter = report::Reporter::new(client.clone(), options.grace);
-        tokio::spawn(report::watch_silence(
+        let liveness = Arc::new(liveness::Liveness::new(
+            liveness::Liveness::random_replica(),
+            options.grace,
+        ));
+        tokio::spawn(liveness::watch_silence(
             client.clone(),
             fleet.devices.clone(),
-            reporter.liveness(),
-            options.grace,
+            liveness.clone(),
             stop.clone(),
         ));
+        tokio::spawn(liveness::share(
+            client.clone(),
+            liveness.clone(),
+            stop.clone(),
+        ));
+        let reporter = report::Reporter::new(client.clone(), liveness.clone());
         let api = Arc::new(DeviceApi {
             events: DeviceEvents::start(client.clone(), stop.clone()),
             reporter,
@@ -148,6 +157,15 @@ impl DeviceApi {
             tokio::spawn(api.clone().forget_departed(departures));
         }
         tokio::spawn(api.clone().write_device_configs(stop.clone()));
+        let writer = api.clone();
+        tokio::spawn(liveness::write_heartbeats(
+            liveness,
+            move |key| {
+                let api = writer.clone();
+                async move { api.reporter.heartbeat(&api.fleet, &key).await }
+            },
+            stop.clone(),
+        ));
         tokio::spawn(
             api.fleet
                 .secrets

@@ -2,17 +2,11 @@
 //! addresses, EVE-OS version, a Ready condition with heartbeat semantics) and
 //! `Application.status` (EVE's state and its history, the states of its volumes and of the
 //! Images it uses). A Device is written when what it reports changes, not on every message (as
-//! kubelets do with node status).
-//!
-//! Liveness is kept apart from the object, as Kubernetes keeps node leases apart from Nodes:
-//! each request a device makes is noted in memory ([`Liveness`]), and its Device's status is
-//! written for it only when `Ready` turns `True`, or when the heartbeat the Device shows is
-//! older than half the grace period, so that every replica (which sees only the store) still
-//! finds the device alive. A metrics post or a poll costs no write in between.
+//! kubelets do with node status). Liveness is apart, in [`crate::liveness`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use eve_api::info::{ZInfoContentTree, ZInfoDevice, ZInfoMsg, ZSwState, z_info_msg::InfoContent};
 use eve_model::{Application, ContentTreeStatus, Device, VolumeStatus};
@@ -24,16 +18,10 @@ use serde_json::{Value, json};
 use crate::Refused;
 use crate::compose::ImageName;
 use crate::fleet::Fleet;
-
-/// How long a device may be silent before `Ready` turns `Unknown` (EVE posts metrics every 18
-/// to 60 s). Its heartbeat is written every half of it ([`heartbeat_interval`]).
-pub const GRACE: Duration = Duration::from_secs(300);
-
-/// How often a live device's heartbeat is written to its Device: half the grace period, so a
-/// replica that never hears from the device still sees a heartbeat younger than the grace.
-pub fn heartbeat_interval(grace: Duration) -> Duration {
-    grace / 2
-}
+use crate::liveness::{
+    Due, Liveness, MIN_WRITE_INTERVAL, heartbeat_due, heartbeat_interval, key_of, shown_heartbeat,
+    shows_ready,
+};
 
 /// How many state changes an Application's `status.statuses` keeps.
 pub const HISTORY: usize = 20;
@@ -41,43 +29,9 @@ pub const HISTORY: usize = 20;
 /// Applies reports to the objects.
 pub struct Reporter {
     client: Client,
-    /// What was last written of each Device's report (a digest) and when; and, under
-    /// [`seen_key`], when its heartbeat was last written.
+    /// What was last written of each Device's report (a digest) and when.
     last: Mutex<HashMap<String, (u64, Instant)>>,
     liveness: std::sync::Arc<Liveness>,
-    grace: Duration,
-}
-
-/// When this process last heard from each device, in memory only.
-#[derive(Default)]
-pub struct Liveness {
-    heard: Mutex<HashMap<String, Instant>>,
-}
-
-impl Liveness {
-    /// Notes a request from the Device `key` (`namespace/name`).
-    fn heard(&self, key: String, at: Instant) {
-        self.heard.lock().expect("not poisoned").insert(key, at);
-    }
-
-    /// Whether this process heard from the Device `key` within `grace` of `now`.
-    pub fn alive(&self, key: &str, now: Instant, grace: Duration) -> bool {
-        self.heard
-            .lock()
-            .expect("not poisoned")
-            .get(key)
-            .is_some_and(|at| now.saturating_duration_since(*at) < grace)
-    }
-
-    /// Forgets the Device `key`.
-    fn forget(&self, key: &str) {
-        self.heard.lock().expect("not poisoned").remove(key);
-    }
-}
-
-/// `namespace/name` of a Device.
-fn device_key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
 }
 
 /// A digest of a report, to tell whether it changed without keeping it.
@@ -88,15 +42,12 @@ fn digest(reported: &Value) -> u64 {
     h.finish()
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     jiff::Timestamp::now()
         .round(jiff::TimestampRound::new().smallest(jiff::Unit::Second))
         .map(|t| t.to_string())
         .unwrap_or_default()
 }
-
-/// The least time between two writes of a Device's status from its reports.
-pub const MIN_WRITE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The most addresses a Device's status lists.
 pub const MAX_ADDRESSES: usize = 32;
@@ -191,19 +142,6 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
     Value::Object(status)
 }
 
-/// The key of `device`'s last report.
-fn report_key(device: &Device) -> String {
-    device_key(
-        device.metadata.namespace.as_deref().unwrap_or_default(),
-        device.metadata.name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// The key of when `device`'s heartbeat was last written.
-fn seen_key(device: &Device) -> String {
-    format!("{}/seen", report_key(device))
-}
-
 fn ready(since: &str, now: &str) -> Value {
     json!([{
         "type": "Ready",
@@ -216,19 +154,13 @@ fn ready(since: &str, now: &str) -> Value {
 }
 
 impl Reporter {
-    /// A reporter writing through `client`, for devices silent after `grace`.
-    pub fn new(client: Client, grace: Duration) -> Reporter {
+    /// A reporter writing through `client`, noting devices heard in `liveness`.
+    pub fn new(client: Client, liveness: std::sync::Arc<Liveness>) -> Reporter {
         Reporter {
             client,
             last: Mutex::new(HashMap::new()),
-            liveness: Default::default(),
-            grace,
+            liveness,
         }
-    }
-
-    /// When this process last heard from each device.
-    pub fn liveness(&self) -> std::sync::Arc<Liveness> {
-        self.liveness.clone()
     }
 
     /// Whether `device`'s status needs writing for `reported`: changed, or the Device not
@@ -277,50 +209,54 @@ impl Reporter {
         .await
         .map_err(|e| Refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
         // Every write carries the heartbeat: the next one is due a full interval later.
-        self.last
-            .lock()
-            .expect("not poisoned")
-            .insert(seen_key(device), (0, Instant::now()));
+        self.liveness.written(&key_of(device), Instant::now());
         Ok(())
+    }
+
+    /// Writes the heartbeat of the Device `key` if it is still due (its Device, as cached now,
+    /// not showing `Ready=True`, or showing a heartbeat older than the interval; the device
+    /// heard within the grace period).
+    pub async fn heartbeat(&self, fleet: &Fleet, key: &str) {
+        let Some((namespace, name)) = key.split_once('/') else {
+            return;
+        };
+        let reference = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
+        let Some(device) = fleet.devices.get(&reference) else {
+            return;
+        };
+        let now = Instant::now();
+        if !self.liveness.alive(key, now, self.liveness.grace()) {
+            return;
+        }
+        let due = heartbeat_due(
+            shown_heartbeat(&device),
+            jiff::Timestamp::now(),
+            self.liveness.last_written(key),
+            now,
+            heartbeat_interval(self.liveness.grace()),
+        );
+        if due != Due::No
+            && let Err(e) = self.write_device(&device, json!({})).await
+        {
+            tracing::debug!(device = key, error = %e.1, "cannot write a device's heartbeat; its next request queues it again");
+        }
     }
 
     /// Forgets what was last written for a deleted Device.
     pub fn forget(&self, device: &kube::runtime::reflector::ObjectRef<Device>) {
-        let key = device_key(
+        let key = format!(
+            "{}/{}",
             device.namespace.as_deref().unwrap_or_default(),
-            &device.name,
+            device.name
         );
-        let mut last = self.last.lock().expect("not poisoned");
-        last.remove(&format!("{key}/seen"));
-        last.remove(&key);
+        self.last.lock().expect("not poisoned").remove(&key);
         self.liveness.forget(&key);
     }
 
-    /// Any authenticated request: noted in memory; the Device's heartbeat written only when
-    /// due ([`heartbeat_due`]).
-    pub async fn seen(&self, device: &Device) {
-        let now = Instant::now();
-        self.liveness.heard(report_key(device), now);
-        let due = {
-            let mut last = self.last.lock().expect("not poisoned");
-            let seen = seen_key(device);
-            let written = last.get(&seen).map(|(_, at)| *at);
-            let due = heartbeat_due(
-                shown_heartbeat(device),
-                jiff::Timestamp::now(),
-                written,
-                now,
-                heartbeat_interval(self.grace),
-            );
-            if due {
-                // Taken now, so that concurrent requests do not write it twice.
-                last.insert(seen, (0, now));
-            }
-            due
-        };
-        if due {
-            let _ = self.write_device(device, json!({})).await;
-        }
+    /// Any authenticated request: noted in memory; the Device's heartbeat queued when due
+    /// ([`heartbeat_due`]), never written on the request's path.
+    pub fn seen(&self, device: &Device) {
+        self.liveness.heard(device, Instant::now());
     }
 
     /// Applies one `ZInfoMsg`.
@@ -333,10 +269,8 @@ impl Reporter {
         match message.info_content {
             Some(InfoContent::Dinfo(info)) => {
                 let status = device_status(&info);
-                if self.due(device, &report_key(device), &status) {
+                if self.due(device, &key_of(device), &status) {
                     self.write_device(device, status).await?;
-                    // The write was the heartbeat too.
-                    return Ok(());
                 }
             }
             Some(InfoContent::Ainfo(info)) => {
@@ -355,7 +289,7 @@ impl Reporter {
             Some(InfoContent::Cinfo(info)) => self.content_tree(fleet, device, &info).await?,
             _ => {}
         }
-        self.seen(device).await;
+        self.seen(device);
         Ok(())
     }
 
@@ -532,47 +466,6 @@ fn due_at(
     }
 }
 
-/// Whether `device` shows `Ready=True`.
-fn shows_ready(device: &Device) -> bool {
-    shown_heartbeat(device).is_some_and(|(ready, _)| ready)
-}
-
-/// What `device` shows of its liveness: whether `Ready` is `True`, and its heartbeat time.
-fn shown_heartbeat(device: &Device) -> Option<(bool, Option<jiff::Timestamp>)> {
-    let ready = device
-        .status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")?;
-    Some((
-        ready.status == "True",
-        ready.last_heartbeat_time.as_ref().map(|t| t.0),
-    ))
-}
-
-/// Whether a device heard from at `now` (`wall` on the clock) needs its heartbeat written:
-/// its Device does not show `Ready=True` (at most once per [`MIN_WRITE_INTERVAL`]), or shows
-/// a heartbeat older than `interval` that this process did not write within `interval` (its
-/// cache not having caught up with its own write).
-fn heartbeat_due(
-    shown: Option<(bool, Option<jiff::Timestamp>)>,
-    wall: jiff::Timestamp,
-    written: Option<Instant>,
-    now: Instant,
-    interval: Duration,
-) -> bool {
-    let written_within =
-        |d: Duration| written.is_some_and(|at| now.saturating_duration_since(at) < d);
-    match shown {
-        Some((true, Some(beat))) => {
-            let age = wall.duration_since(beat).as_secs();
-            age >= interval.as_secs() as i64 && !written_within(interval)
-        }
-        _ => !written_within(MIN_WRITE_INTERVAL),
-    }
-}
-
 /// EVE's name of a `ZSwState` (`STATE_<n>` for a number it does not define).
 fn state_name(state: i32) -> String {
     ZSwState::try_from(state)
@@ -615,75 +508,10 @@ pub fn with_image(
     (updated != images).then_some(updated)
 }
 
-/// Whether `device` says it is Ready but its heartbeat is older than `grace` at `now`.
-pub fn silent(device: &Device, now: jiff::Timestamp, grace: Duration) -> bool {
-    device
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-        .filter(|c| c.status == "True")
-        .and_then(|c| c.last_heartbeat_time.as_ref())
-        .is_some_and(|beat| {
-            let silence = now.duration_since(beat.0);
-            silence.as_secs() >= grace.as_secs() as i64
-        })
-}
-
-/// Turns `Ready` to `Unknown` on devices silent for longer than `grace`, as Kubernetes' node
-/// lifecycle controller does for nodes. Checks every `grace / 5` (at least every second).
-pub async fn watch_silence(
-    client: Client,
-    devices: kube::runtime::reflector::Store<Device>,
-    liveness: std::sync::Arc<Liveness>,
-    grace: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let period = (grace / 5).max(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(period) => {}
-            _ = stop.changed() => return,
-        }
-        let at = jiff::Timestamp::now();
-        let instant = Instant::now();
-        for device in devices.state() {
-            // Heard here within the grace: alive, whatever the stored heartbeat says (its
-            // next request writes one).
-            if !silent(&device, at, grace) || liveness.alive(&report_key(&device), instant, grace) {
-                continue;
-            }
-            let minutes = grace.as_secs() / 60;
-            let seconds = grace.as_secs() % 60;
-            let patch = json!({"status": {"conditions": [{
-                "type": "Ready",
-                "status": "Unknown",
-                "reason": "DeviceStoppedReporting",
-                "message": format!("the device has not reported for {minutes}m{seconds}s"),
-                "lastHeartbeatTime": device.status.as_ref()
-                    .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-                    .and_then(|c| c.last_heartbeat_time.as_ref())
-                    .map(|t| t.0.to_string()),
-                "lastTransitionTime": now(),
-            }]}});
-            let api: Api<Device> =
-                Api::namespaced(client.clone(), &device.namespace().unwrap_or_default());
-            if let Err(e) = api
-                .patch_status(
-                    &device.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
-                .await
-            {
-                tracing::debug!(device = %device.name_any(), error = %e, "cannot mark a silent device");
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_device_s_report_is_bounded_whatever_it_sends() {
@@ -839,58 +667,5 @@ mod tests {
             !due_at(&mut last, "d", b, true, hour),
             "an unchanged report is never written again (the heartbeat is apart)"
         );
-    }
-
-    #[test]
-    fn a_heartbeat_is_written_on_turning_ready_and_every_half_grace_not_per_request() {
-        let interval = heartbeat_interval(GRACE);
-        assert_eq!(interval, Duration::from_secs(150));
-        let t0 = Instant::now();
-        let wall: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
-        let ago = |s: i64| Some(wall - jiff::SignedDuration::from_secs(s));
-        // Not Ready, or never heard of: written (at most once per MIN_WRITE_INTERVAL).
-        assert!(heartbeat_due(None, wall, None, t0, interval));
-        assert!(heartbeat_due(
-            Some((false, ago(10))),
-            wall,
-            None,
-            t0,
-            interval
-        ));
-        let second = t0 + Duration::from_secs(1);
-        assert!(
-            !heartbeat_due(Some((false, ago(10))), wall, Some(t0), second, interval),
-            "written a second ago, the cache not caught up"
-        );
-        // Ready with a fresh heartbeat: every request in between costs no write.
-        for s in [0, 30, 60, 149] {
-            let shown = Some((true, ago(s)));
-            assert!(!heartbeat_due(shown, wall, None, t0, interval), "{s} s old");
-        }
-        // Half the grace old: written, unless this process just wrote it.
-        let stale = Some((true, ago(150)));
-        assert!(heartbeat_due(stale, wall, None, t0, interval));
-        let soon = t0 + Duration::from_secs(5);
-        assert!(!heartbeat_due(stale, wall, Some(t0), soon, interval));
-        let older = Some((true, ago(300)));
-        assert!(heartbeat_due(
-            older,
-            wall,
-            Some(t0),
-            t0 + interval,
-            interval
-        ));
-    }
-
-    #[test]
-    fn liveness_is_kept_in_memory_for_the_grace() {
-        let liveness = Liveness::default();
-        let t0 = Instant::now();
-        liveness.heard("ns/d".into(), t0);
-        assert!(liveness.alive("ns/d", t0 + Duration::from_secs(299), GRACE));
-        assert!(!liveness.alive("ns/d", t0 + GRACE, GRACE));
-        assert!(!liveness.alive("ns/other", t0, GRACE));
-        liveness.forget("ns/d");
-        assert!(!liveness.alive("ns/d", t0, GRACE));
     }
 }

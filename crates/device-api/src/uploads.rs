@@ -51,7 +51,7 @@ impl DeviceApi {
                 let metrics =
                     eve_api::telemetry::ZMetricMsg::decode(payload.as_ref()).map_err(unreadable)?;
                 if let Some(device) = self.fleet.device(known) {
-                    self.reporter.seen(&device).await;
+                    self.reporter.seen(&device);
                 }
                 let record = ingest::raw_record(metrics.at_time_stamp.as_ref(), &payload, received);
                 self.telemetry

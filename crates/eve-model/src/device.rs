@@ -45,7 +45,7 @@ use crate::Condition;
         name = "Last-Seen",
         type_ = "date",
         json_path = ".status.lastSeen",
-        description = "When the device last called the controller"
+        description = "When the device last called the controller, refreshed every half grace period at most (Ready tells whether it is alive)"
     ),
     printcolumn(
         name = "Age",
@@ -121,7 +121,8 @@ pub struct DeviceStatus {
     /// What the device is: hardware, kernel, runtime.
     #[serde(rename = "nodeInfo", default, skip_serializing_if = "Option::is_none")]
     pub node_info: Option<DeviceInfo>,
-    /// When the device last called the controller.
+    /// When the device last called the controller, as last written: refreshed every half grace
+    /// period at most, less often in large fleets (`Ready` tells whether it is alive).
     #[serde(rename = "lastSeen", default, skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<Time>,
     /// The generation of the spec the controller last acted on.
