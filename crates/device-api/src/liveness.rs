@@ -1,8 +1,9 @@
 //! Liveness, kept apart from Devices as Kubernetes keeps node leases apart from Nodes.
 //!
 //! Every request a device makes is noted in this process's memory ([`Liveness`]); nothing is
-//! written on a request's path but a transition (a device heard while its Device does not show
-//! `Ready=True`). Three things read liveness, each from where it is cheapest:
+//! written on a request's path. A report (an `info` or a metrics post) heard while the Device
+//! does not show `Ready=True` turns it `Ready` at once, in the background; a config poll keeps a
+//! device alive but turns nothing `Ready`. Three things read liveness, each from where it is cheapest:
 //!
 //! - **This process** marks a Device silent ([`watch_silence`]) only if it has not heard the
 //!   device within the grace period, and no other replica has either.
@@ -130,8 +131,19 @@ impl Liveness {
         &self.replica
     }
 
-    /// Notes a request from `device` at `now`, queueing its heartbeat if one is due.
+    /// Notes a report (an `info` or a metrics post) from `device` at `now`, queueing its
+    /// heartbeat if one is due: a transition to `Ready`, or a refresh.
     pub fn heard(&self, device: &Device, now: Instant) {
+        self.note(device, now, true);
+    }
+
+    /// Notes a config poll from `device` at `now`: it keeps a device alive, and refreshes its
+    /// heartbeat, but turns no Device `Ready` (its `info`, which follows, does).
+    pub fn polled(&self, device: &Device, now: Instant) {
+        self.note(device, now, false);
+    }
+
+    fn note(&self, device: &Device, now: Instant, reported: bool) {
         let due = {
             let mut state = self.state.lock().expect("not poisoned");
             let key = key_of(device);
@@ -151,6 +163,10 @@ impl Liveness {
                 now,
                 heartbeat_interval(self.grace),
             );
+            let due = match due {
+                Due::Now if !reported => Due::No,
+                due => due,
+            };
             heard.queued = due != Due::No;
             match due {
                 Due::Now => state.transitions.push_back(key),

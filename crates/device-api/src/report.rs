@@ -253,10 +253,16 @@ impl Reporter {
         self.liveness.forget(&key);
     }
 
-    /// Any authenticated request: noted in memory; the Device's heartbeat queued when due
-    /// ([`heartbeat_due`]), never written on the request's path.
+    /// A report (an `info` or a metrics post): noted in memory; the Device's heartbeat queued
+    /// when due ([`heartbeat_due`]), never written on the request's path.
     pub fn seen(&self, device: &Device) {
         self.liveness.heard(device, Instant::now());
+    }
+
+    /// A config poll: noted in memory (the device is alive; its heartbeat refreshed when due),
+    /// never turning its Device `Ready`.
+    pub fn polled(&self, device: &Device) {
+        self.liveness.polled(device, Instant::now());
     }
 
     /// Applies one `ZInfoMsg`.

@@ -30,7 +30,7 @@ impl DeviceApi {
                 format!("no valid integrity token ({why}): attest again"),
             ));
         }
-        self.reporter.seen(&device);
+        self.reporter.polled(&device);
         let served = self.served(&device, &known.uuid);
         if served.hash == request.config_hash {
             return Ok(status(StatusCode::NOT_MODIFIED));

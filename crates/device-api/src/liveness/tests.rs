@@ -88,6 +88,11 @@ fn requests_queue_each_device_once_transitions_before_refreshes() {
         "a transition goes first"
     );
     assert_eq!(liveness.next(false), None, "refreshes wait for the budget");
+    // A poll keeps a device alive but turns nothing Ready.
+    let polled = device("polled", Some(("Unknown", &beat(400))));
+    liveness.polled(&polled, t0);
+    assert!(liveness.alive("ns/polled", t0, GRACE));
+    assert_eq!(liveness.next(false), None);
     assert_eq!(liveness.next(true).as_deref(), Some("ns/stale"));
     assert_eq!(liveness.next(true), None, "each device once; a fresh one never");
     // Written: not queued again within the interval, whatever the cache shows.
