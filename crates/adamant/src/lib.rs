@@ -396,6 +396,11 @@ pub struct ServeArgs {
     /// `false` leaves them to an `adamant controller` elsewhere.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub eve_controllers: bool,
+    /// Whether this process serves the EVE device API. `false` leaves it to an
+    /// `adamant controller --device-api=true` elsewhere (two device APIs on one set of
+    /// objects, each with its own root, would rewrite each other's DeviceConfigs).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub device_api: bool,
 }
 
 /// Runs a parsed command line.
@@ -552,7 +557,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let controllers = args
         .eve_controllers
         .then(|| eve_controllers::runtime::register(&informers, stopped.clone()));
-    let fleet = device_api::fleet::Fleet::register(&informers);
+    let fleet = args
+        .device_api
+        .then(|| device_api::fleet::Fleet::register(&informers));
     informers.start();
     let devices = match controllers {
         Some(controllers) => Some(
@@ -569,41 +576,52 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.reference_checks,
         devices,
     ));
-    let (device_local, device_serving, device_api) = start_device_api(
-        eve::local_client(server.clone(), stopped.clone()),
-        fleet,
-        server.vault().as_ref(),
-        &args.devices,
-        DeviceFiles {
-            data_dir: Some(&args.data_dir),
-            advertise_address: args.advertise_address.as_deref(),
-            exports: Some(&args.data_dir.join("pki")),
-        },
-        stopped.clone(),
-    )
-    .await?;
+    let device_api = match fleet {
+        Some(fleet) => Some(
+            start_device_api(
+                eve::local_client(server.clone(), stopped.clone()),
+                fleet,
+                server.vault().as_ref(),
+                &args.devices,
+                DeviceFiles {
+                    data_dir: Some(&args.data_dir),
+                    advertise_address: args.advertise_address.as_deref(),
+                    exports: Some(&args.data_dir.join("pki")),
+                },
+                stopped.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     // `/metrics`: the device API's beside the server's; `/metrics/fleet`: the fleet exporter.
     let mut files = Vec::new();
     if matches!(args.store, StoreUrl::Embedded) {
         files.push(("objects", args.data_dir.join("store.redb")));
     }
-    if matches!(
-        args.devices.telemetry_store,
-        None | Some(TelemetryUrl::Embedded)
-    ) {
+    if device_api.is_some()
+        && matches!(
+            args.devices.telemetry_store,
+            None | Some(TelemetryUrl::Embedded)
+        )
+    {
         files.push(("telemetry", args.data_dir.join("telemetry.redb")));
     }
+    let api = device_api.as_ref().map(|(_, _, api)| api.clone());
     server.metrics().register(|registry| {
-        device_api.register_metrics(registry);
+        if let Some(api) = &api {
+            api.register_metrics(registry);
+        }
         registry.register_collector(Box::new(store::StoreFiles(files)));
     });
-    server
-        .metrics()
-        .add_page("fleet", device_api.fleet_registry());
-    server.mount(
-        "edgenode",
-        Arc::new(telemetry::TelemetryEndpoints(device_api)),
-    );
+    if let Some(api) = api {
+        server.metrics().add_page("fleet", api.fleet_registry());
+        server.mount("edgenode", Arc::new(telemetry::TelemetryEndpoints(api)));
+    }
+    let (devices, device_serving) = match device_api {
+        Some((local, serving, _)) => (format!("https://{local}"), Some(serving)),
+        None => ("off".to_string(), None),
+    };
     let serving = tokio::spawn(server.clone().serve(
         listener,
         tls,
@@ -614,7 +632,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store = %args.store,
         revision,
         api = %format!("https://{local}"),
-        devices = %format!("https://{device_local}"),
+        devices = %devices,
         kubeconfig = %args.data_dir.join("kubeconfig").display(),
         "adamant is ready"
     );
@@ -622,7 +640,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = serving.await;
-    let _ = device_serving.await;
+    if let Some(device_serving) = device_serving {
+        let _ = device_serving.await;
+    }
     compactor.abort();
     drop(server);
     drop(store);

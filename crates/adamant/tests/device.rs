@@ -705,11 +705,8 @@ fn liveness_is_shared_through_records_other_replicas_read() {
     assert_eq!(silent["reason"], "DeviceStoppedReporting");
     assert_eq!(ready("here-1")["status"], "True");
     // A replica gone (nothing heard for twice the grace period) has its record deleted.
-    server.ok_stdin(
-        &["apply", "-f", "-"],
-        &other(unix_now() - 60),
-    );
-    let _ = eventually("the gone replica's record deleted", || {
+    server.ok_stdin(&["apply", "-f", "-"], &other(unix_now() - 60));
+    eventually("the gone replica's record deleted", || {
         runtime.block_on(here.metrics()).unwrap();
         (!records()
             .iter()
@@ -724,8 +721,10 @@ fn adamant_controller_serves_devices_in_cluster_mode() {
     let server = Server::start_in(
         &dir.path().join("data"),
         "127.0.0.1:0",
-        &["--eve-controllers=false"],
+        &["--eve-controllers=false", "--device-api=false"],
     );
+    // The server leaves devices to the controller: one device API, one root.
+    assert!(server.ready.contains("devices=off"), "{}", server.ready);
     let (_controller, ready) = common::Controller::start_with(
         &server.kubeconfig(),
         &[
@@ -769,7 +768,7 @@ fn cluster_mode_escrows_keys_across_controller_restarts() {
     let server = Server::start_in(
         &dir.path().join("data"),
         "127.0.0.1:0",
-        &["--eve-controllers=false"],
+        &["--eve-controllers=false", "--device-api=false"],
     );
     let args: [&std::ffi::OsStr; 5] = [
         "--device-api=true".as_ref(),

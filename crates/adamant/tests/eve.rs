@@ -1361,7 +1361,7 @@ fn the_controller_runs_with_least_privilege() {
     let server = Server::start_in(
         &dir.path().join("data"),
         "127.0.0.1:0",
-        &["--eve-controllers=false"],
+        &["--eve-controllers=false", "--device-api=false"],
     );
     // The webhook is registered too (server-side apply of both configurations): a port chosen
     // here, as the endpoint must be named before the controller listens.

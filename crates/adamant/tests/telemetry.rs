@@ -539,7 +539,7 @@ fn cluster_mode_serves_telemetry_to_tokens_the_cluster_accepts() {
     let server = Server::start_in(
         &dir.path().join("data"),
         "127.0.0.1:0",
-        &["--eve-controllers=false"],
+        &["--eve-controllers=false", "--device-api=false"],
     );
     let (_controller, ready) = common::Controller::start_with(
         &server.kubeconfig(),

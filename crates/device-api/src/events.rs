@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use eve_controllers::events::{Events, Record, reference};
 use eve_model::Device;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::{Client, ResourceExt};
+use kube::Client;
 use tokio::sync::watch;
 
 /// The device API's name on its events.
@@ -21,9 +21,6 @@ pub const CONTROLLER: &str = "eve.lfedge.org/device-api";
 const STRANGERS: u32 = 10;
 /// The period of [`STRANGERS`].
 const STRANGERS_PER: Duration = Duration::from_secs(60);
-/// How many devices' last configuration hashes are remembered (then forgotten all at once: at
-/// worst a delivery is recorded twice).
-const REMEMBERED: usize = 100_000;
 
 /// How a device was admitted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +62,9 @@ impl std::fmt::Display for Policy {
 /// The device API's events, and the configuration hash each device was last given.
 pub struct DeviceEvents {
     events: Events,
-    delivered: Mutex<HashMap<String, String>>,
+    /// A digest of the configuration hash each device (by a digest of its Device's UID) was
+    /// last given; forgotten with the Device.
+    delivered: Mutex<HashMap<u64, u64>>,
     /// The start of the current period of refusals of strangers, and how many were recorded.
     strangers: Mutex<(Instant, u32)>,
 }
@@ -144,19 +143,26 @@ impl DeviceEvents {
         ));
     }
 
+    /// Forgets the Device of `uid` (deleted).
+    pub fn forget(&self, uid: &str) {
+        self.delivered
+            .lock()
+            .expect("not poisoned")
+            .remove(&digest(uid));
+    }
+
     /// `device` was given the configuration of `hash`: recorded when the hash is not the one it
     /// was given last, with a Warning for what the objects asked that it could not carry.
     pub fn delivered(&self, device: &Device, hash: &str, problems: &[String]) {
-        let uid = device.uid().unwrap_or_default();
+        let uid = digest(device.metadata.uid.as_deref().unwrap_or_default());
+        if self
+            .delivered
+            .lock()
+            .expect("not poisoned")
+            .insert(uid, digest(hash))
+            == Some(digest(hash))
         {
-            let mut delivered = self.delivered.lock().expect("not poisoned");
-            if delivered.get(&uid).map(String::as_str) == Some(hash) {
-                return;
-            }
-            if delivered.len() >= REMEMBERED {
-                delivered.clear();
-            }
-            delivered.insert(uid, hash.to_string());
+            return;
         }
         self.events.record(Record::normal(
             reference(device),
@@ -173,6 +179,14 @@ impl DeviceEvents {
             ));
         }
     }
+}
+
+/// A digest of `text`, to compare without keeping it.
+fn digest(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 /// Whose registration was refused.

@@ -83,7 +83,7 @@ struct AppIndex {
 
 impl AppIndex {
     fn remove(&mut self, app: &Application) {
-        let key = ObjectRef::from_obj(app);
+        let key = eve_controllers::informers::key(app);
         if let Some(uid) = app.uid() {
             self.by_uid.remove(&uid);
         }
@@ -99,7 +99,7 @@ impl AppIndex {
 
     fn apply(&mut self, app: &Application) {
         self.remove(app);
-        let key = ObjectRef::from_obj(app);
+        let key = eve_controllers::informers::key(app);
         if let Some(uid) = app.uid() {
             self.by_uid.insert(uid, key.clone());
         }
@@ -186,7 +186,7 @@ fn known(device: &Device) -> Option<([u8; 32], Known)> {
     Some((
         eve_api::envelope::sha256(&der),
         Known {
-            reference: ObjectRef::from_obj(device),
+            reference: eve_controllers::informers::key(device),
             uuid,
             public_key,
         },
@@ -215,7 +215,7 @@ impl Index {
     }
 
     fn apply(&mut self, device: &Device) {
-        let key = ObjectRef::from_obj(device);
+        let key = eve_controllers::informers::key(device);
         self.remove(&key);
         if let Some(uuid) = uuid_of(device) {
             self.uuid_of.insert(key.clone(), uuid.clone());
@@ -281,7 +281,7 @@ impl Fleet {
                 let mut changed = true;
                 match event {
                     watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
-                        let key = ObjectRef::from_obj(d);
+                        let key = eve_controllers::informers::key(d);
                         let print = d.fingerprint();
                         changed = prints.insert(key.clone(), print) != Some(print);
                         if changed {
@@ -289,7 +289,7 @@ impl Fleet {
                         }
                     }
                     watcher::Event::Delete(d) => {
-                        let key = ObjectRef::from_obj(d);
+                        let key = eve_controllers::informers::key(d);
                         prints.remove(&key);
                         depart(key, uuid_of(d));
                     }
@@ -309,7 +309,7 @@ impl Fleet {
                             .write()
                             .expect("not poisoned")
                             .learned
-                            .remove(&ObjectRef::from_obj(d));
+                            .remove(&eve_controllers::informers::key(d));
                     }
                     watcher::Event::InitDone => {
                         if let Some(next) = relisting.take() {
@@ -326,15 +326,15 @@ impl Fleet {
                     }
                     watcher::Event::Apply(d) => {
                         let mut index = writer.write().expect("not poisoned");
-                        index.learned.remove(&ObjectRef::from_obj(d));
+                        index.learned.remove(&eve_controllers::informers::key(d));
                         if changed {
                             index.apply(d)
                         }
                     }
                     watcher::Event::Delete(d) => {
                         let mut index = writer.write().expect("not poisoned");
-                        index.learned.remove(&ObjectRef::from_obj(d));
-                        index.remove(&ObjectRef::from_obj(d))
+                        index.learned.remove(&eve_controllers::informers::key(d));
+                        index.remove(&eve_controllers::informers::key(d))
                     }
                 }
             },
@@ -377,7 +377,10 @@ impl Fleet {
                 let mut index = writer.write().expect("not poisoned");
                 // The devices an application was and is bound to.
                 let touch = |index: &AppIndex, app: &Application| {
-                    let before = index.device_of.get(&ObjectRef::from_obj(app)).cloned();
+                    let before = index
+                        .device_of
+                        .get(&eve_controllers::informers::key(app))
+                        .cloned();
                     let now = app.namespace().zip(app.spec.node_name.clone());
                     for (ns, name) in before.into_iter().chain(now) {
                         configs.device_changed(ObjectRef::new(&name).within(&ns));
@@ -386,12 +389,14 @@ impl Fleet {
                 match event {
                     watcher::Event::Apply(a) | watcher::Event::InitApply(a) => {
                         let print = application_fingerprint(a);
-                        if app_prints.insert(ObjectRef::from_obj(a), print) != Some(print) {
+                        if app_prints.insert(eve_controllers::informers::key(a), print)
+                            != Some(print)
+                        {
                             touch(&index, a);
                         }
                     }
                     watcher::Event::Delete(a) => {
-                        app_prints.remove(&ObjectRef::from_obj(a));
+                        app_prints.remove(&eve_controllers::informers::key(a));
                         touch(&index, a);
                     }
                     _ => {}
@@ -572,9 +577,10 @@ impl Fleet {
     pub fn learn(&self, device: &Device) {
         let mut index = self.index.write().expect("not poisoned");
         index.apply(device);
-        index
-            .learned
-            .insert(ObjectRef::from_obj(device), Arc::new(device.clone()));
+        index.learned.insert(
+            eve_controllers::informers::key(device),
+            Arc::new(device.clone()),
+        );
     }
 
     /// A Device from the cache, or as this process wrote it if the cache has not caught up.

@@ -186,6 +186,7 @@ impl DeviceApi {
             self.integrity.forget(&uuid);
             self.budgets.forget(&uuid);
             self.reporter.forget(&device);
+            self.events.forget(&uuid);
             self.attestations
                 .lock()
                 .expect("not poisoned")

@@ -42,7 +42,7 @@ impl DeviceApi {
 
     /// The configuration `device` gets: the one kept, or one composed now (and kept).
     pub fn served(&self, device: &Device, uuid: &str) -> Arc<Served> {
-        let key = ObjectRef::from_obj(device);
+        let key = eve_controllers::informers::key(device);
         let tracker = &self.fleet.configs;
         if let Some(served) = tracker.kept(&key) {
             return served;

@@ -48,7 +48,10 @@ fn a_heartbeat_is_written_at_once_on_turning_ready_and_refreshed_every_half_grac
     let stale = Some((true, ago(150)));
     assert_eq!(heartbeat_due(stale, wall, None, t0, interval), Due::Refresh);
     let soon = t0 + Duration::from_secs(5);
-    assert_eq!(heartbeat_due(stale, wall, Some(t0), soon, interval), Due::No);
+    assert_eq!(
+        heartbeat_due(stale, wall, Some(t0), soon, interval),
+        Due::No
+    );
     let older = Some((true, ago(300)));
     assert_eq!(
         heartbeat_due(older, wall, Some(t0), t0 + interval, interval),
@@ -94,7 +97,11 @@ fn requests_queue_each_device_once_transitions_before_refreshes() {
     assert!(liveness.alive("ns/polled", t0, GRACE));
     assert_eq!(liveness.next(false), None);
     assert_eq!(liveness.next(true).as_deref(), Some("ns/stale"));
-    assert_eq!(liveness.next(true), None, "each device once; a fresh one never");
+    assert_eq!(
+        liveness.next(true),
+        None,
+        "each device once; a fresh one never"
+    );
     // Written: not queued again within the interval, whatever the cache shows.
     liveness.written("ns/stale", t0);
     liveness.heard(&stale, t0 + Duration::from_secs(1));

@@ -68,10 +68,13 @@ pub struct DeviceKeys {
 impl DeviceKeys {
     /// Records the keys of a Device the watch delivered.
     pub fn observe(&self, device: &Device) {
-        let reference = ObjectRef::from_obj(device);
+        let reference = crate::informers::key(device);
         let mut map = self.map.lock().expect("not poisoned");
         for key in unique_keys(&device.spec) {
-            let owners = map.entry(key.short()).or_default();
+            // Almost every key has one holder: room for one, not the four a first push makes.
+            let owners = map
+                .entry(key.short())
+                .or_insert_with(|| Vec::with_capacity(1));
             if !owners.contains(&reference) {
                 owners.push(reference.clone());
             }

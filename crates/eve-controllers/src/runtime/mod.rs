@@ -432,10 +432,10 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
             match event {
                 watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
                     let print = d.fingerprint();
-                    seen.insert(ObjectRef::from_obj(d), print) != Some(print)
+                    seen.insert(crate::informers::key(d), print) != Some(print)
                 }
                 watcher::Event::Delete(d) => {
-                    seen.remove(&ObjectRef::from_obj(d));
+                    seen.remove(&crate::informers::key(d));
                     true
                 }
                 _ => true,
@@ -462,10 +462,10 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
     let app_changed = move |event: &watcher::Event<Application>| match event {
         watcher::Event::Apply(a) | watcher::Event::InitApply(a) => {
             let view = owner_view(a);
-            views.insert(ObjectRef::from_obj(a), view) != Some(view)
+            views.insert(crate::informers::key(a), view) != Some(view)
         }
         watcher::Event::Delete(a) => {
-            views.remove(&ObjectRef::from_obj(a));
+            views.remove(&crate::informers::key(a));
             true
         }
         _ => true,
