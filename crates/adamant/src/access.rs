@@ -150,7 +150,11 @@ pub(crate) fn kubeconfig(args: &KubeconfigArgs) -> anyhow::Result<()> {
 pub(crate) async fn rotate(args: &RotateArgs) -> anyhow::Result<()> {
     let store = args
         .store
-        .open(&args.data_dir, storage::DEFAULT_WATCH_CAPACITY)
+        .open(
+            &args.data_dir,
+            storage::DEFAULT_WATCH_CAPACITY,
+            crate::store::DEFAULT_CACHE_MIB,
+        )
         .await
         .with_context(|| {
             "cannot open the store: with the embedded store, stop the server first".to_string()

@@ -340,6 +340,9 @@ pub struct ServeArgs {
     /// compacted).
     #[arg(long, default_value_t = storage::DEFAULT_WATCH_CAPACITY)]
     pub watch_backlog: usize,
+    /// How much of the embedded store's file its page cache keeps in memory, in MiB.
+    #[arg(long, default_value_t = store::DEFAULT_CACHE_MIB)]
+    pub store_cache_mib: usize,
     /// Where the Kubernetes API listens (HTTPS). Port 0 picks a free port.
     #[arg(
         long,
@@ -493,7 +496,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
-    let store = args.store.open(&args.data_dir, args.watch_backlog).await?;
+    let store = args
+        .store
+        .open(
+            &args.data_dir,
+            args.watch_backlog,
+            args.store_cache_mib.max(1),
+        )
+        .await?;
     let revision = store.current_revision().await?;
     let retention = Retention {
         revisions: args.history_revisions.max(1),

@@ -342,6 +342,9 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
             "1",
             "--watch-backlog",
             "4",
+            // The store's page cache at its least: what it keeps is a matter of speed only.
+            "--store-cache-mib",
+            "1",
         ],
     );
     let (controller, ready) = common::Controller::start_with(

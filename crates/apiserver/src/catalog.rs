@@ -125,6 +125,9 @@ pub struct Kind {
     /// Subresources whose only verb is create, answered from the object they belong to with
     /// nothing stored (ServiceAccounts' `token`).
     pub create_subresources: Vec<(&'static str, Arc<dyn CreateSubresource>)>,
+    /// Whether the kind's CRD is being deleted: its objects are still read, changed and deleted
+    /// (finalizers must be able to let them go), none created.
+    pub terminating: bool,
 }
 
 /// A subresource whose only verb is create: an answer computed from the object it belongs to

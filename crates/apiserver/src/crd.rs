@@ -440,6 +440,7 @@ pub fn kinds(crd: &Value, components: &Arc<Components>) -> Vec<Kind> {
     let plural = str_of(spec, &["names", "plural"]).to_string();
     let kind_name = str_of(spec, &["names", "kind"]).to_string();
     let namespaced = str_of(spec, &["scope"]) == "Namespaced";
+    let terminating = !registry::object::meta_str(crd, "deletionTimestamp").is_empty();
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();
     let storage_version = versions
         .iter()
@@ -552,6 +553,7 @@ pub fn kinds(crd: &Value, components: &Arc<Components>) -> Vec<Kind> {
             selectable_fields: selectable,
             computed: None,
             create_subresources: Vec::new(),
+            terminating,
             finalize: None,
             settles_catalog: false,
         });

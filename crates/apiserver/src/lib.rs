@@ -7,6 +7,7 @@ pub mod admission;
 mod apply;
 pub mod auth;
 pub mod catalog;
+mod controllers;
 pub mod coordination;
 pub mod crd;
 pub mod discovery;
@@ -35,5 +36,6 @@ pub mod strategic;
 pub mod table;
 pub mod tokens;
 mod webhooks;
+mod workqueue;
 
 pub use server::{ApiServer, Config, SYSTEM_NAMESPACES, StartError, WEBHOOK_CLIENT_USER};

@@ -180,6 +180,7 @@ pub(crate) fn kind(
         selectable_fields: selectable.iter().map(|s| s.to_string()).collect(),
         computed: None,
         create_subresources: Vec::new(),
+        terminating: false,
         finalize: None,
         settles_catalog: false,
     }

@@ -5,10 +5,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use futures::StreamExt;
-use registry::{ApiError, ListOptions, Registry, Resource, Start, WatchEvent, WriteOptions};
+use registry::{ApiError, ListOptions, Registry, Resource, WriteOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use serde_json::{Value, json};
 use storage::Store;
@@ -18,7 +16,7 @@ use tokio::sync::watch;
 use crate::admission::Plugin;
 use crate::auth::{Authorizer, User};
 use crate::catalog::{Catalog, Column, Kind, Printer, merge_components};
-use crate::crd::{self, CLEANUP_FINALIZER, CrdStatusStrategy, CrdStrategy};
+use crate::crd::{self, CrdStatusStrategy, CrdStrategy};
 use crate::native;
 use crate::pki::{self, PkiError, Root};
 use crate::schema::{Components, Schema};
@@ -61,7 +59,7 @@ pub enum StartError {
 pub struct ApiServer {
     pub(crate) registry: Registry,
     catalog: RwLock<Arc<Catalog>>,
-    base_components: Arc<Components>,
+    pub(crate) base_components: Arc<Components>,
     pub(crate) plugins: Arc<Vec<Arc<dyn Plugin>>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     /// The RBAC authorizer (also `authorizer`), for the review APIs.
@@ -133,6 +131,7 @@ pub(crate) fn crd_kind(components: &Arc<Components>) -> Kind {
         selectable_fields: Vec::new(),
         computed: None,
         create_subresources: Vec::new(),
+        terminating: false,
         finalize: None,
         settles_catalog: true,
     }
@@ -306,7 +305,9 @@ impl ApiServer {
         self.catalog.read().expect("not poisoned").clone()
     }
 
-    /// Rebuilds the catalog from the native kinds and the established CRDs in the store.
+    /// Rebuilds the catalog from the native kinds and the established CRDs in the store (those
+    /// being deleted included, as kube-apiserver serves them until they go: their objects are
+    /// read, changed and deleted, not created).
     pub async fn refresh_catalog(&self) -> Result<(), ApiError> {
         let crds = self
             .registry
@@ -315,10 +316,7 @@ impl ApiServer {
         let established: Vec<&Value> = crds
             .items
             .iter()
-            .filter(|crd| {
-                is_established(crd)
-                    && registry::object::meta_str(crd, "deletionTimestamp").is_empty()
-            })
+            .filter(|crd| is_established(crd))
             .collect();
         let mut parts = vec![(*self.base_components).clone()];
         parts.extend(established.iter().map(|crd| crd::components(crd)));
@@ -359,9 +357,7 @@ impl ApiServer {
 
     /// Runs the controllers until `shutdown` turns true.
     pub fn spawn_controllers(self: &Arc<Self>, shutdown: watch::Receiver<bool>) {
-        let server = self.clone();
-        let stop = shutdown.clone();
-        tokio::spawn(async move { server.crd_controller(stop).await });
+        crate::controllers::spawn_crds(self.clone(), shutdown.clone());
         tokio::spawn(crate::gc::run(self.clone(), shutdown.clone()));
         self.rbac
             .spawn_controllers(&self.registry, shutdown.clone());
@@ -369,230 +365,7 @@ impl ApiServer {
             self.clone(),
             shutdown.clone(),
         ));
-        let server = self.clone();
-        tokio::spawn(async move { server.namespace_controller(shutdown).await });
-    }
-
-    async fn crd_controller(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let watch = self
-                .registry
-                .watch(
-                    &self.crd_kind.main,
-                    None,
-                    &ListOptions::default(),
-                    Start::Now,
-                )
-                .await;
-            let mut events = match watch {
-                Ok(events) => Box::pin(events),
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching CRDs failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            loop {
-                let event = tokio::select! {
-                    event = events.next() => event,
-                    _ = shutdown.changed() => return,
-                };
-                let Some(event) = event else { break };
-                let result = match event {
-                    WatchEvent::Added(crd) | WatchEvent::Modified(crd) => {
-                        self.reconcile_crd(&crd).await
-                    }
-                    WatchEvent::Deleted(_) => self.refresh_catalog().await,
-                    WatchEvent::Bookmark(_) => Ok(()),
-                    WatchEvent::Error(e) => {
-                        tracing::debug!(error = %e, "CRD watch ended; watching again");
-                        break;
-                    }
-                };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "reconciling a CRD failed");
-                }
-            }
-        }
-    }
-
-    async fn reconcile_crd(&self, crd: &Value) -> Result<(), ApiError> {
-        let name = registry::object::name(crd).to_string();
-        if !registry::object::meta_str(crd, "deletionTimestamp").is_empty() {
-            self.refresh_catalog().await?;
-            // Delete every object of the resource, then let the CRD go.
-            let kinds = crd::kinds(crd, &self.base_components);
-            if let Some(kind) = kinds.first()
-                && self.delete_all(kind, None).await? > 0
-            {
-                return Ok(());
-            }
-            let result = self
-                .drop_finalizer(&self.crd_kind.main, &name, "metadata", CLEANUP_FINALIZER)
-                .await;
-            return match result {
-                Ok(_) | Err(ApiError::NotFound { .. }) => self.refresh_catalog().await,
-                Err(e) => Err(e),
-            };
-        }
-        let status = crd::established_status(crd, "");
-        let established = is_established(crd)
-            && crd["status"]["acceptedNames"] == status["acceptedNames"]
-            && crd["status"]["storedVersions"] == status["storedVersions"];
-        if established {
-            self.refresh_catalog().await
-        } else {
-            self.establish(crd).await
-        }
-    }
-
-    /// Brings the catalog up to date after a write of a CRD through the API, so that its
-    /// resource is served when the write returns.
-    pub(crate) async fn reconcile_written_crd(&self, crd: &Value) -> Result<(), ApiError> {
-        let name = registry::object::name(crd);
-        match self.registry.get(&self.crd_kind.main, "", name).await {
-            Ok(current) => self.reconcile_crd(&current).await,
-            Err(ApiError::NotFound { .. }) => self.refresh_catalog().await,
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn namespace_controller(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let namespaces = native::namespace_resource();
-        loop {
-            let watch = self
-                .registry
-                .watch(&namespaces, None, &ListOptions::default(), Start::Now)
-                .await;
-            let mut events = match watch {
-                Ok(events) => Box::pin(events),
-                Err(e) => {
-                    tracing::warn!(error = %e, "watching namespaces failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            let mut terminating: Vec<String> = Vec::new();
-            loop {
-                tokio::select! {
-                    event = events.next() => match event {
-                        Some(WatchEvent::Added(ns) | WatchEvent::Modified(ns)) => {
-                            let name = registry::object::name(&ns).to_string();
-                            if !registry::object::meta_str(&ns, "deletionTimestamp").is_empty() {
-                                if !terminating.contains(&name) {
-                                    terminating.push(name.clone());
-                                }
-                                if let Err(e) = self.finalize_namespace(&name).await {
-                                    tracing::warn!(namespace = %name, error = %e, "emptying a namespace failed");
-                                }
-                            }
-                        }
-                        Some(WatchEvent::Deleted(ns)) => {
-                            let name = registry::object::name(&ns).to_string();
-                            terminating.retain(|n| *n != name);
-                        }
-                        Some(WatchEvent::Bookmark(_)) => {}
-                        Some(WatchEvent::Error(_)) | None => break,
-                    },
-                    _ = tick.tick() => {
-                        for name in terminating.clone() {
-                            match self.finalize_namespace(&name).await {
-                                Ok(true) => terminating.retain(|n| *n != name),
-                                Ok(false) => {}
-                                Err(e) => tracing::warn!(namespace = %name, error = %e, "emptying a namespace failed"),
-                            }
-                        }
-                    }
-                    _ = shutdown.changed() => return,
-                }
-            }
-        }
-    }
-
-    /// Deletes what is in a terminating namespace; once it is empty, removes the namespace.
-    /// Returns whether the namespace is gone.
-    async fn finalize_namespace(&self, name: &str) -> Result<bool, ApiError> {
-        let mut left = 0;
-        for kind in self.catalog().namespaced_storage() {
-            left += self.delete_all(&kind, Some(name)).await?;
-        }
-        if left > 0 {
-            // Checked again at the next tick; finalizers may hold some objects for a while.
-            return Ok(false);
-        }
-        // Done: dropping the `kubernetes` finalizer lets the namespace go.
-        let result = self
-            .drop_finalizer(
-                &native::namespace_finalize_resource(),
-                name,
-                "spec",
-                "kubernetes",
-            )
-            .await;
-        match result {
-            Ok(_) | Err(ApiError::NotFound { .. }) => Ok(true),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Deletes every object of `kind` (in one namespace, or all), returning how many are still
-    /// there afterwards (held by finalizers, or written meanwhile).
-    async fn delete_all(&self, kind: &Kind, namespace: Option<&str>) -> Result<usize, ApiError> {
-        let objects = self
-            .registry
-            .list(&kind.main, namespace, &ListOptions::default())
-            .await?;
-        for object in &objects.items {
-            if !registry::object::meta_str(object, "deletionTimestamp").is_empty() {
-                continue;
-            }
-            let result = self
-                .registry
-                .delete(
-                    &kind.main,
-                    registry::object::namespace(object),
-                    registry::object::name(object),
-                    None,
-                    &WriteOptions::default(),
-                )
-                .await;
-            match result {
-                Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if objects.items.is_empty() {
-            return Ok(0);
-        }
-        let left = self
-            .registry
-            .list(&kind.main, namespace, &ListOptions::default())
-            .await?;
-        Ok(left.items.len())
-    }
-
-    /// Removes `finalizer` from the `finalizers` list under `field` (`metadata` or `spec`) of a
-    /// cluster-scoped object.
-    async fn drop_finalizer(
-        &self,
-        resource: &Resource,
-        name: &str,
-        field: &str,
-        finalizer: &str,
-    ) -> Result<Value, ApiError> {
-        self.registry
-            .update_with(resource, "", name, &WriteOptions::default(), |current| {
-                let mut next = current.clone();
-                if let Some(list) = next[field]["finalizers"].as_array_mut() {
-                    list.retain(|f| f != finalizer);
-                }
-                next["metadata"]
-                    .as_object_mut()
-                    .map(|m| m.remove("resourceVersion"));
-                Ok(next)
-            })
-            .await
+        crate::controllers::spawn_namespaces(self.clone(), shutdown);
     }
 
     /// Makes the PKI (the authorities from the vault), writes `DATA/pki/` and
@@ -684,7 +457,7 @@ impl ApiServer {
     }
 }
 
-fn is_established(crd: &Value) -> bool {
+pub(crate) fn is_established(crd: &Value) -> bool {
     crd["status"]["conditions"]
         .as_array()
         .into_iter()

@@ -465,3 +465,85 @@ async fn openapi_v2_is_served_as_protobuf_when_asked_for() {
     let (status, _, _) = get_bytes(&running.client, "/openapi/v2", "text/html").await;
     assert_eq!(status, 406);
 }
+
+/// A deleted CRD whose last object a finalizer holds goes once that finalizer is removed,
+/// though nothing about the CRD itself changes then: the CRD controller looks at a CRD it has
+/// not finished with again, rather than waiting for the CRD's next event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_crd_goes_once_its_held_objects_are_released() {
+    let running = start().await;
+    let client = running.client.clone();
+    let path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "holds.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "holds", "kind": "Hold"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    });
+    let (status, _, _) = raw(&client, "POST", path, "application/json", crd).await;
+    assert_eq!(status, 201);
+    let resource = ApiResource {
+        group: "example.com".into(),
+        version: "v1".into(),
+        api_version: "example.com/v1".into(),
+        kind: "Hold".into(),
+        plural: "holds".into(),
+    };
+    let holds: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
+    let held: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Hold", "metadata": {"name": "h1", "finalizers": ["example.com/hold"]}})).unwrap();
+    holds.create(&PostParams::default(), &held).await.unwrap();
+
+    let crd_path = format!("{path}/holds.example.com");
+    let (status, _, _) = raw(&client, "DELETE", &crd_path, "", Value::Null).await;
+    assert_eq!(status, 200);
+    // The object is being deleted, held by its finalizer; the CRD waits for it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let object = holds.get("h1").await.unwrap();
+        if object.metadata.deletion_timestamp.is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the object was never deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (status, _, _) = raw(&client, "GET", &crd_path, "", Value::Null).await;
+    assert_eq!(status, 200, "the CRD stays while its object is held");
+    // Its objects are still served, as kube-apiserver serves them: read and changed, not made.
+    let another: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "example.com/v1", "kind": "Hold", "metadata": {"name": "h2"}}),
+    )
+    .unwrap();
+    match holds.create(&PostParams::default(), &another).await {
+        Err(kube::Error::Api(e)) => {
+            assert_eq!(e.code, 405, "{e:?}");
+            assert!(e.message.contains("terminating"), "{e:?}");
+        }
+        other => panic!("a create while the CRD is terminating: {other:?}"),
+    }
+
+    holds
+        .patch(
+            "h1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _, _) = raw(&client, "GET", &crd_path, "", Value::Null).await;
+        if status == 404 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the CRD never went after its last object was released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

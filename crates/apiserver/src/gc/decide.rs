@@ -11,8 +11,8 @@ use registry::ApiError;
 use super::collector::Collector;
 use super::kinds::Watched;
 use super::owners::{Identity, OwnerRef, owner_refs};
-use super::queue::Outcome;
 use super::{FOREGROUND_FINALIZER, GcError, ORPHAN_FINALIZER, Propagation, Uid};
+use crate::workqueue::Outcome;
 
 impl Collector {
     /// kube's `attemptToDeleteItem`.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Uid;
 use super::kinds::Watched;
 use super::owners::{Identity, Meta, OwnerRef, group_of};
-use super::queue::WorkQueue;
+use crate::workqueue::WorkQueue;
 
 /// Owners the collector has found absent, remembered to spare live reads.
 const ABSENT_CAPACITY: usize = 1024;
@@ -94,8 +94,8 @@ pub(super) struct Graph {
 
 /// The collector's two work queues.
 pub(super) struct Queues {
-    pub(super) delete: Arc<WorkQueue>,
-    pub(super) orphan: Arc<WorkQueue>,
+    pub(super) delete: Arc<WorkQueue<Uid>>,
+    pub(super) orphan: Arc<WorkQueue<Uid>>,
 }
 
 impl Graph {

@@ -32,7 +32,6 @@ mod graph;
 mod kinds;
 mod monitor;
 mod owners;
-mod queue;
 mod writes;
 
 use std::collections::BTreeMap;

@@ -21,6 +21,12 @@ impl Call {
                 "POST is not allowed on a named object; use PUT to replace it".into(),
             ));
         }
+        if self.kind.terminating {
+            // kube-apiserver's words.
+            return Err(Refusal::MethodNotAllowed(
+                "create not allowed while custom resource definition is terminating".into(),
+            ));
+        }
         if let Some(computed) = self.kind.computed.clone() {
             return self
                 .create_computed(computed.as_ref(), media_type, &body)

@@ -1,15 +1,16 @@
-//! The collector's work queue: de-duplicating, one worker per item at a time, with back-off.
+//! The API server's work queue, as client-go's: de-duplicating, one worker per item at a time,
+//! with per-item back-off. The garbage collector (UIDs) and the CRD and namespace controllers
+//! (names) run on it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::Uid;
-
 /// What a worker does with an item after processing it.
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     /// Done.
     Forget,
     /// Failed: again later, backing off.
@@ -18,25 +19,39 @@ pub(super) enum Outcome {
     After(Duration),
 }
 
-/// A de-duplicating work queue of UIDs: an item queued twice is processed once, never by two
-/// workers at once, and again if it was queued while being processed.
-#[derive(Default)]
-pub(super) struct WorkQueue {
-    pub(super) state: Mutex<QueueState>,
-    pub(super) ready: Notify,
+/// A de-duplicating work queue: an item queued twice is processed once, never by two workers at
+/// once, and again if it was queued while being processed.
+pub(crate) struct WorkQueue<T> {
+    state: Mutex<QueueState<T>>,
+    ready: Notify,
 }
 
-#[derive(Default)]
-pub(super) struct QueueState {
-    pub(super) order: VecDeque<Uid>,
-    pub(super) queued: HashSet<Uid>,
-    pub(super) active: HashSet<Uid>,
-    pub(super) again: HashSet<Uid>,
-    pub(super) failures: HashMap<Uid, u32>,
+struct QueueState<T> {
+    order: VecDeque<T>,
+    queued: HashSet<T>,
+    active: HashSet<T>,
+    again: HashSet<T>,
+    failures: HashMap<T, u32>,
 }
 
-impl WorkQueue {
-    pub(super) fn add(&self, uid: Uid) {
+impl<T> Default for WorkQueue<T> {
+    fn default() -> Self {
+        WorkQueue {
+            state: Mutex::new(QueueState {
+                order: VecDeque::new(),
+                queued: HashSet::new(),
+                active: HashSet::new(),
+                again: HashSet::new(),
+                failures: HashMap::new(),
+            }),
+            ready: Notify::new(),
+        }
+    }
+}
+
+impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
+    /// Queues `uid` (once, however often it is queued before a worker takes it).
+    pub(crate) fn add(&self, uid: T) {
         let mut state = self.state.lock().expect("not poisoned");
         if state.active.contains(&uid) {
             state.again.insert(uid);
@@ -49,7 +64,8 @@ impl WorkQueue {
         }
     }
 
-    pub(super) async fn next(&self) -> Uid {
+    /// The next item, once there is one; the caller reports with [`WorkQueue::done`].
+    pub(crate) async fn next(&self) -> T {
         loop {
             let notified = self.ready.notified();
             {
@@ -69,7 +85,9 @@ impl WorkQueue {
         }
     }
 
-    pub(super) fn done(self: &Arc<Self>, uid: Uid, outcome: Outcome) {
+    /// Reports on `uid`: forgotten, retried after a back-off (5 ms doubling to 60 s), or queued
+    /// again after a delay; queued at once if it was queued while being processed.
+    pub(crate) fn done(self: &Arc<Self>, uid: T, outcome: Outcome) {
         let mut state = self.state.lock().expect("not poisoned");
         state.active.remove(&uid);
         let again = state.again.remove(&uid);
@@ -105,7 +123,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_queue_runs_an_item_once_at_a_time() {
-        let queue = Arc::new(WorkQueue::default());
+        let queue = Arc::new(WorkQueue::<Arc<str>>::default());
         queue.add("a".into());
         queue.add("a".into());
         queue.add("b".into());

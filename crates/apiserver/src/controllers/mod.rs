@@ -1,0 +1,147 @@
+//! The API server's own controllers, on the pattern of kube-controller-manager's: a watch feeds
+//! a de-duplicating [`WorkQueue`] of names, and a worker reconciles one name at a time from the
+//! object as it is now, answering whether it is done, failed (retried with a back-off per
+//! name) or not done yet (looked at again after a while). `crd`: CRDs established, deleted ones
+//! emptied; `namespace`: terminating namespaces emptied.
+
+mod crd;
+mod namespace;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use registry::{ApiError, ListOptions, Resource, Start, WatchEvent};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::server::ApiServer;
+use crate::workqueue::{Outcome, WorkQueue};
+
+/// Runs the CRD controller until `shutdown`.
+pub(crate) fn spawn_crds(server: Arc<ApiServer>, shutdown: watch::Receiver<bool>) {
+    let resource = server.crd_kind.main.clone();
+    spawn(server, resource, crd::all, 1, shutdown, |server, name| {
+        server.reconcile_crd_named(name)
+    });
+}
+
+/// Runs the namespace controller until `shutdown`.
+pub(crate) fn spawn_namespaces(server: Arc<ApiServer>, shutdown: watch::Receiver<bool>) {
+    let resource = crate::native::namespace_resource();
+    spawn(
+        server,
+        resource,
+        namespace::terminating,
+        2,
+        shutdown,
+        |server, name| server.reconcile_namespace_named(name),
+    );
+}
+
+/// Feeds a queue with the names of `resource`'s objects that `pick` selects (and of those
+/// deleted), and runs `workers` workers of `reconcile` on it.
+fn spawn<R, F>(
+    server: Arc<ApiServer>,
+    resource: Resource,
+    pick: fn(&Value) -> bool,
+    workers: usize,
+    shutdown: watch::Receiver<bool>,
+    reconcile: R,
+) where
+    R: Fn(Arc<ApiServer>, String) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Outcome> + Send,
+{
+    let queue = Arc::new(WorkQueue::<String>::default());
+    tokio::spawn(feed(
+        server.clone(),
+        resource,
+        pick,
+        queue.clone(),
+        shutdown.clone(),
+    ));
+    for _ in 0..workers {
+        let (server, queue, reconcile) = (server.clone(), queue.clone(), reconcile.clone());
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let name = tokio::select! {
+                    name = queue.next() => name,
+                    _ = shutdown.changed() => return,
+                };
+                let outcome = reconcile(server.clone(), name.clone()).await;
+                queue.done(name, outcome);
+            }
+        });
+    }
+}
+
+/// Watches `resource` (from its current objects, again whenever the watch ends) and queues
+/// the names `pick` selects, and those deleted.
+async fn feed(
+    server: Arc<ApiServer>,
+    resource: Resource,
+    pick: fn(&Value) -> bool,
+    queue: Arc<WorkQueue<String>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let watch = server
+            .registry
+            .watch(&resource, None, &ListOptions::default(), Start::Now)
+            .await;
+        let mut events = match watch {
+            Ok(events) => Box::pin(events),
+            Err(e) => {
+                tracing::warn!(resource = %resource.resource, error = %e, "watching failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.changed() => return,
+                }
+            }
+        };
+        loop {
+            let event = tokio::select! {
+                event = events.next() => event,
+                _ = shutdown.changed() => return,
+            };
+            match event {
+                Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                    if pick(&object) {
+                        queue.add(registry::object::name(&object).to_string());
+                    }
+                }
+                Some(WatchEvent::Deleted(object)) => {
+                    queue.add(registry::object::name(&object).to_string());
+                }
+                Some(WatchEvent::Bookmark(_)) => {}
+                Some(WatchEvent::Error(e)) => {
+                    tracing::debug!(resource = %resource.resource, error = %e, "watch ended; watching again");
+                    break;
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// What a reconcile's result means for its queue.
+trait Reconciled {
+    /// Done (`Ok(true)`), not yet (`Ok(false)`: again after `later`), or failed (logged,
+    /// retried with a back-off).
+    fn reconciled(self, what: &str, name: &str, later: Duration) -> Outcome;
+}
+
+impl Reconciled for Result<bool, ApiError> {
+    fn reconciled(self, what: &str, name: &str, later: Duration) -> Outcome {
+        match self {
+            Ok(true) => Outcome::Forget,
+            Ok(false) => Outcome::After(later),
+            Err(e) => {
+                tracing::warn!(%name, error = %e, "reconciling a {what} failed; retrying");
+                Outcome::Retry
+            }
+        }
+    }
+}
