@@ -1,3 +1,5 @@
+//! The liveness rules: when a heartbeat is due, the queues, and the shared records.
+
 use super::*;
 
 fn device(name: &str, ready: Option<(&str, &str)>) -> Device {
