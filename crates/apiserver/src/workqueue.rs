@@ -31,6 +31,9 @@ struct QueueState<T> {
     queued: HashSet<T>,
     active: HashSet<T>,
     again: HashSet<T>,
+    /// Items whose delayed re-queue is pending (one timer each, however often they are put
+    /// off meanwhile).
+    waiting: HashSet<T>,
     failures: HashMap<T, u32>,
 }
 
@@ -42,6 +45,7 @@ impl<T> Default for WorkQueue<T> {
                 queued: HashSet::new(),
                 active: HashSet::new(),
                 again: HashSet::new(),
+                waiting: HashSet::new(),
                 failures: HashMap::new(),
             }),
             ready: Notify::new(),
@@ -104,6 +108,8 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
             }
             Outcome::After(delay) => Some(delay),
         };
+        // One timer per item: one already pending brings it back soon enough.
+        let delay = delay.filter(|_| !again && state.waiting.insert(uid.clone()));
         drop(state);
         if again {
             self.add(uid);
@@ -111,6 +117,12 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
             let queue = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
+                queue
+                    .state
+                    .lock()
+                    .expect("not poisoned")
+                    .waiting
+                    .remove(&uid);
                 queue.add(uid);
             });
         }
@@ -136,5 +148,28 @@ mod tests {
         queue.done(first, Outcome::Forget);
         let again = queue.next().await;
         assert_eq!(&*again, "a");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_put_off_again_while_it_waits_has_one_timer() {
+        let queue = Arc::new(WorkQueue::<Arc<str>>::default());
+        let later = Duration::from_secs(10);
+        let second = Duration::from_secs(1);
+        queue.add("a".into());
+        let item = queue.next().await;
+        queue.done(item, Outcome::After(later));
+        // Five seconds on, an event queues it and it is put off again: no second timer.
+        tokio::time::sleep(second * 5).await;
+        queue.add("a".into());
+        let item = queue.next().await;
+        queue.done(item, Outcome::After(later));
+        // The first timer brings it back at ten seconds; done with it then.
+        tokio::time::sleep(second * 6).await;
+        let item = queue.next().await;
+        queue.done(item, Outcome::Forget);
+        // Nothing brings it back at fifteen.
+        tokio::time::sleep(second * 5).await;
+        let state = queue.state.lock().unwrap();
+        assert!(state.order.is_empty(), "{:?}", state.order);
     }
 }

@@ -314,9 +314,10 @@ impl Fleet {
                     watcher::Event::InitDone => {
                         if let Some(next) = relisting.take() {
                             let mut index = writer.write().expect("not poisoned");
-                            // Devices deleted while the watch was behind are in no list.
+                            // Devices deleted while the watch was behind are in no list,
+                            // or listed again under another UUID (deleted and made again).
                             for (key, uuid) in &index.uuid_of {
-                                if !next.uuid_of.contains_key(key) {
+                                if next.uuid_of.get(key) != Some(uuid) {
                                     depart(key.clone(), Some(uuid.clone()));
                                 }
                             }
@@ -584,7 +585,7 @@ impl Fleet {
     }
 
     /// A Device from the cache, or as this process wrote it if the cache has not caught up.
-    fn object(&self, key: &ObjectRef<Device>) -> Option<Arc<Device>> {
+    pub(crate) fn object(&self, key: &ObjectRef<Device>) -> Option<Arc<Device>> {
         let learned = self
             .index
             .read()

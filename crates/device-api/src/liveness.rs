@@ -87,8 +87,16 @@ struct Heard {
     at: Instant,
     /// When this process last wrote the Device's heartbeat.
     written: Option<Instant>,
-    /// Whether the device waits in a queue (so it is in at most one, once).
-    queued: bool,
+    /// Which queue the device waits in, if any (each once at most).
+    queued: Queued,
+}
+
+/// Which queue a device waits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Queued {
+    No,
+    Transition,
+    Refresh,
 }
 
 /// What a request asks of the Device's heartbeat.
@@ -147,13 +155,18 @@ impl Liveness {
         let due = {
             let mut state = self.state.lock().expect("not poisoned");
             let key = key_of(device);
-            let heard = state.heard.entry(key.clone()).or_insert(Heard {
-                at: now,
-                written: None,
-                queued: false,
-            });
+            if !state.heard.contains_key(&key) {
+                let first = Heard {
+                    at: now,
+                    written: None,
+                    queued: Queued::No,
+                };
+                state.heard.insert(key.clone(), first);
+            }
+            let heard = state.heard.get_mut(&key).expect("inserted above");
             heard.at = now;
-            if heard.queued {
+            // A transition is queued already: nothing more to ask.
+            if heard.queued == Queued::Transition {
                 return;
             }
             let due = heartbeat_due(
@@ -163,14 +176,23 @@ impl Liveness {
                 now,
                 heartbeat_interval(self.grace),
             );
-            let due = match due {
-                Due::Now if !reported => Due::No,
-                due => due,
+            let due = match (due, heard.queued) {
+                (Due::Now, _) if !reported => Due::No,
+                // Waiting for a refresh already.
+                (Due::Refresh, Queued::Refresh) => Due::No,
+                (due, _) => due,
             };
-            heard.queued = due != Due::No;
             match due {
-                Due::Now => state.transitions.push_back(key),
-                Due::Refresh => state.refreshes.push_back(key),
+                // Also when it waits for a refresh: a transition does not wait for the budget
+                // (the refresh, taken later, finds nothing to do).
+                Due::Now => {
+                    heard.queued = Queued::Transition;
+                    state.transitions.push_back(key);
+                }
+                Due::Refresh => {
+                    heard.queued = Queued::Refresh;
+                    state.refreshes.push_back(key);
+                }
                 Due::No => {}
             }
             due
@@ -200,15 +222,29 @@ impl Liveness {
     /// The next Device whose heartbeat is due: a transition, or (when `refresh`) a refresh.
     fn next(&self, refresh: bool) -> Option<String> {
         let mut state = self.state.lock().expect("not poisoned");
-        let key = match state.transitions.pop_front() {
-            Some(key) => key,
-            None if refresh => state.refreshes.pop_front()?,
+        let (key, from) = match state.transitions.pop_front() {
+            Some(key) => (key, Queued::Transition),
+            None if refresh => (state.refreshes.pop_front()?, Queued::Refresh),
             None => return None,
         };
-        if let Some(heard) = state.heard.get_mut(&key) {
-            heard.queued = false;
+        if let Some(heard) = state.heard.get_mut(&key)
+            && heard.queued == from
+        {
+            heard.queued = Queued::No;
         }
         Some(key)
+    }
+
+    /// When this process last heard from the Device `key`, on the wall clock (`wall` at `now`).
+    pub fn heard_at(
+        &self,
+        key: &str,
+        now: Instant,
+        wall: jiff::Timestamp,
+    ) -> Option<jiff::Timestamp> {
+        let at = self.state.lock().expect("not poisoned").heard.get(key)?.at;
+        let ago = jiff::SignedDuration::try_from(now.saturating_duration_since(at)).ok()?;
+        wall.checked_sub(ago).ok()
     }
 
     /// Whether this process heard from the Device `key` within `grace` of `now`.
@@ -492,10 +528,10 @@ pub async fn watch_silence(
         let heard = match shared(&records, &liveness, &wanted, at).await {
             Ok(heard) => heard,
             Err(e) => {
-                // What this process heard still holds: a device heard only by another replica
-                // may turn Unknown, until its next report.
-                tracing::warn!(error = %e, "cannot read the shared device liveness in ConfigMaps of {NAMESPACE}: devices this process has not heard are marked silent; allow it list and delete on configmaps there");
-                BTreeMap::new()
+                // Devices heard by other replicas show old heartbeats: marking every one this
+                // process has not heard would flap them all on one failed read.
+                tracing::warn!(error = %e, "cannot read the shared device liveness in ConfigMaps of {NAMESPACE}: no device is marked silent until it can be read; allow this process list and delete on configmaps there");
+                continue;
             }
         };
         for device in candidates {

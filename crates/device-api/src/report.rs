@@ -43,10 +43,13 @@ fn digest(reported: &Value) -> u64 {
 }
 
 pub(crate) fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::TimestampRound::new().smallest(jiff::Unit::Second))
-        .map(|t| t.to_string())
-        .unwrap_or_default()
+    seconds(jiff::Timestamp::now()).to_string()
+}
+
+/// `at` to the second, as status times are written.
+fn seconds(at: jiff::Timestamp) -> jiff::Timestamp {
+    at.round(jiff::TimestampRound::new().smallest(jiff::Unit::Second))
+        .unwrap_or(at)
 }
 
 /// The most addresses a Device's status lists.
@@ -175,8 +178,19 @@ impl Reporter {
         )
     }
 
-    async fn write_device(&self, device: &Device, mut status: Value) -> Result<(), Refused> {
-        let now = now();
+    async fn write_device(&self, device: &Device, status: Value) -> Result<(), Refused> {
+        self.write_device_at(device, status, None).await
+    }
+
+    /// Writes `status` on `device` with `Ready=True`, its heartbeat and `lastSeen` at `heard`
+    /// (by default now).
+    async fn write_device_at(
+        &self,
+        device: &Device,
+        mut status: Value,
+        heard: Option<jiff::Timestamp>,
+    ) -> Result<(), Refused> {
+        let now = heard.map_or_else(now, |at| seconds(at).to_string());
         let since = device
             .status
             .as_ref()
@@ -221,23 +235,27 @@ impl Reporter {
             return;
         };
         let reference = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
-        let Some(device) = fleet.devices.get(&reference) else {
+        let Some(device) = fleet.object(&reference) else {
             return;
         };
         let now = Instant::now();
         if !self.liveness.alive(key, now, self.liveness.grace()) {
             return;
         }
-        let due = heartbeat_due(
+        let wall = jiff::Timestamp::now();
+        let heard = match heartbeat_due(
             shown_heartbeat(&device),
-            jiff::Timestamp::now(),
+            wall,
             self.liveness.last_written(key),
             now,
             heartbeat_interval(self.liveness.grace()),
-        );
-        if due != Due::No
-            && let Err(e) = self.write_device(&device, json!({})).await
-        {
+        ) {
+            Due::No => return,
+            Due::Now => None,
+            // When the device was heard, not when the budget allowed the write.
+            Due::Refresh => self.liveness.heard_at(key, now, wall),
+        };
+        if let Err(e) = self.write_device_at(&device, json!({}), heard).await {
             tracing::debug!(device = key, error = %e.1, "cannot write a device's heartbeat; its next request queues it again");
         }
     }

@@ -123,6 +123,11 @@ async fn feed(
                 None => break,
             }
         }
+        // Watching again lists everything: not in a tight loop.
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

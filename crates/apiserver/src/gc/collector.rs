@@ -36,8 +36,8 @@ pub(super) enum Work {
 }
 
 impl Collector {
-    /// The kinds to watch: the catalog's, and those of every CRD in the store (a terminating
-    /// CRD's kind has left the catalog, but its objects are still being deleted).
+    /// The kinds to watch: the catalog's, and those of every CRD in the store, whatever its
+    /// state (a terminating CRD's kind stays in the catalog until the CRD goes).
     pub(super) async fn kinds_of(
         &self,
         catalog: &crate::catalog::Catalog,

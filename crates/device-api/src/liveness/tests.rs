@@ -171,3 +171,36 @@ fn a_record_holds_at_most_per_record_devices() {
 fn records_len(heard: &[(String, i64)]) -> usize {
     records(heard)[0].len()
 }
+
+#[test]
+fn a_device_waiting_for_a_refresh_turns_ready_at_once_when_it_reports() {
+    let liveness = Liveness::new("r".into(), GRACE);
+    let now = jiff::Timestamp::now();
+    let beat = |s: i64| (now - jiff::SignedDuration::from_secs(s)).to_string();
+    let t0 = Instant::now();
+    // Ready with an old heartbeat: it waits for the refresh budget ...
+    liveness.heard(&device("d", Some(("True", &beat(200)))), t0);
+    assert_eq!(liveness.next(false), None);
+    // ... when its Device turns Unknown (another replica, an outage): a report does not wait.
+    liveness.heard(&device("d", Some(("Unknown", &beat(400)))), t0);
+    assert_eq!(liveness.next(false).as_deref(), Some("ns/d"));
+    // A poll meanwhile would not have: only reports turn a Device Ready.
+    liveness.polled(&device("e", Some(("True", &beat(200)))), t0);
+    liveness.polled(&device("e", Some(("Unknown", &beat(400)))), t0);
+    assert_eq!(liveness.next(false), None);
+    // The refreshes queued before come out in turn (their writer finds what is still due).
+    assert_eq!(liveness.next(true).as_deref(), Some("ns/d"));
+    assert_eq!(liveness.next(true).as_deref(), Some("ns/e"));
+    assert_eq!(liveness.next(true), None);
+}
+
+#[test]
+fn when_a_device_was_heard_is_told_on_the_wall_clock() {
+    let liveness = Liveness::new("r".into(), GRACE);
+    let t0 = Instant::now();
+    liveness.heard(&device("d", None), t0);
+    let wall: jiff::Timestamp = "2026-11-30T12:00:00Z".parse().unwrap();
+    let heard = liveness.heard_at("ns/d", t0 + Duration::from_secs(90), wall);
+    assert_eq!(heard, Some("2026-11-30T11:58:30Z".parse().unwrap()));
+    assert_eq!(liveness.heard_at("ns/other", t0, wall), None);
+}
