@@ -204,3 +204,35 @@ fn when_a_device_was_heard_is_told_on_the_wall_clock() {
     assert_eq!(heard, Some("2026-11-30T11:58:30Z".parse().unwrap()));
     assert_eq!(liveness.heard_at("ns/other", t0, wall), None);
 }
+
+#[tokio::test(start_paused = true)]
+async fn refreshes_are_written_twenty_a_second_and_a_transition_at_once() {
+    let liveness = std::sync::Arc::new(Liveness::new("r".into(), GRACE));
+    let old = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(200)).to_string();
+    let t0 = Instant::now();
+    for i in 0..100 {
+        liveness.heard(&device(&format!("d{i}"), Some(("True", &old))), t0);
+    }
+    let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let log = written.clone();
+    let writer = tokio::spawn(write_heartbeats(
+        liveness.clone(),
+        move |key| {
+            let log = log.clone();
+            async move { log.lock().unwrap().push(key) }
+        },
+        stopped,
+    ));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let count = written.lock().unwrap().len();
+    assert!((20..=21).contains(&count), "{count} refreshes in a second");
+    // A device turning Ready does not wait behind the refreshes.
+    liveness.heard(&device("late", Some(("Unknown", &old))), Instant::now());
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let log = written.lock().unwrap().clone();
+    assert!(log.iter().any(|k| k == "ns/late"), "{log:?}");
+    assert!(log.len() <= 23, "the refreshes kept their pace: {log:?}");
+    stop.send(true).unwrap();
+    writer.await.unwrap();
+}
