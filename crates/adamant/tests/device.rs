@@ -538,11 +538,10 @@ fn a_simulated_device_onboards_runs_its_application_and_reports() {
     assert_eq!((reboot, shutdown), (3, 4));
 }
 
-#[test]
-fn open_registration_and_a_silent_device_turning_unknown() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in(
-        &dir.path().join("data"),
+/// A server with open registration into `default` and a grace period of 2 s.
+fn open_with_short_grace(dir: &std::path::Path) -> Server {
+    Server::start_in(
+        &dir.join("data"),
         "127.0.0.1:0",
         &[
             "--open-registration",
@@ -550,7 +549,20 @@ fn open_registration_and_a_silent_device_turning_unknown() {
             "--device-grace-seconds",
             "2",
         ],
-    );
+    )
+}
+
+/// The `Ready` condition of the Device `name` in `default`, if it has one.
+fn ready_condition(server: &Server, name: &str) -> Option<serde_json::Value> {
+    get_json(server, &["-n", "default", "get", "device", name])["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
+}
+
+#[test]
+fn open_registration_and_a_silent_device_turning_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = open_with_short_grace(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut device = Device::new(
         server.device_controller(),
@@ -563,11 +575,7 @@ fn open_registration_and_a_silent_device_turning_unknown() {
         device.onboard().await.unwrap();
         device.report_device("14.5.0", "10.1.0.7").await.unwrap();
     });
-    let ready = |server: &Server| {
-        get_json(server, &["-n", "default", "get", "device", "open-1"])["status"]["conditions"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
-    };
+    let ready = |server: &Server| ready_condition(server, "open-1");
     let first = ready(&server).unwrap();
     assert_eq!(first["status"], "True");
     // A device that keeps calling stays Ready, well past the grace period, though its
@@ -608,16 +616,7 @@ fn open_registration_and_a_silent_device_turning_unknown() {
 #[test]
 fn liveness_is_shared_through_records_other_replicas_read() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in(
-        &dir.path().join("data"),
-        "127.0.0.1:0",
-        &[
-            "--open-registration",
-            "default",
-            "--device-grace-seconds",
-            "2",
-        ],
-    );
+    let server = open_with_short_grace(dir.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let onboarded = |name: &str| {
         let mut device = Device::new(
@@ -667,12 +666,7 @@ fn liveness_is_shared_through_records_other_replicas_read() {
             .starts_with("adamant-liveness-"),
         "{record}"
     );
-    let ready = |name: &str| {
-        get_json(&server, &["-n", "default", "get", "device", name])["status"]["conditions"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["type"] == "Ready").cloned())
-            .unwrap()
-    };
+    let ready = |name: &str| ready_condition(&server, name).unwrap();
     let first = ready("elsewhere-1");
     assert_eq!(first["status"], "True");
     // Another replica hears elsewhere-1: it stays Ready though this process never hears it

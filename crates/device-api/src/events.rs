@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use eve_controllers::events::{Events, Record, reference};
 use eve_model::Device;
+
+use crate::report::digest;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
 use tokio::sync::watch;
@@ -155,13 +157,13 @@ impl DeviceEvents {
     /// was given last, with a Warning for what the objects asked that it could not carry.
     pub fn delivered(&self, device: &Device, hash: &str, problems: &[String]) {
         let uid = digest(device.metadata.uid.as_deref().unwrap_or_default());
-        if self
+        let given = digest(hash);
+        let before = self
             .delivered
             .lock()
             .expect("not poisoned")
-            .insert(uid, digest(hash))
-            == Some(digest(hash))
-        {
+            .insert(uid, given);
+        if before == Some(given) {
             return;
         }
         self.events.record(Record::normal(
@@ -179,14 +181,6 @@ impl DeviceEvents {
             ));
         }
     }
-}
-
-/// A digest of `text`, to compare without keeping it.
-fn digest(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut h);
-    h.finish()
 }
 
 /// Whose registration was refused.

@@ -55,11 +55,15 @@ pub const PER_RECORD: usize = 2_000;
 
 /// `namespace/name` of a Device.
 pub fn key_of(device: &Device) -> String {
-    format!(
-        "{}/{}",
+    key(
         device.metadata.namespace.as_deref().unwrap_or_default(),
-        device.metadata.name.as_deref().unwrap_or_default()
+        device.metadata.name.as_deref().unwrap_or_default(),
     )
+}
+
+/// `namespace/name`: how liveness names a Device.
+pub fn key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
 }
 
 /// What this process knows of each device's liveness, in memory only, and the Devices whose

@@ -34,11 +34,12 @@ pub struct Reporter {
     liveness: std::sync::Arc<Liveness>,
 }
 
-/// A digest of a report, to tell whether it changed without keeping it.
-fn digest(reported: &Value) -> u64 {
-    use std::hash::{Hash, Hasher};
+/// A digest of `value` (a report's text, a configuration hash, a UID), to tell whether it
+/// changed without keeping it.
+pub(crate) fn digest(value: &(impl std::hash::Hash + ?Sized)) -> u64 {
+    use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    reported.to_string().hash(&mut h);
+    value.hash(&mut h);
     h.finish()
 }
 
@@ -172,7 +173,7 @@ impl Reporter {
         due_at(
             &mut self.last.lock().expect("not poisoned"),
             key,
-            digest(reported),
+            digest(&reported.to_string()),
             shows_ready(device),
             Instant::now(),
         )
@@ -262,10 +263,9 @@ impl Reporter {
 
     /// Forgets what was last written for a deleted Device.
     pub fn forget(&self, device: &kube::runtime::reflector::ObjectRef<Device>) {
-        let key = format!(
-            "{}/{}",
+        let key = crate::liveness::key(
             device.namespace.as_deref().unwrap_or_default(),
-            device.name
+            &device.name,
         );
         self.last.lock().expect("not poisoned").remove(&key);
         self.liveness.forget(&key);
@@ -665,7 +665,10 @@ mod tests {
     fn a_device_s_status_is_written_at_most_once_an_interval_and_as_a_heartbeat() {
         let mut last = HashMap::new();
         let t0 = Instant::now();
-        let (a, b) = (digest(&json!({"v": 1})), digest(&json!({"v": 2})));
+        let (a, b) = (
+            digest(&json!({"v": 1}).to_string()),
+            digest(&json!({"v": 2}).to_string()),
+        );
         assert!(due_at(&mut last, "d", a, true, t0), "the first report");
         let soon = t0 + Duration::from_secs(1);
         assert!(

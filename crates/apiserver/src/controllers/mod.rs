@@ -94,7 +94,7 @@ async fn feed(
         let mut events = match watch {
             Ok(events) => Box::pin(events),
             Err(e) => {
-                tracing::warn!(resource = %resource.resource, error = %e, "watching failed; retrying");
+                tracing::warn!(resource = %resource.qualified(), error = %e, "watching failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                     _ = shutdown.changed() => return,
@@ -117,7 +117,7 @@ async fn feed(
                 }
                 Some(WatchEvent::Bookmark(_)) => {}
                 Some(WatchEvent::Error(e)) => {
-                    tracing::debug!(resource = %resource.resource, error = %e, "watch ended; watching again");
+                    tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; watching again");
                     break;
                 }
                 None => break,
