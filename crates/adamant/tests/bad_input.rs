@@ -3,7 +3,7 @@
 //! lost, and devices see no duplicate work: a configuration's hash changes only when the
 //! configuration does, and a DeviceConfig is written only for a change.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

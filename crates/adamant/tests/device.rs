@@ -3,7 +3,7 @@
 //! configuration, reporting status that kubectl then shows; bad requests refused with the codes
 //! EVE acts on while the server keeps serving.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! the ECDH certificate it uploads, which only it opens; quotes of a (simulated) TPM judged by
 //! the attestation policy and the namespace's PCR templates, the outcome on the Device.
 
-mod common;
+use crate::common;
 
 use common::{Server, apply_examples, configured, eventually, get_json};
 use eve_api::attest::ZAttestResponseCode;

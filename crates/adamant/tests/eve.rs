@@ -2,7 +2,7 @@
 //! and scheduling of deployments and daemon sets over devices, in `adamant serve` and with
 //! `adamant controller` against a separate server.
 
-mod common;
+use crate::common;
 
 use common::{
     Controller, Server, eventually, example, example_manifests, examples, get_json,

@@ -6,7 +6,7 @@
 //! rolled out to a new template) in `kubectl describe`; both Event APIs and Leases in
 //! `kubectl get`.
 
-mod common;
+use crate::common;
 
 use common::{Server, apply_examples, eventually, example_identity, get_json};
 use device_sim::{Device, Identity};

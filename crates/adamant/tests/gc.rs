@@ -3,7 +3,7 @@
 //! examples' ApplicationDeployment and ApplicationDaemonSet, whose Applications the EVE
 //! controllers make with `ownerReferences` and leave to the collector.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! everywhere, not the admin), the files that hold what must stay private, and
 //! `adamant kubeconfig`: a user's kubeconfig from the client CA, for a bounded time.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! streaming list of `sendInitialEvents`) stay consistent with the server across creates,
 //! updates, deletes, compaction (410 and a re-list) and a server restart.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Unmodified `kubectl` (the version matching the server's 1.32, default strict validation)
 //! against `adamant serve`: a CRD-defined kind and the native kinds, every everyday command.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

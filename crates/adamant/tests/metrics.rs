@@ -4,7 +4,7 @@
 //! package, which `scripts/test` installs), with the series a few requests and the example
 //! device make; authorized as kube-apiserver's `/metrics` (non-resource `get`).
 
-mod common;
+use crate::common;
 
 use common::{Server, apply_examples, eventually};
 

@@ -7,7 +7,7 @@
 //! a restart while the key removed stops working; that the server starts while the issuer is
 //! down; and that flags that cannot work stop `adamant serve` naming the flag.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! installs) against `adamant serve`: list, create, watch, and its dynamic client on a
 //! CRD-defined kind.
 
-mod common;
+use crate::common;
 
 use common::{Server, WIDGET_CRD};
 

@@ -8,7 +8,7 @@
 //! impersonation allowed and refused; `kubectl auth whoami`; the RBAC kinds' printers and
 //! validation.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

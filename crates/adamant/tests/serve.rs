@@ -1,7 +1,7 @@
 //! `adamant serve` starts on the embedded store (or on etcd), serves the API, stops on SIGTERM,
 //! and keeps its data across a restart.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

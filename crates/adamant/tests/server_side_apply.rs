@@ -4,7 +4,7 @@
 //! them, server-side dry run, the migration from client-side apply, no-op applies that write
 //! nothing, and a GitOps-style sync of 200 manifests with `--prune`.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 

@@ -3,7 +3,7 @@
 //! it names is gone; the `default` ServiceAccount and `kube-root-ca.crt` in every namespace; the
 //! official Python client with a ServiceAccount token.
 
-mod common;
+use crate::common;
 
 use common::{Server, eventually};
 

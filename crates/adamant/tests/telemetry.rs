@@ -3,7 +3,7 @@
 //! namespace and name, application logs by name), followed with no gap and no duplicate while
 //! the device goes on posting, and refused to whom the Device's subresources are not granted.
 
-mod common;
+use crate::common;
 
 use common::{Server, apply_examples};
 use http_body_util::BodyExt;

@@ -1,7 +1,7 @@
 //! Static bearer tokens (`--token-auth-file`): kubectl and kube-rs authenticate with them as
 //! the token's user and groups, which RBAC then governs; unknown and malformed tokens are 401.
 
-mod common;
+use crate::common;
 
 use common::Server;
 

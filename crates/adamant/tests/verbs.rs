@@ -2,7 +2,7 @@
 //! 1.33: imperative `create` (protobuf bodies), client-side `apply` (strategic merge patches,
 //! three-way with the last-applied annotation), `edit` and `diff`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

@@ -3,7 +3,7 @@
 //! with the repository's `examples/`, the test's `adamant` on `PATH` and `kubectl` as installed.
 //! It must end with the example device Ready and `app-ubuntu` RUNNING, as kubectl prints them.
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! `https` crate, a certificate for 127.0.0.1 from `pki`'s rcgen authority) refusing,
 //! mutating, failing, timing out and answering garbage.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! with `FieldManagerConflict` causes naming field and manager, and bad apply requests refused
 //! with a Status naming the cause while nothing is written.
 
-mod common;
+use crate::common;
 
 use common::{harness, json};
 use serde_json::{Value, json};

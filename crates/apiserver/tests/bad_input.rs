@@ -2,7 +2,7 @@
 //! (`..`, `.`, an encoded `/` or `%`) are 400 whatever the verb; a binding to a role that does
 //! not exist is 404 for whoever may not bind it; none of it changes anything.
 
-mod common;
+use crate::common;
 
 use apiserver::auth::User;
 use serde_json::{Value, json};

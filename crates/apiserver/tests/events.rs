@@ -3,7 +3,7 @@
 //! field selectors kubectl uses, kube-apiserver's rules with errors naming the fields in each
 //! view's terms, kube-apiserver's table columns, expiry after the time to live, and Leases.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! earlier version moves into the vault), and client certificates authenticate only when the
 //! client CA issued them for client authentication and they have not expired.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

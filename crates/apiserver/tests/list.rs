@@ -2,7 +2,7 @@
 //! list a client would get at once, sent in several chunks, and writes made while it streams do
 //! not appear in it.
 
-mod common;
+use crate::common;
 
 use common::{admin, harness};
 use http_body_util::BodyExt;

@@ -4,7 +4,7 @@
 //! with a Status naming the cause, nothing half-applied. Every resource advertised with
 //! `watch` really watches.
 
-mod common;
+use crate::common;
 
 use common::{harness, json};
 use serde_json::json;

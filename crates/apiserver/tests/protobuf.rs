@@ -3,7 +3,7 @@
 //! the fallback, 406 when nothing fits), length-framed watch events, and bad bodies refused
 //! with a Status naming the cause.
 
-mod common;
+use crate::common;
 
 use apiserver::protobuf;
 use common::{admin, harness, json};

@@ -3,7 +3,7 @@
 //! audience, naming another subject or a ServiceAccount since recreated are refused; tokens of
 //! other issuers are left to other authenticators.
 
-mod common;
+use crate::common;
 
 use apiserver::auth::TokenAuthenticator;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
