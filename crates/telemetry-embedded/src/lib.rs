@@ -1,13 +1,17 @@
 //! The embedded telemetry store: Adamant's default, durable on local disk, on the redb engine,
 //! in one file (`DATA/telemetry.redb`).
 //!
-//! Layout (two redb tables):
+//! Layout (three redb tables):
 //! - `records`: (device, kind, millis, seq) → the record's body (see `codec`: deflated when that
 //!   helps), so the records of a stream are one contiguous, ordered range and a read is a range
 //!   scan;
 //! - `streams`: (device, kind) → (last millis, last seq, bytes of bodies, records), so `append`
 //!   assigns ids and `trim` finds what is over budget without scanning. The entry stays when
-//!   retention empties the stream: ids never go back.
+//!   retention empties the stream: ids never go back;
+//! - `oldest`: (device, kind) → the millis of the stream's first record, written only when that
+//!   changes (a stream's first append, retention), so a retention pass reads the streams' entries
+//!   in order and opens the records of only those with something to drop. A stream without an
+//!   entry (a file written before the table) is looked at once, and gets one.
 //!
 //! Appends go to one writer thread through a bounded queue (a full queue makes callers wait:
 //! backpressure). The writer takes every append queued at that moment (up to a bound, from any
@@ -39,6 +43,8 @@ pub(crate) const RECORDS: TableDefinition<(&str, u8, u64, u64), &[u8]> =
 /// (device, kind) → (last millis, last seq, bytes, records).
 pub(crate) const STREAMS: TableDefinition<(&str, u8), (u64, u64, u64, u64)> =
     TableDefinition::new("streams");
+/// (device, kind) → millis of the stream's first record.
+pub(crate) const OLDEST: TableDefinition<(&str, u8), u64> = TableDefinition::new("oldest");
 
 /// Tuning of an embedded telemetry store.
 #[derive(Clone, Debug)]
@@ -95,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) db: Database,
     /// Bumped after every commit that appended: followers wake and look.
     pub(crate) committed: watch::Sender<u64>,
+    /// Streams whose records retention has opened since the store was opened.
+    pub(crate) opened_by_retention: std::sync::atomic::AtomicU64,
     /// Why the store stopped taking writes, after a failed commit.
     pub(crate) failed: Mutex<Option<String>>,
 }
@@ -165,10 +173,12 @@ impl EmbeddedTelemetry {
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(RECORDS).map_err(unavailable)?;
         txn.open_table(STREAMS).map_err(unavailable)?;
+        txn.open_table(OLDEST).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
         let shared = Arc::new(Shared {
             db,
             committed: watch::channel(0).0,
+            opened_by_retention: Default::default(),
             failed: Mutex::new(None),
         });
         let writer = writer::spawn(shared.clone(), &options).map_err(unavailable)?;
@@ -182,6 +192,14 @@ impl EmbeddedTelemetry {
     /// group commit, fewer than the appends (for tests and benchmarks).
     pub fn commits(&self) -> u64 {
         *self.shared.committed.borrow()
+    }
+
+    /// How many streams retention has opened the records of since the store was opened: a pass
+    /// with nothing to drop opens none (for tests and benchmarks).
+    pub fn streams_opened_by_retention(&self) -> u64 {
+        self.shared
+            .opened_by_retention
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Lets the writer finish what is queued, then waits for its thread to stop.

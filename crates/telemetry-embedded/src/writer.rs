@@ -8,7 +8,7 @@ use redb::{Durability, ReadableTable, Table, WriteTransaction};
 use telemetry::{Id, Result, StreamKey, TelemetryError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Options, RECORDS, STREAMS, Shared, codec, kind_code, unavailable};
+use crate::{OLDEST, Options, RECORDS, STREAMS, Shared, codec, kind_code, unavailable};
 
 /// At most this many records are dropped by retention in one transaction, so a large trim
 /// never holds the appends back for long.
@@ -163,6 +163,14 @@ type Records<'t> = Table<'t, (&'static str, u8, u64, u64), &'static [u8]>;
 /// (last millis, last seq, bytes, records).
 type StreamMeta = (u64, u64, u64, u64);
 type Streams<'t> = Table<'t, (&'static str, u8), StreamMeta>;
+type Oldest<'t> = Table<'t, (&'static str, u8), u64>;
+
+/// The tables a transaction writes.
+struct Tables<'t> {
+    records: Records<'t>,
+    streams: Streams<'t>,
+    oldest: Oldest<'t>,
+}
 
 /// Applies a batch in one transaction and commits it durably; whether anything was appended.
 fn transact(
@@ -175,12 +183,15 @@ fn transact(
         .map_err(unavailable)?;
     let mut appended = false;
     {
-        let mut records = txn.open_table(RECORDS).map_err(unavailable)?;
-        let mut streams = txn.open_table(STREAMS).map_err(unavailable)?;
+        let mut tables = Tables {
+            records: txn.open_table(RECORDS).map_err(unavailable)?,
+            streams: txn.open_table(STREAMS).map_err(unavailable)?,
+            oldest: txn.open_table(OLDEST).map_err(unavailable)?,
+        };
         for request in batch.by_ref() {
             match request {
                 Request::Append(stream, encoded, reply) => {
-                    let ids = append(&mut records, &mut streams, &stream, encoded)?;
+                    let ids = append(&mut tables, &stream, encoded)?;
                     appended = true;
                     answers.push(Answer::Append(reply, ids));
                 }
@@ -189,11 +200,11 @@ fn transact(
                     max_bytes,
                     reply,
                 } => {
-                    let trimmed = trim(&mut records, &mut streams, oldest_kept, max_bytes)?;
+                    let trimmed = trim(&mut tables, oldest_kept, max_bytes, shared)?;
                     answers.push(Answer::Trim(reply, trimmed));
                 }
                 Request::Forget(device, reply) => {
-                    forget(&mut records, &mut streams, &device)?;
+                    forget(&mut tables, &device)?;
                     answers.push(Answer::Forget(reply));
                 }
             }
@@ -203,12 +214,12 @@ fn transact(
     Ok(appended)
 }
 
-fn append(
-    records: &mut Records<'_>,
-    streams: &mut Streams<'_>,
-    stream: &StreamKey,
-    encoded: Vec<Encoded>,
-) -> Result<Vec<Id>> {
+fn append(tables: &mut Tables<'_>, stream: &StreamKey, encoded: Vec<Encoded>) -> Result<Vec<Id>> {
+    let Tables {
+        records,
+        streams,
+        oldest,
+    } = tables;
     let device = stream.device.as_str();
     let kind = kind_code(stream.kind);
     let meta = streams
@@ -225,6 +236,12 @@ fn append(
         records
             .insert((device, kind, id.millis, id.seq), record.stored.as_slice())
             .map_err(unavailable)?;
+        if count == 0 {
+            // The stream's first record (ids only grow, so it stays first until retention).
+            oldest
+                .insert((device, kind), id.millis)
+                .map_err(unavailable)?;
+        }
         bytes += record.len;
         count += 1;
         last = Some(id);
@@ -239,29 +256,29 @@ fn append(
 }
 
 /// Drops the oldest records of each stream while they are older than `oldest_kept` or the
-/// stream is over `max_bytes`, at most [`MAX_TRIMMED_PER_COMMIT`] in all.
+/// stream is over `max_bytes`, at most [`MAX_TRIMMED_PER_COMMIT`] in all. Reads the `streams`
+/// and `oldest` entries in order side by side, and opens the records of only the streams with
+/// something to drop (or no `oldest` entry yet).
 fn trim(
-    records: &mut Records<'_>,
-    streams: &mut Streams<'_>,
+    tables: &mut Tables<'_>,
     oldest_kept: u64,
     max_bytes: u64,
+    shared: &Shared,
 ) -> Result<(u64, bool)> {
-    let all: Vec<(String, u8, StreamMeta)> = streams
-        .iter()
-        .map_err(unavailable)?
-        .map(|entry| {
-            let (key, meta) = entry.map_err(unavailable)?;
-            let (device, kind) = key.value();
-            Ok((device.to_string(), kind, meta.value()))
-        })
-        .collect::<Result<_>>()?;
+    let candidates = due(tables, oldest_kept, max_bytes)?;
+    let Tables {
+        records,
+        streams,
+        oldest,
+    } = tables;
     let mut removed = 0;
-    for (device, kind, (last_millis, last_seq, mut bytes, mut count)) in all {
-        if count == 0 {
-            continue;
-        }
+    for (device, kind, (last_millis, last_seq, mut bytes, mut count)) in candidates {
+        shared
+            .opened_by_retention
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let device = device.as_str();
         let mut doomed = Vec::new();
+        let mut first_kept = None;
         let mut full = false;
         for entry in records
             .range((device, kind, 0, 0)..=(device, kind, u64::MAX, u64::MAX))
@@ -270,6 +287,7 @@ fn trim(
             let (key, stored) = entry.map_err(unavailable)?;
             let (_, _, millis, seq) = key.value();
             if millis >= oldest_kept && bytes <= max_bytes {
+                first_kept = Some(millis);
                 break;
             }
             bytes = bytes.saturating_sub(codec::body_len(stored.value())?);
@@ -280,6 +298,13 @@ fn trim(
                 break;
             }
         }
+        // The first record left, when known; otherwise the entry goes (an empty stream needs
+        // none; one cut short by the bound is opened again next time).
+        match first_kept {
+            Some(millis) => oldest.insert((device, kind), millis).map(drop),
+            None => oldest.remove((device, kind)).map(drop),
+        }
+        .map_err(unavailable)?;
         if doomed.is_empty() {
             continue;
         }
@@ -299,7 +324,58 @@ fn trim(
     Ok((removed, true))
 }
 
-fn forget(records: &mut Records<'_>, streams: &mut Streams<'_>, device: &str) -> Result<()> {
+/// The streams with records to drop: over `max_bytes`, or whose oldest record is older than
+/// `oldest_kept`, or not known (no `oldest` entry).
+fn due(
+    tables: &Tables<'_>,
+    oldest_kept: u64,
+    max_bytes: u64,
+) -> Result<Vec<(String, u8, StreamMeta)>> {
+    let mut firsts = tables.oldest.iter().map_err(unavailable)?.peekable();
+    let mut due = Vec::new();
+    for entry in tables.streams.iter().map_err(unavailable)? {
+        let (key, meta) = entry.map_err(unavailable)?;
+        let (device, kind) = key.value();
+        let meta = meta.value();
+        let (_, _, bytes, count) = meta;
+        // Both tables are in (device, kind) order: skip the oldest entries before this stream.
+        let mut first = None;
+        while let Some(next) = firsts.peek() {
+            let (entry_key, millis) = match next {
+                Ok((k, v)) => (k.value(), v.value()),
+                Err(_) => {
+                    // Surfaces the error.
+                    firsts.next().transpose().map_err(unavailable)?;
+                    continue;
+                }
+            };
+            match entry_key.cmp(&(device, kind)) {
+                std::cmp::Ordering::Less => {
+                    firsts.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    first = Some(millis);
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        if count > 0 && (bytes > max_bytes || first.is_none_or(|millis| millis < oldest_kept)) {
+            due.push((device.to_string(), kind, meta));
+        }
+    }
+    Ok(due)
+}
+
+fn forget(tables: &mut Tables<'_>, device: &str) -> Result<()> {
+    let Tables {
+        records,
+        streams,
+        oldest,
+    } = tables;
+    oldest
+        .retain_in((device, 0u8)..=(device, u8::MAX), |_, _| false)
+        .map_err(unavailable)?;
     records
         .retain_in(
             (device, 0u8, 0u64, 0u64)..=(device, u8::MAX, u64::MAX, u64::MAX),

@@ -47,7 +47,10 @@ fn body(device: usize, i: usize) -> Bytes {
 }
 
 fn stream(device: usize) -> StreamKey {
-    StreamKey::new(format!("00000000-0000-4000-8000-{device:012}"), Kind::Metrics)
+    StreamKey::new(
+        format!("00000000-0000-4000-8000-{device:012}"),
+        Kind::Metrics,
+    )
 }
 
 /// CPU seconds this process has used (user + system).
@@ -56,7 +59,12 @@ fn cpu_seconds() -> f64 {
     // Fields after the command (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the command.
     (ticks(11) + ticks(12)) / 100.0
 }
