@@ -129,6 +129,21 @@ mod tests {
     }
 
     #[test]
+    fn small_bodies_deflated_before_still_read_back() {
+        use std::io::Write;
+        // Stored by earlier versions, which deflated bodies from 96 bytes.
+        let body =
+            "{\"msg\":\"a log line, a log line, a log line, a log line, a log line\"}".repeat(2);
+        assert!(body.len() < COMPRESS_FROM);
+        let mut old =
+            flate2::write::DeflateEncoder::new(vec![DEFLATED, 0, 0, 0, 0], Compression::fast());
+        old.write_all(body.as_bytes()).unwrap();
+        let mut old = old.finish().unwrap();
+        old[1..HEADER].copy_from_slice(&(body.len() as u32).to_le_bytes());
+        assert_eq!(decode(&old).unwrap(), body.as_bytes());
+    }
+
+    #[test]
     fn the_reused_compressor_writes_what_a_fresh_one_did() {
         use std::io::Write;
         // Records stored before the compressor was reused decode, and records stored now are

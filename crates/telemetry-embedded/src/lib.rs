@@ -8,10 +8,11 @@
 //! - `streams`: (device, kind) → (last millis, last seq, bytes of bodies, records), so `append`
 //!   assigns ids and `trim` finds what is over budget without scanning. The entry stays when
 //!   retention empties the stream: ids never go back;
-//! - `oldest`: (device, kind) → the millis of the stream's first record, written only when that
-//!   changes (a stream's first append, retention), so a retention pass reads the streams' entries
-//!   in order and opens the records of only those with something to drop. A stream without an
-//!   entry (a file written before the table) is looked at once, and gets one.
+//! - `oldest`: (device, kind) → the millis of the stream's first record, written on a stream's
+//!   first append and by retention for the streams it opens, so a retention pass reads the
+//!   streams' entries in order and opens the records of only those with something to drop. A
+//!   stream without an entry (a file written before the table, a stream whose trim was cut
+//!   short) is opened at the next pass, and gets one.
 //!
 //! Appends go to one writer thread through a bounded queue (a full queue makes callers wait:
 //! backpressure). The writer takes every append queued at that moment (up to a bound, from any

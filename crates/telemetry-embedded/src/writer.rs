@@ -337,7 +337,7 @@ fn due(
         let (key, meta) = entry.map_err(unavailable)?;
         let (device, kind) = key.value();
         let meta = meta.value();
-        let (_, _, bytes, count) = meta;
+        let (last_millis, _, bytes, count) = meta;
         // Both tables are in (device, kind) order: skip the oldest entries before this stream.
         let mut first = None;
         while let Some(next) = firsts.peek() {
@@ -360,6 +360,9 @@ fn due(
                 std::cmp::Ordering::Greater => break,
             }
         }
+        // An entry newer than the stream's last record cannot be right (a build from before the
+        // table forgot the stream and it started again): unknown, so the stream is opened.
+        let first = first.filter(|millis| *millis <= last_millis);
         if count > 0 && (bytes > max_bytes || first.is_none_or(|millis| millis < oldest_kept)) {
             due.push((device.to_string(), kind, meta));
         }

@@ -43,9 +43,7 @@ fn stream(n: usize) -> StreamKey {
 }
 
 fn body(tag: &str) -> Bytes {
-    Bytes::from(format!(
-        "{{\"tag\":{tag:?},\"msg\":\"a log line long enough to be deflated, {tag}\"}}"
-    ))
+    Bytes::from(format!("{{\"tag\":{tag:?},\"msg\":\"a log line, {tag}\"}}"))
 }
 
 /// Appends batches of one to three records until killed, reporting `STREAM ID TAG` for each

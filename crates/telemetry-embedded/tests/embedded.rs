@@ -38,7 +38,7 @@ async fn history_survives_reopening_and_ids_go_on_after_the_last() {
     let info = StreamKey::new("d1", Kind::Info);
     {
         let store = EmbeddedTelemetry::open(&path, Options::default()).unwrap();
-        let long = "a log line that is long enough to be deflated on disk ".repeat(4);
+        let long = "a log line that is long enough to be deflated on disk ".repeat(12);
         store
             .append(
                 &log,

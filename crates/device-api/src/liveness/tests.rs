@@ -236,3 +236,88 @@ async fn refreshes_are_written_twenty_a_second_and_a_transition_at_once() {
     stop.send(true).unwrap();
     writer.await.unwrap();
 }
+
+/// A Kubernetes API in a function: the liveness ConfigMaps listed (an empty list) or refused
+/// (403) as `readable` says; each patch of a Device's status noted.
+fn api(
+    readable: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    lists: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    patched: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> Client {
+    use std::sync::atomic::Ordering;
+    let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+        let path = request.uri().path().to_string();
+        let (status, body) = if path.ends_with("/configmaps") {
+            lists.fetch_add(1, Ordering::SeqCst);
+            if readable.load(Ordering::SeqCst) {
+                (
+                    200,
+                    json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": {}, "items": []}),
+                )
+            } else {
+                (
+                    403,
+                    json!({"apiVersion": "v1", "kind": "Status", "status": "Failure",
+                    "reason": "Forbidden", "code": 403, "message": "configmaps is forbidden"}),
+                )
+            }
+        } else if path.ends_with("/status") && request.method() == http::Method::PATCH {
+            patched.lock().unwrap().push(path);
+            (200, serde_json::to_value(device("d", None)).unwrap())
+        } else {
+            (
+                404,
+                json!({"apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 404}),
+            )
+        };
+        let response = http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_string(),
+            )))
+            .unwrap();
+        async move { Ok::<_, std::convert::Infallible>(response) }
+    });
+    Client::new(service, "default")
+}
+
+/// Devices heard by other replicas show old heartbeats on their Device: while the records that
+/// say so cannot be read, marking every device this process has not heard would flap them all.
+#[tokio::test(start_paused = true)]
+async fn no_device_is_marked_silent_while_the_shared_records_cannot_be_read() {
+    use std::sync::atomic::Ordering;
+    let readable = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lists = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let patched = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let client = api(readable.clone(), lists.clone(), patched.clone());
+    let (devices, mut writer) = kube::runtime::reflector::store::<Device>();
+    let hour_ago = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600)).to_string();
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(device(
+        "d",
+        Some(("True", &hour_ago)),
+    )));
+    let liveness = std::sync::Arc::new(Liveness::new("r".into(), GRACE));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watch = tokio::spawn(watch_silence(client, devices, liveness, stopped));
+    // Two checks (every fifth of the grace period), each failing to read the records.
+    tokio::time::sleep(GRACE / 5 * 2 + Duration::from_secs(1)).await;
+    assert_eq!(
+        lists.load(Ordering::SeqCst),
+        2,
+        "the records were asked for"
+    );
+    assert!(
+        patched.lock().unwrap().is_empty(),
+        "no device is marked silent"
+    );
+    // Readable again (and no other replica heard the device): it is marked at the next check.
+    readable.store(true, Ordering::SeqCst);
+    tokio::time::sleep(GRACE / 5).await;
+    assert_eq!(
+        *patched.lock().unwrap(),
+        ["/apis/eve.lfedge.org/v1beta1/namespaces/ns/devices/d/status"]
+    );
+    stop.send(true).unwrap();
+    watch.await.unwrap();
+}
