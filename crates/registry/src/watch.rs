@@ -106,6 +106,18 @@ impl Registry {
         let decoded = |bytes: &[u8], revision| {
             decode_as(resource, bytes, revision).map_err(WatchEvent::Error)
         };
+        // Without selectors every object matches: a change's previous value is needed only for
+        // a deletion (the last state), and is not decoded for the others.
+        if options.labels.is_empty()
+            && options.fields.is_empty()
+            && let Event::Put { kv, .. } = &event
+        {
+            return Some(match decoded(&kv.value, kv.mod_revision) {
+                Ok(new) if event.prev().is_some() => WatchEvent::Modified(new),
+                Ok(new) => WatchEvent::Added(new),
+                Err(error) => error,
+            });
+        }
         let result = (|| {
             let revision = event.revision();
             let old = match event.prev() {

@@ -430,6 +430,7 @@ async fn watches_translate_changes_and_selector_transitions() {
     let mut a4 = widget("a");
     a4["metadata"]["labels"] = json!({"tier": "web"});
     r.update(&w, "default", "a", a4, &NONE).await.unwrap();
+    r.create(&w, "default", widget("c"), &NONE).await.unwrap();
     r.delete(&w, "default", "a", None, &NONE).await.unwrap();
 
     expect![[r#"
@@ -440,10 +441,11 @@ async fn watches_translate_changes_and_selector_transitions() {
             "MODIFIED default/a labels={\"tier\":\"web\"}",
             "MODIFIED default/a labels={\"tier\":\"db\"}",
             "MODIFIED default/a labels={\"tier\":\"web\"}",
+            "ADDED default/c labels=null",
             "DELETED default/a labels={\"tier\":\"web\"}",
         ]
     "#]]
-    .assert_debug_eq(&take_events(Box::pin(everything), 7).await);
+    .assert_debug_eq(&take_events(Box::pin(everything), 8).await);
     expect![[r#"
         [
             "ADDED default/a labels={\"tier\":\"web\"}",
