@@ -195,10 +195,14 @@ pub(crate) fn field_set(object: &Value, shape: Shape<'_>) -> FieldSet {
 pub(crate) fn differences(old: &Value, new: &Value, shape: Shape<'_>) -> (FieldSet, FieldSet) {
     use super::fieldset::get;
     let new_set = field_set(new, shape);
-    let old_set = field_set(old, shape);
     let changed = new_set.differing(old, new);
+    // A path of `old` missing from `new` is not in `new`'s set; only the paths left after taking
+    // that set away are looked up in `new` (each lookup walks from the root and parses its
+    // path), rather than every path of `old`.
+    let mut candidates = field_set(old, shape);
+    candidates.subtract(&new_set);
     let mut removed = FieldSet::default();
-    for path in old_set.paths() {
+    for path in candidates.paths() {
         if get(new, &path).is_none() {
             removed.insert(&path);
         }
