@@ -12,6 +12,7 @@ pub mod coordination;
 pub mod crd;
 pub mod discovery;
 pub mod events;
+mod follow;
 pub mod gc;
 mod http;
 pub mod inflight;

@@ -11,11 +11,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use registry::{ApiError, ListOptions, Resource, Start, WatchEvent};
+use registry::{ApiError, Resource};
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::follow::{Followed, follow};
 use crate::server::ApiServer;
 use crate::workqueue::{Outcome, WorkQueue};
 
@@ -77,58 +77,31 @@ fn spawn<R, F>(
     }
 }
 
-/// Watches `resource` (from its current objects, again whenever the watch ends) and queues
-/// the names `pick` selects, and those deleted.
+/// Follows `resource` and queues the names `pick` selects, and those deleted.
 async fn feed(
     server: Arc<ApiServer>,
     resource: Resource,
     pick: fn(&Value) -> bool,
     queue: Arc<WorkQueue<String>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let watch = server
-            .registry
-            .watch(&resource, None, &ListOptions::default(), Start::Now)
-            .await;
-        let mut events = match watch {
-            Ok(events) => Box::pin(events),
-            Err(e) => {
-                tracing::warn!(resource = %resource.qualified(), error = %e, "watching failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.changed() => return,
+    let name = |object: &Value| registry::object::name(object).to_string();
+    follow(
+        &server.registry,
+        &resource,
+        shutdown,
+        |followed| match followed {
+            Followed::Listed(objects) => {
+                for object in objects.iter().filter(|o| pick(o)) {
+                    queue.add(name(object));
                 }
             }
-        };
-        loop {
-            let event = tokio::select! {
-                event = events.next() => event,
-                _ = shutdown.changed() => return,
-            };
-            match event {
-                Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
-                    if pick(&object) {
-                        queue.add(registry::object::name(&object).to_string());
-                    }
-                }
-                Some(WatchEvent::Deleted(object)) => {
-                    queue.add(registry::object::name(&object).to_string());
-                }
-                Some(WatchEvent::Bookmark(_)) => {}
-                Some(WatchEvent::Error(e)) => {
-                    tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; watching again");
-                    break;
-                }
-                None => break,
-            }
-        }
-        // Watching again lists everything: not in a tight loop.
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
+            Followed::Applied(object) if pick(&object) => queue.add(name(&object)),
+            Followed::Applied(_) => {}
+            Followed::Deleted(object) => queue.add(name(&object)),
+        },
+    )
+    .await;
 }
 
 /// What a reconcile's result means for its queue.

@@ -1,15 +1,16 @@
-//! A watch-fed cache of one cluster-scoped resource: list, then watch from the list's revision,
-//! list again when the watch ends (compaction, a slow watcher); after every change a snapshot
-//! is derived from all the objects and published. Readers never touch the store.
+//! A watch-fed cache of one cluster-scoped resource (followed as `crate::follow` does): after
+//! every listing and change a snapshot is derived from all the objects and published. Readers
+//! never touch the store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use registry::{ListOptions, Registry, Resource, Start, WatchEvent};
+use registry::{Registry, Resource};
 use serde_json::Value;
 use tokio::sync::watch;
+
+use crate::follow::{Followed, follow};
 
 /// How long a request waits for the first list before it is refused.
 const READY_WITHIN: Duration = Duration::from_secs(10);
@@ -51,71 +52,25 @@ async fn run<T>(
     resource: Resource,
     derive: impl Fn(&BTreeMap<String, Value>) -> T,
     publish: watch::Sender<Option<Arc<T>>>,
-    mut stop: watch::Receiver<()>,
+    stop: watch::Receiver<()>,
 ) {
-    let pause = Duration::from_secs(1);
-    let everything = ListOptions::default();
-    loop {
-        let listed = tokio::select! {
-            listed = registry.list(&resource, None, &everything) => listed,
-            _ = stop.changed() => return,
-        };
-        let list = match listed {
-            Ok(list) => list,
-            Err(e) => {
-                tracing::warn!(resource = %resource.qualified(), error = %e, "listing for the webhook cache failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => continue,
-                    _ = stop.changed() => return,
-                }
+    let mut objects = BTreeMap::new();
+    let name = |object: &Value| registry::object::name(object).to_string();
+    follow(&registry, &resource, stop, move |followed| {
+        match followed {
+            Followed::Listed(list) => {
+                objects = list.into_iter().map(|o| (name(&o), o)).collect();
             }
-        };
-        let mut objects: BTreeMap<String, Value> = list
-            .items
-            .into_iter()
-            .map(|o| (registry::object::name(&o).to_string(), o))
-            .collect();
-        publish.send_replace(Some(Arc::new(derive(&objects))));
-        let watched = registry
-            .watch(
-                &resource,
-                None,
-                &everything,
-                Start::After(list.resource_version),
-            )
-            .await;
-        let mut events = match watched {
-            Ok(events) => Box::pin(events),
-            Err(e) => {
-                tracing::warn!(resource = %resource.qualified(), error = %e, "watching for the webhook cache failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => continue,
-                    _ = stop.changed() => return,
-                }
+            Followed::Applied(object) => {
+                objects.insert(name(&object), object);
             }
-        };
-        loop {
-            let event = tokio::select! {
-                event = events.next() => event,
-                _ = stop.changed() => return,
-            };
-            match event {
-                Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
-                    objects.insert(registry::object::name(&object).to_string(), object);
-                }
-                Some(WatchEvent::Deleted(object)) => {
-                    objects.remove(registry::object::name(&object));
-                }
-                Some(WatchEvent::Bookmark(_)) => continue,
-                Some(WatchEvent::Error(e)) => {
-                    tracing::debug!(resource = %resource.qualified(), error = %e, "the webhook cache's watch ended; listing again");
-                    break;
-                }
-                None => break,
+            Followed::Deleted(object) => {
+                objects.remove(&name(&object));
             }
-            publish.send_replace(Some(Arc::new(derive(&objects))));
         }
-    }
+        publish.send_replace(Some(Arc::new(derive(&objects))));
+    })
+    .await;
 }
 
 #[cfg(test)]
