@@ -571,6 +571,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .device_api
         .then(|| device_api::fleet::Fleet::register(&informers));
     informers.start();
+    let controller_metrics = controllers.as_ref().map(|c| c.metrics());
     let devices = match controllers {
         Some(controllers) => Some(
             controllers
@@ -621,6 +622,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server.metrics().register(|registry| {
         if let Some(api) = &api {
             api.register_metrics(registry);
+        }
+        if let Some(metrics) = &controller_metrics {
+            metrics.register(registry);
         }
         registry.register_collector(Box::new(store::StoreFiles(files)));
     });

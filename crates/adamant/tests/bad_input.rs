@@ -453,3 +453,104 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
         "the DeviceConfig of a device whose configuration did not change is not written again"
     );
 }
+
+/// The namespace reconciler's count of applications looked at, from `/metrics`.
+fn examined(server: &Server) -> u64 {
+    let text = server.ok(&["get", "--raw", "/metrics"]);
+    text.lines()
+        .find_map(|l| l.strip_prefix("eve_controller_namespace_applications_examined_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .expect("the namespace reconciler's counter on /metrics")
+}
+
+/// A standalone Application named `name` in namespace `burst`.
+fn standalone(name: &str) -> String {
+    format!(
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Application\nmetadata:\n  name: {name}\n  namespace: burst\nspec:\n  containers: [{{name: agent, image: agent}}]\n---\n"
+    )
+}
+
+/// The applications of namespace `burst` by device, once every one of them is bound.
+fn bound_by_device(
+    server: &Server,
+    count: usize,
+) -> Option<std::collections::BTreeMap<String, usize>> {
+    let apps = get_json(server, &["-n", "burst", "get", "applications"]);
+    let apps = apps["items"].as_array()?;
+    let mut by_device = std::collections::BTreeMap::new();
+    for app in apps {
+        *by_device
+            .entry(app["spec"]["nodeName"].as_str()?.to_string())
+            .or_insert(0) += 1;
+    }
+    (apps.len() == count).then_some(by_device)
+}
+
+#[test]
+fn a_burst_of_standalone_applications_is_bound_once_each_looking_only_at_what_changed() {
+    const DEVICES: usize = 8;
+    const BURST: usize = 160;
+    let server = Server::start();
+    let mut objects = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: burst\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: burst-hub\nprovisioner: eve\nparameters:\n  type: container\n  URL: https://hub.example.com\n---\napiVersion: eve.lfedge.org/v1beta1\nkind: Image\nmetadata:\n  name: agent\n  namespace: burst\nspec:\n  ref: agent:1\n  storageClass: burst-hub\n---\n".to_string();
+    for i in 0..DEVICES {
+        objects += &format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: Device\nmetadata:\n  name: dev-{i}\n  namespace: burst\nspec:\n  serial: burst-{i}\n---\n"
+        );
+    }
+    server.ok_stdin(&["apply", "-f", "-"], &objects);
+    let burst: String = (0..BURST)
+        .map(|i| standalone(&format!("app-{i:03}")))
+        .collect();
+    server.ok_stdin(&["apply", "-f", "-"], &burst);
+    // Spread evenly: each device chosen by its load, one application after another.
+    let by_device = eventually("every application of the burst bound", || {
+        bound_by_device(&server, BURST)
+    });
+    assert_eq!(by_device.len(), DEVICES, "{by_device:?}");
+    assert!(
+        by_device.values().all(|n| *n == BURST / DEVICES),
+        "{by_device:?}"
+    );
+    // Bound once each: created (generation 1), bound (2), and said so once.
+    let apps = get_json(&server, &["-n", "burst", "get", "applications"]);
+    for app in apps["items"].as_array().unwrap() {
+        assert_eq!(app["metadata"]["generation"], 2, "{app}");
+        let scheduled: Vec<&serde_json::Value> = app["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["type"] == "Scheduled")
+            .collect();
+        assert_eq!(scheduled.len(), 1, "{app}");
+        assert_eq!(scheduled[0]["status"], "True", "{app}");
+    }
+    // Once the reconciler has settled, one more application is one more to look at (and its
+    // binding's event one more), not the whole namespace again.
+    let mut last = examined(&server);
+    let settled = eventually("the namespace reconciler to settle", || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = examined(&server);
+        let done = now == last;
+        last = now;
+        done.then_some(now)
+    });
+    assert!(settled >= BURST as u64, "each was looked at: {settled}");
+    server.ok_stdin(&["apply", "-f", "-"], &standalone("app-late"));
+    eventually("the late application bound", || {
+        bound_by_device(&server, BURST + 1)
+    });
+    let mut last = examined(&server);
+    let after = eventually("the namespace reconciler to settle again", || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = examined(&server);
+        let done = now == last;
+        last = now;
+        done.then_some(now)
+    });
+    assert!(
+        after - settled <= 4,
+        "one application changed, {} looked at",
+        after - settled
+    );
+}

@@ -102,7 +102,11 @@ impl Server {
             ])
             .arg(dir.path())
             .args(extra)
-            .env("RUST_LOG", "warn,adamant=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("ADAMANT_BENCH_RUST_LOG")
+                    .unwrap_or_else(|_| "warn,adamant=info".into()),
+            )
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
             .spawn()
@@ -113,7 +117,22 @@ impl Server {
             .map_while(Result::ok)
             .find(|l| l.contains("adamant is ready"))
             .context("adamant serve did not start")?;
-        std::thread::spawn(move || lines.for_each(drop));
+        // The server's log is dropped, or kept in the file `ADAMANT_BENCH_LOG` names.
+        let mut log = std::env::var_os("ADAMANT_BENCH_LOG").and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        });
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for line in lines.map_while(Result::ok) {
+                if let Some(file) = log.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+        });
         Ok(Server {
             child,
             kubeconfig: dir.path().join("kubeconfig"),

@@ -206,6 +206,96 @@ pub fn choose(
     })
 }
 
+/// [`choose`] for one application after another, each counted once placed, over devices kept
+/// ordered by load: an application without preferred affinity gets the first device in that
+/// order that fits, without going over every device. Placing N applications on M devices costs
+/// about N × log M where it cost N × M (a burst of standalone applications, a deployment's
+/// replicas). The choice is the one [`choose`] makes.
+pub struct Spread<'a> {
+    devices: &'a [&'a Device],
+    by_name: HashMap<&'a str, &'a Device>,
+    load: Load,
+    /// Whether a placed application counts in `own` (replicas of one owner), or only in `total`
+    /// (standalone applications, which have no owner).
+    owned: bool,
+    /// Devices by (`own`, `total`, name), made on first use.
+    order: Option<BTreeSet<(u32, u32, &'a str)>>,
+}
+
+impl<'a> Spread<'a> {
+    /// Choosing among `devices` with `load` already on them; `owned` as in [`Spread::owned`].
+    pub fn new(devices: &'a [&'a Device], load: Load, owned: bool) -> Spread<'a> {
+        let by_name = devices
+            .iter()
+            .map(|d| (d.metadata.name.as_deref().unwrap_or_default(), *d))
+            .collect();
+        Spread {
+            devices,
+            by_name,
+            load,
+            owned,
+            order: None,
+        }
+    }
+
+    fn key(&self, name: &'a str) -> (u32, u32, &'a str) {
+        let count = |m: &HashMap<String, u32>| m.get(name).copied().unwrap_or(0);
+        (count(&self.load.own), count(&self.load.total), name)
+    }
+
+    /// The device [`choose`] would choose for the application, with the load counted so far.
+    pub fn choose(
+        &mut self,
+        spec: &ApplicationSpec,
+        app_annotations: &BTreeMap<String, String>,
+        context: &Context<'_>,
+    ) -> Result<String, String> {
+        let preferred = spec
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|a| {
+                a.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .is_some_and(|p| !p.is_empty());
+        if !preferred {
+            if self.order.is_none() {
+                let order = self.by_name.keys().map(|name| self.key(name)).collect();
+                self.order = Some(order);
+            }
+            let order = self.order.as_ref().expect("made above");
+            for (_, _, name) in order {
+                if fits(spec, app_annotations, self.by_name[name], context).is_ok() {
+                    return Ok((*name).to_owned());
+                }
+            }
+        }
+        // Preferences weigh in, or nothing fits (every device's reason is told).
+        choose(spec, app_annotations, self.devices, context, &self.load)
+    }
+
+    /// Counts one more application on `device`.
+    pub fn add(&mut self, device: &str) {
+        let name = self.by_name.get_key_value(device).map(|(name, _)| *name);
+        if let (Some(order), Some(name)) = (self.order.as_mut(), name) {
+            let count = |m: &HashMap<String, u32>| m.get(name).copied().unwrap_or(0);
+            order.remove(&(count(&self.load.own), count(&self.load.total), name));
+        }
+        if self.owned {
+            self.load.add(device);
+        } else {
+            *self.load.total.entry(device.to_owned()).or_default() += 1;
+        }
+        if let Some(name) = name {
+            let key = self.key(name);
+            if let Some(order) = self.order.as_mut() {
+                order.insert(key);
+            }
+        }
+    }
+}
+
 /// A stable hash of a template, for the `eve.lfedge.org/template-hash` label: FNV-1a over its
 /// JSON (field order is fixed by the types), written in Kubernetes' safe alphabet.
 pub fn template_hash(template: &impl serde::Serialize) -> String {
@@ -520,6 +610,83 @@ mod tests {
             Ok(())
         );
         assert_eq!(Unfit::Adapter("GPU".into()).to_string(), "lack adapter GPU");
+    }
+
+    mod spread {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A device: its site label (none, or one of three), whether it is inactive.
+        fn device(i: usize, site: Option<u8>, inactive: bool) -> Device {
+            let mut d = Device::new(&format!("d{i:02}"), Default::default());
+            if let Some(site) = site {
+                d.metadata.labels = Some([("site".to_string(), format!("s{site}"))].into());
+            }
+            if inactive {
+                d.metadata.annotations =
+                    Some([(annotations::ACTIVATE.to_string(), "false".to_string())].into());
+            }
+            d
+        }
+
+        /// An application: a nodeSelector on a site or none, a preferred site or none.
+        fn spec(selector: Option<u8>, preferred: Option<u8>) -> ApplicationSpec {
+            let mut spec = serde_json::json!({"containers": [{"name": "c", "image": "i"}]});
+            if let Some(s) = selector {
+                spec["nodeSelector"] = serde_json::json!({"site": format!("s{s}")});
+            }
+            if let Some(s) = preferred {
+                spec["affinity"] = serde_json::json!({"nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 10,
+                        "preference": {"matchExpressions": [
+                            {"key": "site", "operator": "In", "values": [format!("s{s}")]}]}}]}});
+            }
+            serde_json::from_value(spec).unwrap()
+        }
+
+        proptest! {
+            /// One application after another, `Spread` chooses what `choose` chooses, and fails
+            /// with the same reasons.
+            #[test]
+            fn chooses_as_choose_does(
+                devices in prop::collection::vec((prop::option::of(0u8..3), prop::bool::weighted(0.1)), 0..24),
+                loads in prop::collection::vec((0usize..24, 0u32..3, 0u32..3), 0..12),
+                apps in prop::collection::vec((prop::option::of(0u8..4), prop::option::of(0u8..3)), 1..32),
+                owned: bool,
+            ) {
+                let devices: Vec<Device> = devices
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (site, inactive))| device(i, *site, *inactive))
+                    .collect();
+                let refs: Vec<&Device> = devices.iter().collect();
+                let mut load = Load::default();
+                for (i, own, total) in loads {
+                    let name = format!("d{i:02}");
+                    if owned {
+                        load.own.insert(name.clone(), own);
+                    }
+                    load.total.insert(name, own + total);
+                }
+                let context = Context::default();
+                let mut model = load.clone();
+                let mut spread = Spread::new(&refs, load, owned);
+                for (selector, preferred) in apps {
+                    let spec = spec(selector, preferred);
+                    let expected = choose(&spec, &BTreeMap::new(), &refs, &context, &model);
+                    let got = spread.choose(&spec, &BTreeMap::new(), &context);
+                    prop_assert_eq!(&got, &expected);
+                    if let Ok(device) = got {
+                        spread.add(&device);
+                        if owned {
+                            model.add(&device);
+                        } else {
+                            *model.total.entry(device).or_default() += 1;
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

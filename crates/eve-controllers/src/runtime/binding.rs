@@ -1,76 +1,109 @@
 //! Binding standalone applications (no controller, no device yet) to devices, reported in their
 //! `Scheduled` condition and as events.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use eve_model::{Application, ApplicationStatus, Device, conditions};
+use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use super::context::{Ctx, Error, Owner, controller_of, now};
 use super::expectations::Expected;
+use super::owned::WRITES_IN_FLIGHT;
 use crate::events::{Record, reference};
 use crate::scheduling::{self, Load};
 
-pub(super) async fn reconcile(ctx: &Ctx, owner: &Owner, ns: &str) -> Result<(), Error> {
-    let pending: Vec<Arc<Application>> = ctx
-        .apps_in(ns)
-        .into_iter()
+/// Binds those of `apps` that are standalone and unbound (in name order), each to the device
+/// [`scheduling::Spread`] chooses.
+pub(super) async fn reconcile(
+    ctx: &Ctx,
+    owner: &Owner,
+    ns: &str,
+    apps: &[Arc<Application>],
+) -> Result<(), Error> {
+    let mut pending: Vec<Arc<Application>> = apps
+        .iter()
         .filter(|a| {
             a.spec.node_name.as_deref().is_none_or(str::is_empty)
                 && a.metadata.deletion_timestamp.is_none()
                 && controller_of(a).is_none()
         })
+        .cloned()
         .collect();
     if pending.is_empty() {
         return Ok(());
     }
+    pending.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let devices = ctx.devices_in(ns);
     let refs: Vec<&Device> = devices.iter().map(AsRef::as_ref).collect();
     let networks = ctx.networks_in(ns);
     let context = ctx.context(ns, &networks);
-    let mut total = ctx.load_in(ns);
+    let load = Load {
+        total: ctx.load_in(ns),
+        ..Load::default()
+    };
+    let mut spread = scheduling::Spread::new(&refs, load, false);
+    // Chosen one after another (each counted on its device), then written concurrently.
+    let choices: Vec<(Arc<Application>, Result<String, String>)> = pending
+        .into_iter()
+        .map(|app| {
+            let choice = spread.choose(&app.spec, app.annotations(), &context);
+            if let Ok(device) = &choice {
+                spread.add(device);
+            }
+            (app, choice)
+        })
+        .collect();
     let api: Api<Application> = Api::namespaced(ctx.client.clone(), ns);
-    for app in pending {
-        let name = app.name_any();
-        let load = Load {
-            own: HashMap::new(),
-            total: total.clone(),
-        };
-        let (scheduled, reason, message) =
-            match scheduling::choose(&app.spec, app.annotations(), &refs, &context, &load) {
-                Ok(device) => {
-                    api.patch(
-                        &name,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"spec": {"nodeName": device}})),
-                    )
-                    .await?;
-                    ctx.expectations
-                        .expect(owner, &name, Expected::Bound, Instant::now());
-                    ctx.expectations.settle(owner, |n| ctx.observed(ns, n));
-                    *total.entry(device.clone()).or_default() += 1;
-                    (true, "Scheduled", format!("bound to Device {device}"))
-                }
-                Err(why) => (false, "Unschedulable", why),
-            };
-        let Some(status) = scheduled_status(&app, scheduled, reason, &message) else {
-            continue;
-        };
-        let record = if scheduled {
-            Record::normal
-        } else {
-            Record::warning
-        };
-        ctx.events
-            .record(record(reference(app.as_ref()), reason, "Schedule", message));
-        ctx.write_status::<Application, _>(ns, &name, &status)
+    let results: Vec<Result<(), Error>> = futures::stream::iter(choices)
+        .map(|(app, choice)| bind(ctx, &api, owner, app, choice))
+        .buffer_unordered(WRITES_IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Binds `app` to the device chosen for it, or says why none was; records it in its
+/// `Scheduled` condition and an event.
+async fn bind(
+    ctx: &Ctx,
+    api: &Api<Application>,
+    owner: &Owner,
+    app: Arc<Application>,
+    choice: Result<String, String>,
+) -> Result<(), Error> {
+    let name = app.name_any();
+    let ns = app.namespace().unwrap_or_default();
+    let (scheduled, reason, message) = match choice {
+        Ok(device) => {
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"nodeName": device}})),
+            )
             .await?;
-    }
-    Ok(())
+            ctx.expectations
+                .expect(owner, &name, Expected::Bound, Instant::now());
+            ctx.expectations.settle(owner, |n| ctx.observed(&ns, n));
+            (true, "Scheduled", format!("bound to Device {device}"))
+        }
+        Err(why) => (false, "Unschedulable", why),
+    };
+    let Some(status) = scheduled_status(&app, scheduled, reason, &message) else {
+        return Ok(());
+    };
+    let record = if scheduled {
+        Record::normal
+    } else {
+        Record::warning
+    };
+    ctx.events
+        .record(record(reference(app.as_ref()), reason, "Schedule", message));
+    ctx.write_status::<Application, _>(&ns, &name, &status)
+        .await
 }
 
 /// The status to write on `app` for the outcome of binding it (its conditions, and `PENDING`

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use eve_model::annotations;
+use eve_model::{Application, annotations};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimStatus};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
@@ -13,7 +13,8 @@ use serde_json::json;
 use super::context::{Ctx, Error};
 use crate::events::{Record, reference};
 
-pub(super) async fn reconcile(ctx: &Ctx, ns: &str) -> Result<(), Error> {
+/// Marks the claims `apps` use bound to their devices.
+pub(super) async fn reconcile(ctx: &Ctx, ns: &str, apps: &[Arc<Application>]) -> Result<(), Error> {
     let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), ns);
     let claims: HashMap<String, Arc<PersistentVolumeClaim>> = ctx
         .caches
@@ -22,7 +23,7 @@ pub(super) async fn reconcile(ctx: &Ctx, ns: &str) -> Result<(), Error> {
         .into_iter()
         .map(|c| (c.name_any(), c))
         .collect();
-    for app in ctx.apps_in(ns) {
+    for app in apps {
         let Some(device) = app.spec.node_name.as_deref().filter(|d| !d.is_empty()) else {
             continue;
         };

@@ -44,6 +44,9 @@ pub(super) struct Ctx {
     pub(super) caches: Caches,
     pub(super) events: Events,
     pub(super) expectations: Arc<Expectations<Owner>>,
+    /// What each namespace's reconcile has to look at.
+    pub(super) work: Arc<super::work::NamespaceWork>,
+    pub(super) metrics: super::Metrics,
     /// When each owner's reconcile last ran its course ([`Ctx::paced`]).
     pub(super) pacer: std::sync::Mutex<std::collections::HashMap<Owner, std::time::Instant>>,
 }

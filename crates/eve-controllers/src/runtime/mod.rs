@@ -5,10 +5,12 @@
 //!
 //! Wiring: each reconciled kind has an applier whose queue is a channel of `ObjectRef`s; the
 //! informers' handlers (this module) push into them the objects an event concerns: a Device
-//! change its Device, and the deployments, daemon sets and namespace of its namespace; an
-//! Application its controlling deployment or daemon set, or else its namespace; a DeviceNetwork
-//! the deployments and daemon sets of its namespace; a claim or an Image its namespace;
-//! everything after each re-list. The applier de-duplicates, runs a bounded number of
+//! change its Device, and the deployments, daemon sets and namespace of its namespace (for its
+//! unbound applications); an Application its controlling deployment or daemon set, and its
+//! namespace (for that application); a DeviceNetwork the deployments, daemon sets and namespace
+//! of its namespace; a claim or an Image its namespace; everything after each re-list. What a
+//! namespace's reconcile looks at is noted beside the queue ([`work`]), so that it goes over the
+//! applications that changed, not over every application of the namespace each time. The applier de-duplicates, runs a bounded number of
 //! reconciles at once (never two of one object), and requeues failures with exponential
 //! back-off ([`applier`]). Application writes are followed by [`expectations`], not by waiting
 //! on the cache.
@@ -26,9 +28,11 @@ mod daemon_set;
 mod deployment;
 mod device;
 mod expectations;
+mod metrics;
 mod namespace;
 mod owned;
 mod references;
+mod work;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -48,6 +52,7 @@ use crate::informers::{Informers, Watched};
 use context::{Ctx, Owner};
 use expectations::{Expectations, Observed};
 
+pub use metrics::Metrics;
 pub use owned::daemon_app_name;
 
 /// Why the runtime stopped.
@@ -168,6 +173,7 @@ struct Triggers {
     queues: Queues,
     namespaces: NamespacesSeen,
     expectations: Arc<Expectations<Owner>>,
+    work: Arc<work::NamespaceWork>,
     caches: Caches,
 }
 
@@ -192,6 +198,12 @@ impl Triggers {
             .queues
             .namespaces
             .unbounded_send(self.namespaces.note(ns));
+    }
+
+    /// `ns`'s reconcile, to look at every application of it.
+    fn whole_namespace(&self, ns: &str) {
+        self.work.all(ns);
+        self.namespace(ns);
     }
 
     fn device(&self, ns: &str, name: &str) {
@@ -229,8 +241,9 @@ impl Triggers {
         }
     }
 
-    /// Every deployment and daemon set of `ns`, and `ns` itself.
-    fn all_in(&self, ns: &str) {
+    /// Every deployment and daemon set of `ns`, and `ns` itself: all its applications, or
+    /// (`unbound_only`) those not bound yet.
+    fn all_in(&self, ns: &str, unbound_only: bool) {
         let caches = &self.caches;
         for d in caches.deployments.state() {
             if d.metadata.namespace.as_deref() == Some(ns) {
@@ -242,7 +255,12 @@ impl Triggers {
                 self.daemon_set(ns, &d.name_any());
             }
         }
-        self.namespace(ns);
+        if unbound_only {
+            self.work.unbound(ns);
+            self.namespace(ns);
+        } else {
+            self.whole_namespace(ns);
+        }
     }
 
     /// Everything the caches hold.
@@ -268,7 +286,7 @@ impl Triggers {
             namespaces.insert(ns);
         }
         for ns in namespaces {
-            self.namespace(&ns);
+            self.whole_namespace(&ns);
         }
     }
 }
@@ -351,7 +369,7 @@ fn all<K>(_: &watcher::Event<K>) -> bool {
 /// The namespace of a changed object (everything after a re-list).
 fn its_namespace<K: Resource>(triggers: &Triggers, change: Change<'_, K>) {
     match change.object() {
-        Some(o) => triggers.namespace(o.meta().namespace.as_deref().unwrap_or_default()),
+        Some(o) => triggers.whole_namespace(o.meta().namespace.as_deref().unwrap_or_default()),
         None => triggers.everything(),
     }
 }
@@ -445,14 +463,15 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
             Some(d) => {
                 let ns = d.namespace().unwrap_or_default();
                 t.device(&ns, &d.name_any());
-                t.all_in(&ns);
+                // What placement reads of a Device changed: an unbound application may fit.
+                t.all_in(&ns, true);
             }
             None => t.everything(),
         },
     );
     let networks =
         handle::<DeviceNetwork, _, _>(informers, &slot, all, |t, change| match change.object() {
-            Some(n) => t.all_in(&n.namespace().unwrap_or_default()),
+            Some(n) => t.all_in(&n.namespace().unwrap_or_default(), false),
             None => t.everything(),
         });
     // The reconcilers' own status writes (conditions) and a device's reports that change
@@ -477,7 +496,13 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
             Change::Relisted => return t.everything(),
         };
         let owner = t.owner_of(app);
-        t.expectations.observe(&owner, &app.name_any(), seen);
+        let (ns, name) = (app.namespace().unwrap_or_default(), app.name_any());
+        t.expectations.observe(&owner, &name, seen);
+        // Its namespace looks at it (references, binding, claims); an owner also plans.
+        t.work.app(&ns, &name);
+        if !matches!(owner, Owner::Namespace(_)) {
+            t.namespace(&ns);
+        }
         t.owner(owner);
     });
     let deployments = handle::<ApplicationDeployment, _, _>(informers, &slot, all, |t, change| {
@@ -525,11 +550,13 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
         claims,
     };
     let expectations = Arc::new(Expectations::new(EXPECTATION_TTL));
+    let work = Arc::new(work::NamespaceWork::default());
     let (queues, receivers) = queues();
     let triggers = Arc::new(Triggers {
         queues,
         namespaces: NamespacesSeen::new(),
         expectations: expectations.clone(),
+        work: work.clone(),
         caches: caches.clone(),
     });
     let _ = slot.set(triggers.clone());
@@ -538,6 +565,8 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
         client,
         caches,
         expectations,
+        work,
+        metrics: Metrics::default(),
         pacer: Default::default(),
     });
     Registered {
@@ -549,6 +578,11 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
 }
 
 impl Registered {
+    /// The controllers' metrics.
+    pub fn metrics(&self) -> Metrics {
+        self.ctx.metrics.clone()
+    }
+
     /// Waits for the caches, then runs the controllers until `stop` turns true; returns the
     /// caches.
     pub async fn run(self) -> Result<Caches, RuntimeError> {

@@ -1,16 +1,20 @@
 //! The namespace reconciler: what concerns the standalone applications and the claims of a
 //! namespace: their references ([`references`](super::references)), their binding to devices
-//! ([`binding`](super::binding)), and the claims' binding ([`claims`](super::claims)).
+//! ([`binding`](super::binding)), and the claims' binding ([`claims`](super::claims)), for the
+//! applications its [`Work`] names: those that changed since it last ran, every unbound one
+//! when a Device changed, all of them after a re-list or a change to what they name.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use eve_model::Application;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 
 use super::context::{Ctx, Error, Owner};
+use super::work::Work;
 use super::{binding, claims, references};
 
 pub(super) async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action, Error> {
@@ -23,8 +27,42 @@ pub(super) async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Ctx>) -> Resul
         return Ok(Action::requeue(wait));
     }
     let ns = namespace.name_any();
-    references::reconcile(&ctx, &ns).await?;
-    binding::reconcile(&ctx, &owner, &ns).await?;
-    claims::reconcile(&ctx, &ns).await?;
-    Ok(Action::await_change())
+    let work = ctx.work.take(&ns);
+    match run(&ctx, &owner, &ns, &work).await {
+        Ok(()) => Ok(Action::await_change()),
+        Err(e) => {
+            ctx.work.restore(&ns, work);
+            Err(e)
+        }
+    }
+}
+
+/// Looks at the applications `work` names (all of `ns`'s, or those that changed, and the
+/// unbound ones).
+async fn run(ctx: &Ctx, owner: &Owner, ns: &str, work: &Work) -> Result<(), Error> {
+    let apps: Vec<Arc<Application>> = if work.all {
+        ctx.apps_in(ns)
+    } else {
+        let mut names: Vec<&String> = work.apps.iter().collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .filter_map(|name| {
+                ctx.caches
+                    .applications
+                    .get(&ObjectRef::new(name).within(ns))
+            })
+            .collect()
+    };
+    ctx.metrics.namespace_reconciles.inc();
+    ctx.metrics.applications_examined.inc_by(apps.len() as u64);
+    references::reconcile(ctx, ns, &apps).await?;
+    if work.unbound && !work.all {
+        let all = ctx.apps_in(ns);
+        ctx.metrics.applications_examined.inc_by(all.len() as u64);
+        binding::reconcile(ctx, owner, ns, &all).await?;
+    } else {
+        binding::reconcile(ctx, owner, ns, &apps).await?;
+    }
+    claims::reconcile(ctx, ns, &apps).await
 }

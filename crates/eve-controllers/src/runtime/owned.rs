@@ -17,7 +17,7 @@ use crate::events::{Record, reference};
 use crate::scheduling::{self, Context, Member};
 
 /// How many Application writes an owner's reconcile has in flight at once.
-const WRITES_IN_FLIGHT: usize = 32;
+pub(super) const WRITES_IN_FLIGHT: usize = 32;
 
 impl Ctx {
     /// The Applications `owner` (its `kind`) controls now, by UID, from the cache.

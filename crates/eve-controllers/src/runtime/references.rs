@@ -2,6 +2,7 @@
 //! (admitted in warning mode), cleared once they exist.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use eve_model::{Application, ApplicationStatus, conditions};
 use kube::ResourceExt;
@@ -17,7 +18,8 @@ struct Named {
     claims: HashMap<String, Option<String>>,
 }
 
-pub(super) async fn reconcile(ctx: &Ctx, ns: &str) -> Result<(), Error> {
+/// Brings `apps`' `ReferencesResolved` condition up to date with what `ns` holds.
+pub(super) async fn reconcile(ctx: &Ctx, ns: &str, apps: &[Arc<Application>]) -> Result<(), Error> {
     let images: HashSet<String> = ctx
         .caches
         .images
@@ -50,8 +52,8 @@ pub(super) async fn reconcile(ctx: &Ctx, ns: &str) -> Result<(), Error> {
         networks,
         claims,
     };
-    for app in ctx.apps_in(ns) {
-        if let Some(status) = resolved_status(&app, &missing(&app, &named)) {
+    for app in apps {
+        if let Some(status) = resolved_status(app, &missing(app, &named)) {
             ctx.write_status::<Application, _>(ns, &app.name_any(), &status)
                 .await?;
         }
@@ -87,21 +89,22 @@ fn missing(app: &Application, named: &Named) -> Vec<String> {
 /// The status (conditions only) to write on `app` with `missing` what it names that does not
 /// exist; `None` if its condition already says so, or all is well and it never said otherwise.
 fn resolved_status(app: &Application, missing: &[String]) -> Option<ApplicationStatus> {
-    let old = app.status.clone().unwrap_or_default();
+    let old = app.status.as_ref();
     let ok = missing.is_empty();
     let message = if ok {
         "every object the application names exists".to_string()
     } else {
         format!("missing: {}", missing.join(", "))
     };
-    let unchanged = match conditions::find(&old.conditions, "ReferencesResolved") {
+    let found = old.and_then(|o| conditions::find(&o.conditions, "ReferencesResolved"));
+    let unchanged = match found {
         Some(p) => p.status == if ok { "True" } else { "False" } && p.message == message,
         None => ok,
     };
     if unchanged {
         return None;
     }
-    let mut conditions = old.conditions;
+    let mut conditions = old.map(|o| o.conditions.clone()).unwrap_or_default();
     conditions::set(
         &mut conditions,
         "ReferencesResolved",
