@@ -294,6 +294,20 @@ pub struct DeviceInfo {
 }
 
 impl Device {
+    /// A hash of what placing applications reads of a Device: identity, generation (the
+    /// spec), labels, annotations and deletion; not its status (the UUID, the certificates,
+    /// the heartbeat), which the device and the controllers' own writes change.
+    pub fn placement_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.metadata.uid.hash(&mut h);
+        self.metadata.generation.hash(&mut h);
+        self.metadata.labels.hash(&mut h);
+        self.metadata.annotations.hash(&mut h);
+        self.metadata.deletion_timestamp.is_some().hash(&mut h);
+        h.finish()
+    }
+
     /// A hash of everything a Device says except its heartbeat: identity, generation (the
     /// spec), labels, annotations, deletion and the UUID in its status. Equal before and after
     /// a status write that only refreshes the heartbeat, so watchers can ignore those.
@@ -390,5 +404,44 @@ mod tests {
         assert_eq!(device.fingerprint(), before, "status beyond the UUID");
         device.metadata.labels = Some([("site".to_string(), "a".to_string())].into());
         assert_ne!(device.fingerprint(), before, "labels");
+    }
+
+    #[test]
+    fn placement_hears_of_labels_annotations_and_deletion_not_of_status() {
+        let mut device = Device::new("d", DeviceSpec::default());
+        let before = device.placement_fingerprint();
+        device.status = Some(DeviceStatus {
+            uuid: Some("u".into()),
+            ecdh_certificate: Some(EcdhCertificate {
+                hash: "h".into(),
+                public_key: "k".into(),
+            }),
+            ..DeviceStatus::default()
+        });
+        assert_eq!(
+            device.placement_fingerprint(),
+            before,
+            "the UUID, a certificate"
+        );
+        assert_ne!(device.fingerprint(), before, "the device API hears of them");
+        type Change = fn(&mut Device);
+        let changes: [(&str, Change); 3] = [
+            ("labels", |d| {
+                d.metadata.labels = Some([("site".to_string(), "a".to_string())].into())
+            }),
+            ("annotations", |d| {
+                d.metadata.annotations = Some([("a".to_string(), "b".to_string())].into())
+            }),
+            ("deletion", |d| {
+                d.metadata.deletion_timestamp = Some(
+                    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+                )
+            }),
+        ];
+        for (what, change) in changes {
+            let mut changed = device.clone();
+            change(&mut changed);
+            assert_ne!(changed.placement_fingerprint(), before, "{what}");
+        }
     }
 }

@@ -298,6 +298,7 @@ async fn main() -> anyhow::Result<()> {
         }))?,
     )
     .await?;
+    eprintln!("the daemon set is created");
     let results: Vec<_> = futures::stream::iter(fleet.clone())
         .map(|device| async move {
             let mut device = device.lock().await;

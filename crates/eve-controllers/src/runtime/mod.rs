@@ -35,6 +35,7 @@ mod references;
 mod work;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -436,6 +437,10 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
     let device_keys = Arc::new(DeviceKeys::default());
     let keys = device_keys.clone();
     let fingerprints = Mutex::new(HashMap::new());
+    // Whether the event the filter just passed changed what placement reads (the handler runs
+    // the filter, then `on_change`, for one event at a time).
+    let placement_changed = Arc::new(AtomicBool::new(true));
+    let placement_seen = placement_changed.clone();
     let devices = handle::<Device, _, _>(
         informers,
         &slot,
@@ -444,27 +449,35 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
             if let watcher::Event::Apply(d) | watcher::Event::InitApply(d) = event {
                 keys.observe(d);
             }
-            // Heartbeats change only a Device's status: scheduling and the device reconciler
-            // (which read labels, annotations, deletion and the UUID) need not hear of them.
+            // Heartbeats change only a Device's status: the device reconciler (which reads
+            // the UUID too) need not hear of them; scheduling (labels, annotations, deletion)
+            // need not hear of any status write, a UUID's or a certificate's either.
             let mut seen = fingerprints.lock().expect("not poisoned");
             match event {
                 watcher::Event::Apply(d) | watcher::Event::InitApply(d) => {
-                    let print = d.fingerprint();
-                    seen.insert(crate::informers::key(d), print) != Some(print)
+                    let print = (d.fingerprint(), d.placement_fingerprint());
+                    let before = seen.insert(crate::informers::key(d), print);
+                    placement_changed
+                        .store(before.is_none_or(|b| b.1 != print.1), Ordering::Relaxed);
+                    before != Some(print)
                 }
                 watcher::Event::Delete(d) => {
                     seen.remove(&crate::informers::key(d));
+                    placement_changed.store(true, Ordering::Relaxed);
                     true
                 }
                 _ => true,
             }
         },
-        |t, change| match change.object() {
+        move |t, change| match change.object() {
             Some(d) => {
                 let ns = d.namespace().unwrap_or_default();
                 t.device(&ns, &d.name_any());
-                // What placement reads of a Device changed: an unbound application may fit.
-                t.all_in(&ns, true);
+                // What placement reads of a Device changed: daemon sets and deployments plan
+                // again, and an unbound application may fit.
+                if placement_seen.load(Ordering::Relaxed) {
+                    t.all_in(&ns, true);
+                }
             }
             None => t.everything(),
         },
