@@ -572,21 +572,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .then(|| device_api::fleet::Fleet::register(&informers));
     informers.start();
     let controller_metrics = controllers.as_ref().map(|c| c.metrics());
-    let devices = match controllers {
+    let caches = match controllers {
         Some(controllers) => Some(
             controllers
                 .run()
                 .await
-                .context("cannot start the EVE controllers")?
-                .device_lookup(),
+                .context("cannot start the EVE controllers")?,
         ),
         None => None,
     };
-    eve_admission.activate(eve_controllers::admission::Admission::new(
-        client,
-        args.reference_checks,
-        devices,
-    ));
+    eve_admission.activate(
+        eve_controllers::admission::Admission::new(
+            client,
+            args.reference_checks,
+            caches.as_ref().map(|c| c.device_lookup()),
+        )
+        .reading(caches.as_ref().map(|c| c.cached()).unwrap_or_default()),
+    );
     let device_api = match fleet {
         Some(fleet) => Some(
             start_device_api(
@@ -800,7 +802,8 @@ async fn controller(args: ControllerArgs) -> anyhow::Result<()> {
         client.clone(),
         args.reference_checks,
         Some(caches.device_lookup()),
-    );
+    )
+    .reading(caches.cached());
     let webhook = webhook::start(&args.webhook, &client, admission, stopped.clone())
         .await
         .context("cannot start the admission webhook")?;

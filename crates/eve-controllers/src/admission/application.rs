@@ -42,10 +42,13 @@ impl Rules for Application {
         check
             .networks("metadata.annotations", object.annotations())
             .await?;
-        if let Some(device) = node
-            && let Some(found) = check.fetch::<Device>("spec.nodeName", device).await?
-        {
-            adapters(check, object, &found).await?;
+        if let Some(device) = node {
+            // Whether the Device exists, or, for the adapters it asks for, what it says.
+            if eve_model::device_model::wanted(object.annotations()).is_empty() {
+                check.exists::<Device>("spec.nodeName", device).await?;
+            } else if let Some(found) = check.fetch::<Device>("spec.nodeName", device).await? {
+                adapters(check, object, &found).await?;
+            }
         }
         spec(check, &object.spec, "spec", node).await
     }

@@ -7,6 +7,7 @@
 //! the type once before the rules see it.
 
 mod application;
+mod cached;
 mod check;
 mod claims;
 mod crd;
@@ -35,6 +36,7 @@ use kube::{Client, ResourceExt};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use cached::Cached;
 use check::Check;
 pub use table::native_resources;
 pub use uniqueness::{DeviceKeys, DeviceLookup};
@@ -109,6 +111,7 @@ pub struct Admission {
     client: Client,
     references: References,
     devices: Option<DeviceLookup>,
+    cached: Cached,
     recent: Mutex<HashMap<String, (String, Instant)>>,
     table: table::Table,
 }
@@ -126,9 +129,16 @@ impl Admission {
             client,
             references,
             devices,
+            cached: Cached::default(),
             recent: Mutex::new(HashMap::new()),
             table: table::Table::new(),
         }
+    }
+
+    /// These rules, reading `cached` first when they ask whether a named object exists.
+    pub fn reading(mut self, cached: Cached) -> Admission {
+        self.cached = cached;
+        self
     }
 
     /// Changes an object before it is validated: quantities in canonical form. Returns the

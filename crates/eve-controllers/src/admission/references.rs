@@ -1,5 +1,5 @@
-//! Reference checks: whether an object a field names exists (looked up live through the
-//! client), and whether a StorageClass it names is an EVE data store.
+//! Reference checks: whether an object a field names exists (in the informers' caches, or else
+//! looked up live through the client: [`Cached`](super::cached)), and whether a StorageClass it names is an EVE data store.
 
 use std::collections::BTreeMap;
 
@@ -26,8 +26,12 @@ impl Check<'_> {
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
             + Clone
             + serde::de::DeserializeOwned
-            + std::fmt::Debug,
+            + std::fmt::Debug
+            + 'static,
     {
+        if self.admission.cached.holds::<K>(self.namespace(), name) {
+            return Ok(true);
+        }
         Ok(self.fetch::<K>(path, name).await?.is_some())
     }
 

@@ -160,6 +160,12 @@ impl Harness {
         }
     }
 
+    /// This harness's admission reading `cached` first for existence.
+    pub(super) fn reading(mut self, cached: super::Cached) -> Harness {
+        self.admission = self.admission.reading(cached);
+        self
+    }
+
     /// The verdict on creating `yaml` (short YAML: see [`object`]).
     pub(super) fn admit(&self, yaml: &str) -> String {
         self.admit_with(yaml, None, false)

@@ -95,6 +95,15 @@ impl Caches {
             keys: self.device_keys.clone(),
         }
     }
+
+    /// The caches admission may read whether a named object exists in.
+    pub fn cached(&self) -> crate::admission::Cached {
+        crate::admission::Cached::default()
+            .with(self.devices.clone())
+            .with(self.images.clone())
+            .with(self.networks.clone())
+            .with(self.claims.clone())
+    }
 }
 
 /// The namespaces the informers have shown objects in, as a cache of Namespaces (name only)
