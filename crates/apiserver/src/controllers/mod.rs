@@ -91,13 +91,13 @@ async fn feed(
         &resource,
         shutdown,
         |followed| match followed {
-            Followed::Listed(objects) => {
+            Followed::Listed { objects, .. } => {
                 for object in objects.iter().filter(|o| pick(o)) {
                     queue.add(name(object));
                 }
             }
             Followed::Applied(object) if pick(&object) => queue.add(name(&object)),
-            Followed::Applied(_) => {}
+            Followed::Applied(_) | Followed::Progress(_) => {}
             Followed::Deleted(object) => queue.add(name(&object)),
         },
     )

@@ -8,8 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures::StreamExt;
-use registry::{ApiError, ListOptions, Registry, Start, WatchEvent};
+use registry::{ApiError, ListOptions, Registry};
 use serde_json::Value;
 use storage::Revision;
 use tokio::sync::watch;
@@ -17,6 +16,7 @@ use tokio::sync::watch;
 use super::kinds::Which;
 use super::rules::{PolicyRule, rules_of};
 use super::selector::{LabelSelector, aggregation_selectors};
+use crate::follow::{Followed, follow_from};
 
 /// A binding's subject.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -263,13 +263,16 @@ impl Cache {
                 .list(&which.resource(), None, &ListOptions::default())
                 .await?;
             cache.replace(which, &list.items, list.resource_version);
-            tokio::spawn(feed(
-                cache.clone(),
-                registry.clone(),
-                which,
-                list.resource_version,
-                stop.clone(),
-            ));
+            // Watched from the list's revision; listed again whenever a watch ends.
+            let (cache, registry, stop) = (cache.clone(), registry.clone(), stop.clone());
+            tokio::spawn(async move {
+                let resource = which.resource();
+                let after = Some(list.resource_version);
+                follow_from(&registry, &resource, after, stop, |followed| {
+                    cache.apply(which, followed)
+                })
+                .await;
+            });
         }
         Ok(cache)
     }
@@ -302,16 +305,16 @@ impl Cache {
         });
     }
 
-    fn apply(&self, which: Which, event: WatchEvent) {
-        match event {
-            WatchEvent::Added(object) | WatchEvent::Modified(object) => {
+    fn apply(&self, which: Which, followed: Followed) {
+        match followed {
+            Followed::Listed { objects, revision } => self.replace(which, &objects, revision),
+            Followed::Applied(object) => {
                 self.write(which, revision_of(&object), |s| s.put(which, &object));
             }
-            WatchEvent::Deleted(object) => {
+            Followed::Deleted(object) => {
                 self.write(which, revision_of(&object), |s| s.delete(which, &object));
             }
-            WatchEvent::Bookmark(revision) => self.write(which, revision, |_| {}),
-            WatchEvent::Error(_) => {}
+            Followed::Progress(revision) => self.write(which, revision, |_| {}),
         }
     }
 
@@ -328,58 +331,6 @@ impl Cache {
         let mut seen = seen.subscribe();
         let _ =
             tokio::time::timeout(Duration::from_secs(5), seen.wait_for(|r| *r >= revision)).await;
-    }
-}
-
-/// Follows one kind: watches from `after`, lists again whenever the watch ends.
-async fn feed(
-    cache: Arc<Cache>,
-    registry: Registry,
-    which: Which,
-    mut after: Revision,
-    mut stop: watch::Receiver<()>,
-) {
-    let resource = which.resource();
-    let everything = ListOptions::default();
-    let pause = Duration::from_secs(1);
-    loop {
-        match registry
-            .watch(&resource, None, &everything, Start::After(after))
-            .await
-        {
-            Ok(events) => {
-                let mut events = Box::pin(events);
-                loop {
-                    let event = tokio::select! {
-                        event = events.next() => event,
-                        _ = stop.changed() => return,
-                    };
-                    match event {
-                        None | Some(WatchEvent::Error(_)) => break,
-                        Some(event) => cache.apply(which, event),
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(resource = %resource.qualified(), error = %e, "watching for the RBAC cache failed; retrying");
-            }
-        }
-        loop {
-            match registry.list(&resource, None, &everything).await {
-                Ok(list) => {
-                    cache.replace(which, &list.items, list.resource_version);
-                    after = list.resource_version;
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(resource = %resource.qualified(), error = %e, "listing for the RBAC cache failed; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = stop.changed() => return,
-                    }
-                }
-            }
-        }
     }
 }
 

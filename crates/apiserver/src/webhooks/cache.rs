@@ -58,9 +58,10 @@ async fn run<T>(
     let name = |object: &Value| registry::object::name(object).to_string();
     follow(&registry, &resource, stop, move |followed| {
         match followed {
-            Followed::Listed(list) => {
+            Followed::Listed { objects: list, .. } => {
                 objects = list.into_iter().map(|o| (name(&o), o)).collect();
             }
+            Followed::Progress(_) => return,
             Followed::Applied(object) => {
                 objects.insert(name(&object), object);
             }

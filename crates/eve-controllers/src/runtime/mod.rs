@@ -5,15 +5,16 @@
 //!
 //! Wiring: each reconciled kind has an applier whose queue is a channel of `ObjectRef`s; the
 //! informers' handlers (this module) push into them the objects an event concerns: a Device
-//! change its Device, and the deployments, daemon sets and namespace of its namespace (for its
-//! unbound applications); an Application its controlling deployment or daemon set, and its
+//! change its Device, and, when what placement reads of it changed (not its status), the
+//! deployments, daemon sets and namespace of its namespace (for its unbound applications); an
+//! Application its controlling deployment or daemon set, and its
 //! namespace (for that application); a DeviceNetwork the deployments, daemon sets and namespace
 //! of its namespace; a claim or an Image its namespace; everything after each re-list. What a
 //! namespace's reconcile looks at is noted beside the queue ([`work`]), so that it goes over the
-//! applications that changed, not over every application of the namespace each time. The applier de-duplicates, runs a bounded number of
-//! reconciles at once (never two of one object), and requeues failures with exponential
-//! back-off ([`applier`]). Application writes are followed by [`expectations`], not by waiting
-//! on the cache.
+//! applications that changed, not over every application of the namespace each time. The
+//! applier de-duplicates, runs a bounded number of reconciles at once (never two of one
+//! object), and requeues failures with exponential back-off ([`applier`]). Application writes
+//! are followed by [`expectations`], not by waiting on the cache.
 //!
 //! The namespace reconciler's objects come from a cache of its own ([`NamespacesSeen`]): a
 //! Namespace (name only) for every namespace an informer has shown an object in, added before
