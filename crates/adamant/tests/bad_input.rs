@@ -554,3 +554,64 @@ fn a_burst_of_standalone_applications_is_bound_once_each_looking_only_at_what_ch
         after - settled
     );
 }
+
+/// The daemon sets' plans so far, from `/metrics`.
+fn daemon_set_plans(server: &Server) -> u64 {
+    let text = server.ok(&["get", "--raw", "/metrics"]);
+    text.lines()
+        .find_map(|l| l.strip_prefix("eve_controller_plans_total{kind=\"daemon_set\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[test]
+fn a_device_s_status_writes_do_not_make_daemon_sets_plan_again() {
+    let server = Server::start();
+    let mut objects = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: plans\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: plans-hub\nprovisioner: eve\nparameters:\n  type: container\n  URL: https://hub.example.com\n---\napiVersion: eve.lfedge.org/v1beta1\nkind: Image\nmetadata:\n  name: agent\n  namespace: plans\nspec:\n  ref: agent:1\n  storageClass: plans-hub\n---\napiVersion: eve.lfedge.org/v1beta1\nkind: ApplicationDaemonSet\nmetadata:\n  name: agent\n  namespace: plans\nspec:\n  selector: {matchLabels: {app: agent}}\n  template:\n    metadata: {labels: {app: agent}}\n    spec:\n      nodeSelector: {tier: edge}\n      containers: [{name: agent, image: agent}]\n---\n".to_string();
+    for i in 0..3 {
+        objects += &format!(
+            "apiVersion: eve.lfedge.org/v1beta1\nkind: Device\nmetadata:\n  name: dev-{i}\n  namespace: plans\n  labels: {{tier: edge}}\nspec:\n  serial: plans-{i}\n---\n"
+        );
+    }
+    server.ok_stdin(&["apply", "-f", "-"], &objects);
+    eventually("an agent on each device", || {
+        let apps = get_json(&server, &["-n", "plans", "get", "applications"]);
+        (apps["items"].as_array().map(Vec::len) == Some(3)).then_some(())
+    });
+    let mut last = daemon_set_plans(&server);
+    let settled = eventually("the daemon set to settle", || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = daemon_set_plans(&server);
+        let done = now == last;
+        last = now;
+        done.then_some(now)
+    });
+    // Status writes as a device and the controllers make them (its version, its UUID), each
+    // given more than the controllers' pace (200 ms) to make a plan if it were going to.
+    for i in 0..4 {
+        server.ok(&[
+            "-n",
+            "plans",
+            "patch",
+            "device",
+            "dev-0",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"status":{{"eve-os-version":"13.{i}.0","uuid":"uuid-{i}"}}}}"#),
+        ]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A label is what placement reads: the plan it makes shows that the Device events before
+    // it were handled too.
+    server.ok(&["-n", "plans", "label", "device", "dev-1", "site=a"]);
+    let after = eventually("a plan for the label", || {
+        let now = daemon_set_plans(&server);
+        (now > settled).then_some(now)
+    });
+    assert!(
+        after - settled <= 2,
+        "status writes made the daemon set plan: {} plans",
+        after - settled
+    );
+}

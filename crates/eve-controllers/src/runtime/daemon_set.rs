@@ -31,6 +31,7 @@ pub(super) async fn reconcile(
     if ds.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    ctx.metrics.planned("daemon_set");
     let ns = ds.namespace().unwrap_or_default();
     let name = ds.name_any();
     let spec = &ds.spec;

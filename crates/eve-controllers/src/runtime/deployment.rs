@@ -36,6 +36,7 @@ pub(super) async fn reconcile(
     if deployment.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    ctx.metrics.planned("deployment");
     let ns = deployment.namespace().unwrap_or_default();
     let spec = &deployment.spec;
     let replicas = spec.replicas.unwrap_or(1);
