@@ -146,7 +146,7 @@ fn place(
     hash: &str,
     devices: &[&Device],
     context: &scheduling::Context<'_>,
-    mut load: Load,
+    load: Load,
 ) -> (Vec<Application>, Option<String>) {
     let template = &deployment.spec.template;
     let annotations = template
@@ -155,10 +155,12 @@ fn place(
         .map(|m| m.annotations.clone())
         .unwrap_or_default();
     let mut made = Vec::new();
+    // Replicas one after another, each counted on its device (of this owner and in all).
+    let mut spread = scheduling::Spread::new(devices, load, true);
     for _ in 0..count {
-        match scheduling::choose(&template.spec, &annotations, devices, context, &load) {
+        match spread.choose(&template.spec, &annotations, context) {
             Ok(device) => {
-                load.add(&device);
+                spread.add(&device);
                 made.push(made_from(deployment, template, hash, None, device));
             }
             Err(why) => return (made, Some(why)),
