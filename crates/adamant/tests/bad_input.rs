@@ -7,7 +7,9 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, configured, eventually, eventually_within, get_json, poll_unless_busy};
+use common::{
+    Server, configured, eventually, eventually_within, get_json, metric_value, poll_unless_busy,
+};
 use device_sim::{Device, Identity};
 use futures::StreamExt;
 use kube::Api;
@@ -454,14 +456,31 @@ fn a_controller_whose_watch_fell_behind_lists_again_and_loses_nothing() {
     );
 }
 
-/// The namespace reconciler's count of applications looked at, from `/metrics`.
-fn examined(server: &Server) -> u64 {
+/// The counter `series` on `/metrics` (0 before its first count).
+fn counter(server: &Server, series: &str) -> u64 {
     let text = server.ok(&["get", "--raw", "/metrics"]);
-    text.lines()
-        .find_map(|l| l.strip_prefix("eve_controller_namespace_applications_examined_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|v| v as u64)
-        .expect("the namespace reconciler's counter on /metrics")
+    metric_value(&text, series).map_or(0, |v| v as u64)
+}
+
+/// The namespace reconciler's count of applications looked at.
+fn examined(server: &Server) -> u64 {
+    counter(
+        server,
+        "eve_controller_namespace_applications_examined_total",
+    )
+}
+
+/// `read` once it no longer changes: the same over a pause longer than the controllers' pace
+/// (200 ms), so that what was queued has run.
+fn steady(what: &str, read: impl Fn() -> u64) -> u64 {
+    let mut last = read();
+    eventually(what, || {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = read();
+        let done = now == last;
+        last = now;
+        done.then_some(now)
+    })
 }
 
 /// A standalone Application named `name` in namespace `burst`.
@@ -527,41 +546,25 @@ fn a_burst_of_standalone_applications_is_bound_once_each_looking_only_at_what_ch
     }
     // Once the reconciler has settled, one more application is one more to look at (and its
     // binding's event one more), not the whole namespace again.
-    let mut last = examined(&server);
-    let settled = eventually("the namespace reconciler to settle", || {
-        std::thread::sleep(Duration::from_millis(300));
-        let now = examined(&server);
-        let done = now == last;
-        last = now;
-        done.then_some(now)
-    });
-    assert!(settled >= BURST as u64, "each was looked at: {settled}");
+    let before = steady("the namespace reconciler to settle", || examined(&server));
+    assert!(before >= BURST as u64, "each was looked at: {before}");
     server.ok_stdin(&["apply", "-f", "-"], &standalone("app-late"));
     eventually("the late application bound", || {
         bound_by_device(&server, BURST + 1)
     });
-    let mut last = examined(&server);
-    let after = eventually("the namespace reconciler to settle again", || {
-        std::thread::sleep(Duration::from_millis(300));
-        let now = examined(&server);
-        let done = now == last;
-        last = now;
-        done.then_some(now)
+    let after = steady("the namespace reconciler to settle again", || {
+        examined(&server)
     });
     assert!(
-        after - settled <= 4,
+        after - before <= 4,
         "one application changed, {} looked at",
-        after - settled
+        after - before
     );
 }
 
-/// The daemon sets' plans so far, from `/metrics`.
+/// The daemon sets' plans so far.
 fn daemon_set_plans(server: &Server) -> u64 {
-    let text = server.ok(&["get", "--raw", "/metrics"]);
-    text.lines()
-        .find_map(|l| l.strip_prefix("eve_controller_plans_total{kind=\"daemon_set\"} "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
+    counter(server, "eve_controller_plans_total{kind=\"daemon_set\"}")
 }
 
 #[test]
@@ -578,14 +581,7 @@ fn a_device_s_status_writes_do_not_make_daemon_sets_plan_again() {
         let apps = get_json(&server, &["-n", "plans", "get", "applications"]);
         (apps["items"].as_array().map(Vec::len) == Some(3)).then_some(())
     });
-    let mut last = daemon_set_plans(&server);
-    let settled = eventually("the daemon set to settle", || {
-        std::thread::sleep(Duration::from_millis(300));
-        let now = daemon_set_plans(&server);
-        let done = now == last;
-        last = now;
-        done.then_some(now)
-    });
+    let before = steady("the daemon set to settle", || daemon_set_plans(&server));
     // Status writes as a device and the controllers make them (its version, its UUID), each
     // given more than the controllers' pace (200 ms) to make a plan if it were going to.
     for i in 0..4 {
@@ -607,11 +603,11 @@ fn a_device_s_status_writes_do_not_make_daemon_sets_plan_again() {
     server.ok(&["-n", "plans", "label", "device", "dev-1", "site=a"]);
     let after = eventually("a plan for the label", || {
         let now = daemon_set_plans(&server);
-        (now > settled).then_some(now)
+        (now > before).then_some(now)
     });
     assert!(
-        after - settled <= 2,
+        after - before <= 2,
         "status writes made the daemon set plan: {} plans",
-        after - settled
+        after - before
     );
 }

@@ -6,17 +6,9 @@
 
 use crate::common;
 
-use common::{Server, apply_examples, eventually};
+use common::{Server, apply_examples, eventually, metric_value as value};
 
 const DEVICE: &str = "namespace=\"enterprise1\",name=\"eve-device.lab1\"";
-
-/// The value of the sample named exactly `series` (name and labels), if any.
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(series)?.strip_prefix(' ')?;
-        rest.split(' ').next()?.parse().ok()
-    })
-}
 
 /// The sum of the samples whose line starts with `prefix` (name and some leading labels).
 fn sum(text: &str, prefix: &str) -> f64 {

@@ -278,20 +278,16 @@ impl<'a> Spread<'a> {
     /// Counts one more application on `device`.
     pub fn add(&mut self, device: &str) {
         let name = self.by_name.get_key_value(device).map(|(name, _)| *name);
-        if let (Some(order), Some(name)) = (self.order.as_mut(), name) {
-            let count = |m: &HashMap<String, u32>| m.get(name).copied().unwrap_or(0);
-            order.remove(&(count(&self.load.own), count(&self.load.total), name));
-        }
+        let before = name.map(|n| self.key(n));
         if self.owned {
             self.load.add(device);
         } else {
             *self.load.total.entry(device.to_owned()).or_default() += 1;
         }
-        if let Some(name) = name {
-            let key = self.key(name);
-            if let Some(order) = self.order.as_mut() {
-                order.insert(key);
-            }
+        let after = name.map(|n| self.key(n));
+        if let (Some(order), Some(before), Some(after)) = (self.order.as_mut(), before, after) {
+            order.remove(&before);
+            order.insert(after);
         }
     }
 }

@@ -298,37 +298,36 @@ impl Device {
     /// spec), labels, annotations and deletion; not its status (the UUID, the certificates,
     /// the heartbeat), which the device and the controllers' own writes change.
     pub fn placement_fingerprint(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
+        use std::hash::Hasher;
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.metadata.uid.hash(&mut h);
-        self.metadata.generation.hash(&mut h);
-        self.metadata.labels.hash(&mut h);
-        self.metadata.annotations.hash(&mut h);
-        self.metadata.deletion_timestamp.is_some().hash(&mut h);
+        self.hash_placement(&mut h);
         h.finish()
     }
 
-    /// A hash of everything a Device says except its heartbeat: identity, generation (the
-    /// spec), labels, annotations, deletion and the UUID in its status. Equal before and after
-    /// a status write that only refreshes the heartbeat, so watchers can ignore those.
+    /// A hash of everything a Device says except its heartbeat: what placement reads, and the
+    /// UUID and ECDH certificate in its status. Equal before and after a status write that only
+    /// refreshes the heartbeat, so watchers can ignore those.
     pub fn fingerprint(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.metadata.uid.hash(&mut h);
-        self.metadata.generation.hash(&mut h);
-        self.metadata.labels.hash(&mut h);
-        self.metadata.annotations.hash(&mut h);
-        self.metadata.deletion_timestamp.is_some().hash(&mut h);
-        self.status
-            .as_ref()
-            .and_then(|s| s.uuid.as_ref())
-            .hash(&mut h);
+        self.hash_placement(&mut h);
+        let status = self.status.as_ref();
+        status.and_then(|s| s.uuid.as_ref()).hash(&mut h);
         // What credentials are encrypted for.
-        self.status
-            .as_ref()
+        status
             .and_then(|s| s.ecdh_certificate.as_ref())
             .hash(&mut h);
         h.finish()
+    }
+
+    fn hash_placement(&self, h: &mut impl std::hash::Hasher) {
+        use std::hash::Hash;
+        let meta = &self.metadata;
+        meta.uid.hash(h);
+        meta.generation.hash(h);
+        meta.labels.hash(h);
+        meta.annotations.hash(h);
+        meta.deletion_timestamp.is_some().hash(h);
     }
 }
 

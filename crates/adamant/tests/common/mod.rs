@@ -350,6 +350,14 @@ pub fn widget(name: &str, size: i64) -> String {
     )
 }
 
+/// The value of the sample named exactly `series` (name and labels) in Prometheus text, if any.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(series)?.strip_prefix(' ')?;
+        rest.split(' ').next()?.parse().ok()
+    })
+}
+
 /// Polls `check` every 50 ms for up to 30 s; panics with `what` if it never holds.
 pub fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
     eventually_within(what, std::time::Duration::from_secs(30), check)

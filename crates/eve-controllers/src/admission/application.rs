@@ -44,27 +44,24 @@ impl Rules for Application {
             .await?;
         if let Some(device) = node {
             // Whether the Device exists, or, for the adapters it asks for, what it says.
-            if eve_model::device_model::wanted(object.annotations()).is_empty() {
+            let wanted = eve_model::device_model::wanted(object.annotations());
+            if wanted.is_empty() {
                 check.exists::<Device>("spec.nodeName", device).await?;
             } else if let Some(found) = check.fetch::<Device>("spec.nodeName", device).await? {
-                adapters(check, object, &found).await?;
+                adapters(check, wanted, &found).await?;
             }
         }
         spec(check, &object.spec, "spec", node).await
     }
 }
 
-/// The adapters an Application bound to `device` asks for are assignment groups of the
-/// device's model.
+/// The adapters an Application bound to `device` asks for (`wanted`) are assignment groups of
+/// the device's model.
 async fn adapters(
     check: &mut Check<'_>,
-    app: &Application,
+    wanted: Vec<String>,
     device: &Device,
 ) -> Result<(), Refusal> {
-    let wanted = eve_model::device_model::wanted(app.annotations());
-    if wanted.is_empty() {
-        return Ok(());
-    }
     let path = format!("metadata.annotations[{}]", annotations::ADAPTERS);
     let Some(model) = device.annotations().get(annotations::MODEL) else {
         check.errors.push(FieldError::invalid(

@@ -40,15 +40,12 @@ pub(super) struct NamespaceWork {
 
 impl NamespaceWork {
     fn add(&self, namespace: &str, work: Work) {
-        let mut by = self.by_namespace.lock().expect("not poisoned");
-        match by.get_mut(namespace) {
-            Some(w) => w.merge(work),
-            None => {
-                let mut w = Work::default();
-                w.merge(work);
-                by.insert(namespace.to_owned(), w);
-            }
-        }
+        self.by_namespace
+            .lock()
+            .expect("not poisoned")
+            .entry(namespace.to_owned())
+            .or_default()
+            .merge(work);
     }
 
     /// The application `name` of `namespace` changed.
