@@ -560,6 +560,35 @@ fn a_burst_of_standalone_applications_is_bound_once_each_looking_only_at_what_ch
         "one application changed, {} looked at",
         after - before
     );
+    // An application no device fits waits, and is looked at again when a Device changes.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Application\nmetadata:\n  name: app-waiting\n  namespace: burst\nspec:\n  nodeSelector: {tier: later}\n  containers: [{name: agent, image: agent}]\n",
+    );
+    let node = || {
+        let app = get_json(&server, &["-n", "burst", "get", "app", "app-waiting"]);
+        let scheduled = app["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Scheduled")
+            .map(|c| c["reason"].as_str().unwrap_or_default().to_string());
+        (
+            app["spec"]["nodeName"].as_str().map(String::from),
+            scheduled,
+        )
+    };
+    eventually("the application to be Unschedulable", || {
+        (node() == (None, Some("Unschedulable".into()))).then_some(())
+    });
+    // Nothing left that would look at it again, but the Device's change.
+    steady("the namespace reconciler to settle once more", || {
+        examined(&server)
+    });
+    server.ok(&["-n", "burst", "label", "device", "dev-3", "tier=later"]);
+    eventually("the application bound to the relabelled device", || {
+        (node().0.as_deref() == Some("dev-3")).then_some(())
+    });
 }
 
 /// The daemon sets' plans so far.

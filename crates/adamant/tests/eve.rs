@@ -541,6 +541,20 @@ fn admission_refuses_bad_objects_naming_what_is_wrong() {
             })
             .then_some(())
     });
+    // The Image appearing clears it: an Image's change has its namespace's applications looked
+    // at again, the unchanged ones too.
+    server.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: eve.lfedge.org/v1beta1\nkind: Image\nmetadata:\n  name: later\n  namespace: gitops\nspec:\n  ref: later:1\n  storageClass: eve-hub\n",
+    );
+    eventually("ReferencesResolved=True once the Image exists", || {
+        let app = get_json(&server, &["-n", "gitops", "get", "app", "early"]);
+        app["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "ReferencesResolved" && c["status"] == "True")
+            .then_some(())
+    });
 }
 
 fn device(name: &str, labels: &[(&str, &str)]) -> String {
