@@ -18,9 +18,10 @@
 //! backpressure). The writer takes every append queued at that moment (up to a bound, from any
 //! number of devices), applies them in one redb transaction, commits it with one fsync, and only
 //! then answers them and wakes the followers: group commit, so many devices cost one fsync per
-//! batch, and no append is acknowledged before it is durable. Trims and forgets go through the
-//! same writer; a large trim is cut into transactions of a bounded size so appends go on between
-//! them. Reads run concurrently on redb's MVCC snapshots, on the blocking pool.
+//! batch, and no append is acknowledged before it is durable, except metrics: a batch of
+//! metrics alone is committed without an fsync, made durable by the next synced commit, at most
+//! [`Options::metrics_sync`] later. Trims and forgets go through the same writer; a large trim
+//! is cut into transactions of a bounded size so appends go on between them. Reads run concurrently on redb's MVCC snapshots, on the blocking pool.
 
 mod codec;
 mod writer;
@@ -58,6 +59,14 @@ pub struct Options {
     pub max_batch_bytes: usize,
     /// redb's page cache, in bytes.
     pub cache_bytes: usize,
+    /// How long after its append returns a metrics record may wait to be durable. Metrics are
+    /// samples a device takes again a minute later, and most of a metrics post's cost in the
+    /// store is the fsync, so a commit of metrics alone is not synced: the next commit with
+    /// anything else is, or an empty one this long after the first unsynced commit. A crash
+    /// loses at most this much of acknowledged metrics (as a Prometheus WAL that is not synced
+    /// on each sample would); every other kind is durable when its append returns.
+    /// `Duration::ZERO` makes metrics durable on return too.
+    pub metrics_sync: Duration,
 }
 
 impl Default for Options {
@@ -67,6 +76,7 @@ impl Default for Options {
             max_batch_records: 16_384,
             max_batch_bytes: 32 << 20,
             cache_bytes: 64 << 20,
+            metrics_sync: Duration::from_secs(1),
         }
     }
 }
@@ -104,6 +114,8 @@ pub(crate) struct Shared {
     pub(crate) committed: watch::Sender<u64>,
     /// Streams whose records retention has opened since the store was opened.
     pub(crate) opened_by_retention: std::sync::atomic::AtomicU64,
+    /// Durable (fsynced) commits since the store was opened.
+    pub(crate) synced: std::sync::atomic::AtomicU64,
     /// Why the store stopped taking writes, after a failed commit.
     pub(crate) failed: Mutex<Option<String>>,
 }
@@ -180,6 +192,7 @@ impl EmbeddedTelemetry {
             db,
             committed: watch::channel(0).0,
             opened_by_retention: Default::default(),
+            synced: Default::default(),
             failed: Mutex::new(None),
         });
         let writer = writer::spawn(shared.clone(), &options).map_err(unavailable)?;
@@ -193,6 +206,14 @@ impl EmbeddedTelemetry {
     /// group commit, fewer than the appends (for tests and benchmarks).
     pub fn commits(&self) -> u64 {
         *self.shared.committed.borrow()
+    }
+
+    /// How many commits were made durable (fsynced) since the store was opened: metrics alone
+    /// are synced at most every [`Options::metrics_sync`] (for tests and benchmarks).
+    pub fn synced_commits(&self) -> u64 {
+        self.shared
+            .synced
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many streams retention has opened the records of since the store was opened: a pass

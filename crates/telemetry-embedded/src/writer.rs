@@ -1,11 +1,14 @@
 //! The writer thread: group commit of every queued append (and of trims and forgets) in one
-//! redb transaction, one fsync per batch.
+//! redb transaction, one fsync per batch; a batch of metrics alone without an fsync, synced by
+//! the next commit or after `Options::metrics_sync`.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use redb::{Durability, ReadableTable, Table, WriteTransaction};
-use telemetry::{Id, Result, StreamKey, TelemetryError};
+use telemetry::{Id, Kind, Result, StreamKey, TelemetryError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{OLDEST, Options, RECORDS, STREAMS, Shared, codec, kind_code, unavailable};
@@ -43,6 +46,11 @@ impl Request {
             ),
             Request::Trim { .. } | Request::Forget(..) => (1, 0),
         }
+    }
+
+    /// Whether this request may be committed without an fsync: an append of metrics.
+    fn may_wait_for_sync(&self) -> bool {
+        matches!(self, Request::Append(stream, ..) if stream.kind == Kind::Metrics)
     }
 
     fn reject(self, error: &TelemetryError) {
@@ -109,41 +117,84 @@ impl Handle {
 
 pub(crate) fn spawn(shared: Arc<Shared>, options: &Options) -> std::io::Result<Handle> {
     let (requests, queue) = mpsc::channel(options.queue.max(1));
-    let limits = (options.max_batch_records.max(1), options.max_batch_bytes);
+    let limits = Limits {
+        records: options.max_batch_records.max(1),
+        bytes: options.max_batch_bytes,
+        metrics_sync: options.metrics_sync,
+    };
+    // The thread waits for requests with a deadline (the next sync) on a runtime of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
     let thread = std::thread::Builder::new()
         .name("telemetry-writer".into())
-        .spawn(move || run(&shared, queue, limits))?;
+        .spawn(move || runtime.block_on(run(&shared, queue, limits)))?;
     Ok(Handle { requests, thread })
 }
 
-fn run(
-    shared: &Shared,
-    mut queue: mpsc::Receiver<Request>,
-    (max_records, max_bytes): (usize, usize),
-) {
-    while let Some(request) = queue.blocking_recv() {
+/// How much goes into one commit, and how long metrics may wait for a sync.
+struct Limits {
+    records: usize,
+    bytes: usize,
+    metrics_sync: Duration,
+}
+
+async fn run(shared: &Shared, mut queue: mpsc::Receiver<Request>, limits: Limits) {
+    // When the oldest commit not yet synced was made.
+    let mut unsynced: Option<Instant> = None;
+    loop {
+        let next = match unsynced {
+            None => queue.recv().await,
+            Some(since) => {
+                let due = tokio::time::Instant::from_std(since + limits.metrics_sync);
+                match tokio::time::timeout_at(due, queue.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        // Nothing came to sync it: an empty synced commit.
+                        commit(shared, Vec::new(), true);
+                        unsynced = None;
+                        continue;
+                    }
+                }
+            }
+        };
+        let Some(request) = next else { break };
         let (mut records, mut bytes) = request.size();
         let mut batch = vec![request];
-        while records < max_records && bytes < max_bytes {
+        while records < limits.records && bytes < limits.bytes {
             let Ok(request) = queue.try_recv() else { break };
             let (r, b) = request.size();
             records += r;
             bytes += b;
             batch.push(request);
         }
-        commit(shared, batch);
+        let sync = limits.metrics_sync.is_zero()
+            || !batch.iter().all(Request::may_wait_for_sync)
+            || unsynced.is_some_and(|since| since.elapsed() >= limits.metrics_sync);
+        commit(shared, batch, sync);
+        unsynced = match (sync, unsynced) {
+            (true, _) => None,
+            (false, None) => Some(Instant::now()),
+            (false, since) => since,
+        };
+    }
+    if unsynced.is_some() {
+        commit(shared, Vec::new(), true);
     }
 }
 
-fn commit(shared: &Shared, batch: Vec<Request>) {
+fn commit(shared: &Shared, batch: Vec<Request>, sync: bool) {
     if let Some(error) = shared.stopped() {
         batch.into_iter().for_each(|request| request.reject(&error));
         return;
     }
     let mut answers = Vec::with_capacity(batch.len());
     let mut pending = batch.into_iter();
-    match transact(shared, &mut pending, &mut answers) {
+    match transact(shared, &mut pending, &mut answers, sync) {
         Ok(appended) => {
+            if sync {
+                shared.synced.fetch_add(1, Ordering::Relaxed);
+            }
             if appended {
                 shared.committed.send_modify(|n| *n += 1);
             }
@@ -172,15 +223,21 @@ struct Tables<'t> {
     oldest: Oldest<'t>,
 }
 
-/// Applies a batch in one transaction and commits it durably; whether anything was appended.
+/// Applies a batch in one transaction and commits it, durably (with an fsync, which also makes
+/// every earlier commit durable) when `sync`; whether anything was appended.
 fn transact(
     shared: &Shared,
     batch: &mut impl Iterator<Item = Request>,
     answers: &mut Vec<Answer>,
+    sync: bool,
 ) -> Result<bool> {
     let mut txn: WriteTransaction = shared.db.begin_write().map_err(unavailable)?;
-    txn.set_durability(Durability::Immediate)
-        .map_err(unavailable)?;
+    txn.set_durability(if sync {
+        Durability::Immediate
+    } else {
+        Durability::None
+    })
+    .map_err(unavailable)?;
     let mut appended = false;
     {
         let mut tables = Tables {

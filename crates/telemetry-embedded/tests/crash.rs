@@ -3,7 +3,10 @@
 //! over the same file; after each kill the store is reopened and every acknowledged record must
 //! be there with its body, and new appends must get ids after every acknowledged one.
 //!
-//! The child is this same binary, started with `--child DIR ROUND`.
+//! Then metrics, which are synced a while after their appends return: a child appends metrics,
+//! waits for the writer's next sync, and is killed; every metrics record it appended is there.
+//!
+//! The child is this same binary, started with `--child DIR ROUND` (or `--metrics-child DIR`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -27,11 +30,19 @@ fn main() {
         child(Path::new(dir), round);
         return;
     }
+    if let [_, flag, dir] = &args[..]
+        && flag == "--metrics-child"
+    {
+        metrics_child(Path::new(dir));
+        return;
+    }
     // `cargo test` passes harness flags; this binary has one test and runs it whatever they say.
-    println!("running 1 test");
+    println!("running 2 tests");
     parent();
     println!("test every_acknowledged_record_survives_sigkill ... ok");
-    println!("\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
+    metrics_parent();
+    println!("test acknowledged_metrics_survive_sigkill_once_synced ... ok");
+    println!("\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out");
 }
 
 fn path(dir: &Path) -> std::path::PathBuf {
@@ -158,6 +169,71 @@ fn verify(dir: &Path, round: usize, acked: &BTreeMap<(usize, Id), String>) {
                 ids[0]
             );
         }
+        store.close();
+    });
+}
+
+const METRICS: u64 = 50;
+
+/// Appends [`METRICS`] metrics records one after another, says `appended`, then `synced` once
+/// the writer synced after them, and waits to be killed.
+fn metrics_child(dir: &Path) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = EmbeddedTelemetry::open(path(dir), Options::default()).unwrap();
+        let metrics = StreamKey::new("device-m", Kind::Metrics);
+        for i in 0..METRICS {
+            let records = vec![NewRecord {
+                millis: 1_000 + i,
+                body: body(&format!("m-{i}")),
+            }];
+            store.append(&metrics, records).await.unwrap();
+        }
+        let appended = store.synced_commits();
+        println!("appended");
+        while store.synced_commits() == appended {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        println!("synced");
+        std::future::pending::<()>().await;
+    });
+}
+
+fn metrics_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(&exe)
+        .args(["--metrics-child", dir.path().to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A child that never syncs is killed by this guard, and the test fails below.
+    let pid = child.id();
+    let guard = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    });
+    let synced = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line == "synced");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    drop(guard);
+    assert!(synced, "the metrics were never synced");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = EmbeddedTelemetry::open(path(dir.path()), Options::default()).unwrap();
+        let kept = store
+            .read(
+                &StreamKey::new("device-m", Kind::Metrics),
+                &Range::default(),
+            )
+            .await
+            .unwrap();
+        let bodies: Vec<Bytes> = kept.into_iter().map(|r| r.body).collect();
+        let expected: Vec<Bytes> = (0..METRICS).map(|i| body(&format!("m-{i}"))).collect();
+        assert_eq!(bodies, expected);
         store.close();
     });
 }

@@ -273,3 +273,75 @@ async fn a_retention_pass_opens_only_the_streams_with_something_to_drop() {
     assert_eq!(store.trim(&retention, 112).await.unwrap(), 0);
     assert_eq!(store.streams_opened_by_retention(), 90);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_alone_are_synced_by_the_next_commit_or_after_a_while_everything_else_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("telemetry.redb");
+    let options = Options {
+        metrics_sync: Duration::from_secs(3600),
+        ..Options::default()
+    };
+    let store = EmbeddedTelemetry::open(&path, options.clone()).unwrap();
+    let metrics = StreamKey::new("d1", Kind::Metrics);
+    let log = StreamKey::new("d1", Kind::Log);
+    let before = store.synced_commits();
+    for i in 0..20 {
+        store.append(&metrics, vec![record(i, "m")]).await.unwrap();
+    }
+    // Twenty appends one after another, none synced; all readable at once.
+    assert_eq!(store.synced_commits(), before);
+    assert_eq!(
+        store.read(&metrics, &Range::default()).await.unwrap().len(),
+        20
+    );
+    // A log is durable on return, and makes the metrics before it durable too.
+    store.append(&log, vec![record(1, "l")]).await.unwrap();
+    assert_eq!(store.synced_commits(), before + 1);
+    for i in 20..25 {
+        store.append(&metrics, vec![record(i, "m")]).await.unwrap();
+    }
+    assert_eq!(store.synced_commits(), before + 1);
+    // Closing syncs what is left.
+    store.close();
+    let store = EmbeddedTelemetry::open(&path, options).unwrap();
+    assert_eq!(
+        store.read(&metrics, &Range::default()).await.unwrap().len(),
+        25
+    );
+    store.close();
+
+    // With a short wait, metrics left alone are synced without anything else coming.
+    let store = EmbeddedTelemetry::open(
+        dir.path().join("short.redb"),
+        Options {
+            metrics_sync: Duration::from_millis(50),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let before = store.synced_commits();
+    store.append(&metrics, vec![record(1, "m")]).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.synced_commits() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "metrics appended alone were never synced"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // And with no wait allowed, every append is synced.
+    let store = EmbeddedTelemetry::open(
+        dir.path().join("zero.redb"),
+        Options {
+            metrics_sync: Duration::ZERO,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let before = store.synced_commits();
+    for i in 0..3 {
+        store.append(&metrics, vec![record(i, "m")]).await.unwrap();
+    }
+    assert_eq!(store.synced_commits(), before + 3);
+}

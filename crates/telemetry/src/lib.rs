@@ -6,7 +6,8 @@
 //! ([`testing`], feature `testing`) checks:
 //!
 //! - [`TelemetryStore::append`] returns only once the records are durable (for a persistent
-//!   backend: a crash afterwards loses none of them), and gives ids that increase strictly
+//!   backend: a crash afterwards loses none of them; a backend may sync [`Kind::Metrics`]
+//!   records a bounded while later and must say how long), and gives ids that increase strictly
 //!   within the stream, also after retention emptied it: a record whose time is at or before the
 //!   stream's last id goes just after it, so a device with a clock that steps back loses nothing.
 //! - [`TelemetryStore::read`] returns the records of a range, oldest first, from the start of
