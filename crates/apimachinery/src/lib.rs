@@ -1,6 +1,7 @@
 //! The parts of Kubernetes' API machinery that are rules rather than wire format: what names,
 //! label keys and values may look like ([`validation`]), label and field selectors
-//! ([`labels`], [`fields`]), and field errors with their paths ([`FieldError`]).
+//! ([`labels`], [`fields`]), quantities ([`quantity`]), and field errors with their paths
+//! ([`FieldError`]).
 //!
 //! Pure: no I/O, no async, no serialization. Messages are kube-apiserver's own, so clients
 //! (and people) see the errors they know.
@@ -8,6 +9,7 @@
 pub mod fields;
 pub mod labels;
 pub mod meta;
+pub mod quantity;
 pub mod validation;
 
 use std::fmt;

@@ -737,34 +737,6 @@ impl Strategy for SecretStrategy {
     }
 }
 
-/// Whether `text` is a Kubernetes quantity, and whether it is above zero.
-pub fn parse_quantity(text: &str) -> Option<bool> {
-    let suffixes = [
-        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u", "m", "k", "M", "G", "T", "P", "E", "",
-    ];
-    let (number, _) = suffixes
-        .iter()
-        .find_map(|s| text.strip_suffix(s).map(|n| (n, s)))
-        .filter(|(n, _)| !n.is_empty())?;
-    let (mantissa, exponent) = match number.find(['e', 'E']) {
-        Some(i) => (&number[..i], Some(&number[i + 1..])),
-        None => (number, None),
-    };
-    if let Some(exponent) = exponent {
-        exponent.parse::<i32>().ok()?;
-    }
-    let unsigned = mantissa.strip_prefix(['+', '-']).unwrap_or(mantissa);
-    if unsigned.is_empty()
-        || unsigned == "."
-        || !unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        || unsigned.matches('.').count() > 1
-    {
-        return None;
-    }
-    let value: f64 = unsigned.parse().ok()?;
-    Some(!mantissa.starts_with('-') && value > 0.0)
-}
-
 /// What to write instead of an unknown field that the EVE specification's text spells: its
 /// PersistentVolumeClaims name an Image's group as `group: eve.lfedge.org/v1beta1`, which is not a
 /// field of a data source (`apiGroup` is, without a version).
@@ -837,18 +809,18 @@ impl Strategy for ClaimStrategy {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                match parse_quantity(&text) {
-                    None => errors.push(FieldError::invalid(
+                match apimachinery::quantity::Quantity::parse(&text) {
+                    Err(e) => errors.push(FieldError::invalid(
                         "spec.resources.requests[storage]",
                         &text,
-                        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+                        e.to_string(),
                     )),
-                    Some(false) => errors.push(FieldError::invalid(
+                    Ok(q) if !q.is_positive() => errors.push(FieldError::invalid(
                         "spec.resources[storage]",
                         &text,
                         "must be greater than zero",
                     )),
-                    Some(true) => {}
+                    Ok(_) => {}
                 }
             }
         }
