@@ -37,19 +37,19 @@ pub(crate) async fn follow<S>(
     stop: watch::Receiver<S>,
     on: impl FnMut(Followed),
 ) {
-    follow_from(registry, resource, None, stop, on).await;
+    follow_from(registry, resource, &ListOptions::default(), None, stop, on).await;
 }
 
-/// [`follow`], watching from `after` first when given (the caller listed as of it), listing
-/// only when that watch ends.
+/// [`follow`] of the objects `selected` picks (by labels or fields), watching from `after` first
+/// when given (the caller listed as of it), listing only when that watch ends.
 pub(crate) async fn follow_from<S>(
     registry: &Registry,
     resource: &Resource,
+    selected: &ListOptions,
     mut after: Option<Revision>,
     mut stop: watch::Receiver<S>,
     mut on: impl FnMut(Followed),
 ) {
-    let everything = ListOptions::default();
     let pause = |stop: &mut watch::Receiver<S>| {
         let mut stop = stop.clone();
         async move {
@@ -65,7 +65,7 @@ pub(crate) async fn follow_from<S>(
             Some(revision) => revision,
             None => {
                 let listed = tokio::select! {
-                    listed = registry.list(resource, None, &everything) => listed,
+                    listed = registry.list(resource, None, selected) => listed,
                     _ = stop.changed() => return,
                 };
                 let list = match listed {
@@ -87,7 +87,7 @@ pub(crate) async fn follow_from<S>(
             }
         };
         let watched = registry
-            .watch(resource, None, &everything, Start::After(revision))
+            .watch(resource, None, selected, Start::After(revision))
             .await;
         match watched {
             Ok(events) => {
@@ -144,7 +144,8 @@ mod tests {
         let following = {
             let (registry, resource) = (registry.clone(), resource.clone());
             tokio::spawn(async move {
-                follow_from(&registry, &resource, after, stop, move |followed| {
+                let all = ListOptions::default();
+                follow_from(&registry, &resource, &all, after, stop, move |followed| {
                     let line = match followed {
                         Followed::Listed { objects, .. } => format!(
                             "listed {:?}",

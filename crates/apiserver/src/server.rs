@@ -361,10 +361,7 @@ impl ApiServer {
         tokio::spawn(crate::gc::run(self.clone(), shutdown.clone()));
         self.rbac
             .spawn_controllers(&self.registry, shutdown.clone());
-        tokio::spawn(crate::serviceaccounts::run_controller(
-            self.clone(),
-            shutdown.clone(),
-        ));
+        crate::controllers::spawn_service_accounts(self.clone(), shutdown.clone());
         crate::controllers::spawn_namespaces(self.clone(), shutdown);
     }
 

@@ -268,7 +268,8 @@ impl Cache {
             tokio::spawn(async move {
                 let resource = which.resource();
                 let after = Some(list.resource_version);
-                follow_from(&registry, &resource, after, stop, |followed| {
+                let all = ListOptions::default();
+                follow_from(&registry, &resource, &all, after, stop, |followed| {
                     cache.apply(which, followed)
                 })
                 .await;

@@ -1,23 +1,19 @@
 //! What kube-controller-manager keeps in every namespace for ServiceAccounts: the `default`
 //! ServiceAccount, and the `kube-root-ca.crt` ConfigMap holding the certificate that verifies
 //! this API server (`ca.crt`, the root). Made when a namespace appears, set right again when
-//! the ConfigMap is deleted or changed, and every half minute.
+//! the ConfigMap is deleted or changed (`crate::controllers::spawn_service_accounts` feeds it).
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
-use registry::{ApiError, ListOptions, Start, WatchEvent, WriteOptions};
+use registry::{ApiError, WriteOptions};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::ApiServer;
 use crate::native;
+use crate::workqueue::Outcome;
 
 /// The ConfigMap's name.
 pub const ROOT_CA_CONFIG_MAP: &str = "kube-root-ca.crt";
-
-const RESYNC: Duration = Duration::from_secs(30);
 
 fn config_map(root_pem: &str) -> Value {
     json!({
@@ -86,99 +82,34 @@ async fn ensure(server: &ApiServer, namespace: &str, root_pem: &str) -> Result<(
     }
 }
 
-fn active(namespace: &Value) -> Option<String> {
-    registry::object::meta_str(namespace, "deletionTimestamp")
-        .is_empty()
-        .then(|| registry::object::name(namespace).to_string())
-}
-
-async fn ensure_logged(server: &ApiServer, namespace: &str, root_pem: &str) {
-    if let Err(e) = ensure(server, namespace, root_pem).await {
-        tracing::warn!(namespace, error = %e, "making the default ServiceAccount or kube-root-ca.crt failed");
-    }
-}
-
-/// Keeps every namespace's `default` ServiceAccount and `kube-root-ca.crt` until `shutdown`.
-pub(crate) async fn run(server: Arc<ApiServer>, mut shutdown: watch::Receiver<bool>) {
-    let root_pem = loop {
-        match crate::pki::load_or_create(server.vault().as_ref()).await {
-            Ok(authorities) => break authorities.root.certificate_pem,
-            Err(e) => {
-                tracing::warn!(error = %e, "the root certificate cannot be read; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.changed() => return,
-                }
-            }
-        }
-    };
-    let namespaces = native::namespace_resource();
-    loop {
-        // Every namespace first, then each one that appears; the same again every RESYNC.
-        match server
-            .registry
-            .list(&namespaces, None, &ListOptions::default())
-            .await
-        {
-            Ok(list) => {
-                for namespace in list.items.iter().filter_map(active) {
-                    ensure_logged(&server, &namespace, &root_pem).await;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "listing namespaces failed"),
-        }
-        let watches = (
-            server
+impl ApiServer {
+    /// Reconciles the namespace `name` as it is now: an active one gets its `default`
+    /// ServiceAccount and a right `kube-root-ca.crt`.
+    pub(crate) async fn reconcile_service_accounts_named(self: Arc<Self>, name: String) -> Outcome {
+        let result = async {
+            match self
                 .registry
-                .watch(&namespaces, None, &ListOptions::default(), Start::Now)
-                .await,
-            server
-                .registry
-                .watch(
-                    &native::config_map_resource(),
-                    None,
-                    &ListOptions::default(),
-                    Start::Now,
-                )
-                .await,
-        );
-        let (Ok(events), Ok(config_maps)) = watches else {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                _ = shutdown.changed() => return,
+                .get(&native::namespace_resource(), "", &name)
+                .await
+            {
+                Ok(namespace)
+                    if registry::object::meta_str(&namespace, "deletionTimestamp").is_empty() => {}
+                Ok(_) | Err(ApiError::NotFound { .. }) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
             }
-        };
-        let mut events = Box::pin(events);
-        let mut config_maps = Box::pin(config_maps);
-        let resync = tokio::time::sleep(RESYNC);
-        tokio::pin!(resync);
-        loop {
-            tokio::select! {
-                event = events.next() => match event {
-                    Some(WatchEvent::Added(namespace)) => {
-                        if let Some(name) = active(&namespace) {
-                            ensure_logged(&server, &name, &root_pem).await;
-                        }
-                    }
-                    Some(WatchEvent::Error(_)) | None => break,
-                    Some(_) => {}
-                },
-                event = config_maps.next() => match event {
-                    Some(WatchEvent::Modified(config_map) | WatchEvent::Deleted(config_map))
-                        if registry::object::name(&config_map) == ROOT_CA_CONFIG_MAP =>
-                    {
-                        let namespace = registry::object::meta_str(&config_map, "namespace");
-                        if let Ok(ns) = server.registry.get(&namespaces, "", namespace).await
-                            && active(&ns).is_some()
-                        {
-                            ensure_logged(&server, namespace, &root_pem).await;
-                        }
-                    }
-                    Some(WatchEvent::Error(_)) | None => break,
-                    Some(_) => {}
-                },
-                _ = &mut resync => break,
-                _ = shutdown.changed() => return,
+            let authorities = crate::pki::load_or_create(self.vault().as_ref())
+                .await
+                .map_err(|e| format!("the root certificate cannot be read: {e}"))?;
+            ensure(&self, &name, &authorities.root.certificate_pem)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        match result {
+            Ok(()) => Outcome::Forget,
+            Err(error) => {
+                tracing::warn!(namespace = %name, %error, "making the default ServiceAccount or kube-root-ca.crt failed; retrying");
+                Outcome::Retry
             }
         }
     }

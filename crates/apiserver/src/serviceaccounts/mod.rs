@@ -21,7 +21,6 @@ use crate::auth::{TokenAuthenticator, User};
 use crate::native;
 
 pub use controller::ROOT_CA_CONFIG_MAP;
-pub(crate) use controller::run as run_controller;
 pub use token_request::TokenRequests;
 
 /// kubeadm's issuer, what clients of in-cluster tokens expect by default.
