@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use eve_model::{Condition, Device, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus};
+use eve_model::{Device, DeviceConfig, DeviceConfigSpec, DeviceConfigStatus, conditions};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -152,40 +152,14 @@ impl DeviceApi {
         let Some(current) = current else {
             return Ok(());
         };
-        let (state, reason, message) = match &served.source {
-            Source::Composed => ("True", "Composed", "composed from the objects".to_string()),
-            Source::Paused => (
-                "True",
-                "Paused",
-                "paused: served as written, the composer leaves it alone".to_string(),
-            ),
-            Source::Invalid(why) => (
-                "False",
-                "InvalidConfig",
-                format!("{why}; the device gets the composed configuration until this is fixed"),
-            ),
-        };
-        let old = current.status.clone().unwrap_or_default();
-        let same_condition = old.conditions.iter().any(|c| {
-            c.type_ == "Valid" && c.status == state && c.reason == reason && c.message == message
-        });
-        if old.config_hash.as_deref() == Some(served.hash.as_str())
-            && old.observed_generation == current.metadata.generation
-            && same_condition
-        {
+        let Some(status) = status_to_write(
+            current.status.as_ref(),
+            current.metadata.generation,
+            &served.hash,
+            &served.source,
+            Time(jiff::Timestamp::now()),
+        ) else {
             return Ok(());
-        }
-        let status = DeviceConfigStatus {
-            config_hash: Some(served.hash.clone()),
-            observed_generation: current.metadata.generation,
-            conditions: vec![Condition {
-                type_: "Valid".into(),
-                status: state.into(),
-                reason: reason.into(),
-                message,
-                observed_generation: current.metadata.generation,
-                last_transition_time: Time(jiff::Timestamp::now()),
-            }],
         };
         api.patch_status(
             &key.name,
@@ -194,5 +168,102 @@ impl DeviceApi {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// The status a DeviceConfig at `generation`, whose status is `old`, must be given when its
+/// device is served the configuration `hash` from `source`; `None` when `old` says all that.
+/// The `Valid` condition is set through [`conditions::set`], so its `lastTransitionTime` moves
+/// only when it turns from True to False or back.
+fn status_to_write(
+    old: Option<&DeviceConfigStatus>,
+    generation: Option<i64>,
+    hash: &str,
+    source: &Source,
+    now: Time,
+) -> Option<DeviceConfigStatus> {
+    let (valid, reason, message) = match source {
+        Source::Composed => (true, "Composed", "composed from the objects".to_string()),
+        Source::Paused => (
+            true,
+            "Paused",
+            "paused: served as written, the composer leaves it alone".to_string(),
+        ),
+        Source::Invalid(why) => (
+            false,
+            "InvalidConfig",
+            format!("{why}; the device gets the composed configuration until this is fixed"),
+        ),
+    };
+    let old = old.cloned().unwrap_or_default();
+    let mut conditions = old.conditions.clone();
+    let changed = conditions::set(&mut conditions, "Valid", valid, reason, &message, now);
+    let observed =
+        conditions::find(&conditions, "Valid").is_some_and(|c| c.observed_generation == generation);
+    if !changed
+        && observed
+        && old.config_hash.as_deref() == Some(hash)
+        && old.observed_generation == generation
+    {
+        return None;
+    }
+    for condition in conditions.iter_mut().filter(|c| c.type_ == "Valid") {
+        condition.observed_generation = generation;
+    }
+    Some(DeviceConfigStatus {
+        config_hash: Some(hash.to_string()),
+        observed_generation: generation,
+        conditions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(second: i64) -> Time {
+        Time(jiff::Timestamp::from_second(second).unwrap())
+    }
+
+    #[test]
+    fn valid_moves_its_transition_time_only_when_it_turns() {
+        let composed = status_to_write(None, Some(1), "h1", &Source::Composed, at(10)).unwrap();
+        let valid = &composed.conditions[0];
+        assert_eq!(
+            (
+                valid.type_.as_str(),
+                valid.status.as_str(),
+                valid.reason.as_str()
+            ),
+            ("Valid", "True", "Composed")
+        );
+        assert_eq!(valid.observed_generation, Some(1));
+        assert_eq!(valid.last_transition_time, at(10));
+        // Nothing new: nothing to write.
+        assert!(
+            status_to_write(Some(&composed), Some(1), "h1", &Source::Composed, at(20)).is_none()
+        );
+        // A new configuration at a new generation: written, still valid since 10.
+        let next =
+            status_to_write(Some(&composed), Some(2), "h2", &Source::Composed, at(20)).unwrap();
+        assert_eq!(next.config_hash.as_deref(), Some("h2"));
+        assert_eq!(next.observed_generation, Some(2));
+        assert_eq!(next.conditions[0].observed_generation, Some(2));
+        assert_eq!(next.conditions[0].last_transition_time, at(10));
+        // Paused is valid too: the reason changes, the transition time does not.
+        let paused = status_to_write(Some(&next), Some(3), "h3", &Source::Paused, at(30)).unwrap();
+        assert_eq!(paused.conditions[0].reason, "Paused");
+        assert_eq!(paused.conditions[0].last_transition_time, at(10));
+        // Invalid turns it False, now.
+        let invalid = Source::Invalid("spec.config is not an EdgeDevConfig".into());
+        let refused = status_to_write(Some(&paused), Some(4), "h2", &invalid, at(40)).unwrap();
+        assert_eq!(refused.conditions[0].status, "False");
+        assert_eq!(refused.conditions[0].last_transition_time, at(40));
+        assert!(
+            refused.conditions[0]
+                .message
+                .contains("not an EdgeDevConfig")
+        );
+        assert_eq!(refused.conditions.len(), 1);
     }
 }
