@@ -240,24 +240,18 @@ pub(crate) fn controller_rules() -> Vec<PolicyRule> {
             ],
             &[eve_controllers::webhook::CONFIGURATION_NAME],
         ),
-        // The controllers' and the device API's caches, admission's look-ups.
-        rule(
-            READ,
-            eve,
-            &[
-                "devices",
-                "deviceconfigs",
-                "networkconfigs",
-                "devicenetworks",
-                "images",
-                "applications",
-                "applicationdeployments",
-                "applicationdaemonsets",
-                "onboardcertificates",
-                "onboardcertificateauthorities",
-                "devicecertificateauthorities",
-            ],
-        ),
+        // The controllers' and the device API's caches, admission's look-ups: every EVE kind.
+        PolicyRule {
+            api_groups: Some(vec![eve.to_string()]),
+            resources: Some(
+                eve_model::KINDS
+                    .iter()
+                    .map(|k| k.plural.to_string())
+                    .collect(),
+            ),
+            verbs: READ.iter().map(|v| v.to_string()).collect(),
+            ..Default::default()
+        },
         // The device API: Devices of registering devices; a waiting Device's certificate.
         rule(&["create", "patch"], eve, &["devices"]),
         // The device API's DeviceConfig writer.

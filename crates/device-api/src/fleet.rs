@@ -491,6 +491,7 @@ impl Fleet {
             fleet.device_authorities.wait_until_ready(),
             fleet.options.wait_until_ready(),
             fleet.device_configs.wait_until_ready(),
+            fleet.models.wait_until_ready(),
         );
     }
 

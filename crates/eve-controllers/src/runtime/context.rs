@@ -85,9 +85,17 @@ fn pace(
             return Some(PACE - since);
         }
     }
+    // Runs older than a pace hold nothing back: forgotten once there are many, so owners that
+    // come and go (deleted deployments, namespaces) do not grow the map.
+    if last.len() >= PACED_KEPT {
+        last.retain(|_, at| now.saturating_duration_since(*at) < PACE);
+    }
     last.insert(owner.clone(), now);
     None
 }
+
+/// How many owners' last runs [`pace`] keeps before it forgets those older than a pace.
+const PACED_KEPT: usize = 1024;
 
 impl Ctx {
     /// None when `owner`'s reconcile may run now (and it is noted as running); else how long
@@ -224,5 +232,12 @@ mod tests {
             Some(PACE - Duration::from_millis(50))
         );
         assert_eq!(pace(&mut last, &a, t0 + PACE), None, "a pace later it runs");
+        // Owners gone long ago are forgotten: the map stays bounded.
+        let later = t0 + 2 * PACE;
+        for n in 0..5 * PACED_KEPT {
+            let owner = Owner::Namespace(ObjectRef::new(&format!("gone-{n}")));
+            pace(&mut last, &owner, later + PACE * n as u32);
+        }
+        assert!(last.len() <= PACED_KEPT, "{}", last.len());
     }
 }

@@ -626,6 +626,7 @@ impl Registered {
         ready("daemon set", caches.daemon_sets.wait_until_ready().await)?;
         ready("claim", caches.claims.wait_until_ready().await)?;
         ready("image", caches.images.wait_until_ready().await)?;
+        ready("device model", caches.models.wait_until_ready().await)?;
         applier::spawn(
             "deployment",
             caches.deployments.clone(),
