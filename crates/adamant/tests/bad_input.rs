@@ -203,8 +203,8 @@ fn a_burst_of_changes_reaches_the_device_with_the_last_and_nothing_twice() {
     let written = settled(&server, &runtime, &mut first, "burst-1");
     let images: Api<eve_model::Image> = Api::namespaced(client.clone(), NAMESPACE);
 
-    // 300 changes the configuration does not read (an annotation of the Image): every device's
-    // configuration is composed again (an Image is shared), to the same bytes and hash.
+    // 300 changes the configuration does not read (an annotation of the Image): the
+    // configuration made from the Image is composed again, to the same bytes and hash.
     runtime.block_on(async {
         for i in 0..300 {
             let patch = json!({"metadata": {"annotations": {"note": format!("edit {i}")}}});
@@ -323,6 +323,54 @@ fn a_burst_of_changes_reaches_the_device_with_the_last_and_nothing_twice() {
     );
     // And once settled, nothing more is sent.
     unchanged(&runtime, &mut first, "the burst");
+}
+
+/// A change of an object devices share (an Image) composes again only the configurations made
+/// from it: one device's of six. The others are not composed again, not written, not sent.
+#[test]
+fn a_shared_object_s_change_composes_again_only_the_configurations_made_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(
+        &dir.path().join("data"),
+        "127.0.0.1:0",
+        &["--open-registration", NAMESPACE],
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = runtime.block_on(common::kube_client(&server.kubeconfig()));
+    let mut devices: Vec<Device> = (0..6)
+        .map(|i| onboarded(&runtime, server.device_controller(), &format!("shared-{i}")))
+        .collect();
+    runtime.block_on(application_on(&client, "shared-0", "agent", "agent:v0"));
+    configured(&runtime, &mut devices[0], "the agent", |c| {
+        carries(&c, "agent:v0").then_some(())
+    });
+    let written: Vec<String> = (1..6)
+        .map(|i| settled(&server, &runtime, &mut devices[i], &format!("shared-{i}")))
+        .collect();
+    let compositions = || counter(&server, "eve_device_api_config_compositions_total");
+    let before = steady("the compositions to settle", compositions);
+    let images: Api<eve_model::Image> = Api::namespaced(client.clone(), NAMESPACE);
+    let patch = json!({"spec": {"ref": "agent:v1"}});
+    runtime
+        .block_on(images.patch("agent", &PatchParams::default(), &Patch::Merge(&patch)))
+        .unwrap();
+    configured(&runtime, &mut devices[0], "the agent's change", |c| {
+        carries(&c, "agent:v1").then_some(())
+    });
+    let after = steady("the compositions to settle", compositions);
+    assert!(
+        (1..=2).contains(&(after - before)),
+        "{} compositions for a change that one device's configuration of six reads",
+        after - before
+    );
+    for (i, device) in devices.iter_mut().enumerate().skip(1) {
+        unchanged(&runtime, device, "a change of an Image it does not use");
+        assert_eq!(
+            settled(&server, &runtime, device, &format!("shared-{i}")),
+            written[i - 1],
+            "shared-{i}'s DeviceConfig is not written again"
+        );
+    }
 }
 
 /// `adamant controller` (the device API and the controllers) stopped while more happens than

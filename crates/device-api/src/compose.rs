@@ -5,9 +5,10 @@
 mod application;
 mod credentials;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod fleet;
 mod network;
+mod reads;
 mod snapshot;
 mod storage;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod tests_features;
 
 pub use application::{ImageName, VolumeName, image_names, volume_names};
 pub use network::ent_proxy;
+pub use reads::{Recording, Shared, moved_by};
 pub use snapshot::Snapshot;
 
 use std::collections::BTreeMap;
@@ -163,12 +165,9 @@ pub fn compose(
         .filter(|v| !v.is_empty())
     {
         let mut images: Vec<_> = snapshot
-            .images(&namespace)
+            .base_os_images(&namespace)
             .into_iter()
-            .filter(|i| {
-                i.spec.type_.as_deref() == Some("eve-os")
-                    && i.spec.r#ref.rsplit_once(':').map(|(_, tag)| tag) == Some(wanted)
-            })
+            .filter(|i| i.spec.r#ref.rsplit_once(':').map(|(_, tag)| tag) == Some(wanted))
             .collect();
         images.sort_by_key(|i| i.name_any());
         if let Some(image) = images.first() {

@@ -4,10 +4,13 @@
 //! DeviceConfig objects; a DeviceConfig with `spec.paused` is the user's and is served as they
 //! wrote it.
 //!
-//! Invalidation runs on one logical clock: a change of a kind many devices share (Images,
-//! claims, data stores, networks, options) moves `everything`, a change that concerns one device
-//! (its Device, an Application bound to it, its DeviceConfig) moves that device's `touched`. A
-//! kept result is good while it was composed after both.
+//! Invalidation runs on one logical clock. A change that concerns one device (its Device, an
+//! Application bound to it, its DeviceConfig) moves that device's `touched`. A change of an
+//! object devices share (an Image, a claim, a network, a Secret, options) moves the keys of the
+//! reads it answers ([`crate::compose::moved_by`]), and marks for writing the devices whose kept
+//! result read one of them: only those are composed again. A re-list, after which deletions may
+//! have gone unseen, moves `everything`. A kept result is good while it was composed after all
+//! of these that concern it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,7 +64,14 @@ impl Served {
 #[derive(Default)]
 struct Slot {
     touched: u64,
-    kept: Option<(u64, Arc<Served>)>,
+    kept: Option<Kept>,
+}
+
+/// A kept result: when its composition started, what it read of the shared objects.
+struct Kept {
+    at: u64,
+    served: Arc<Served>,
+    reads: Box<[u64]>,
 }
 
 /// Which devices' DeviceConfigs need writing.
@@ -78,8 +88,12 @@ pub struct Tracker {
     clock: AtomicU64,
     everything: AtomicU64,
     slots: RwLock<HashMap<ObjectRef<Device>, Slot>>,
+    /// The clock of the last change of each read key.
+    moved: RwLock<HashMap<u64, u64>>,
     dirty: Mutex<Dirty>,
     notify: Notify,
+    /// Configurations composed (or read from a paused DeviceConfig) and kept.
+    pub compositions: prometheus_client::metrics::counter::Counter,
 }
 
 impl Default for Tracker {
@@ -88,6 +102,8 @@ impl Default for Tracker {
             clock: AtomicU64::new(1),
             everything: AtomicU64::new(0),
             slots: RwLock::default(),
+            moved: RwLock::default(),
+            compositions: Default::default(),
             dirty: Mutex::new(Dirty {
                 all: true,
                 devices: HashSet::new(),
@@ -102,7 +118,42 @@ impl Tracker {
         self.clock.fetch_add(1, Ordering::SeqCst) + 1
     }
 
-    /// Something many devices' configurations are made from changed.
+    /// The shared object `name` of `kind` in `namespace` changed (made, edited or deleted):
+    /// the devices whose kept configuration read it, or a list it is in, are marked for
+    /// writing, and composed again when next asked.
+    pub fn shared_changed(&self, kind: crate::compose::Shared, namespace: &str, name: &str) {
+        let now = self.tick();
+        let keys = crate::compose::moved_by(kind, namespace, name);
+        {
+            let mut moved = self.moved.write().expect("not poisoned");
+            for key in keys {
+                moved.insert(key, now);
+            }
+        }
+        let affected: Vec<ObjectRef<Device>> = self
+            .slots
+            .read()
+            .expect("not poisoned")
+            .iter()
+            .filter(|(_, slot)| {
+                slot.kept
+                    .as_ref()
+                    .is_some_and(|k| k.reads.iter().any(|r| keys.contains(r)))
+            })
+            .map(|(device, _)| device.clone())
+            .collect();
+        if !affected.is_empty() {
+            self.dirty
+                .lock()
+                .expect("not poisoned")
+                .devices
+                .extend(affected);
+            self.notify.notify_one();
+        }
+    }
+
+    /// Something every device's configuration may be made from changed (a re-list, which
+    /// does not tell what was deleted meanwhile).
     pub fn everything_changed(&self) {
         let now = self.tick();
         self.everything.store(now, Ordering::SeqCst);
@@ -148,18 +199,38 @@ impl Tracker {
         let everything = self.everything.load(Ordering::SeqCst);
         let slots = self.slots.read().expect("not poisoned");
         let slot = slots.get(device)?;
-        match &slot.kept {
-            Some((at, served)) if *at >= everything && *at >= slot.touched => Some(served.clone()),
-            _ => None,
+        let kept = slot.kept.as_ref()?;
+        if kept.at < everything || kept.at < slot.touched {
+            return None;
         }
+        let moved = self.moved.read().expect("not poisoned");
+        kept.reads
+            .iter()
+            .all(|read| moved.get(read).is_none_or(|at| kept.at >= *at))
+            .then(|| kept.served.clone())
     }
 
-    /// Keeps `served`, composed from what the caches held at `at`.
-    pub fn keep(&self, device: ObjectRef<Device>, at: u64, served: Arc<Served>) {
-        let mut slots = self.slots.write().expect("not poisoned");
-        let slot = slots.entry(device).or_default();
-        if slot.kept.as_ref().is_none_or(|(before, _)| *before <= at) {
-            slot.kept = Some((at, served));
+    /// Keeps `served`, composed from what the caches held at `at`, having read `reads`
+    /// ([`crate::compose::Recording`]).
+    pub fn keep(&self, device: ObjectRef<Device>, at: u64, served: Arc<Served>, reads: Box<[u64]>) {
+        self.compositions.inc();
+        // Something it read changed while it was composed: its DeviceConfig is written again
+        // (the change's own marking came before this result was kept).
+        let stale = {
+            let moved = self.moved.read().expect("not poisoned");
+            reads
+                .iter()
+                .any(|read| moved.get(read).is_some_and(|changed| *changed > at))
+        };
+        {
+            let mut slots = self.slots.write().expect("not poisoned");
+            let slot = slots.entry(device.clone()).or_default();
+            if slot.kept.as_ref().is_none_or(|before| before.at <= at) {
+                slot.kept = Some(Kept { at, served, reads });
+            }
+        }
+        if stale {
+            self.mark(device);
         }
     }
 
@@ -267,8 +338,8 @@ mod tests {
         let b = ObjectRef::<Device>::new("b").within("ns");
         assert!(tracker.kept(&a).is_none());
         let at = tracker.now();
-        tracker.keep(a.clone(), at, served("1"));
-        tracker.keep(b.clone(), at, served("2"));
+        tracker.keep(a.clone(), at, served("1"), Box::new([]));
+        tracker.keep(b.clone(), at, served("2"), Box::new([]));
         assert_eq!(tracker.kept(&a).unwrap().hash, "1");
         // A change of b leaves a's kept.
         tracker.device_changed(b.clone());
@@ -277,14 +348,69 @@ mod tests {
         // A composition that started before a change is not kept as current.
         let before = tracker.now();
         tracker.device_changed(a.clone());
-        tracker.keep(a.clone(), before, served("stale"));
+        tracker.keep(a.clone(), before, served("stale"), Box::new([]));
         assert!(tracker.kept(&a).is_none());
         let at = tracker.now();
-        tracker.keep(a.clone(), at, served("3"));
+        tracker.keep(a.clone(), at, served("3"), Box::new([]));
         assert_eq!(tracker.kept(&a).unwrap().hash, "3");
         // A shared change invalidates every device.
         tracker.everything_changed();
         assert!(tracker.kept(&a).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_shared_change_reaches_only_the_devices_that_read_it() {
+        use crate::compose::{Recording, Shared, Snapshot};
+        let tracker = Tracker::default();
+        drop(tracker.dirty().await);
+        // What composing each device read, through a recording of an empty snapshot.
+        let empty = crate::compose::fixture::Objects::default();
+        let read = |f: &dyn Fn(&dyn Snapshot)| {
+            let recording = Recording::new(&empty);
+            f(&recording);
+            recording.reads()
+        };
+        let device = |name: &str| ObjectRef::<Device>::new(name).within("ns");
+        let devices = [
+            (device("ubuntu"), read(&|s| drop(s.image("ns", "ubuntu")))),
+            (device("alpine"), read(&|s| drop(s.image("ns", "alpine")))),
+            (device("base-os"), read(&|s| drop(s.base_os_images("ns")))),
+            (device("options"), read(&|s| drop(s.global_options()))),
+            (
+                device("elsewhere"),
+                read(&|s| drop(s.image("other", "ubuntu"))),
+            ),
+        ];
+        let at = tracker.now();
+        for (d, reads) in devices {
+            tracker.keep(d, at, served("x"), reads);
+        }
+        let kept = |name: &str| tracker.kept(&device(name)).is_some();
+        // The Image ubuntu of ns: its reader, no one else.
+        tracker.shared_changed(Shared::Image, "ns", "ubuntu");
+        let dirty = tracker.dirty().await;
+        assert!(!dirty.all);
+        assert_eq!(dirty.devices, HashSet::from([device("ubuntu")]));
+        assert!(!kept("ubuntu"));
+        assert!(kept("alpine") && kept("base-os") && kept("options") && kept("elsewhere"));
+        // A base OS image of ns: the lister of ns's base OS images (by the list's key).
+        tracker.shared_changed(Shared::BaseOsImage, "ns", "eve-14.5");
+        assert_eq!(
+            tracker.dirty().await.devices,
+            HashSet::from([device("base-os")])
+        );
+        assert!(kept("alpine") && kept("options"));
+        // Options of any namespace reach every reader of the global options.
+        tracker.shared_changed(Shared::GlobalOptions, "tenant", "adamant-global-options");
+        assert_eq!(
+            tracker.dirty().await.devices,
+            HashSet::from([device("options")])
+        );
+        assert!(kept("alpine") && kept("elsewhere"));
+        // A re-list reaches everyone.
+        tracker.everything_changed();
+        assert!(tracker.dirty().await.all);
+        assert!(!kept("alpine"));
     }
 
     #[tokio::test]

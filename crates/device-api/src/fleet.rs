@@ -10,6 +10,7 @@ use eve_model::{
     OnboardCertificate, OnboardCertificateAuthority,
 };
 
+use crate::compose::Shared;
 use crate::configs::{Tracker, application_fingerprint};
 use crate::secrets::Secrets;
 use crate::written::Written;
@@ -345,23 +346,30 @@ impl Fleet {
         let configs = tracker.clone();
         let mut app_prints = HashMap::new();
         let mut relisting_apps: Option<AppIndex> = None;
-        // Kinds many devices' configurations share.
-        fn shared_for<K>(
+        // Kinds many devices' configurations share: a change reaches the devices that read
+        // the object; a re-list (which does not tell what was deleted meanwhile), every device.
+        fn shared_for<K: kube::Resource>(
             tracker: &Arc<Tracker>,
+            kind: Shared,
         ) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
             let tracker = tracker.clone();
-            move |event| {
-                if !matches!(event, watcher::Event::Init) {
-                    tracker.everything_changed()
-                }
+            move |event| match event {
+                watcher::Event::Apply(o) | watcher::Event::Delete(o) => tracker.shared_changed(
+                    kind,
+                    o.meta().namespace.as_deref().unwrap_or_default(),
+                    o.meta().name.as_deref().unwrap_or_default(),
+                ),
+                watcher::Event::InitDone => tracker.everything_changed(),
+                watcher::Event::Init | watcher::Event::InitApply(_) => {}
             }
         }
         // Kinds that name credentials Secrets: their names may have changed too.
-        fn naming_secrets<K>(
+        fn naming_secrets<K: kube::Resource>(
             tracker: &Arc<Tracker>,
             secrets: &Arc<Secrets>,
+            kind: Shared,
         ) -> impl FnMut(&watcher::Event<K>) + Send + 'static {
-            let mut shared = shared_for(tracker);
+            let mut shared = shared_for(tracker, kind);
             let secrets = secrets.clone();
             move |event| {
                 shared(event);
@@ -426,25 +434,54 @@ impl Fleet {
                     watcher::Event::Delete(a) => index.remove(a),
                 }
             }),
-            images: informers.watch(shared_for(&tracker)),
-            claims: informers.watch(shared_for(&tracker)),
-            classes: informers.watch(naming_secrets(&tracker, &secrets)),
-            networks: informers.watch(shared_for(&tracker)),
-            network_configs: informers.watch(naming_secrets(&tracker, &secrets)),
+            images: informers.watch({
+                // An Image that is or was a base OS is also a change of its namespace's base
+                // OS images, which Devices asking for a version read.
+                let mut images = shared_for(&tracker, Shared::Image);
+                let tracker = tracker.clone();
+                let mut base_os: HashSet<(String, String)> = HashSet::new();
+                move |event: &watcher::Event<eve_model::Image>| {
+                    images(event);
+                    let (image, now) = match event {
+                        watcher::Event::Apply(i) | watcher::Event::InitApply(i) => {
+                            (i, eve_model::image::is_base_os(i))
+                        }
+                        watcher::Event::Delete(i) => (i, false),
+                        watcher::Event::Init | watcher::Event::InitDone => return,
+                    };
+                    let key = (image.namespace().unwrap_or_default(), image.name_any());
+                    let was = if now {
+                        !base_os.insert(key.clone())
+                    } else {
+                        base_os.remove(&key)
+                    };
+                    if (now || was) && !matches!(event, watcher::Event::InitApply(_)) {
+                        tracker.shared_changed(Shared::BaseOsImage, &key.0, &key.1);
+                    }
+                }
+            }),
+            claims: informers.watch(shared_for(&tracker, Shared::Claim)),
+            classes: informers.watch(naming_secrets(&tracker, &secrets, Shared::StorageClass)),
+            networks: informers.watch(shared_for(&tracker, Shared::Network)),
+            network_configs: informers.watch(naming_secrets(
+                &tracker,
+                &secrets,
+                Shared::NetworkConfig,
+            )),
             secrets: secrets.clone(),
             models: informers.watch_with(
                 watcher::Config::default().fields(&format!(
                     "metadata.name={}",
                     eve_model::device_model::MODELS
                 )),
-                shared_for(&tracker),
+                shared_for(&tracker, Shared::DeviceModels),
             ),
             onboard_certificates: informers.store(),
             onboard_authorities: informers.store(),
             device_authorities: informers.store(),
             options: informers.watch_with(
                 watcher::Config::default().fields(&format!("metadata.name={GLOBAL_OPTIONS}")),
-                shared_for(&tracker),
+                shared_for(&tracker, Shared::GlobalOptions),
             ),
             device_configs: informers.watch(move |event: &watcher::Event<Written>| {
                 // A paused configuration (or one that was) is served as written: serve

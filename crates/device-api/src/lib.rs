@@ -210,6 +210,11 @@ impl DeviceApi {
     /// Registers the device API's metrics (requests, telemetry, devices) in `registry`.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         metrics::register(&self.metrics, self.fleet.devices.clone(), registry);
+        registry.register(
+            "eve_device_api_config_compositions",
+            "Device configurations composed (or read from a paused DeviceConfig) because none was kept or something they were made from changed",
+            self.fleet.configs.compositions.clone(),
+        );
     }
 
     /// The fleet exporter: per-Device and per-Application gauges, read from the caches at each

@@ -44,7 +44,7 @@ impl Secrets {
     }
 
     /// Reads the Secrets `fleet`'s objects name whenever they change and every [`REFRESH`],
-    /// until `stop`; a Secret that changed recomposes every configuration.
+    /// until `stop`; a Secret that changed recomposes the configurations that read it.
     pub async fn run(
         self: Arc<Self>,
         client: Client,
@@ -58,7 +58,7 @@ impl Secrets {
             if full {
                 last_full = tokio::time::Instant::now();
             }
-            let mut changed = false;
+            let mut changed = Vec::new();
             let known: Vec<SecretRef> = self
                 .read
                 .read()
@@ -82,7 +82,7 @@ impl Secrets {
                         if had.as_ref().map(|s| s.resource_version())
                             != Some(secret.resource_version())
                         {
-                            changed = true;
+                            changed.push(reference.clone());
                             self.read
                                 .write()
                                 .expect("not poisoned")
@@ -90,20 +90,21 @@ impl Secrets {
                         }
                     }
                     Ok(None) => {
-                        changed |= self
-                            .read
-                            .write()
-                            .expect("not poisoned")
-                            .remove(&reference)
-                            .is_some();
+                        let removed = self.read.write().expect("not poisoned").remove(&reference);
+                        if removed.is_some() {
+                            changed.push(reference);
+                        }
                     }
                     Err(e) => {
                         tracing::warn!(secret = %format!("{}/{}", reference.0, reference.1), error = %e, "cannot read a credentials Secret; kept as last read");
                     }
                 }
             }
-            if changed {
-                fleet.configs.everything_changed();
+            // The configurations that read a Secret that changed are composed again.
+            for (namespace, name) in &changed {
+                fleet
+                    .configs
+                    .shared_changed(crate::compose::Shared::Secret, namespace, name);
             }
             tokio::select! {
                 _ = self.changed.notified() => {}

@@ -48,20 +48,27 @@ impl DeviceApi {
             return served;
         }
         let at = tracker.now();
-        let served = Arc::new(self.serve_now(device, uuid));
-        tracker.keep(key, at, served.clone());
+        let (served, reads) = self.serve_now(device, uuid);
+        let served = Arc::new(served);
+        tracker.keep(key, at, served.clone(), reads);
         served
     }
 
-    fn serve_now(&self, device: &Device, uuid: &str) -> Served {
-        let composed = || {
-            compose::compose(
-                &self.fleet,
+    /// The configuration `device` is to be served now, and what composing it read of the
+    /// shared objects (nothing for a paused DeviceConfig served as written).
+    fn serve_now(&self, device: &Device, uuid: &str) -> (Served, Box<[u64]>) {
+        let mut reads: Box<[u64]> = Box::new([]);
+        let mut composed = || {
+            let recording = compose::Recording::new(&self.fleet);
+            let composed = compose::compose(
+                &recording,
                 &self.certs.sealer,
                 device,
                 uuid,
                 &self.certs.confighash,
-            )
+            );
+            reads = recording.reads();
+            composed
         };
         let written = self.fleet.device_configs.get(
             &ObjectRef::new(&device.name_any()).within(&device.namespace().unwrap_or_default()),
@@ -85,11 +92,12 @@ impl DeviceApi {
             config: Some(config),
             config_hash: hash.clone(),
         });
-        Served {
+        let served = Served {
             hash,
             sealed,
             source,
             problems,
-        }
+        };
+        (served, reads)
     }
 }

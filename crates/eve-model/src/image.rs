@@ -65,3 +65,11 @@ pub struct ImageStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<crate::Condition>,
 }
+
+/// The `type` of the Images that are EVE-OS releases.
+pub const BASE_OS: &str = "eve-os";
+
+/// Whether `image` is an EVE-OS release (`type: eve-os`), which Devices ask for by version.
+pub fn is_base_os(image: &Image) -> bool {
+    image.spec.type_.as_deref() == Some(BASE_OS)
+}

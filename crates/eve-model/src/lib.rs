@@ -20,7 +20,7 @@ mod device;
 pub mod device_model;
 pub mod disks;
 mod fleet;
-mod image;
+pub mod image;
 mod kinds;
 mod network;
 mod onboarding;

@@ -16,7 +16,7 @@ use super::Snapshot;
 
 /// Objects in memory, a list per kind.
 #[derive(Default)]
-pub(super) struct Objects {
+pub(crate) struct Objects {
     pub(super) devices: Vec<Arc<Device>>,
     pub(super) images: Vec<Arc<Image>>,
     pub(super) claims: Vec<Arc<PersistentVolumeClaim>>,
@@ -154,8 +154,10 @@ impl Snapshot for Objects {
         find(&self.images, Some(namespace), name)
     }
 
-    fn images(&self, namespace: &str) -> Vec<Arc<Image>> {
-        within(&self.images, namespace)
+    fn base_os_images(&self, namespace: &str) -> Vec<Arc<Image>> {
+        let mut images = within(&self.images, namespace);
+        images.retain(|i| eve_model::image::is_base_os(i));
+        images
     }
 
     fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {

@@ -15,12 +15,10 @@ impl Snapshot for Fleet {
         self.images.get(&ObjectRef::new(name).within(namespace))
     }
 
-    fn images(&self, namespace: &str) -> Vec<Arc<Image>> {
-        self.images
-            .state()
-            .into_iter()
-            .filter(|i| i.metadata.namespace.as_deref() == Some(namespace))
-            .collect()
+    fn base_os_images(&self, namespace: &str) -> Vec<Arc<Image>> {
+        self.images.state_filter(|i| {
+            i.metadata.namespace.as_deref() == Some(namespace) && eve_model::image::is_base_os(i)
+        })
     }
 
     fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>> {

@@ -13,8 +13,8 @@ pub trait Snapshot {
     /// The Image `name` in `namespace`.
     fn image(&self, namespace: &str, name: &str) -> Option<Arc<Image>>;
 
-    /// The Images in `namespace`, in any order.
-    fn images(&self, namespace: &str) -> Vec<Arc<Image>>;
+    /// The Images of type `eve-os` in `namespace` (base OS images), in any order.
+    fn base_os_images(&self, namespace: &str) -> Vec<Arc<Image>>;
 
     /// The PersistentVolumeClaim `name` in `namespace`.
     fn claim(&self, namespace: &str, name: &str) -> Option<Arc<PersistentVolumeClaim>>;
