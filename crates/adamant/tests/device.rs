@@ -956,6 +956,24 @@ fn device_configs_are_written_and_a_paused_one_is_served_as_edited() {
     );
     assert_eq!(written["metadata"]["ownerReferences"][0]["kind"], "Device");
     assert_eq!(written["status"]["conditions"][0]["reason"], "Composed");
+    // The configuration is owned whole (x-kubernetes-map-type: atomic): its writer's managed
+    // fields name `spec.config`, not each of its fields.
+    let managed = get_json(
+        &server,
+        &[
+            &ns[..],
+            &["get", "devcfg", "eve-device.lab1", "--show-managed-fields"],
+        ]
+        .concat(),
+    );
+    let spec_fields: Vec<&serde_json::Value> = managed["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry["fieldsV1"]["f:spec"].as_object())
+        .filter_map(|spec| spec.get("f:config"))
+        .collect();
+    assert_eq!(spec_fields, [&serde_json::json!({})], "{managed}");
     let table = server.ok(&[&ns[..], &["get", "devcfg"]].concat());
     assert!(table.contains(&hash), "{table}");
 

@@ -10,7 +10,7 @@ use crate::{GROUP, KINDS};
 /// The revision of the CRDs this binary defines. Raise it whenever a type changes: `adamant
 /// serve` replaces installed CRDs of a lower revision and leaves those of a higher one (a newer
 /// binary installed them).
-pub const CRD_REVISION: u32 = 3;
+pub const CRD_REVISION: u32 = 4;
 /// The annotation on each CRD that holds its [`CRD_REVISION`].
 pub const CRD_REVISION_ANNOTATION: &str = "eve.lfedge.org/crd-revision";
 
@@ -93,11 +93,15 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
     ]
 }
 
-/// The schema of a field that takes any JSON object.
-pub(crate) fn free_form(_: &mut SchemaGenerator) -> Schema {
+/// The schema of a field that takes any JSON object, owned whole: managed fields and
+/// server-side apply treat it as one value (`x-kubernetes-map-type: atomic`), as its writer
+/// writes it whole. (Granular, a DeviceConfig's managed fields listed every field of its
+/// configuration, about doubling what each write stores and compares.)
+pub(crate) fn whole_object(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-map-type": "atomic",
     })
 }
 

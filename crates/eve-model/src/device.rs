@@ -361,7 +361,7 @@ pub struct DeviceConfigSpec {
     /// The EdgeDevConfig message in its JSON form (proto3 JSON mapping, field names in
     /// lowerCamelCase).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::crds::free_form")]
+    #[schemars(schema_with = "crate::crds::whole_object")]
     pub config: Option<serde_json::Value>,
 }
 
