@@ -551,17 +551,15 @@ pub async fn watch_silence(
 async fn mark_silent(client: &Client, device: &Device, grace: Duration) {
     let minutes = grace.as_secs() / 60;
     let seconds = grace.as_secs() % 60;
-    let patch = json!({"status": {"conditions": [{
-        "type": "Ready",
-        "status": "Unknown",
-        "reason": "DeviceStoppedReporting",
-        "message": format!("the device has not reported for {minutes}m{seconds}s"),
-        "lastHeartbeatTime": device.status.as_ref()
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .and_then(|c| c.last_heartbeat_time.as_ref())
-            .map(|t| t.0.to_string()),
-        "lastTransitionTime": crate::report::now(),
-    }]}});
+    let message = format!("the device has not reported for {minutes}m{seconds}s");
+    let update = eve_model::conditions::DeviceConditionUpdate {
+        status: "Unknown",
+        reason: "DeviceStoppedReporting",
+        message: &message,
+        heartbeat: None,
+    };
+    let conditions = crate::report::ready_conditions(device, update, jiff::Timestamp::now());
+    let patch = json!({"status": {"conditions": conditions}});
     let api: Api<Device> = Api::namespaced(client.clone(), &device.namespace().unwrap_or_default());
     if let Err(e) = api
         .patch_status(

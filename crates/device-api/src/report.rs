@@ -47,6 +47,28 @@ pub(crate) fn now() -> String {
     seconds(jiff::Timestamp::now()).to_string()
 }
 
+/// `status.conditions` of `device` with `Ready` set by `update` at `at`, through
+/// [`eve_model::conditions::set_device`] (its transition time moves only when it turns), as
+/// the JSON of a merge patch.
+pub(crate) fn ready_conditions(
+    device: &Device,
+    update: eve_model::conditions::DeviceConditionUpdate<'_>,
+    at: jiff::Timestamp,
+) -> Value {
+    let mut conditions = device
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
+    eve_model::conditions::set_device(
+        &mut conditions,
+        "Ready",
+        update,
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(seconds(at)),
+    );
+    serde_json::to_value(conditions).unwrap_or_default()
+}
+
 /// `at` to the second, as status times are written.
 fn seconds(at: jiff::Timestamp) -> jiff::Timestamp {
     at.round(jiff::TimestampRound::new().smallest(jiff::Unit::Second))
@@ -146,17 +168,6 @@ pub fn device_status(info: &ZInfoDevice) -> Value {
     Value::Object(status)
 }
 
-fn ready(since: &str, now: &str) -> Value {
-    json!([{
-        "type": "Ready",
-        "status": "True",
-        "reason": "DeviceReporting",
-        "message": "the device reports its status to the controller",
-        "lastHeartbeatTime": now,
-        "lastTransitionTime": since,
-    }])
-}
-
 impl Reporter {
     /// A reporter writing through `client`, noting devices heard in `liveness`.
     pub fn new(client: Client, liveness: std::sync::Arc<Liveness>) -> Reporter {
@@ -191,20 +202,15 @@ impl Reporter {
         mut status: Value,
         heard: Option<jiff::Timestamp>,
     ) -> Result<(), Refused> {
-        let now = heard.map_or_else(now, |at| seconds(at).to_string());
-        let since = device
-            .status
-            .as_ref()
-            .and_then(|s| {
-                s.conditions
-                    .iter()
-                    .find(|c| c.type_ == "Ready" && c.status == "True")
-            })
-            .and_then(|c| c.last_transition_time.as_ref())
-            .map(|t| t.0.to_string())
-            .unwrap_or_else(|| now.clone());
-        status["conditions"] = ready(&since, &now);
-        status["lastSeen"] = now.clone().into();
+        let at = seconds(heard.unwrap_or_else(jiff::Timestamp::now));
+        let update = eve_model::conditions::DeviceConditionUpdate {
+            status: "True",
+            reason: "DeviceReporting",
+            message: "the device reports its status to the controller",
+            heartbeat: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at)),
+        };
+        status["conditions"] = ready_conditions(device, update, at);
+        status["lastSeen"] = at.to_string().into();
         if let Some(uid) = device.uid()
             && device
                 .status

@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::Condition;
+use crate::{Condition, DeviceCondition};
 
 /// Sets the condition `type_` in `conditions` to `status` (`True` or `False`), `reason` and
 /// `message`: added at the end with `now` as its transition time if there is none of that type,
@@ -39,6 +39,56 @@ pub fn set(
     *existing != before
 }
 
+/// What a Device's condition (node-style, with a heartbeat) is to say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceConditionUpdate<'a> {
+    /// `True`, `False` or `Unknown`.
+    pub status: &'a str,
+    /// Why, in one CamelCase word.
+    pub reason: &'a str,
+    /// Why, for people.
+    pub message: &'a str,
+    /// The heartbeat to record; `None` keeps the one there is.
+    pub heartbeat: Option<Time>,
+}
+
+/// Sets a Device's condition `type_` as [`set`] does (as the kubelet sets a Node's):
+/// `lastTransitionTime` moves to `now` only when the status changes (or the condition is new);
+/// the heartbeat is `update.heartbeat` when given. Returns whether anything changed.
+pub fn set_device(
+    conditions: &mut Vec<DeviceCondition>,
+    type_: &str,
+    update: DeviceConditionUpdate<'_>,
+    now: Time,
+) -> bool {
+    let index = match conditions.iter().position(|c| c.type_ == type_) {
+        Some(index) => index,
+        None => {
+            conditions.push(DeviceCondition {
+                type_: type_.into(),
+                status: String::new(),
+                last_heartbeat_time: None,
+                last_transition_time: None,
+                reason: None,
+                message: None,
+            });
+            conditions.len() - 1
+        }
+    };
+    let condition = &mut conditions[index];
+    let before = condition.clone();
+    if condition.status != update.status || condition.last_transition_time.is_none() {
+        condition.status = update.status.into();
+        condition.last_transition_time = Some(now);
+    }
+    if let Some(heartbeat) = update.heartbeat {
+        condition.last_heartbeat_time = Some(heartbeat);
+    }
+    condition.reason = Some(update.reason.into());
+    condition.message = Some(update.message.into());
+    *condition != before
+}
+
 /// Removes the condition `type_`; returns whether there was one.
 pub fn remove(conditions: &mut Vec<Condition>, type_: &str) -> bool {
     let before = conditions.len();
@@ -54,6 +104,51 @@ pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Conditio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_condition_moves_its_transition_only_when_its_status_does() {
+        let reporting = |heartbeat| DeviceConditionUpdate {
+            status: "True",
+            reason: "DeviceReporting",
+            message: "reports",
+            heartbeat: Some(heartbeat),
+        };
+        let mut conditions = Vec::new();
+        assert!(set_device(
+            &mut conditions,
+            "Ready",
+            reporting(at(10)),
+            at(10)
+        ));
+        assert_eq!(conditions[0].last_transition_time, Some(at(10)));
+        // A heartbeat: the transition stays.
+        assert!(set_device(
+            &mut conditions,
+            "Ready",
+            reporting(at(20)),
+            at(20)
+        ));
+        assert_eq!(conditions[0].last_heartbeat_time, Some(at(20)));
+        assert_eq!(conditions[0].last_transition_time, Some(at(10)));
+        // Silent: Unknown from now, the last heartbeat kept.
+        let silent = DeviceConditionUpdate {
+            status: "Unknown",
+            reason: "DeviceStoppedReporting",
+            message: "silent",
+            heartbeat: None,
+        };
+        assert!(set_device(
+            &mut conditions,
+            "Ready",
+            silent.clone(),
+            at(400)
+        ));
+        assert_eq!(conditions[0].status, "Unknown");
+        assert_eq!(conditions[0].last_heartbeat_time, Some(at(20)));
+        assert_eq!(conditions[0].last_transition_time, Some(at(400)));
+        assert!(!set_device(&mut conditions, "Ready", silent, at(500)));
+        assert_eq!(conditions.len(), 1);
+    }
 
     fn at(second: i64) -> Time {
         Time(jiff::Timestamp::from_second(second).unwrap())
