@@ -215,9 +215,7 @@ impl ControllerCerts {
         let issued = authority.issue_server("adamant-device-api", hosts)?;
         let mut config =
             https::server_config(&issued.certificate_pem, &issued.key_pem, &[b"http/1.1"])?;
-        config.session_storage = rustls::server::ServerSessionMemoryCache::new(1 << 16);
-        config.ticketer = rustls::crypto::ring::Ticketer::new()
-            .map_err(|e| https::TlsError::Config(e.to_string()))?;
+        https::resume_sessions(&mut config)?;
         Ok(Arc::new(config))
     }
 }

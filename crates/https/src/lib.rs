@@ -61,6 +61,18 @@ pub fn server_config(
     Ok(config)
 }
 
+/// Makes `config` resume sessions cheaply for clients that open a connection per request (EVE
+/// devices): by ID (a cache of 65,536 sessions) and by ticket, one ticket a handshake. A client
+/// needs one ticket for its next connection, and Go's client keeps one a server; rustls's
+/// default of two doubles the ticket sealing and what each handshake writes.
+pub fn resume_sessions(config: &mut rustls::ServerConfig) -> Result<(), TlsError> {
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(1 << 16);
+    config.ticketer =
+        rustls::crypto::ring::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
+    config.send_tls13_tickets = 1;
+    Ok(())
+}
+
 /// ring, with AES-128-GCM over SHA-256 preferred: its key schedule runs on the CPU's SHA
 /// extensions, where SHA-384's (AES-256-GCM's) runs in software. A resumed handshake spends a
 /// tenth of its server CPU there (docs/benchmarks.md, "Allocator and cipher suite").

@@ -108,7 +108,7 @@ async fn floor(iterations: u32) -> anyhow::Result<(Duration, Duration, Duration)
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // The server's own TLS configuration (its choice of cipher suite included).
     let mut server = https::server_config(&leaf.certificate_pem, &leaf.key_pem, &[])?;
-    server.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    https::resume_sessions(&mut server)?;
     let server = Arc::new(server);
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(root.certificate_pem.as_bytes()) {
