@@ -2,40 +2,14 @@
 //! AES-256-GCM over SHA-384 (as rustls clients do), since its key schedule runs on the CPU's
 //! SHA extensions.
 
-use std::sync::Arc;
+mod common;
 
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use std::sync::Arc;
 
 /// The suite a client offering ring's default order (AES-256 first) and `server` agree on.
 fn negotiated(server: rustls::ServerConfig, root_pem: &str) -> rustls::CipherSuite {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(root_pem.as_bytes()).unwrap())
-        .unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut client = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
-    let mut server = rustls::ServerConnection::new(Arc::new(server)).unwrap();
-    for _ in 0..10 {
-        let mut bytes = Vec::new();
-        client.write_tls(&mut bytes).unwrap();
-        server.read_tls(&mut bytes.as_slice()).unwrap();
-        server.process_new_packets().unwrap();
-        let mut bytes = Vec::new();
-        server.write_tls(&mut bytes).unwrap();
-        client.read_tls(&mut bytes.as_slice()).unwrap();
-        client.process_new_packets().unwrap();
-        if !client.is_handshaking() && !server.is_handshaking() {
-            break;
-        }
-    }
-    assert!(!server.is_handshaking(), "the handshake completes");
+    let client = common::client_config(root_pem.as_bytes());
+    let (_, server) = common::handshake(Arc::new(client), Arc::new(server));
     server.negotiated_cipher_suite().unwrap().suite()
 }
 

@@ -2,6 +2,8 @@
 //! address (the connection beyond is closed at once), the handshake and header/idle deadlines,
 //! HTTP/1.1 only when HTTP/2 is off; a well-behaved client is served throughout.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,19 +69,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 
 /// A TLS client trusting `root`, speaking `alpn`.
 fn client(root: &[u8], alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(root) {
-        roots.add(certificate.unwrap()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let mut config = common::client_config(root);
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }

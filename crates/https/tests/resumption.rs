@@ -1,13 +1,15 @@
 //! Session resumption as devices use it (a new connection per request): the second connection
 //! resumes the first one's session, and each handshake gives the client one ticket.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, Resumption, Tls13ClientSessionValue,
 };
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+use rustls::pki_types::ServerName;
 
 /// The client's session store, counting the tickets it is given.
 #[derive(Debug)]
@@ -61,28 +63,6 @@ impl ClientSessionStore for Counting {
     }
 }
 
-/// A handshake between `client` and `server` in memory, with what follows it (the tickets).
-fn connect(
-    client: &Arc<rustls::ClientConfig>,
-    server: &Arc<rustls::ServerConfig>,
-) -> rustls::ClientConnection {
-    let name = ServerName::try_from("localhost").unwrap();
-    let mut client = rustls::ClientConnection::new(client.clone(), name).unwrap();
-    let mut server = rustls::ServerConnection::new(server.clone()).unwrap();
-    for _ in 0..10 {
-        let mut bytes = Vec::new();
-        client.write_tls(&mut bytes).unwrap();
-        server.read_tls(&mut bytes.as_slice()).unwrap();
-        server.process_new_packets().unwrap();
-        let mut bytes = Vec::new();
-        server.write_tls(&mut bytes).unwrap();
-        client.read_tls(&mut bytes.as_slice()).unwrap();
-        client.process_new_packets().unwrap();
-    }
-    assert!(!client.is_handshaking(), "the handshake completes");
-    client
-}
-
 #[test]
 fn a_client_resumes_with_the_one_ticket_each_handshake_gives() {
     let root = pki::Authority::generate("resumption test").unwrap();
@@ -93,26 +73,20 @@ fn a_client_resumes_with_the_one_ticket_each_handshake_gives() {
     https::resume_sessions(&mut server).unwrap();
     let server = Arc::new(server);
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(root.certificate_pem.as_bytes()).unwrap())
-        .unwrap();
     let store = Arc::new(Counting {
         inner: ClientSessionMemoryCache::new(16),
         tickets: AtomicUsize::new(0),
     });
-    let mut client = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let mut client = common::client_config(root.certificate_pem.as_bytes());
     client.resumption = Resumption::store(store.clone());
     let client = Arc::new(client);
 
     let kinds: Vec<_> = (0..3)
-        .map(|_| connect(&client, &server).handshake_kind())
+        .map(|_| {
+            common::handshake(client.clone(), server.clone())
+                .0
+                .handshake_kind()
+        })
         .collect();
     use rustls::HandshakeKind::{Full, Resumed};
     assert_eq!(kinds, [Some(Full), Some(Resumed), Some(Resumed)]);
