@@ -136,6 +136,19 @@ fn ready(server: &Server, device: &str) -> Option<String> {
         .and_then(|c| c["status"].as_str().map(String::from))
 }
 
+/// A server registering devices into [`NAMESPACE`] with its data in `dir`, a runtime, and a
+/// client of its API.
+fn open_registration(dir: &std::path::Path) -> (Server, tokio::runtime::Runtime, kube::Client) {
+    let server = Server::start_in(
+        &dir.join("data"),
+        "127.0.0.1:0",
+        &["--open-registration", NAMESPACE],
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = runtime.block_on(common::kube_client(&server.kubeconfig()));
+    (server, runtime, client)
+}
+
 #[test]
 fn a_flapping_device_changes_neither_its_configuration_nor_its_device_config() {
     let dir = tempfile::tempdir().unwrap();
@@ -181,13 +194,7 @@ fn a_flapping_device_changes_neither_its_configuration_nor_its_device_config() {
 #[test]
 fn a_burst_of_changes_reaches_the_device_with_the_last_and_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in(
-        &dir.path().join("data"),
-        "127.0.0.1:0",
-        &["--open-registration", NAMESPACE],
-    );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let client = runtime.block_on(common::kube_client(&server.kubeconfig()));
+    let (server, runtime, client) = open_registration(dir.path());
     let mut first = onboarded(&runtime, server.device_controller(), "burst-1");
     let mut second = onboarded(&runtime, server.device_controller(), "burst-2");
     runtime.block_on(async {
@@ -330,13 +337,7 @@ fn a_burst_of_changes_reaches_the_device_with_the_last_and_nothing_twice() {
 #[test]
 fn a_shared_object_s_change_composes_again_only_the_configurations_made_from_it() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start_in(
-        &dir.path().join("data"),
-        "127.0.0.1:0",
-        &["--open-registration", NAMESPACE],
-    );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let client = runtime.block_on(common::kube_client(&server.kubeconfig()));
+    let (server, runtime, client) = open_registration(dir.path());
     let mut devices: Vec<Device> = (0..6)
         .map(|i| onboarded(&runtime, server.device_controller(), &format!("shared-{i}")))
         .collect();

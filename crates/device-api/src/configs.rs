@@ -83,6 +83,10 @@ pub struct Dirty {
     pub devices: HashSet<ObjectRef<Device>>,
 }
 
+/// How many read keys' last changes the tracker keeps before it folds them into a change of
+/// everything.
+const MOVED_KEPT: usize = 1 << 16;
+
 /// Kept configurations and what invalidates them.
 pub struct Tracker {
     clock: AtomicU64,
@@ -122,10 +126,17 @@ impl Tracker {
     /// the devices whose kept configuration read it, or a list it is in, are marked for
     /// writing, and composed again when next asked.
     pub fn shared_changed(&self, kind: crate::compose::Shared, namespace: &str, name: &str) {
-        let now = self.tick();
         let keys = crate::compose::moved_by(kind, namespace, name);
         {
             let mut moved = self.moved.write().expect("not poisoned");
+            if moved.len() >= MOVED_KEPT {
+                // Objects come and go: rather than keep a key for each forever, one change
+                // of everything stands for all the changes so far.
+                drop(moved);
+                self.everything_changed();
+                return;
+            }
+            let now = self.tick();
             for key in keys {
                 moved.insert(key, now);
             }
@@ -155,8 +166,12 @@ impl Tracker {
     /// Something every device's configuration may be made from changed (a re-list, which
     /// does not tell what was deleted meanwhile).
     pub fn everything_changed(&self) {
+        // Every key's change is older than this one, which invalidates as much.
+        let mut moved = self.moved.write().expect("not poisoned");
         let now = self.tick();
         self.everything.store(now, Ordering::SeqCst);
+        moved.clear();
+        drop(moved);
         self.dirty.lock().expect("not poisoned").all = true;
         self.notify.notify_one();
     }
@@ -411,6 +426,27 @@ mod tests {
         tracker.everything_changed();
         assert!(tracker.dirty().await.all);
         assert!(!kept("alpine"));
+    }
+
+    #[tokio::test]
+    async fn the_changes_kept_are_bounded_folded_into_a_change_of_everything() {
+        use crate::compose::Shared;
+        let tracker = Tracker::default();
+        drop(tracker.dirty().await);
+        // Each change keeps its claim's key; the namespace's and every namespace's list keys
+        // are shared.
+        for n in 0..MOVED_KEPT - 2 {
+            tracker.shared_changed(Shared::Claim, "ns", &format!("claim-{n}"));
+        }
+        assert_eq!(tracker.moved.read().unwrap().len(), MOVED_KEPT);
+        let everything = tracker.everything.load(Ordering::SeqCst);
+        tracker.shared_changed(Shared::Claim, "ns", "one-more");
+        assert!(tracker.everything.load(Ordering::SeqCst) > everything);
+        assert!(tracker.moved.read().unwrap().is_empty());
+        assert!(
+            tracker.dirty().await.all,
+            "folded into a change of everything"
+        );
     }
 
     #[tokio::test]

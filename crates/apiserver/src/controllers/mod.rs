@@ -60,12 +60,13 @@ pub(crate) fn spawn_service_accounts(server: Arc<ApiServer>, shutdown: watch::Re
         },
         key: |config_map, _| Some(registry::object::meta_str(config_map, "namespace").to_string()),
     };
+    let root = Arc::new(tokio::sync::OnceCell::new());
     spawn(
         server,
         vec![namespaces, root_ca],
         1,
         shutdown,
-        |server, name| server.reconcile_service_accounts_named(name),
+        move |server, name| server.reconcile_service_accounts_named(name, root.clone()),
     );
 }
 

@@ -84,8 +84,13 @@ async fn ensure(server: &ApiServer, namespace: &str, root_pem: &str) -> Result<(
 
 impl ApiServer {
     /// Reconciles the namespace `name` as it is now: an active one gets its `default`
-    /// ServiceAccount and a right `kube-root-ca.crt`.
-    pub(crate) async fn reconcile_service_accounts_named(self: Arc<Self>, name: String) -> Outcome {
+    /// ServiceAccount and a right `kube-root-ca.crt`. The root certificate is read from the
+    /// vault once into `root` (again after a failure).
+    pub(crate) async fn reconcile_service_accounts_named(
+        self: Arc<Self>,
+        name: String,
+        root: Arc<tokio::sync::OnceCell<String>>,
+    ) -> Outcome {
         let result = async {
             match self
                 .registry
@@ -97,10 +102,15 @@ impl ApiServer {
                 Ok(_) | Err(ApiError::NotFound { .. }) => return Ok(()),
                 Err(e) => return Err(e.to_string()),
             }
-            let authorities = crate::pki::load_or_create(self.vault().as_ref())
-                .await
-                .map_err(|e| format!("the root certificate cannot be read: {e}"))?;
-            ensure(&self, &name, &authorities.root.certificate_pem)
+            let root_pem = root
+                .get_or_try_init(|| async {
+                    crate::pki::load_or_create(self.vault().as_ref())
+                        .await
+                        .map(|authorities| authorities.root.certificate_pem)
+                        .map_err(|e| format!("the root certificate cannot be read: {e}"))
+                })
+                .await?;
+            ensure(&self, &name, root_pem)
                 .await
                 .map_err(|e| e.to_string())
         }
