@@ -1,8 +1,10 @@
-//! Following a resource through the registry, as a reflector does: its objects listed, then its
-//! changes watched from the list's revision; listed again when the watch ends (compaction, a
-//! slow watcher). A failed list or watch is retried after a pause, and so is a watch that ends
-//! within a second of the last listing, so a failing store is never listed in a tight loop.
+//! Following a resource through the registry, as a reflector does: its objects listed a page at
+//! a time at one revision, then its changes watched from that revision; listed again when the
+//! watch ends (compaction, a slow watcher). A failed list or watch is retried after a pause that
+//! doubles with each failure in a row, and so is a watch that ends within a second of the last
+//! listing, so a failing store is never listed in a tight loop.
 
+use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -11,20 +13,25 @@ use serde_json::Value;
 use storage::Revision;
 use tokio::sync::watch;
 
-/// How long to wait before listing again after a failure.
-const PAUSE: Duration = Duration::from_secs(1);
+use crate::workqueue::backoff;
 
-/// What a follower is told.
-pub(crate) enum Followed {
+/// How many objects are listed per page.
+const PAGE: usize = 500;
+/// The first pause after a failure (or a round under [`ROUND`]) ...
+const PAUSE_FIRST: Duration = Duration::from_millis(250);
+/// ... doubled with each further one in a row, up to this.
+const PAUSE_CAP: Duration = Duration::from_secs(30);
+/// A round (list and watch) that lasts this long ends the run of failures.
+const ROUND: Duration = Duration::from_secs(1);
+
+/// What a follower is told, of objects kept as `T`.
+pub(crate) enum Followed<T = Value> {
     /// Every object, listed (at the start, and again after a watch ended), as of `revision`.
-    Listed {
-        objects: Vec<Value>,
-        revision: Revision,
-    },
+    Listed { objects: Vec<T>, revision: Revision },
     /// An object created or changed.
-    Applied(Value),
+    Applied(T),
     /// An object deleted (its last state).
-    Deleted(Value),
+    Deleted(T),
     /// The store reached `revision` with nothing of the resource changed (a bookmark).
     Progress(Revision),
 }
@@ -35,9 +42,14 @@ pub(crate) async fn follow<S>(
     registry: &Registry,
     resource: &Resource,
     stop: watch::Receiver<S>,
-    on: impl FnMut(Followed),
+    mut on: impl FnMut(Followed),
 ) {
-    follow_from(registry, resource, &ListOptions::default(), None, stop, on).await;
+    let all = ListOptions::default();
+    follow_kept(registry, resource, &all, None, stop, Some, |followed| {
+        on(followed);
+        std::future::ready(true)
+    })
+    .await;
 }
 
 /// [`follow`] of the objects `selected` picks (by labels or fields), watching from `after` first
@@ -46,77 +58,132 @@ pub(crate) async fn follow_from<S>(
     registry: &Registry,
     resource: &Resource,
     selected: &ListOptions,
-    mut after: Option<Revision>,
-    mut stop: watch::Receiver<S>,
+    after: Option<Revision>,
+    stop: watch::Receiver<S>,
     mut on: impl FnMut(Followed),
 ) {
-    let pause = |stop: &mut watch::Receiver<S>| {
-        let mut stop = stop.clone();
-        async move {
-            tokio::select! {
-                _ = tokio::time::sleep(PAUSE) => true,
-                _ = stop.changed() => false,
-            }
-        }
-    };
+    follow_kept(
+        registry,
+        resource,
+        selected,
+        after,
+        stop,
+        Some,
+        |followed| {
+            on(followed);
+            std::future::ready(true)
+        },
+    )
+    .await;
+}
+
+/// [`follow_from`] keeping of each object only what `keep` makes of it (objects it makes
+/// nothing of are not told), page by page, so a list of many objects is never held whole; `on`
+/// is awaited (a bounded channel's send, say) and ends the following by answering `false`.
+pub(crate) async fn follow_kept<S, T, Fut>(
+    registry: &Registry,
+    resource: &Resource,
+    selected: &ListOptions,
+    mut after: Option<Revision>,
+    mut stop: watch::Receiver<S>,
+    keep: impl Fn(Value) -> Option<T>,
+    mut on: impl FnMut(Followed<T>) -> Fut,
+) where
+    Fut: Future<Output = bool>,
+{
+    let mut failures = 0u32;
     loop {
-        let listed_at = tokio::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let revision = match after.take() {
-            Some(revision) => revision,
+            Some(revision) => Ok(revision),
             None => {
                 let listed = tokio::select! {
-                    listed = registry.list(resource, None, selected) => listed,
+                    listed = list(registry, resource, selected, &keep) => listed,
                     _ = stop.changed() => return,
                 };
-                let list = match listed {
-                    Ok(list) => list,
-                    Err(e) => {
-                        tracing::warn!(resource = %resource.qualified(), error = %e, "listing failed; retrying");
-                        if pause(&mut stop).await {
-                            continue;
+                match listed {
+                    Ok((objects, revision)) => {
+                        if !on(Followed::Listed { objects, revision }).await {
+                            return;
                         }
-                        return;
+                        Ok(revision)
                     }
-                };
-                let revision = list.resource_version;
-                on(Followed::Listed {
-                    objects: list.items,
-                    revision,
-                });
-                revision
+                    Err(e) => Err(e),
+                }
             }
         };
-        let watched = registry
-            .watch(resource, None, selected, Start::After(revision))
-            .await;
+        let mut failed = true;
+        let watched = match revision {
+            Ok(revision) => registry
+                .watch(resource, None, selected, Start::After(revision))
+                .await
+                .map_err(|e| ("watching", e)),
+            Err(e) => Err(("listing", e)),
+        };
         match watched {
             Ok(events) => {
+                failed = false;
                 let mut events = Box::pin(events);
                 loop {
                     let event = tokio::select! {
                         event = events.next() => event,
                         _ = stop.changed() => return,
                     };
-                    match event {
+                    let followed = match event {
                         Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
-                            on(Followed::Applied(object));
+                            keep(object).map(Followed::Applied)
                         }
-                        Some(WatchEvent::Deleted(object)) => on(Followed::Deleted(object)),
-                        Some(WatchEvent::Bookmark(revision)) => on(Followed::Progress(revision)),
+                        Some(WatchEvent::Deleted(object)) => keep(object).map(Followed::Deleted),
+                        Some(WatchEvent::Bookmark(revision)) => Some(Followed::Progress(revision)),
                         Some(WatchEvent::Error(e)) => {
                             tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; listing again");
                             break;
                         }
                         None => break,
+                    };
+                    if let Some(followed) = followed
+                        && !on(followed).await
+                    {
+                        return;
                     }
                 }
             }
-            Err(e) => {
-                tracing::warn!(resource = %resource.qualified(), error = %e, "watching failed; retrying");
+            Err((doing, e)) => {
+                tracing::warn!(resource = %resource.qualified(), error = %e, "{doing} failed; retrying");
             }
         }
-        if listed_at.elapsed() < PAUSE && !pause(&mut stop).await {
-            return;
+        if !failed && started.elapsed() >= ROUND {
+            failures = 0;
+            continue;
+        }
+        failures += 1;
+        tokio::select! {
+            _ = tokio::time::sleep(backoff(PAUSE_FIRST, failures, PAUSE_CAP)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Every object `selected` picks of `resource`, kept as `keep` makes them, a page at a time at
+/// the first page's revision, and that revision.
+async fn list<T>(
+    registry: &Registry,
+    resource: &Resource,
+    selected: &ListOptions,
+    keep: &impl Fn(Value) -> Option<T>,
+) -> Result<(Vec<T>, Revision), registry::ApiError> {
+    let mut options = ListOptions {
+        limit: PAGE,
+        continue_token: None,
+        ..selected.clone()
+    };
+    let mut kept = Vec::new();
+    loop {
+        let page = registry.list(resource, None, &options).await?;
+        kept.extend(page.items.into_iter().filter_map(keep));
+        match page.continue_token {
+            Some(token) => options.continue_token = Some(token),
+            None => return Ok((kept, page.resource_version)),
         }
     }
 }
@@ -202,5 +269,39 @@ mod tests {
         // From `a`'s revision: no list; `b` is told as a change.
         let watched = told(&registry, &resource, Some(after), "applied b").await;
         assert_eq!(watched, ["applied b"]);
+    }
+
+    #[tokio::test]
+    async fn lists_page_by_page_keeping_what_it_is_told_to_and_stops_when_told() {
+        let registry = Registry::new(Arc::new(storage::MemoryStore::new()));
+        let resource = crate::native::config_map_resource();
+        let options = WriteOptions::default();
+        let count = 2 * PAGE + 3;
+        for i in 0..count {
+            registry
+                .create(&resource, "ns", config_map(&format!("cm-{i:04}")), &options)
+                .await
+                .unwrap();
+        }
+        let (_stop_tx, stop) = watch::channel(());
+        let all = ListOptions::default();
+        let mut told = Vec::new();
+        // Only the even ones kept; the first thing told (the list) ends the following.
+        let keep = |o: Value| {
+            let name = registry::object::name(&o).to_string();
+            name.ends_with(['0', '2', '4', '6', '8']).then_some(name)
+        };
+        follow_kept(&registry, &resource, &all, None, stop, keep, |followed| {
+            if let Followed::Listed { objects, .. } = followed {
+                told = objects;
+            }
+            std::future::ready(false)
+        })
+        .await;
+        let expected: Vec<String> = (0..count)
+            .step_by(2)
+            .map(|i| format!("cm-{i:04}"))
+            .collect();
+        assert_eq!(told, expected);
     }
 }

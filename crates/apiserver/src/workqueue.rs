@@ -9,6 +9,19 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+/// An item's first retry after a failure comes after this (then 2×, 4×... with each failure
+/// in a row) ...
+const FIRST_RETRY: Duration = Duration::from_millis(10);
+/// ... at most this long.
+const RETRY_CAP: Duration = Duration::from_secs(60);
+
+/// The pause before retrying after `failures` failures in a row (1 or more): `first`, doubled
+/// with each further failure, at most `cap`. The one back-off of the API server's loops.
+pub(crate) fn backoff(first: Duration, failures: u32, cap: Duration) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    first.saturating_mul(1 << doublings).min(cap)
+}
+
 /// What a worker does with an item after processing it.
 pub(crate) enum Outcome {
     /// Done.
@@ -103,8 +116,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
             Outcome::Retry => {
                 let failures = state.failures.entry(uid.clone()).or_default();
                 *failures = failures.saturating_add(1);
-                let exponent = (*failures).min(14);
-                Some(Duration::from_millis(5 << exponent).min(Duration::from_secs(60)))
+                Some(backoff(FIRST_RETRY, *failures, RETRY_CAP))
             }
             Outcome::After(delay) => Some(delay),
         };
@@ -132,6 +144,18 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn back_off_doubles_from_its_first_delay_up_to_its_cap() {
+        let ms = Duration::from_millis;
+        let delays: Vec<Duration> = (1..=6).map(|n| backoff(ms(250), n, ms(4000))).collect();
+        assert_eq!(
+            delays,
+            [ms(250), ms(500), ms(1000), ms(2000), ms(4000), ms(4000)]
+        );
+        assert_eq!(backoff(ms(10), u32::MAX, ms(60_000)), ms(60_000));
+        assert_eq!(backoff(ms(10), 0, ms(60_000)), ms(10));
+    }
 
     #[tokio::test]
     async fn the_queue_runs_an_item_once_at_a_time() {

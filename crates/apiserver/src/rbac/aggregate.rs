@@ -14,6 +14,12 @@ use tokio::sync::watch;
 use super::cache::{Cache, ClusterRole};
 use super::kinds::Which;
 use super::rules::PolicyRule;
+use crate::workqueue::backoff;
+
+/// The first retry after a failed aggregation (then 2×, 4×... with each failure in a row) ...
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+/// ... at most this long.
+const RETRY_CAP: Duration = Duration::from_secs(30);
 
 /// The aggregated roles whose rules are not what their selectors make them: (name, rules).
 pub(crate) fn plan(roles: &BTreeMap<String, Arc<ClusterRole>>) -> Vec<(String, Vec<PolicyRule>)> {
@@ -76,6 +82,7 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut changes = cache.cluster_role_changes();
+    let mut failures = 0u32;
     loop {
         changes.borrow_and_update();
         let roles: BTreeMap<String, Arc<ClusterRole>> = cache.read(|state| {
@@ -92,9 +99,10 @@ pub(crate) async fn run(
                 failed = true;
             }
         }
+        failures = if failed { failures + 1 } else { 0 };
         let retry = async {
             if failed {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(backoff(RETRY_FIRST, failures, RETRY_CAP)).await;
             } else {
                 std::future::pending::<()>().await;
             }
