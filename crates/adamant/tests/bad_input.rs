@@ -630,14 +630,23 @@ fn a_burst_of_standalone_applications_is_bound_once_each_looking_only_at_what_ch
     eventually("the application to be Unschedulable", || {
         (node() == (None, Some("Unschedulable".into()))).then_some(())
     });
-    // Nothing left that would look at it again, but the Device's change.
-    steady("the namespace reconciler to settle once more", || {
+    // Nothing left that would look at it again, but the Device's change; which looks at the
+    // one application waiting for a device, not at the whole namespace.
+    let before = steady("the namespace reconciler to settle once more", || {
         examined(&server)
     });
     server.ok(&["-n", "burst", "label", "device", "dev-3", "tier=later"]);
     eventually("the application bound to the relabelled device", || {
         (node().0.as_deref() == Some("dev-3")).then_some(())
     });
+    let after = steady("the namespace reconciler to settle after the label", || {
+        examined(&server)
+    });
+    assert!(
+        after - before <= 4,
+        "a Device changed, {} applications looked at",
+        after - before
+    );
 }
 
 /// The daemon sets' plans so far.
@@ -676,6 +685,30 @@ fn a_device_s_status_writes_do_not_make_daemon_sets_plan_again() {
         ]);
         std::thread::sleep(Duration::from_millis(300));
     }
+    // An annotation of another domain is carried and ignored: no plan, no configuration
+    // composed again.
+    let compositions = || counter(&server, "eve_device_api_config_compositions_total");
+    let composed = steady("the compositions to settle", compositions);
+    let planned = daemon_set_plans(&server);
+    server.ok(&[
+        "-n",
+        "plans",
+        "annotate",
+        "device",
+        "dev-2",
+        "gitops.example.com/tracking-id=plans:dev-2",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        steady("the compositions to settle", compositions),
+        composed,
+        "an annotation of another domain composed a configuration again"
+    );
+    assert_eq!(
+        daemon_set_plans(&server),
+        planned,
+        "an annotation of another domain made the daemon set plan"
+    );
     // A label is what placement reads: the plan it makes shows that the Device events before
     // it were handled too.
     server.ok(&["-n", "plans", "label", "device", "dev-1", "site=a"]);

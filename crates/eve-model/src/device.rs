@@ -295,8 +295,10 @@ pub struct DeviceInfo {
 
 impl Device {
     /// A hash of what placing applications reads of a Device: identity, generation (the
-    /// spec), labels, annotations and deletion; not its status (the UUID, the certificates,
-    /// the heartbeat), which the device and the controllers' own writes change.
+    /// spec), labels, the `eve.lfedge.org/` annotations and deletion; not its status (the
+    /// UUID, the certificates, the heartbeat), which the device and the controllers' own
+    /// writes change, nor the annotations of other domains, which the EVE half carries and
+    /// ignores (a GitOps tool's tracking annotation, say).
     pub fn placement_fingerprint(&self) -> u64 {
         use std::hash::Hasher;
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -326,7 +328,11 @@ impl Device {
         meta.uid.hash(h);
         meta.generation.hash(h);
         meta.labels.hash(h);
-        meta.annotations.hash(h);
+        for (key, value) in meta.annotations.iter().flatten() {
+            if key.starts_with(crate::annotations::PREFIX) {
+                (key, value).hash(h);
+            }
+        }
         meta.deletion_timestamp.is_some().hash(h);
     }
 }
@@ -406,7 +412,28 @@ mod tests {
     }
 
     #[test]
-    fn placement_hears_of_labels_annotations_and_deletion_not_of_status() {
+    fn only_eve_annotations_move_the_fingerprints() {
+        let mut device = Device::new("d", DeviceSpec::default());
+        let before = (device.fingerprint(), device.placement_fingerprint());
+        let annotate = |device: &mut Device, key: &str| {
+            device
+                .metadata
+                .annotations
+                .get_or_insert_default()
+                .insert(key.into(), "1".into());
+        };
+        annotate(&mut device, "argocd.argoproj.io/tracking-id");
+        annotate(&mut device, "bench.example.com/burst");
+        let after = (device.fingerprint(), device.placement_fingerprint());
+        assert_eq!(after, before, "other domains' annotations");
+        annotate(&mut device, crate::annotations::ACTIVATE);
+        let eve = (device.fingerprint(), device.placement_fingerprint());
+        assert_ne!(eve.0, before.0, "an eve.lfedge.org annotation");
+        assert_ne!(eve.1, before.1, "an eve.lfedge.org annotation");
+    }
+
+    #[test]
+    fn placement_hears_of_labels_eve_annotations_and_deletion_not_of_status() {
         let mut device = Device::new("d", DeviceSpec::default());
         let before = device.placement_fingerprint();
         device.status = Some(DeviceStatus {
@@ -428,8 +455,12 @@ mod tests {
             ("labels", |d| {
                 d.metadata.labels = Some([("site".to_string(), "a".to_string())].into())
             }),
-            ("annotations", |d| {
-                d.metadata.annotations = Some([("a".to_string(), "b".to_string())].into())
+            ("eve.lfedge.org annotations", |d| {
+                let activate = (
+                    crate::annotations::ACTIVATE.to_string(),
+                    "false".to_string(),
+                );
+                d.metadata.annotations = Some([activate].into())
             }),
             ("deletion", |d| {
                 d.metadata.deletion_timestamp = Some(

@@ -24,15 +24,7 @@ pub(super) async fn reconcile(
     ns: &str,
     apps: &[Arc<Application>],
 ) -> Result<(), Error> {
-    let mut pending: Vec<Arc<Application>> = apps
-        .iter()
-        .filter(|a| {
-            a.spec.node_name.as_deref().is_none_or(str::is_empty)
-                && a.metadata.deletion_timestamp.is_none()
-                && controller_of(a).is_none()
-        })
-        .cloned()
-        .collect();
+    let mut pending: Vec<Arc<Application>> = apps.iter().filter(|a| waits(a)).cloned().collect();
     if pending.is_empty() {
         return Ok(());
     }
@@ -64,6 +56,14 @@ pub(super) async fn reconcile(
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+/// Whether `app` waits for a device: standalone (no controller), not bound yet, not being
+/// deleted.
+pub(super) fn waits(app: &Application) -> bool {
+    app.spec.node_name.as_deref().is_none_or(str::is_empty)
+        && app.metadata.deletion_timestamp.is_none()
+        && controller_of(app).is_none()
 }
 
 /// Binds `app` to the device chosen for it, or says why none was; records it in its

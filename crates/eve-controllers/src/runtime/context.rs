@@ -47,7 +47,7 @@ pub(super) struct Ctx {
     /// What each namespace's reconcile has to look at.
     pub(super) work: Arc<super::work::NamespaceWork>,
     pub(super) metrics: super::Metrics,
-    /// When each owner's reconcile last ran its course ([`Ctx::paced`]).
+    /// When each owner's reconcile may run again ([`Ctx::paced`], [`Ctx::planned`]).
     pub(super) pacer: std::sync::Mutex<std::collections::HashMap<Owner, std::time::Instant>>,
 }
 
@@ -55,6 +55,11 @@ pub(super) struct Ctx {
 /// Application and Device of its namespace: a stream of events (a fleet's reports) coalesces
 /// into at most a few runs a second instead of keeping a core busy.
 pub(super) const PACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// A plan that took `t` is followed by the owner's next at the earliest `PLAN_SHARE × t` after
+/// it started (or [`PACE`], if longer): however large the namespace and however many its
+/// events, one owner's planning takes at most a fifth of a core.
+const PLAN_SHARE: u32 = 5;
 
 /// A merge patch of `status` alone.
 #[derive(Debug, Serialize)]
@@ -73,28 +78,40 @@ pub(super) fn controller_of(app: &Application) -> Option<&OwnerReference> {
         .find(|o| o.controller == Some(true))
 }
 
-/// [`Ctx::paced`] over the table of last runs.
+/// [`Ctx::paced`] over the table of when each owner may run next.
 fn pace(
-    last: &mut std::collections::HashMap<Owner, std::time::Instant>,
+    next: &mut std::collections::HashMap<Owner, std::time::Instant>,
     owner: &Owner,
     now: std::time::Instant,
 ) -> Option<std::time::Duration> {
-    if let Some(at) = last.get(owner) {
-        let since = now.saturating_duration_since(*at);
-        if since < PACE {
-            return Some(PACE - since);
-        }
+    if let Some(at) = next.get(owner)
+        && *at > now
+    {
+        return Some(*at - now);
     }
-    // Runs older than a pace hold nothing back: forgotten once there are many, so owners that
-    // come and go (deleted deployments, namespaces) do not grow the map.
-    if last.len() >= PACED_KEPT {
-        last.retain(|_, at| now.saturating_duration_since(*at) < PACE);
+    // Times passed hold nothing back: forgotten once there are many, so owners that come and
+    // go (deleted deployments, namespaces) do not grow the map.
+    if next.len() >= PACED_KEPT {
+        next.retain(|_, at| *at > now);
     }
-    last.insert(owner.clone(), now);
+    next.insert(owner.clone(), now + PACE);
     None
 }
 
-/// How many owners' last runs [`pace`] keeps before it forgets those older than a pace.
+/// [`Ctx::planned`] over the table of when each owner may run next.
+fn planned(
+    next: &mut std::collections::HashMap<Owner, std::time::Instant>,
+    owner: &Owner,
+    started: std::time::Instant,
+    now: std::time::Instant,
+) {
+    let took = now.saturating_duration_since(started);
+    let at = started + (took * PLAN_SHARE).max(PACE);
+    let entry = next.entry(owner.clone()).or_insert(at);
+    *entry = (*entry).max(at);
+}
+
+/// How many owners' next runs [`pace`] keeps before it forgets those already passed.
 const PACED_KEPT: usize = 1024;
 
 impl Ctx {
@@ -106,6 +123,18 @@ impl Ctx {
         now: std::time::Instant,
     ) -> Option<std::time::Duration> {
         pace(&mut self.pacer.lock().expect("not poisoned"), owner, now)
+    }
+
+    /// Notes that `owner`'s plan, begun at `started`, is made: its next run waits in proportion
+    /// to what this one took ([`PLAN_SHARE`]).
+    pub(super) fn planned(&self, owner: &Owner, started: std::time::Instant) {
+        let now = std::time::Instant::now();
+        planned(
+            &mut self.pacer.lock().expect("not poisoned"),
+            owner,
+            started,
+            now,
+        );
     }
 
     /// The Devices of `ns`, by name.
@@ -239,5 +268,25 @@ mod tests {
             pace(&mut last, &owner, later + PACE * n as u32);
         }
         assert!(last.len() <= PACED_KEPT, "{}", last.len());
+    }
+
+    #[test]
+    fn a_costly_plan_puts_the_next_off_in_proportion() {
+        let mut next = std::collections::HashMap::new();
+        let a = Owner::Namespace(ObjectRef::new("a"));
+        let t0 = Instant::now();
+        assert_eq!(pace(&mut next, &a, t0), None);
+        // A quick plan: the pace as before.
+        planned(&mut next, &a, t0, t0 + Duration::from_millis(10));
+        assert_eq!(pace(&mut next, &a, t0 + PACE), None);
+        // A plan of 300 ms (a namespace of 100,000 devices): the next 1.5 s after it began.
+        let t1 = t0 + PACE;
+        planned(&mut next, &a, t1, t1 + Duration::from_millis(300));
+        let later = t1 + Duration::from_millis(400);
+        assert_eq!(
+            pace(&mut next, &a, later),
+            Some(Duration::from_millis(1100))
+        );
+        assert_eq!(pace(&mut next, &a, t1 + Duration::from_millis(1500)), None);
     }
 }

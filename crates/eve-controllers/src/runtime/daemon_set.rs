@@ -24,7 +24,8 @@ pub(super) async fn reconcile(
     if let Some(wait) = ctx.expectations.pending(&owner, Instant::now()) {
         return Ok(Action::requeue(wait));
     }
-    if let Some(wait) = ctx.paced(&owner, Instant::now()) {
+    let started = Instant::now();
+    if let Some(wait) = ctx.paced(&owner, started) {
         return Ok(Action::requeue(wait));
     }
     // Being deleted: left alone, as a deployment is.
@@ -67,6 +68,7 @@ pub(super) async fn reconcile(
         false,
     );
     let plan = scheduling::plan_daemon_set(&eligible, &hash, &before, max_unavailable, on_delete);
+    ctx.planned(&owner, started);
     if !plan.delete.is_empty() {
         ctx.delete_apps(&owner, &ns, &plan.delete).await?;
     }

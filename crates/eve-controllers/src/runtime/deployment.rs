@@ -27,7 +27,8 @@ pub(super) async fn reconcile(
     if let Some(wait) = ctx.expectations.pending(&owner, Instant::now()) {
         return Ok(Action::requeue(wait));
     }
-    if let Some(wait) = ctx.paced(&owner, Instant::now()) {
+    let started = Instant::now();
+    if let Some(wait) = ctx.paced(&owner, started) {
         return Ok(Action::requeue(wait));
     }
     // Being deleted: left alone, so that `--cascade=orphan` keeps its applications and
@@ -66,6 +67,7 @@ pub(super) async fn reconcile(
     } else {
         scheduling::plan_deployment(rollout, &hash, &before)
     };
+    ctx.planned(&owner, started);
     if !plan.delete.is_empty() {
         ctx.delete_apps(&owner, &ns, &plan.delete).await?;
     }

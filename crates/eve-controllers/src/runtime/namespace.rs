@@ -56,11 +56,30 @@ async fn run(ctx: &Ctx, owner: &Owner, ns: &str, work: &Work) -> Result<(), Erro
     };
     ctx.metrics.namespace_reconciles.inc();
     ctx.metrics.applications_examined.inc_by(apps.len() as u64);
+    if work.all {
+        let waiting = apps
+            .iter()
+            .filter(|a| binding::waits(a))
+            .map(|a| a.name_any());
+        ctx.work.all_waiting(ns, waiting.collect());
+    }
     references::reconcile(ctx, ns, &apps).await?;
     if work.unbound && !work.all {
-        let all = ctx.apps_in(ns);
-        ctx.metrics.applications_examined.inc_by(all.len() as u64);
-        binding::reconcile(ctx, owner, ns, &all).await?;
+        // A Device changed: those waiting for one may fit now.
+        let waiting: Vec<Arc<Application>> = ctx
+            .work
+            .waiting(ns)
+            .iter()
+            .filter_map(|name| {
+                ctx.caches
+                    .applications
+                    .get(&ObjectRef::new(name).within(ns))
+            })
+            .collect();
+        ctx.metrics
+            .applications_examined
+            .inc_by(waiting.len() as u64);
+        binding::reconcile(ctx, owner, ns, &waiting).await?;
     } else {
         binding::reconcile(ctx, owner, ns, &apps).await?;
     }

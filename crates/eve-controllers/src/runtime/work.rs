@@ -2,7 +2,9 @@
 //! ran, or every unbound one (a Device changed: one may fit now), or all of them (after a
 //! re-list, or a change to what applications name or are placed by). The handlers note it, the
 //! reconcile takes it, and gives it back when it fails, so that a burst of changes costs work
-//! in proportion to the changes, not to the namespace's size times the changes.
+//! in proportion to the changes, not to the namespace's size times the changes. The standalone
+//! applications waiting for a device are kept by name, so that a Device's change looks at
+//! them, not at the whole namespace.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -31,11 +33,12 @@ impl Work {
     }
 }
 
-/// Every namespace's work. Its size is bounded by the applications in the caches (a name each
-/// at most) and the namespaces.
+/// Every namespace's work, and its standalone applications waiting for a device. Their sizes
+/// are bounded by the applications in the caches (a name each at most) and the namespaces.
 #[derive(Debug, Default)]
 pub(super) struct NamespaceWork {
     by_namespace: Mutex<HashMap<String, Work>>,
+    waiting: Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl NamespaceWork {
@@ -92,6 +95,43 @@ impl NamespaceWork {
     pub(super) fn restore(&self, namespace: &str, work: Work) {
         self.add(namespace, work);
     }
+
+    /// Whether the application `name` of `namespace`, as it is now, waits for a device (a
+    /// standalone one not bound yet, not being deleted); `false` once it is gone.
+    pub(super) fn waits(&self, namespace: &str, name: &str, waits: bool) {
+        let mut waiting = self.waiting.lock().expect("not poisoned");
+        if waits {
+            waiting
+                .entry(namespace.to_owned())
+                .or_default()
+                .insert(name.to_owned());
+        } else if let Some(names) = waiting.get_mut(namespace) {
+            names.remove(name);
+            if names.is_empty() {
+                waiting.remove(namespace);
+            }
+        }
+    }
+
+    /// The applications of `namespace` waiting for a device, by name.
+    pub(super) fn waiting(&self, namespace: &str) -> Vec<String> {
+        let waiting = self.waiting.lock().expect("not poisoned");
+        waiting
+            .get(namespace)
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Those of `namespace` waiting for a device are `names`, and only those (a reconcile that
+    /// looked at every application of it says so, after a re-list).
+    pub(super) fn all_waiting(&self, namespace: &str, names: HashSet<String>) {
+        let mut waiting = self.waiting.lock().expect("not poisoned");
+        if names.is_empty() {
+            waiting.remove(namespace);
+        } else {
+            waiting.insert(namespace.to_owned(), names);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +163,27 @@ mod tests {
         assert_eq!(names(&work.take("a")), ["x", "y", "z"]);
         let b = work.take("b");
         assert!(b.unbound && !b.all && b.apps.is_empty());
+    }
+
+    #[test]
+    fn the_applications_waiting_for_a_device_are_kept_by_namespace() {
+        let work = NamespaceWork::default();
+        work.waits("a", "x", true);
+        work.waits("a", "y", true);
+        work.waits("b", "z", true);
+        work.waits("a", "x", false);
+        work.waits("b", "z", false);
+        assert_eq!(work.waiting("a"), ["y"]);
+        assert!(work.waiting("b").is_empty());
+        assert!(
+            !work.waiting.lock().unwrap().contains_key("b"),
+            "no empty sets kept"
+        );
+        // A look at every application replaces what was kept (names gone during a re-list).
+        work.all_waiting("a", HashSet::from(["w".to_string()]));
+        assert_eq!(work.waiting("a"), ["w"]);
+        work.all_waiting("a", HashSet::new());
+        assert!(work.waiting.lock().unwrap().is_empty());
     }
 
     #[test]
