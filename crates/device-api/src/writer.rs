@@ -105,9 +105,12 @@ impl DeviceApi {
         let served = self.served(&device, &uuid);
         let mut current = written;
         if !paused {
-            let spec = DeviceConfigSpec {
+            // The configuration as JSON only when it is to be written: most reconciles (a
+            // change that composed the same configuration) write nothing.
+            let paused = current.as_ref().and_then(|c| c.spec.paused);
+            let spec = || DeviceConfigSpec {
                 device: key.name.clone(),
-                paused: current.as_ref().and_then(|c| c.spec.paused),
+                paused,
                 config: Some(configs::to_json(&served.config())),
             };
             let owner = OwnerReference {
@@ -123,7 +126,7 @@ impl DeviceApi {
                 Some(c) => {
                     // Put back, and adopted by this Device (one made by hand, or left by a
                     // Device of the same name that is gone).
-                    let mut next = DeviceConfig::new(&key.name, spec);
+                    let mut next = DeviceConfig::new(&key.name, spec());
                     next.metadata = c.metadata.clone();
                     let mut owners = next.metadata.owner_references.take().unwrap_or_default();
                     owners.retain(|o| !(o.kind == owner.kind && o.name == owner.name));
@@ -137,7 +140,7 @@ impl DeviceApi {
                     ))
                 }
                 None => {
-                    let mut next = DeviceConfig::new(&key.name, spec);
+                    let mut next = DeviceConfig::new(&key.name, spec());
                     next.metadata.namespace = Some(namespace.clone());
                     next.metadata.owner_references = Some(vec![owner]);
                     match api.create(&PostParams::default(), &next).await {
