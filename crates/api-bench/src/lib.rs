@@ -380,3 +380,59 @@ pub async fn bound(client: &Client, ns: &str, count: usize) -> anyhow::Result<In
     }
     anyhow::bail!("the application watch ended")
 }
+
+/// The server's counters on `/metrics` (samples of `counter` families: name and labels, the
+/// `_total` suffix left on), read through `client`.
+pub async fn counters(client: &Client) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(name, _)| {
+            name.split('{')
+                .next()
+                .is_some_and(|n| n.ends_with("_total"))
+        })
+        .filter_map(|(name, value)| Some((name.to_string(), value.parse().ok()?)))
+        .collect())
+}
+
+/// The writes the server answered between two readings of [`counters`], by verb, resource and
+/// subresource (successful ones: 2xx), most first.
+pub fn writes_between(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    let mut writes: std::collections::BTreeMap<String, f64> = Default::default();
+    for (sample, value) in after {
+        let Some(labels) = sample.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|l| l.strip_prefix(&format!("{name}=\"")))
+                .map(|v| v.trim_end_matches('}').trim_end_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        let verb = label("verb");
+        if !matches!(
+            verb.as_str(),
+            "create" | "update" | "patch" | "apply" | "delete"
+        ) || !label("code").starts_with('2')
+        {
+            continue;
+        }
+        let mut what = format!("{verb} {}", label("resource"));
+        let subresource = label("subresource");
+        if !subresource.is_empty() {
+            what = format!("{what}/{subresource}");
+        }
+        *writes.entry(what).or_default() += value - before.get(sample).copied().unwrap_or(0.0);
+    }
+    let mut writes: Vec<(String, f64)> = writes.into_iter().filter(|(_, n)| *n > 0.0).collect();
+    writes.sort_by(|a, b| b.1.total_cmp(&a.1));
+    writes
+}

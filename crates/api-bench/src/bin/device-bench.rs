@@ -285,6 +285,7 @@ async fn main() -> anyhow::Result<()> {
         let count = fleet.len();
         async move { bound(&client, "fleet", count).await }
     });
+    let counted = api_bench::counters(&client).await?;
     let started = Instant::now();
     sets.create(
         &PostParams::default(),
@@ -326,6 +327,23 @@ async fn main() -> anyhow::Result<()> {
         bound.as_secs_f64(),
         args.concurrency,
         fetched.as_secs_f64()
+    );
+    // What the server did for it, from its own counters (the daemon set's writes continue a
+    // little after the last device fetched; the server is given time to settle first).
+    server.settle(Duration::from_secs(60)).await;
+    let now = api_bench::counters(&client).await?;
+    let per_device = |n: f64| n / fleet.len() as f64;
+    println!("\nWhat the server wrote for it, per device (from `apiserver_request_total`):\n");
+    println!("| write | count | per device |\n|---|---|---|");
+    for (what, n) in api_bench::writes_between(&counted, &now) {
+        println!("| {what} | {n:.0} | {:.2} |", per_device(n));
+    }
+    let compositions = "eve_device_api_config_compositions_total";
+    let composed = now.get(compositions).copied().unwrap_or(0.0)
+        - counted.get(compositions).copied().unwrap_or(0.0);
+    println!(
+        "| (configurations composed) | {composed:.0} | {:.2} |",
+        per_device(composed)
     );
     Ok(())
 }

@@ -9,6 +9,9 @@
 //!   fleet reports `RUNNING` for every bound application through the status subresource), then
 //!   a template change rolled out with `maxUnavailable: 10%`, and the fewest available
 //!   replicas seen meanwhile.
+//! - Two bursts of N changes after the daemon set (an annotation of another domain on each
+//!   Device, then a label): how long the server takes to absorb each, its memory, and the work
+//!   it did from its own counters.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -140,6 +143,15 @@ async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<()> {
     );
     println!("| server RSS before / after | {rss_before:.0} MiB / {rss:.0} MiB |");
     println!("| server peak RSS (whole run so far) | {peak:.0} MiB |");
+
+    let annotation =
+        |_: usize| json!({"metadata": {"annotations": {"bench.adamant.dev/burst": "1"}}});
+    let other = "An annotation of another domain (`bench.adamant.dev/burst`) on each Device";
+    burst(server, &client, count, other, annotation).await?;
+    let label = |i: usize| json!({"metadata": {"labels": {"rack": format!("r{}", i % 7)}}});
+    let read = "A label on each Device (`rack`), which placement and configurations read but no \
+                selector of this namespace names";
+    burst(server, &client, count, read, label).await?;
 
     // Baseline: the same number of applications written straight through the API.
     namespace(&client, "baseline").await?;
@@ -287,6 +299,86 @@ async fn rollout(server: &Server, count: usize) -> anyhow::Result<()> {
         "| fewest available replicas seen during the rollout (allowed: {}) | {least} |",
         count - count / 10
     );
+    Ok(())
+}
+
+/// A burst of `count` changes that move no configuration: `patch(i)` merged into each of the
+/// daemon set's `count` Devices, 16 clients at once (`what` says what it is). Reports how long
+/// the server took to absorb it, its memory, and what it did for it from its own counters:
+/// each Device's configuration composed again at most once, no DeviceConfig or Application
+/// written, the daemon set's plans coalesced.
+async fn burst(
+    server: &Server,
+    client: &Client,
+    count: usize,
+    what: &str,
+    patch: impl Fn(usize) -> serde_json::Value + Send + Sync + Clone + 'static,
+) -> anyhow::Result<()> {
+    server.settle(Duration::from_secs(300)).await;
+    server.reset_peak()?;
+    let (rss_before, _) = server.memory();
+    let before = api_bench::counters(client).await?;
+    let cpu = server.cpu();
+    let mut apis = Vec::new();
+    for _ in 0..16 {
+        apis.push(Api::<Device>::namespaced(server.client().await?, "fleet"));
+    }
+    eprintln!("the burst starts: {what}");
+    let started = Instant::now();
+    measure(&apis, count, move |api: Api<Device>, i| {
+        let patch = patch(i);
+        async move {
+            api.patch(
+                &format!("dev-{i:06}"),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let written = started.elapsed();
+    server.settle(Duration::from_secs(600)).await;
+    // `settle` returns after a quiet second: that second is not the server's.
+    let absorbed = started.elapsed().saturating_sub(Duration::from_secs(1));
+    let used = server.cpu().saturating_sub(cpu);
+    let (rss, peak) = server.memory();
+    let after = api_bench::counters(client).await?;
+    let delta = |name: &str| {
+        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+    };
+    println!("\n### A burst of {count} changes that move no configuration\n");
+    println!("{what}, 16 clients at once.\n\n| measurement | figure |\n|---|---|");
+    println!(
+        "| the {count} patches answered | {:.1} s ({:.0}/s) |",
+        written.as_secs_f64(),
+        count as f64 / written.as_secs_f64()
+    );
+    println!(
+        "| → the server quiet again | {:.1} s (server CPU {:.1} s) |",
+        absorbed.as_secs_f64(),
+        used.as_secs_f64()
+    );
+    println!(
+        "| server RSS before / after / peak during | {rss_before:.0} / {rss:.0} / {peak:.0} MiB |"
+    );
+    println!(
+        "| configurations composed | {:.0} |",
+        delta("eve_device_api_config_compositions_total")
+    );
+    println!(
+        "| daemon-set plans | {:.0} |",
+        delta("eve_controller_plans_total{kind=\"daemon_set\"}")
+    );
+    println!(
+        "| namespace reconciles (applications examined) | {:.0} ({:.0}) |",
+        delta("eve_controller_namespace_reconciles_total"),
+        delta("eve_controller_namespace_applications_examined_total")
+    );
+    for (what, n) in api_bench::writes_between(&before, &after) {
+        println!("| writes: {what} | {n:.0} |");
+    }
     Ok(())
 }
 
