@@ -19,8 +19,9 @@ use crate::workqueue::backoff;
 const PAGE: usize = 500;
 /// The first pause after a failure (or a round under [`ROUND`]) ...
 const PAUSE_FIRST: Duration = Duration::from_millis(250);
-/// ... doubled with each further one in a row, up to this.
-const PAUSE_CAP: Duration = Duration::from_secs(30);
+/// ... doubled with each further one in a row, up to this (the RBAC and webhook caches follow:
+/// they catch up within this of the store's return).
+const PAUSE_CAP: Duration = Duration::from_secs(5);
 /// A round (list and watch) that lasts this long ends the run of failures.
 const ROUND: Duration = Duration::from_secs(1);
 

@@ -102,7 +102,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> WorkQueue<T> {
         }
     }
 
-    /// Reports on `uid`: forgotten, retried after a back-off (5 ms doubling to 60 s), or queued
+    /// Reports on `uid`: forgotten, retried after a back-off (10 ms doubling to 60 s), or queued
     /// again after a delay; queued at once if it was queued while being processed.
     pub(crate) fn done(self: &Arc<Self>, uid: T, outcome: Outcome) {
         let mut state = self.state.lock().expect("not poisoned");

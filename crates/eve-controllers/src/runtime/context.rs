@@ -57,9 +57,11 @@ pub(super) struct Ctx {
 pub(super) const PACE: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A plan that took `t` is followed by the owner's next at the earliest `PLAN_SHARE × t` after
-/// it started (or [`PACE`], if longer): however large the namespace and however many its
-/// events, one owner's planning takes at most a fifth of a core.
+/// it started (or [`PACE`], if longer; [`PLAN_PACE_CAP`] at most): however large the namespace
+/// and however many its events, one owner's planning takes at most a fifth of a core.
 const PLAN_SHARE: u32 = 5;
+/// The longest a plan puts off the next (a plan slowed by a busy machine puts off no more).
+const PLAN_PACE_CAP: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A merge patch of `status` alone.
 #[derive(Debug, Serialize)]
@@ -106,7 +108,7 @@ fn planned(
     now: std::time::Instant,
 ) {
     let took = now.saturating_duration_since(started);
-    let at = started + (took * PLAN_SHARE).max(PACE);
+    let at = started + (took.saturating_mul(PLAN_SHARE)).clamp(PACE, PLAN_PACE_CAP);
     let entry = next.entry(owner.clone()).or_insert(at);
     *entry = (*entry).max(at);
 }
@@ -288,5 +290,12 @@ mod tests {
             Some(Duration::from_millis(1100))
         );
         assert_eq!(pace(&mut next, &a, t1 + Duration::from_millis(1500)), None);
+        // A plan slowed to 4 s by a busy machine puts the next off 5 s, not 20.
+        let t2 = t1 + Duration::from_millis(1500);
+        planned(&mut next, &a, t2, t2 + Duration::from_secs(4));
+        assert_eq!(
+            pace(&mut next, &a, t2 + Duration::from_secs(4)),
+            Some(Duration::from_secs(1))
+        );
     }
 }

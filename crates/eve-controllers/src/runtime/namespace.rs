@@ -56,12 +56,24 @@ async fn run(ctx: &Ctx, owner: &Owner, ns: &str, work: &Work) -> Result<(), Erro
     };
     ctx.metrics.namespace_reconciles.inc();
     ctx.metrics.applications_examined.inc_by(apps.len() as u64);
+    // The applications waiting for a device, as the cache shows them now: replaced whole when
+    // all were looked at, else brought up to date for those that changed (an event handled
+    // while a look at all of them was being made may have been overwritten by it).
     if work.all {
         let waiting = apps
             .iter()
             .filter(|a| binding::waits(a))
             .map(|a| a.name_any());
         ctx.work.all_waiting(ns, waiting.collect());
+    } else {
+        for name in &work.apps {
+            let app = ctx
+                .caches
+                .applications
+                .get(&ObjectRef::new(name).within(ns));
+            ctx.work
+                .waits(ns, name, app.is_some_and(|a| binding::waits(&a)));
+        }
     }
     references::reconcile(ctx, ns, &apps).await?;
     if work.unbound && !work.all {
