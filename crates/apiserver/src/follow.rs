@@ -43,14 +43,9 @@ pub(crate) async fn follow<S>(
     registry: &Registry,
     resource: &Resource,
     stop: watch::Receiver<S>,
-    mut on: impl FnMut(Followed),
+    on: impl FnMut(Followed),
 ) {
-    let all = ListOptions::default();
-    follow_kept(registry, resource, &all, None, stop, Some, |followed| {
-        on(followed);
-        std::future::ready(true)
-    })
-    .await;
+    follow_from(registry, resource, &ListOptions::default(), None, stop, on).await;
 }
 
 /// [`follow`] of the objects `selected` picks (by labels or fields), watching from `after` first
@@ -273,7 +268,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn lists_page_by_page_keeping_what_it_is_told_to_and_stops_when_told() {
+    async fn lists_across_pages_losing_nothing_keeping_what_it_is_told_to_and_stops_when_told() {
         let registry = Registry::new(Arc::new(storage::MemoryStore::new()));
         let resource = crate::native::config_map_resource();
         let options = WriteOptions::default();

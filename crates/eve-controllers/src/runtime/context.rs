@@ -206,11 +206,16 @@ impl Ctx {
         total
     }
 
-    /// How the cache shows the Application `name` of `ns`.
-    pub(super) fn observed(&self, ns: &str, name: &str) -> Observed {
+    /// The Application `name` of `ns`, as the cache holds it.
+    pub(super) fn app(&self, ns: &str, name: &str) -> Option<Arc<Application>> {
         self.caches
             .applications
             .get(&ObjectRef::new(name).within(ns))
+    }
+
+    /// How the cache shows the Application `name` of `ns`.
+    pub(super) fn observed(&self, ns: &str, name: &str) -> Observed {
+        self.app(ns, name)
             .map_or(Observed::Gone, |a| super::observed(&a))
     }
 

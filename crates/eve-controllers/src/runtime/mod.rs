@@ -513,15 +513,14 @@ pub fn register(informers: &Informers, stop: watch::Receiver<bool>) -> Registere
         _ => true,
     };
     let applications = handle::<Application, _, _>(informers, &slot, app_changed, |t, change| {
-        let (app, seen, present) = match change {
-            Change::Applied(app) => (app, observed(app), true),
-            Change::Deleted(app) => (app, Observed::Gone, false),
+        let (app, seen) = match change {
+            Change::Applied(app) => (app, observed(app)),
+            Change::Deleted(app) => (app, Observed::Gone),
             Change::Relisted => return t.everything(),
         };
         let owner = t.owner_of(app);
         let (ns, name) = (app.namespace().unwrap_or_default(), app.name_any());
         t.expectations.observe(&owner, &name, seen);
-        t.work.waits(&ns, &name, present && binding::waits(app));
         // Its namespace looks at it (references, binding, claims); an owner also plans.
         t.work.app(&ns, &name);
         if !matches!(owner, Owner::Namespace(_)) {

@@ -40,41 +40,30 @@ pub(super) async fn reconcile(namespace: Arc<Namespace>, ctx: Arc<Ctx>) -> Resul
 /// Looks at the applications `work` names (all of `ns`'s, or those that changed, and the
 /// unbound ones).
 async fn run(ctx: &Ctx, owner: &Owner, ns: &str, work: &Work) -> Result<(), Error> {
+    // The applications waiting for a device are kept from what the cache shows here: all of
+    // them when all were looked at, else those that changed (each change is noted for this
+    // reconcile, so the names kept are up to date before the Device's change reads them).
     let apps: Vec<Arc<Application>> = if work.all {
-        ctx.apps_in(ns)
+        let apps = ctx.apps_in(ns);
+        let waiting = apps.iter().filter(|a| binding::waits(a));
+        ctx.work
+            .all_waiting(ns, waiting.map(|a| a.name_any()).collect());
+        apps
     } else {
         let mut names: Vec<&String> = work.apps.iter().collect();
         names.sort_unstable();
         names
             .into_iter()
             .filter_map(|name| {
-                ctx.caches
-                    .applications
-                    .get(&ObjectRef::new(name).within(ns))
+                let app = ctx.app(ns, name);
+                let waits = app.as_ref().is_some_and(|a| binding::waits(a));
+                ctx.work.waits(ns, name, waits);
+                app
             })
             .collect()
     };
     ctx.metrics.namespace_reconciles.inc();
     ctx.metrics.applications_examined.inc_by(apps.len() as u64);
-    // The applications waiting for a device, as the cache shows them now: replaced whole when
-    // all were looked at, else brought up to date for those that changed (an event handled
-    // while a look at all of them was being made may have been overwritten by it).
-    if work.all {
-        let waiting = apps
-            .iter()
-            .filter(|a| binding::waits(a))
-            .map(|a| a.name_any());
-        ctx.work.all_waiting(ns, waiting.collect());
-    } else {
-        for name in &work.apps {
-            let app = ctx
-                .caches
-                .applications
-                .get(&ObjectRef::new(name).within(ns));
-            ctx.work
-                .waits(ns, name, app.is_some_and(|a| binding::waits(&a)));
-        }
-    }
     references::reconcile(ctx, ns, &apps).await?;
     if work.unbound && !work.all {
         // A Device changed: those waiting for one may fit now.
@@ -82,11 +71,7 @@ async fn run(ctx: &Ctx, owner: &Owner, ns: &str, work: &Work) -> Result<(), Erro
             .work
             .waiting(ns)
             .iter()
-            .filter_map(|name| {
-                ctx.caches
-                    .applications
-                    .get(&ObjectRef::new(name).within(ns))
-            })
+            .filter_map(|name| ctx.app(ns, name))
             .collect();
         ctx.metrics
             .applications_examined
