@@ -1,8 +1,9 @@
 //! Following a resource through the registry, as a reflector does: its objects listed a page at
-//! a time at one revision, then its changes watched from that revision; listed again when the
-//! watch ends (compaction, a slow watcher). A failed list or watch is retried after a pause that
-//! doubles with each failure in a row, and so is a watch that ends within a second of the last
-//! listing, so a failing store is never listed in a tight loop.
+//! a time at one revision, then its changes watched from that revision. A watch that ends (a
+//! slow watcher, the store's own end) is watched again from the last revision it delivered;
+//! only one whose revision was compacted (`410 Gone`) lists again. A failed list or watch is
+//! retried after a pause that doubles with each failure in a row, and so is a watch that ends
+//! within a second of the last start, so a failing store is never asked in a tight loop.
 
 use std::future::Future;
 use std::time::Duration;
@@ -113,13 +114,13 @@ pub(crate) async fn follow_kept<S, T, Fut>(
             Ok(revision) => registry
                 .watch(resource, None, selected, Start::After(revision))
                 .await
+                .map(|events| (events, revision))
                 .map_err(|e| ("watching", e)),
             Err(e) => Err(("listing", e)),
         };
         match watched {
-            Ok(events) => {
+            Ok((mut events, mut last)) => {
                 failed = false;
-                let mut events = Box::pin(events);
                 loop {
                     let event = tokio::select! {
                         event = events.next() => event,
@@ -127,15 +128,30 @@ pub(crate) async fn follow_kept<S, T, Fut>(
                     };
                     let followed = match event {
                         Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                            last = revision_of(&object).unwrap_or(last);
                             keep(object).map(Followed::Applied)
                         }
-                        Some(WatchEvent::Deleted(object)) => keep(object).map(Followed::Deleted),
-                        Some(WatchEvent::Bookmark(revision)) => Some(Followed::Progress(revision)),
-                        Some(WatchEvent::Error(e)) => {
+                        Some(WatchEvent::Deleted(object)) => {
+                            last = revision_of(&object).unwrap_or(last);
+                            keep(object).map(Followed::Deleted)
+                        }
+                        Some(WatchEvent::Bookmark(revision)) => {
+                            last = last.max(revision);
+                            Some(Followed::Progress(revision))
+                        }
+                        Some(WatchEvent::Error(e @ registry::ApiError::Gone(_))) => {
                             tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; listing again");
                             break;
                         }
-                        None => break,
+                        Some(WatchEvent::Error(e)) => {
+                            tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; watching again");
+                            after = Some(last);
+                            break;
+                        }
+                        None => {
+                            after = Some(last);
+                            break;
+                        }
                     };
                     if let Some(followed) = followed
                         && !on(followed).await
@@ -158,6 +174,11 @@ pub(crate) async fn follow_kept<S, T, Fut>(
             _ = stop.changed() => return,
         }
     }
+}
+
+/// The revision an object was written at.
+fn revision_of(object: &Value) -> Option<Revision> {
+    object["metadata"]["resourceVersion"].as_str()?.parse().ok()
 }
 
 /// Every object `selected` picks of `resource`, kept as `keep` makes them, a page at a time at
@@ -265,6 +286,82 @@ mod tests {
         // From `a`'s revision: no list; `b` is told as a change.
         let watched = told(&registry, &resource, Some(after), "applied b").await;
         assert_eq!(watched, ["applied b"]);
+    }
+
+    #[tokio::test]
+    async fn a_watch_that_falls_behind_is_watched_again_from_where_it_was_not_listed_again() {
+        // Each watcher may fall 4 events behind.
+        let store = storage::MemoryStore::with_watch_capacity(4);
+        let registry = Registry::new(Arc::new(store));
+        let resource = crate::native::config_map_resource();
+        let options = WriteOptions::default();
+        let (_stop_tx, stop) = watch::channel(());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (go_tx, go) = watch::channel(false);
+        let following = {
+            let (registry, resource) = (registry.clone(), resource.clone());
+            tokio::spawn(async move {
+                let all = ListOptions::default();
+                let keep = |o: Value| Some(registry::object::name(&o).to_string());
+                follow_kept(
+                    &registry,
+                    &resource,
+                    &all,
+                    None,
+                    stop,
+                    keep,
+                    move |followed| {
+                        let line = match followed {
+                            Followed::Listed { objects, .. } => Some(format!("listed {objects:?}")),
+                            Followed::Applied(name) => Some(format!("applied {name}")),
+                            Followed::Deleted(name) => Some(format!("deleted {name}")),
+                            Followed::Progress(_) => None,
+                        };
+                        let (tx, mut go) = (tx.clone(), go.clone());
+                        async move {
+                            let applied = line.as_ref().is_some_and(|l| l.starts_with("applied"));
+                            if let Some(line) = line {
+                                let _ = tx.send(line);
+                            }
+                            // After its first change it reads nothing until told to: its watch
+                            // falls behind meanwhile.
+                            if applied {
+                                let _ = go.wait_for(|go| *go).await;
+                            }
+                            true
+                        }
+                    },
+                )
+                .await
+            })
+        };
+        let patience = std::time::Duration::from_secs(10);
+        let mut next = async || {
+            tokio::time::timeout(patience, rx.recv())
+                .await
+                .expect("told within 10 s")
+                .unwrap()
+        };
+        assert_eq!(next().await, "listed []");
+        let name = |i: usize| format!("cm-{i:02}");
+        registry
+            .create(&resource, "ns", config_map(&name(0)), &options)
+            .await
+            .unwrap();
+        assert_eq!(next().await, "applied cm-00");
+        for i in 1..20 {
+            registry
+                .create(&resource, "ns", config_map(&name(i)), &options)
+                .await
+                .unwrap();
+        }
+        go_tx.send(true).unwrap();
+        // Every change told once, in order, and no second list: the watch was ended after 4
+        // and started again from the last change it had delivered.
+        for i in 1..20 {
+            assert_eq!(next().await, format!("applied {}", name(i)));
+        }
+        following.abort();
     }
 
     #[tokio::test]

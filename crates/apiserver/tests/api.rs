@@ -547,3 +547,127 @@ async fn a_deleted_crd_goes_once_its_held_objects_are_released() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A watch of a resource that saw no change ends on a bookmark of the store's latest revision
+/// (asked of the store, so every change before it was sent): the client watches again from a
+/// recent version, not from one a busy store has compacted since, which would cost it a list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_watch_ends_on_a_bookmark_of_the_latest_revision() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::ResourceExt;
+    use kube::api::{WatchEvent, WatchParams};
+    let running = start().await;
+    let secrets: Api<Secret> = Api::namespaced(running.client.clone(), "default");
+    let maps: Api<ConfigMap> = Api::namespaced(running.client.clone(), "default");
+    let quiet = secrets
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut latest = String::new();
+    for i in 0..5 {
+        let map: ConfigMap = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("busy-{i}")},
+        }))
+        .unwrap();
+        latest = maps
+            .create(&PostParams::default(), &map)
+            .await
+            .unwrap()
+            .resource_version()
+            .unwrap();
+    }
+    let params = WatchParams::default().timeout(1);
+    assert!(params.bookmarks);
+    let mut events = secrets.watch(&params, &quiet).await.unwrap().boxed();
+    let mut bookmarked = Vec::new();
+    while let Some(event) = events.next().await {
+        match event.unwrap() {
+            WatchEvent::Bookmark(b) => {
+                bookmarked.push(b.metadata.resource_version.parse::<i64>().unwrap())
+            }
+            other => panic!("no Secret changed, yet: {other:?}"),
+        }
+    }
+    let latest: i64 = latest.parse().unwrap();
+    assert!(
+        bookmarked.last().is_some_and(|rv| *rv >= latest),
+        "the watch from {quiet} ended on bookmarks {bookmarked:?}, not at {latest} or later"
+    );
+}
+
+/// Metadata clients (kube-rs's `list_metadata`, `get_metadata`, `watch_metadata` and
+/// `metadata_watcher`; client-go's metadata informers) get objects as PartialObjectMetadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_served_as_partial_object_metadata_when_asked() {
+    use futures::StreamExt;
+    use kube::ResourceExt;
+    use kube::api::{WatchEvent, WatchParams};
+    let running = start().await;
+    let maps: Api<ConfigMap> = Api::namespaced(running.client.clone(), "default");
+    let map: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "m", "labels": {"tier": "web"}},
+        "data": {"secret-ish": "not in metadata"},
+    }))
+    .unwrap();
+    let created = maps.create(&PostParams::default(), &map).await.unwrap();
+
+    let one = maps.get_metadata("m").await.unwrap();
+    assert_eq!(one.types.as_ref().unwrap().kind, "PartialObjectMetadata");
+    assert_eq!(one.types.as_ref().unwrap().api_version, "meta.k8s.io/v1");
+    assert_eq!(one.labels()["tier"], "web");
+    assert_eq!(one.uid(), created.uid());
+
+    // Unpaged (streamed) and paged.
+    let web = ListParams::default().labels("tier=web");
+    for params in [web.clone(), web.limit(1)] {
+        let list = maps.list_metadata(&params).await.unwrap();
+        assert_eq!(list.items.len(), 1);
+        assert_eq!(list.items[0].name_any(), "m");
+        assert!(list.metadata.resource_version.is_some());
+    }
+    let (status, content_type, body) = get_bytes(
+        &running.client,
+        "/api/v1/namespaces/default/configmaps?labelSelector=tier%3Dweb",
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        content_type,
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+    );
+    let list: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+    assert_eq!(list["items"][0].get("data"), None, "{list}");
+
+    let version = created.resource_version().unwrap();
+    let mut events = maps
+        .watch_metadata(&WatchParams::default().timeout(1), &version)
+        .await
+        .unwrap()
+        .boxed();
+    maps.patch_metadata(
+        "m",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"tier": "db"}}})),
+    )
+    .await
+    .unwrap();
+    loop {
+        match events.next().await.unwrap().unwrap() {
+            WatchEvent::Modified(m) => {
+                assert_eq!(m.types.as_ref().unwrap().kind, "PartialObjectMetadata");
+                assert_eq!(m.labels()["tier"], "db");
+                break;
+            }
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -118,6 +118,23 @@ impl Harness {
             .await;
     }
 
+    /// Waits until the collection at `path` is served (a CRD's kind once it is established,
+    /// as a client must wait after creating one).
+    async fn until_served(&self, path: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (code, body) = self.send("GET", path, None).await;
+            if code == 200 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} not served within 10 s: {code} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Lets the collector work for a while (for what must *not* happen).
     async fn settle(&self) {
         tokio::time::sleep(Duration::from_millis(700)).await;
@@ -496,6 +513,8 @@ async fn kinds_added_by_a_crd_after_the_start() {
         .await;
     h.create(crds, widget_crd("Cluster", "gadgets", "Gadget"))
         .await;
+    h.until_served(WIDGETS).await;
+    h.until_served("/apis/example.com/v1/gadgets").await;
     // A Widget owning a ConfigMap, a ConfigMap owning a Widget, a cluster-scoped Gadget
     // owning both kinds.
     let owner = h.create(WIDGETS, widget("w-owner", &[])).await;

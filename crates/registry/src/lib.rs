@@ -20,4 +20,4 @@ pub use store::{
     Admit, DefaultStrategy, Deletion, ListOptions, ListResult, Registry, Resource, Strategy,
     WriteOptions,
 };
-pub use watch::{Start, WatchEvent};
+pub use watch::{Start, WatchEvent, Watching};

@@ -23,6 +23,33 @@ pub enum WatchEvent {
     Error(ApiError),
 }
 
+/// A watch of a resource: a stream of [`WatchEvent`]s, which can be asked for a bookmark.
+pub struct Watching {
+    events: futures::stream::BoxStream<'static, WatchEvent>,
+    progress: storage::Progress,
+}
+
+impl Watching {
+    /// Asks for a [`WatchEvent::Bookmark`] of the store's latest revision, delivered after
+    /// every change before it, so that a watcher whose resource saw no change for a while
+    /// still learns a recent version to watch again from (not one compacted meanwhile). Best
+    /// effort: a watcher that is behind gets its events first, and may get none.
+    pub fn request_progress(&self) {
+        self.progress.request()
+    }
+}
+
+impl Stream for Watching {
+    type Item = WatchEvent;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<WatchEvent>> {
+        self.events.poll_next_unpin(cx)
+    }
+}
+
 /// Where a watch starts, from `resourceVersion`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -40,7 +67,7 @@ impl Registry {
         namespace: Option<&str>,
         options: &ListOptions,
         start: Start,
-    ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static + use<>, ApiError> {
+    ) -> Result<Watching, ApiError> {
         let mut initial = Vec::new();
         let after = match start {
             Start::After(revision) => revision,
@@ -62,6 +89,7 @@ impl Registry {
             .watch(Bytes::from(prefix), after)
             .await
             .map_err(|e| ApiError::from_storage(e, &resource.qualified(), ""))?;
+        let progress = watch.progress();
         let resource = resource.clone();
         let options = options.clone();
         let registry = self.clone();
@@ -75,7 +103,10 @@ impl Registry {
             over |= matches!(event, WatchEvent::Error(_));
             futures::future::ready(go_on)
         });
-        Ok(futures::stream::iter(initial).chain(changes))
+        Ok(Watching {
+            events: futures::stream::iter(initial).chain(changes).boxed(),
+            progress,
+        })
     }
 
     fn translate(

@@ -30,6 +30,7 @@ mod snapshot;
 pub mod testing;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -132,7 +133,25 @@ pub enum WatchItem {
 /// re-list when the error is [`StorageError::Compacted`]). Dropping the `Watch` cancels it.
 pub struct Watch {
     stream: Pin<Box<dyn Stream<Item = Result<WatchItem>> + Send>>,
-    progress: Box<dyn Fn() + Send + Sync>,
+    progress: Progress,
+}
+
+/// A watch's way to ask for a [`WatchItem::Progress`], kept apart from its stream (so that what
+/// consumes the stream can still ask). Asking after the watch is gone does nothing.
+#[derive(Clone)]
+pub struct Progress(Arc<dyn Fn() + Send + Sync>);
+
+impl Progress {
+    /// See [`Watch::request_progress`].
+    pub fn request(&self) {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
 }
 
 impl Watch {
@@ -143,14 +162,19 @@ impl Watch {
     ) -> Self {
         Watch {
             stream: Box::pin(stream),
-            progress: Box::new(progress),
+            progress: Progress(Arc::new(progress)),
         }
     }
 
     /// Asks for a [`WatchItem::Progress`] to be delivered after the events already committed.
     /// Best effort: a watcher that is already behind gets its events first, and may get none.
     pub fn request_progress(&self) {
-        (self.progress)()
+        self.progress.request()
+    }
+
+    /// The handle that asks this watch for progress.
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
     }
 }
 

@@ -12,6 +12,8 @@
 //! - Two bursts of N changes after the daemon set (an annotation of another domain on each
 //!   Device, then a label): how long the server takes to absorb each, its memory, and the work
 //!   it did from its own counters.
+//! - A watcher that reads nothing during a third burst: its watch is ended, not buffered for;
+//!   it catches up from the store's history and by listing again, losing no update.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -152,6 +154,7 @@ async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<()> {
     let read = "A label on each Device (`rack`), which placement and configurations read but no \
                 selector of this namespace names";
     burst(server, &client, count, read, label).await?;
+    behind(server, &client, count).await?;
 
     // Baseline: the same number of applications written straight through the API.
     namespace(&client, "baseline").await?;
@@ -302,6 +305,183 @@ async fn rollout(server: &Server, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Merges `patch(i)` into each of the daemon set's `count` Devices, 16 clients at once.
+async fn patch_devices(
+    server: &Server,
+    count: usize,
+    patch: impl Fn(usize) -> serde_json::Value + Send + Sync + Clone + 'static,
+) -> anyhow::Result<()> {
+    let mut apis = Vec::new();
+    for _ in 0..16 {
+        apis.push(Api::<Device>::namespaced(server.client().await?, "fleet"));
+    }
+    measure(&apis, count, move |api: Api<Device>, i| {
+        let patch = patch(i);
+        async move {
+            api.patch(
+                &format!("dev-{i:06}"),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await?;
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// A watcher of the daemon set's `count` Devices that reads nothing while a burst labels every
+/// one of them: the server ends its watch rather than buffer for it (the server's memory is
+/// reported). The watcher then catches up twice, as a client does: by watching again from the
+/// last revision it was sent (the store's history), and by listing again in pages of 500. Each
+/// way must see every Device labelled: no update lost.
+async fn behind(server: &Server, client: &Client, count: usize) -> anyhow::Result<()> {
+    use kube::api::{ListParams, WatchEvent, WatchParams};
+    server.settle(Duration::from_secs(300)).await;
+    server.reset_peak()?;
+    let (rss_before, _) = server.memory();
+    let api: Api<Device> = Api::namespaced(client.clone(), "fleet");
+    let version = api
+        .list_metadata(&ListParams::default().limit(1))
+        .await?
+        .metadata
+        .resource_version
+        .context("a list without a resourceVersion")?;
+    // Opened, and then not read while the burst runs.
+    let mut slow = api
+        .watch(&WatchParams::default().timeout(290), &version)
+        .await?
+        .boxed();
+    let cpu = server.cpu();
+    eprintln!("the burst starts with a watcher that does not read");
+    let started = Instant::now();
+    patch_devices(
+        server,
+        count,
+        |i: usize| json!({"metadata": {"labels": {"row": format!("w{}", i % 5)}}}),
+    )
+    .await?;
+    let written = started.elapsed();
+    server.settle(Duration::from_secs(600)).await;
+    let burst_cpu = server.cpu().saturating_sub(cpu);
+    let (rss, peak) = server.memory();
+
+    // What the slow watcher was sent, and how its watch ended.
+    let labelled = |d: &Device| d.labels().contains_key("row");
+    let mut seen = HashSet::new();
+    let mut last = version.clone();
+    let mut ended = "the server closed it".to_string();
+    let drained = Instant::now();
+    loop {
+        let event = match tokio::time::timeout(Duration::from_secs(10), slow.next()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(_) => {
+                ended = "still open, nothing more for 10 s: every event was kept for it".into();
+                break;
+            }
+        };
+        match event? {
+            WatchEvent::Added(d) | WatchEvent::Modified(d) => {
+                last = d.resource_version().unwrap_or_default();
+                if labelled(&d) {
+                    seen.insert(d.name_any());
+                }
+            }
+            WatchEvent::Bookmark(b) => last = b.metadata.resource_version,
+            WatchEvent::Deleted(_) => {}
+            WatchEvent::Error(e) => {
+                ended = format!("{} {}: {}", e.code, e.reason, e.message);
+                break;
+            }
+        }
+    }
+    let sent = seen.len();
+    let drained = drained.elapsed();
+
+    // Catching up from the last revision it was sent.
+    let cpu = server.cpu();
+    let started = Instant::now();
+    let mut resumed = api
+        .watch(&WatchParams::default().timeout(60), &last)
+        .await?
+        .boxed();
+    let mut resumed_end = String::new();
+    while seen.len() < count {
+        match tokio::time::timeout(Duration::from_secs(60), resumed.next()).await {
+            Ok(Some(Ok(WatchEvent::Added(d) | WatchEvent::Modified(d)))) => {
+                if labelled(&d) {
+                    seen.insert(d.name_any());
+                }
+            }
+            Ok(Some(Ok(WatchEvent::Error(e)))) => {
+                resumed_end = format!(", ended {} {}", e.code, e.reason);
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop(resumed);
+    let caught_up = started.elapsed();
+    let caught_up_cpu = server.cpu().saturating_sub(cpu);
+    let from_history = seen.len();
+
+    // Listing again.
+    let cpu = server.cpu();
+    let started = Instant::now();
+    let mut listed = 0;
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = api.list(&params).await?;
+        listed += page.items.iter().filter(|d| labelled(d)).count();
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => break,
+        }
+    }
+    let relisted = started.elapsed();
+    let relisted_cpu = server.cpu().saturating_sub(cpu);
+
+    println!("\n### A watcher that falls behind a burst of {count} changes\n");
+    println!(
+        "A watch of the {count} Devices opened and not read while a label (`row`) is put on \
+         each, 16 clients at once; then read, and caught up.\n"
+    );
+    println!("| measurement | figure |\n|---|---|");
+    println!(
+        "| the {count} patches answered | {:.1} s ({:.0}/s); server CPU to quiet {:.1} s |",
+        written.as_secs_f64(),
+        count as f64 / written.as_secs_f64(),
+        burst_cpu.as_secs_f64()
+    );
+    println!(
+        "| server RSS before / after / peak during | {rss_before:.0} / {rss:.0} / {peak:.0} MiB |"
+    );
+    println!(
+        "| the slow watcher, read afterwards | {sent} labelled Devices in {:.1} s, then: {ended} |",
+        drained.as_secs_f64()
+    );
+    println!(
+        "| watched again from its last revision | {from_history} of {count} labelled in {:.1} s \
+         (server CPU {:.1} s{resumed_end}) |",
+        caught_up.as_secs_f64(),
+        caught_up_cpu.as_secs_f64()
+    );
+    println!(
+        "| listed again, pages of 500 | {listed} of {count} labelled in {:.1} s (server CPU {:.1} s) |",
+        relisted.as_secs_f64(),
+        relisted_cpu.as_secs_f64()
+    );
+    anyhow::ensure!(
+        from_history == count && listed == count,
+        "an update was lost: {from_history} and {listed} of {count} Devices seen labelled"
+    );
+    Ok(())
+}
+
 /// A burst of `count` changes that move no configuration: `patch(i)` merged into each of the
 /// daemon set's `count` Devices, 16 clients at once (`what` says what it is). Reports how long
 /// the server took to absorb it, its memory, and what it did for it from its own counters:
@@ -319,25 +499,9 @@ async fn burst(
     let (rss_before, _) = server.memory();
     let before = api_bench::counters(client).await?;
     let cpu = server.cpu();
-    let mut apis = Vec::new();
-    for _ in 0..16 {
-        apis.push(Api::<Device>::namespaced(server.client().await?, "fleet"));
-    }
     eprintln!("the burst starts: {what}");
     let started = Instant::now();
-    measure(&apis, count, move |api: Api<Device>, i| {
-        let patch = patch(i);
-        async move {
-            api.patch(
-                &format!("dev-{i:06}"),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await?;
-            Ok(())
-        }
-    })
-    .await?;
+    patch_devices(server, count, patch).await?;
     let written = started.elapsed();
     server.settle(Duration::from_secs(600)).await;
     // `settle` returns after a quiet second: that second is not the server's.

@@ -107,8 +107,9 @@ impl Call {
         let mut options = self.list_options()?;
         // An unpaged JSON list is read and sent a page at a time (one pinned revision), so the
         // server never holds the whole collection.
-        let stream =
-            options.limit == 0 && options.continue_token.is_none() && self.output == Output::Json;
+        let stream = options.limit == 0
+            && options.continue_token.is_none()
+            && matches!(self.output, Output::Json | Output::Metadata);
         if stream {
             options.limit = STREAM_PAGE;
         }
@@ -147,12 +148,18 @@ impl Call {
     /// Streams a list whose first page is `first`: the list's head, then each page's items as
     /// they are read, through a small bounded channel (the client's pace bounds the memory).
     fn stream_list(&self, first: registry::ListResult, mut options: ListOptions) -> Response<Body> {
+        let (kind, api_version) = self.served_kind();
         let head = format!(
             "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{{\"resourceVersion\":\"{}\"}},\"items\":[",
-            json!(format!("{}List", self.kind.kind)),
-            json!(self.kind.api_version()),
+            json!(format!("{kind}List")),
+            json!(api_version),
             first.resource_version
         );
+        let media = if self.output == Output::Metadata {
+            negotiate::METADATA_LIST
+        } else {
+            negotiate::JSON
+        };
         let (sender, receiver) = mpsc::channel::<Bytes>(2);
         let call = self.clone();
         tokio::spawn(async move {
@@ -168,7 +175,7 @@ impl Call {
                         chunk.push(b',');
                     }
                     first_item = false;
-                    if serde_json::to_writer(&mut chunk, &call.served(item)).is_err() {
+                    if serde_json::to_writer(&mut chunk, &call.shown(item)).is_err() {
                         return;
                     }
                 }
@@ -203,10 +210,9 @@ impl Call {
                 .map(|bytes| (Ok::<_, std::io::Error>(Frame::data(bytes)), receiver))
         });
         let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(negotiate::JSON),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
         response.headers_mut().insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache, private"),

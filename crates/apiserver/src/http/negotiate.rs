@@ -11,6 +11,11 @@ pub(crate) const JSON: &str = "application/json";
 pub(crate) const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 /// A `meta.k8s.io/v1` Table, as JSON.
 pub(crate) const TABLE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+/// Objects as `meta.k8s.io/v1` PartialObjectMetadata, as JSON.
+pub(crate) const METADATA: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+/// Lists as `meta.k8s.io/v1` PartialObjectMetadataList, as JSON.
+pub(crate) const METADATA_LIST: &str =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
 
 /// The media type of the request body: lower case, without parameters.
 pub(crate) fn media_type(headers: &HeaderMap) -> String {
@@ -94,10 +99,13 @@ pub(crate) enum Output {
     Table,
     /// Protobuf (native kinds).
     Protobuf,
+    /// Objects' metadata only, as `meta.k8s.io/v1` PartialObjectMetadata (and
+    /// PartialObjectMetadataList), JSON: what metadata informers ask for.
+    Metadata,
 }
 
-/// The first type of `accept` the server can produce: a Table, JSON, or protobuf where the
-/// kind has a protobuf form; 406 if none.
+/// The first type of `accept` the server can produce: a Table, objects' metadata, JSON, or
+/// protobuf where the kind has a protobuf form; 406 if none.
 pub(crate) fn output(accept: &str, protobuf: bool) -> Result<Output, Refusal> {
     if accept.trim().is_empty() {
         return Ok(Output::Json);
@@ -111,8 +119,16 @@ pub(crate) fn output(accept: &str, protobuf: bool) -> Result<Output, Refusal> {
             }
             continue;
         }
+        let metadata = params.contains(&"as=PartialObjectMetadata")
+            || params.contains(&"as=PartialObjectMetadataList");
+        if metadata && params.contains(&"g=meta.k8s.io") && params.contains(&"v=v1") {
+            if media == JSON {
+                return Ok(Output::Metadata);
+            }
+            continue; // Their protobuf form is not served.
+        }
         if params.iter().any(|p| p.starts_with("as=")) {
-            continue; // PartialObjectMetadata and others: not served.
+            continue; // Other versions and kinds: not served.
         }
         match media.as_str() {
             JSON | "*/*" | "application/*" => return Ok(Output::Json),
@@ -123,9 +139,10 @@ pub(crate) fn output(accept: &str, protobuf: bool) -> Result<Output, Refusal> {
     Err(Refusal::NotAcceptable(format!(
         "the server could not produce a response of any of the types {accept:?}: it serves {}",
         if protobuf {
-            "application/json, application/vnd.kubernetes.protobuf and Tables"
+            "application/json, application/vnd.kubernetes.protobuf, Tables and \
+             PartialObjectMetadata (meta.k8s.io/v1, JSON)"
         } else {
-            "application/json and Tables"
+            "application/json, Tables and PartialObjectMetadata (meta.k8s.io/v1, JSON)"
         }
     )))
 }
@@ -161,7 +178,28 @@ mod tests {
         check(
             "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io,application/json",
             true,
+            Some(Output::Metadata),
+        );
+        // kube-rs's list_metadata, and client-go's metadata client (protobuf first).
+        check(
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+            false,
+            Some(Output::Metadata),
+        );
+        check(
+            &format!("{PROTOBUF};as=PartialObjectMetadata;g=meta.k8s.io;v=v1,{METADATA},{JSON}"),
+            true,
+            Some(Output::Metadata),
+        );
+        check(
+            "application/json;as=PartialObjectMetadata;v=v1beta1;g=meta.k8s.io,application/json",
+            true,
             Some(Output::Json),
+        );
+        check(
+            "application/json;as=PartialObjectMetadata;v=v1beta1;g=meta.k8s.io",
+            true,
+            None,
         );
         check("text/html", true, None);
         check("*/*", false, Some(Output::Json));

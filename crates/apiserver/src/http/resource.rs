@@ -323,6 +323,22 @@ impl Call {
         }
         object
     }
+    /// The object as sent to this client: [`Call::served`], or only its metadata when the
+    /// client asked for PartialObjectMetadata.
+    pub(crate) fn shown(&self, object: Value) -> Value {
+        let object = self.served(object);
+        if self.output == Output::Metadata {
+            return metadata_only(object);
+        }
+        object
+    }
+    /// The kind and version of what this call serves: the resource's, or PartialObjectMetadata.
+    pub(crate) fn served_kind(&self) -> (String, String) {
+        if self.output == Output::Metadata {
+            return ("PartialObjectMetadata".into(), "meta.k8s.io/v1".into());
+        }
+        (self.kind.kind.clone(), self.kind.api_version())
+    }
     /// The object as stored (custom resources at their storage version).
     pub(crate) fn stored(&self, mut object: Value) -> Value {
         if let Some(map) = object.as_object_mut() {
@@ -597,6 +613,40 @@ impl Call {
         {
             return respond(code, negotiate::PROTOBUF, bytes, warnings);
         }
+        if self.output == Output::Metadata && object["kind"] != "Status" {
+            let list = object.get("items").is_some();
+            let (media, body) = if list {
+                let mut list = object.clone();
+                list["kind"] = "PartialObjectMetadataList".into();
+                list["apiVersion"] = "meta.k8s.io/v1".into();
+                if let Some(items) = list["items"].as_array_mut() {
+                    for item in items {
+                        *item = metadata_only(std::mem::take(item));
+                    }
+                }
+                (negotiate::METADATA_LIST, list)
+            } else {
+                (negotiate::METADATA, metadata_only(object.clone()))
+            };
+            let bytes = serde_json::to_vec(&body).expect("JSON serializes");
+            return respond(code, media, bytes, warnings);
+        }
         json_response(code, object, warnings)
     }
+}
+
+/// An object as a `meta.k8s.io/v1` PartialObjectMetadata: its metadata only.
+pub(crate) fn metadata_only(mut object: Value) -> Value {
+    if object["kind"] == "PartialObjectMetadata" {
+        return object;
+    }
+    let metadata = object
+        .as_object_mut()
+        .and_then(|map| map.remove("metadata"))
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": metadata,
+    })
 }

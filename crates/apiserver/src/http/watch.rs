@@ -27,6 +27,10 @@ const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 /// How often a watch that asked for bookmarks gets one.
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long a watch at its end waits for the store's latest revision to bookmark, delivering the
+/// changes before it meanwhile.
+const LAST_BOOKMARK_WAIT: Duration = Duration::from_secs(2);
+
 impl Call {
     pub(crate) async fn watch(self, mut shutdown: signal::Receiver<bool>) -> Response<Body> {
         let options = match self.list_options() {
@@ -78,6 +82,7 @@ impl Call {
             .unwrap_or(DEFAULT_WATCH_TIMEOUT);
         let table = self.wants_table();
         let protobuf = self.output == Output::Protobuf;
+        let metadata = self.output == Output::Metadata;
         let include = match self.include() {
             Ok(include) => include,
             Err((e, _)) => return error_response(&e, &self.subject, &[]),
@@ -123,7 +128,7 @@ impl Call {
             // Counted as open until this task ends (the client gone, a timeout, the server
             // stopping).
             let _watching = watching;
-            let mut events = Box::pin(events);
+            let mut events = events;
             let mut first_row = true;
             let mut last = start;
             let encode = |event_type: &str, object: Value, first_row: &mut bool| -> Bytes {
@@ -160,8 +165,9 @@ impl Call {
                 line.push(b'\n');
                 Bytes::from(line)
             };
+            let (served_kind, served_version) = call.served_kind();
             let bookmark = |rv: i64, end: bool| -> Value {
-                let mut object = json!({"kind": kind.kind, "apiVersion": kind.api_version(), "metadata": {"resourceVersion": rv.to_string()}});
+                let mut object = json!({"kind": served_kind, "apiVersion": served_version, "metadata": {"resourceVersion": rv.to_string()}});
                 if end {
                     object["metadata"]["annotations"] =
                         json!({"k8s.io/initial-events-end": "true"});
@@ -170,7 +176,7 @@ impl Call {
             };
             for object in initial {
                 if sender
-                    .send(encode("ADDED", call.served(object), &mut first_row))
+                    .send(encode("ADDED", call.shown(object), &mut first_row))
                     .await
                     .is_err()
                 {
@@ -185,8 +191,14 @@ impl Call {
             {
                 return;
             }
+            // Bookmarks carry the store's latest revision (asked of the watch, so they follow
+            // every change before it), not only the last change of this resource: a watcher of
+            // a quiet resource watches again from a recent revision, not one compacted since.
+            let bookmarking = bookmarks && !table;
             let deadline = tokio::time::sleep(timeout);
             tokio::pin!(deadline);
+            // Set at the deadline: the watch ends at the next bookmark, or at this instant.
+            let mut ending = false;
             let mut ticker = tokio::time::interval_at(
                 tokio::time::Instant::now() + BOOKMARK_INTERVAL,
                 BOOKMARK_INTERVAL,
@@ -194,13 +206,18 @@ impl Call {
             loop {
                 let line = tokio::select! {
                     event = events.next() => match event {
-                        Some(WatchEvent::Added(o)) => { last = revision_of(&o, last); encode("ADDED", call.served(o), &mut first_row) }
-                        Some(WatchEvent::Modified(o)) => { last = revision_of(&o, last); encode("MODIFIED", call.served(o), &mut first_row) }
-                        Some(WatchEvent::Deleted(o)) => { last = revision_of(&o, last); encode("DELETED", call.served(o), &mut first_row) }
+                        Some(WatchEvent::Added(o)) => { last = revision_of(&o, last); encode("ADDED", call.shown(o), &mut first_row) }
+                        Some(WatchEvent::Modified(o)) => { last = revision_of(&o, last); encode("MODIFIED", call.shown(o), &mut first_row) }
+                        Some(WatchEvent::Deleted(o)) => { last = revision_of(&o, last); encode("DELETED", call.shown(o), &mut first_row) }
                         Some(WatchEvent::Bookmark(rv)) => {
                             last = last.max(rv);
-                            if !bookmarks || table { continue; }
-                            encode("BOOKMARK", bookmark(last, false), &mut first_row)
+                            if !bookmarking { continue; }
+                            let line = encode("BOOKMARK", bookmark(last, false), &mut first_row);
+                            if ending {
+                                let _ = sender.send(line).await;
+                                return;
+                            }
+                            line
                         }
                         Some(WatchEvent::Error(e)) => {
                             let _ = sender.send(encode("ERROR", status(&e, &call.subject), &mut first_row)).await;
@@ -209,14 +226,20 @@ impl Call {
                         None => return,
                     },
                     _ = ticker.tick() => {
-                        if !bookmarks || table { continue; }
-                        encode("BOOKMARK", bookmark(last, false), &mut first_row)
+                        if bookmarking { events.request_progress(); }
+                        continue;
                     }
                     _ = &mut deadline => {
-                        if bookmarks && !table {
-                            let _ = sender.send(encode("BOOKMARK", bookmark(last, false), &mut first_row)).await;
+                        if !bookmarking || ending {
+                            if bookmarking {
+                                let _ = sender.send(encode("BOOKMARK", bookmark(last, false), &mut first_row)).await;
+                            }
+                            return;
                         }
-                        return;
+                        ending = true;
+                        events.request_progress();
+                        deadline.as_mut().reset(tokio::time::Instant::now() + LAST_BOOKMARK_WAIT);
+                        continue;
                     }
                     _ = shutdown.changed() => return,
                     _ = sender.closed() => return,
@@ -237,6 +260,8 @@ impl Call {
             protobuf::WATCH_MEDIA_TYPE
         } else if table {
             negotiate::TABLE
+        } else if metadata {
+            negotiate::METADATA
         } else {
             "application/json"
         };
