@@ -144,6 +144,14 @@ fn ignored(path: &[String]) -> bool {
 /// The field set an object specifies: its leaves, the items of its keyed lists and sets, and
 /// its free-form maps.
 pub(crate) fn field_set(object: &Value, shape: Shape<'_>) -> FieldSet {
+    let mut set = FieldSet::default();
+    field_set_at(object, shape, &mut Vec::new(), &mut set);
+    set
+}
+
+/// Adds to `set` the field set `value` specifies at `path`.
+fn field_set_at(value: &Value, shape: Shape<'_>, path: &mut Vec<String>, set: &mut FieldSet) {
+    walk(value, shape, path, set);
     fn walk(value: &Value, shape: Shape<'_>, path: &mut Vec<String>, set: &mut FieldSet) {
         if path.len() > MAX_DEPTH || ignored(path) {
             return;
@@ -185,29 +193,90 @@ pub(crate) fn field_set(object: &Value, shape: Shape<'_>) -> FieldSet {
             _ => set.insert(path),
         }
     }
-    let mut set = FieldSet::default();
-    walk(object, shape, &mut Vec::new(), &mut set);
-    set
 }
 
 /// The paths of `new`'s field set whose values differ from `old`'s (added or modified), and
 /// the paths of `old`'s field set gone from `new` (removed).
+///
+/// Maps present on both sides are walked key by key and equal values skipped, so a write that
+/// changes one field of a large object looks at the path to it, not at every field; anything
+/// else (lists, leaves, a map on one side only) is compared through its field sets.
 pub(crate) fn differences(old: &Value, new: &Value, shape: Shape<'_>) -> (FieldSet, FieldSet) {
-    use super::fieldset::get;
-    let new_set = field_set(new, shape);
-    let changed = new_set.differing(old, new);
-    // A path of `old` missing from `new` is not in `new`'s set; only the paths left after taking
-    // that set away are looked up in `new` (each lookup walks from the root and parses its
-    // path), rather than every path of `old`.
-    let mut candidates = field_set(old, shape);
-    candidates.subtract(&new_set);
-    let mut removed = FieldSet::default();
-    for path in candidates.paths() {
-        if get(new, &path).is_none() {
-            removed.insert(&path);
+    let mut found = Differences {
+        old,
+        new,
+        changed: FieldSet::default(),
+        removed: FieldSet::default(),
+    };
+    found.at(Some(old), Some(new), shape, &mut Vec::new());
+    (found.changed, found.removed)
+}
+
+/// The differences found so far between two whole objects.
+struct Differences<'v> {
+    old: &'v Value,
+    new: &'v Value,
+    changed: FieldSet,
+    removed: FieldSet,
+}
+
+impl Differences<'_> {
+    /// Adds the differences at `path`, where `old` holds `a` and `new` holds `b` (`None`:
+    /// absent), which differ.
+    fn at(
+        &mut self,
+        a: Option<&Value>,
+        b: Option<&Value>,
+        shape: Shape<'_>,
+        path: &mut Vec<String>,
+    ) {
+        use super::fieldset::get;
+        if path.len() > MAX_DEPTH || ignored(path) {
+            return;
+        }
+        let granular = |map: &Map<String, Value>| !map.is_empty() && !shape.atomic_map();
+        if let (Some(Value::Object(x)), Some(Value::Object(y))) = (a, b)
+            && granular(x)
+            && granular(y)
+        {
+            // The map's own path (a free map's) is in both field sets: neither changed nor
+            // removed.
+            for (key, b_child) in y {
+                let a_child = x.get(key);
+                if a_child != Some(b_child) {
+                    path.push(Element::Field(key.clone()).render());
+                    self.at(a_child, Some(b_child), shape.field(key), path);
+                    path.pop();
+                }
+            }
+            for (key, a_child) in x {
+                if !y.contains_key(key) {
+                    path.push(Element::Field(key.clone()).render());
+                    self.at(Some(a_child), None, shape.field(key), path);
+                    path.pop();
+                }
+            }
+            return;
+        }
+        let mut new_set = FieldSet::default();
+        if let Some(b) = b {
+            field_set_at(b, shape, path, &mut new_set);
+        }
+        self.changed.union(&new_set.differing(self.old, self.new));
+        // A path of `old` missing from `new` is not in `new`'s set; only the paths left after
+        // taking that set away are looked up in `new` (each lookup walks from the root and
+        // parses its path), rather than every path of `old`.
+        let mut candidates = FieldSet::default();
+        if let Some(a) = a {
+            field_set_at(a, shape, path, &mut candidates);
+        }
+        candidates.subtract(&new_set);
+        for path in candidates.paths() {
+            if get(self.new, &path).is_none() {
+                self.removed.insert(&path);
+            }
         }
     }
-    (changed, removed)
 }
 
 /// `config` merged into `live`: its values win, maps merge key by key, keyed lists and sets
@@ -286,6 +355,124 @@ mod tests {
             Arc::new(components),
             false,
         )
+    }
+
+    /// The differences of two objects as their whole field sets compared: the model the
+    /// walk that skips equal values must agree with.
+    fn differences_whole(old: &Value, new: &Value, shape: Shape<'_>) -> (FieldSet, FieldSet) {
+        let new_set = field_set(new, shape);
+        let changed = new_set.differing(old, new);
+        let mut removed = field_set(old, shape);
+        removed.subtract(&new_set);
+        let removed_paths = removed.paths();
+        let mut removed = FieldSet::default();
+        for path in removed_paths {
+            if super::super::fieldset::get(new, &path).is_none() {
+                removed.insert(&path);
+            }
+        }
+        (changed, removed)
+    }
+
+    /// Objects of the test schema's fields (and fields it does not describe), small enough
+    /// that two of them often share parts.
+    fn thing() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            (0..3i64).prop_map(Value::from),
+            prop::sample::select(vec!["a", "b", "TCP"]).prop_map(Value::from),
+        ];
+        let value = scalar.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+                prop::collection::btree_map(
+                    prop::sample::select(vec!["port", "protocol", "name", "app", "k"]),
+                    inner,
+                    0..4,
+                )
+                .prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        });
+        let fields = vec![
+            "metadata",
+            "data",
+            "ports",
+            "tags",
+            "args",
+            "selector",
+            "other",
+            "apiVersion",
+        ];
+        prop::collection::btree_map(prop::sample::select(fields), value, 0..6)
+            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+    }
+
+    /// `value` with what `steps` lead to (a key or an item chosen by each step, until the
+    /// steps or the nesting end) replaced by `by`, or removed when `by` is `None`.
+    fn edit(value: &mut Value, steps: &[usize], by: Option<Value>) {
+        let Some((step, rest)) = steps.split_first() else {
+            if let Some(by) = by {
+                *value = by;
+            }
+            return;
+        };
+        let nested = |v: &Value| !rest.is_empty() && (v.is_object() || v.is_array());
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                let key = map.keys().nth(step % map.len()).unwrap().clone();
+                if nested(&map[&key]) {
+                    edit(map.get_mut(&key).unwrap(), rest, by);
+                } else if let Some(by) = by {
+                    map.insert(key, by);
+                } else {
+                    map.remove(&key);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                let i = step % items.len();
+                if nested(&items[i]) {
+                    edit(&mut items[i], rest, by);
+                } else if let Some(by) = by {
+                    items[i] = by;
+                } else {
+                    items.remove(i);
+                }
+            }
+            other => {
+                if let Some(by) = by {
+                    *other = by;
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn differences_skipping_equal_values_are_those_of_the_whole_objects(
+            old in thing(),
+            edits in proptest::collection::vec(
+                (
+                    proptest::collection::vec(0..8usize, 1..5),
+                    proptest::option::of(thing()),
+                ),
+                1..4,
+            ),
+        ) {
+            let schema = schema();
+            let shape = Shape::root(&schema);
+            // `new` is `old` with a few values, at any depth, replaced or removed.
+            let mut new = old.clone();
+            for (steps, by) in edits {
+                edit(&mut new, &steps, by);
+            }
+            let (changed, removed) = differences(&old, &new, shape);
+            let (changed_whole, removed_whole) = differences_whole(&old, &new, shape);
+            proptest::prop_assert_eq!(changed.to_fields_v1(), changed_whole.to_fields_v1());
+            proptest::prop_assert_eq!(removed.to_fields_v1(), removed_whole.to_fields_v1());
+        }
     }
 
     #[test]
