@@ -1,7 +1,8 @@
 //! Following a resource through the registry, as a reflector does: its objects listed a page at
-//! a time at one revision, then its changes watched from that revision. A watch that ends (a
-//! slow watcher, the store's own end) is watched again from the last revision it delivered;
-//! only one whose revision was compacted (`410 Gone`) lists again. A failed list or watch is
+//! a time at one revision, then its changes watched from that revision, with a bookmark of the
+//! store's revision asked for every minute. A watch that ends unavailable (a slow watcher, the
+//! store away) is watched again from the last revision it delivered; one that ends otherwise
+//! (`410 Gone`, an event that cannot be read) lists again. A failed list or watch is
 //! retried after a pause that doubles with each failure in a row, and so is a watch that ends
 //! within a second of the last start, so a failing store is never asked in a tight loop.
 
@@ -23,6 +24,8 @@ const PAUSE_FIRST: Duration = Duration::from_millis(250);
 /// ... doubled with each further one in a row, up to this (the RBAC and webhook caches follow:
 /// they catch up within this of the store's return).
 const PAUSE_CAP: Duration = Duration::from_secs(5);
+/// How often a watch asks its store for a bookmark of its latest revision.
+const PROGRESS_EVERY: Duration = Duration::from_secs(60);
 /// A round (list and watch) that lasts this long ends the run of failures.
 const ROUND: Duration = Duration::from_secs(1);
 
@@ -121,9 +124,19 @@ pub(crate) async fn follow_kept<S, T, Fut>(
         match watched {
             Ok((mut events, mut last)) => {
                 failed = false;
+                // Bookmarks of the store's revision keep `last` recent for a resource that
+                // sees no change, so a watch that ends is watched again from there.
+                let mut ticker = tokio::time::interval_at(
+                    tokio::time::Instant::now() + PROGRESS_EVERY,
+                    PROGRESS_EVERY,
+                );
                 loop {
                     let event = tokio::select! {
                         event = events.next() => event,
+                        _ = ticker.tick() => {
+                            events.request_progress();
+                            continue;
+                        }
                         _ = stop.changed() => return,
                     };
                     let followed = match event {
@@ -139,13 +152,17 @@ pub(crate) async fn follow_kept<S, T, Fut>(
                             last = last.max(revision);
                             Some(Followed::Progress(revision))
                         }
-                        Some(WatchEvent::Error(e @ registry::ApiError::Gone(_))) => {
-                            tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; listing again");
-                            break;
-                        }
-                        Some(WatchEvent::Error(e)) => {
+                        // Fallen behind, or the store went away for a while: the history
+                        // still has what comes next.
+                        Some(WatchEvent::Error(e @ registry::ApiError::Unavailable(_))) => {
                             tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; watching again");
                             after = Some(last);
+                            break;
+                        }
+                        // Compacted (410), or an event that cannot be read (watched again,
+                        // it would be read again): listed again.
+                        Some(WatchEvent::Error(e)) => {
+                            tracing::debug!(resource = %resource.qualified(), error = %e, "watch ended; listing again");
                             break;
                         }
                         None => {

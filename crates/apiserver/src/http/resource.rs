@@ -614,7 +614,8 @@ impl Call {
             return respond(code, negotiate::PROTOBUF, bytes, warnings);
         }
         if self.output == Output::Metadata && object["kind"] != "Status" {
-            let list = object.get("items").is_some();
+            let list = object["kind"].as_str().is_some_and(|k| k.ends_with("List"))
+                && object["items"].is_array();
             let (media, body) = if list {
                 let mut list = object.clone();
                 list["kind"] = "PartialObjectMetadataList".into();

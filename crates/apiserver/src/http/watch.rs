@@ -226,8 +226,11 @@ impl Call {
                         None => return,
                     },
                     _ = ticker.tick() => {
-                        if bookmarking { events.request_progress(); }
-                        continue;
+                        if !bookmarking { continue; }
+                        // The store's revision follows as its own bookmark (if the store
+                        // answers); this one keeps a quiet connection alive meanwhile.
+                        events.request_progress();
+                        encode("BOOKMARK", bookmark(last, false), &mut first_row)
                     }
                     _ = &mut deadline => {
                         if !bookmarking || ending {
