@@ -95,7 +95,7 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
     // Keep almost no history, so that a watch resuming from an old version gets 410.
     let fast_compaction = [
         "--history-revisions",
-        "5",
+        "20",
         "--compact-interval-seconds",
         "1",
     ];
@@ -105,10 +105,17 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let others: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-public");
 
-    // Watches end every second, and resume from the last version they saw.
-    let (listed, relists) = spawn_reflector(api.clone(), watcher::Config::default().timeout(1));
+    // Watches end every second, and resume from the last version they saw: without bookmarks,
+    // that of the last change; with them, the store's revision as the watch ended.
+    let (listed, relists) = spawn_reflector(
+        api.clone(),
+        watcher::Config::default().timeout(1).disable_bookmarks(),
+    );
+    let (bookmarked, bookmarked_relists) =
+        spawn_reflector(api.clone(), watcher::Config::default().timeout(1));
     let (streamed, _) = spawn_reflector(api.clone(), watcher::Config::default().streaming_lists());
     listed.wait_until_ready().await.unwrap();
+    bookmarked.wait_until_ready().await.unwrap();
     streamed.wait_until_ready().await.unwrap();
 
     for i in 0..20 {
@@ -134,9 +141,11 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
     consistent(&api, &[&listed, &streamed]).await;
 
     // Writes elsewhere move the revision far beyond what the watchers have seen; compaction
-    // drops it; the next resume gets 410 and the watcher lists again.
+    // drops it; the next resume without a bookmark gets 410 and the watcher lists again. The
+    // one with bookmarks resumes from the store's recent revision: it lists no more.
     let before = relists.load(Ordering::SeqCst);
-    for i in 0..30 {
+    let bookmarked_before = bookmarked_relists.load(Ordering::SeqCst);
+    for i in 0..60 {
         others
             .create(
                 &PostParams::default(),
@@ -156,7 +165,12 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
     api.create(&PostParams::default(), &config_map("after-compaction", "x"))
         .await
         .unwrap();
-    consistent(&api, &[&listed, &streamed]).await;
+    consistent(&api, &[&listed, &bookmarked, &streamed]).await;
+    assert_eq!(
+        bookmarked_relists.load(Ordering::SeqCst),
+        bookmarked_before,
+        "a watcher given bookmarks of the store's revision listed again"
+    );
 
     // A restart (after SIGKILL) on the same data and port: the watchers reconnect.
     let address = server.address.clone();
@@ -172,7 +186,7 @@ async fn watchers_and_reflectors_stay_consistent_across_compaction_and_restarts(
         .await
         .unwrap();
     api.delete("cm16", &DeleteParams::default()).await.unwrap();
-    consistent(&api, &[&listed, &streamed]).await;
+    consistent(&api, &[&listed, &bookmarked, &streamed]).await;
     assert_eq!(
         contents(listed.state()).get("cm15").map(String::as_str),
         Some("2")
