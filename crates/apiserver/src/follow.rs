@@ -141,11 +141,11 @@ pub(crate) async fn follow_kept<S, T, Fut>(
                     };
                     let followed = match event {
                         Some(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
-                            last = revision_of(&object).unwrap_or(last);
+                            last = registry::object::revision(&object).unwrap_or(last);
                             keep(object).map(Followed::Applied)
                         }
                         Some(WatchEvent::Deleted(object)) => {
-                            last = revision_of(&object).unwrap_or(last);
+                            last = registry::object::revision(&object).unwrap_or(last);
                             keep(object).map(Followed::Deleted)
                         }
                         Some(WatchEvent::Bookmark(revision)) => {
@@ -191,11 +191,6 @@ pub(crate) async fn follow_kept<S, T, Fut>(
             _ = stop.changed() => return,
         }
     }
-}
-
-/// The revision an object was written at.
-fn revision_of(object: &Value) -> Option<Revision> {
-    object["metadata"]["resourceVersion"].as_str()?.parse().ok()
 }
 
 /// Every object `selected` picks of `resource`, kept as `keep` makes them, a page at a time at
@@ -303,6 +298,57 @@ mod tests {
         // From `a`'s revision: no list; `b` is told as a change.
         let watched = told(&registry, &resource, Some(after), "applied b").await;
         assert_eq!(watched, ["applied b"]);
+    }
+
+    /// On a paused clock: the minute passes as soon as nothing else is to be done.
+    #[tokio::test(start_paused = true)]
+    async fn a_follower_that_sees_no_change_is_told_the_store_s_revision_every_minute() {
+        let registry = Registry::new(Arc::new(storage::MemoryStore::new()));
+        let resource = crate::native::config_map_resource();
+        let (_stop_tx, stop) = watch::channel(());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let following = {
+            let (registry, resource) = (registry.clone(), resource.clone());
+            tokio::spawn(async move {
+                // None of the ConfigMaps written below is selected.
+                let selected = ListOptions {
+                    labels: apimachinery::labels::Selector::parse("app=none").unwrap(),
+                    ..ListOptions::default()
+                };
+                follow_from(
+                    &registry,
+                    &resource,
+                    &selected,
+                    None,
+                    stop,
+                    move |followed| {
+                        if let Followed::Progress(revision) = followed {
+                            let _ = tx.send(revision);
+                        }
+                    },
+                )
+                .await
+            })
+        };
+        let mut written = 0;
+        for i in 0..3 {
+            let map = registry
+                .create(
+                    &resource,
+                    "ns",
+                    config_map(&format!("cm-{i}")),
+                    &WriteOptions::default(),
+                )
+                .await
+                .unwrap();
+            written = registry::object::revision(&map).unwrap();
+        }
+        let told = tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv())
+            .await
+            .expect("a bookmark within two minutes")
+            .unwrap();
+        assert!(told >= written, "told {told}, the store is at {written}");
+        following.abort();
     }
 
     #[tokio::test]

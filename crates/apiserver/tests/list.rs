@@ -101,3 +101,70 @@ async fn an_unpaged_list_streams_one_snapshot_in_chunks() {
     assert_eq!(code, 200);
     assert!(serde_json::from_slice::<Value>(&body).unwrap()["items"].is_array());
 }
+
+/// On a paused clock (the minutes pass as soon as nothing else is to be done): a watch that
+/// asked for bookmarks gets, each minute, one of the store's latest revision though its own
+/// resource saw no change; and one more as it ends.
+#[tokio::test(start_paused = true)]
+async fn a_quiet_watch_is_bookmarked_at_the_store_s_revision_every_minute() {
+    let h = harness().await;
+    let (_, _, body) = h
+        .send(
+            "GET",
+            "/api/v1/namespaces/default/secrets",
+            "",
+            "application/json",
+            Vec::new(),
+        )
+        .await;
+    let quiet = serde_json::from_slice::<Value>(&body).unwrap()["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut latest = 0i64;
+    for i in 0..3 {
+        let map = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("busy-{i}")}});
+        let (code, _, body) = h
+            .send(
+                "POST",
+                "/api/v1/namespaces/default/configmaps",
+                "application/json",
+                "application/json",
+                map.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(code, 201);
+        let created: Value = serde_json::from_slice(&body).unwrap();
+        latest = created["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    }
+    // Ends after 90 s: one minute's bookmarks, then the last one.
+    let path = format!(
+        "/api/v1/namespaces/default/secrets?watch=1&allowWatchBookmarks=true&timeoutSeconds=90&resourceVersion={quiet}"
+    );
+    let (code, _, body) = h
+        .send("GET", &path, "", "application/json", Vec::new())
+        .await;
+    assert_eq!(code, 200);
+    let bookmarks: Vec<i64> = String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .map(|event| {
+            assert_eq!(event["type"], "BOOKMARK", "no Secret changed: {event}");
+            event["object"]["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let at_latest = bookmarks.iter().filter(|rv| **rv >= latest).count();
+    assert!(
+        at_latest >= 2,
+        "bookmarks {bookmarks:?}: the minute's and the last should reach {latest}"
+    );
+}

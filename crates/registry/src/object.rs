@@ -30,6 +30,11 @@ pub fn name(object: &Value) -> &str {
     meta_str(object, "name")
 }
 
+/// The revision the object was written at (its `resourceVersion`), if it has one.
+pub fn revision(object: &Value) -> Option<storage::Revision> {
+    meta_str(object, "resourceVersion").parse().ok()
+}
+
 /// The object's namespace.
 pub fn namespace(object: &Value) -> &str {
     meta_str(object, "namespace")

@@ -280,9 +280,5 @@ impl Call {
 }
 
 fn revision_of(object: &Value, last: i64) -> i64 {
-    object["metadata"]["resourceVersion"]
-        .as_str()
-        .and_then(|rv| rv.parse().ok())
-        .unwrap_or(last)
-        .max(last)
+    registry::object::revision(object).unwrap_or(last).max(last)
 }

@@ -234,9 +234,7 @@ pub(crate) struct Cache {
 }
 
 fn revision_of(object: &Value) -> Revision {
-    registry::object::meta_str(object, "resourceVersion")
-        .parse()
-        .unwrap_or(0)
+    registry::object::revision(object).unwrap_or(0)
 }
 
 impl Cache {
