@@ -120,15 +120,17 @@ impl Schema {
     /// strict and warning field validation; drops `null`s of fields that are not nullable.
     pub fn prune(&self, object: &mut Value) -> Vec<String> {
         let mut unknown = Vec::new();
-        self.prune_at(object, &self.root, "", true, &mut unknown);
+        self.prune_at(object, &self.root, &mut String::new(), true, &mut unknown);
         unknown
     }
 
+    /// Prunes `value` at `path`, a buffer each level extends and restores: nothing is
+    /// allocated for a field that is kept (every write of every kind is pruned).
     fn prune_at(
         &self,
         value: &mut Value,
         schema: &Value,
-        path: &str,
+        path: &mut String,
         root: bool,
         unknown: &mut Vec<String>,
     ) {
@@ -139,38 +141,43 @@ impl Schema {
                 let properties = schema.get("properties").and_then(Value::as_object);
                 let additional = schema.get("additionalProperties");
                 let preserve = flag(schema, "x-kubernetes-preserve-unknown-fields");
-                let keys: Vec<String> = map.keys().cloned().collect();
-                for key in keys {
-                    let field_path = format!("{path}.{key}");
-                    if let Some(sub) = properties.and_then(|p| p.get(&key)) {
-                        let sub_resolved = self.resolve(sub);
-                        if map[&key].is_null() && !flag(sub_resolved, "nullable") {
-                            map.remove(&key);
-                            continue;
+                let free = preserve
+                    || additional == Some(&Value::Bool(true))
+                    || (properties.is_none()
+                        && additional.is_none()
+                        && (!self.prune_empty_objects || schema.get("type").is_none()));
+                map.retain(|key, entry| {
+                    let at = path.len();
+                    path.push('.');
+                    path.push_str(key);
+                    let keep = if let Some(sub) = properties.and_then(|p| p.get(key)) {
+                        let nulled = entry.is_null() && !flag(self.resolve(sub), "nullable");
+                        if !nulled {
+                            self.prune_at(entry, sub, path, false, unknown);
                         }
-                        let entry = map.get_mut(&key).expect("key listed");
-                        self.prune_at(entry, sub, &field_path, false, unknown);
+                        !nulled
                     } else if let Some(sub) = additional.filter(|a| a.is_object()) {
-                        let entry = map.get_mut(&key).expect("key listed");
-                        self.prune_at(entry, sub, &field_path, false, unknown);
-                    } else if (embedded && matches!(key.as_str(), "apiVersion" | "kind"))
-                        || preserve
-                        || additional == Some(&Value::Bool(true))
-                        || (properties.is_none()
-                            && additional.is_none()
-                            && (!self.prune_empty_objects || schema.get("type").is_none()))
-                    {
+                        self.prune_at(entry, sub, path, false, unknown);
+                        true
+                    } else if free || (embedded && matches!(key.as_str(), "apiVersion" | "kind")) {
                         // Kept: type fields, preserved or free-form objects.
+                        true
                     } else {
-                        map.remove(&key);
-                        unknown.push(field_path);
-                    }
-                }
+                        unknown.push(path.clone());
+                        false
+                    };
+                    path.truncate(at);
+                    keep
+                });
             }
             Value::Array(items) => {
                 if let Some(sub) = schema.get("items") {
                     for (i, item) in items.iter_mut().enumerate() {
-                        self.prune_at(item, sub, &index(path, i), false, unknown);
+                        let at = path.len();
+                        use std::fmt::Write as _;
+                        let _ = write!(path, "[{i}]");
+                        self.prune_at(item, sub, path, false, unknown);
+                        path.truncate(at);
                     }
                 }
             }

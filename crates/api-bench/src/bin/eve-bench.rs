@@ -3,7 +3,9 @@
 //! Markdown of `docs/benchmarks.md`.
 //!
 //! - A daemon set over N devices (10,000 by default): time from its creation until every device
-//!   has its application, bound; the server's memory before and after.
+//!   has its application, bound; then until the server is quiet again (every DeviceConfig
+//!   written), with its CPU and the writes it answered per device; the server's memory before
+//!   and after. `--daemon-set-only` stops there.
 //! - Baseline: the same N applications created directly by 16 clients.
 //! - A deployment over M devices (1,000): time until all replicas are available (a simulated
 //!   fleet reports `RUNNING` for every bound application through the status subresource), then
@@ -42,6 +44,9 @@ struct Args {
     /// Devices (and replicas) of the rollout.
     #[arg(long, default_value_t = 1_000)]
     rollout_devices: usize,
+    /// Only the daemon set's creation: no bursts, baseline or rollout.
+    #[arg(long)]
+    daemon_set_only: bool,
 }
 
 fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
@@ -110,7 +115,7 @@ fn template(image: &str, label: &str) -> serde_json::Value {
     })
 }
 
-async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<()> {
+async fn daemon_set(server: &Server, count: usize, only: bool) -> anyhow::Result<()> {
     let client = server.client().await?;
     base(&client, "fleet").await?;
     let took = devices(server, "fleet", count).await?;
@@ -124,6 +129,9 @@ async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<()> {
         async move { bound(&client, "fleet", count).await }
     });
     let api: Api<ApplicationDaemonSet> = Api::namespaced(client.clone(), "fleet");
+    server.settle(Duration::from_secs(300)).await;
+    let before = api_bench::counters(&client).await?;
+    let cpu = server.cpu();
     let started = Instant::now();
     api.create(
         &PostParams::default(),
@@ -136,15 +144,45 @@ async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<()> {
     .await?;
     let done = waiting.await??;
     let elapsed = done - started;
+    let bound_cpu = server.cpu().saturating_sub(cpu);
+    server.settle(Duration::from_secs(600)).await;
+    // `settle` returns after a quiet second: that second is not the server's.
+    let quiet = started.elapsed().saturating_sub(Duration::from_secs(1));
+    let used = server.cpu().saturating_sub(cpu);
+    let after = api_bench::counters(&client).await?;
     let (rss, peak) = server.memory();
     println!("| measurement | figure |\n|---|---|");
     println!(
-        "| daemon set created → {count} applications exist, bound | {:.1} s ({:.0} applications/s) |",
+        "| daemon set created → {count} applications exist, bound (every device's next poll gets it) | {:.1} s ({:.0} applications/s; server CPU {:.1} s) |",
         elapsed.as_secs_f64(),
-        count as f64 / elapsed.as_secs_f64()
+        count as f64 / elapsed.as_secs_f64(),
+        bound_cpu.as_secs_f64()
     );
+    println!(
+        "| → the server quiet again (every DeviceConfig written) | {:.1} s (server CPU {:.1} s, {:.0} µs a device) |",
+        quiet.as_secs_f64(),
+        used.as_secs_f64(),
+        used.as_secs_f64() * 1e6 / count as f64
+    );
+    let delta = |name: &str| {
+        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+    };
+    println!(
+        "| configurations composed | {:.2} a device |",
+        delta("eve_device_api_config_compositions_total") / count as f64
+    );
+    println!(
+        "| daemon-set plans | {:.0} |",
+        delta("eve_controller_plans_total{kind=\"daemon_set\"}")
+    );
+    for (what, n) in api_bench::writes_between(&before, &after) {
+        println!("| writes: {what} | {:.2} a device |", n / count as f64);
+    }
     println!("| server RSS before / after | {rss_before:.0} MiB / {rss:.0} MiB |");
     println!("| server peak RSS (whole run so far) | {peak:.0} MiB |");
+    if only {
+        return Ok(());
+    }
 
     let annotation =
         |_: usize| json!({"metadata": {"annotations": {"bench.adamant.dev/burst": "1"}}});
@@ -555,8 +593,11 @@ async fn main() -> anyhow::Result<()> {
     println!("# eve-bench\n\n{cpus} CPUs\n");
     println!("## A daemon set over {} devices\n", args.devices);
     let server = Server::start(&binary, &[]).context("cannot start adamant serve")?;
-    daemon_set(&server, args.devices).await?;
+    daemon_set(&server, args.devices, args.daemon_set_only).await?;
     drop(server);
+    if args.daemon_set_only {
+        return Ok(());
+    }
     println!(
         "\n## A rollout over {} devices\n\n| measurement | figure |\n|---|---|",
         args.rollout_devices

@@ -17,6 +17,8 @@ use super::references::unavailable;
 use super::table::Rules;
 
 impl Rules for Application {
+    const COMPARES_WITH_OLD: bool = true;
+
     fn normalize(object: &mut Value) -> Vec<quantity::Invalid> {
         quantity::normalize_application(object)
     }

@@ -26,7 +26,12 @@ pub(super) trait Rules: Resource<DynamicType = ()> + DeserializeOwned + Send + S
         Vec::new()
     }
 
-    /// Checks the object a write would store; `old` is the stored one an update replaces.
+    /// Whether [`Rules::validate`] looks at the stored object an update replaces; when not,
+    /// it is not decoded (and `old` is `None`).
+    const COMPARES_WITH_OLD: bool = false;
+
+    /// Checks the object a write would store; `old` is the stored one an update replaces, if
+    /// [`Rules::COMPARES_WITH_OLD`].
     fn validate(
         check: &mut Check<'_>,
         object: &Self,
@@ -76,7 +81,9 @@ fn validate<'a, 'b, K: Rules>(
         })?;
         // The stored object was admitted; should it no longer read, the rules that compare
         // with it see none.
-        let old = old.and_then(|o| K::deserialize(o).ok());
+        let old = old
+            .filter(|_| K::COMPARES_WITH_OLD)
+            .and_then(|o| K::deserialize(o).ok());
         K::validate(check, &object, old.as_ref()).await
     })
 }
