@@ -381,6 +381,16 @@ pub async fn bound(client: &Client, ns: &str, count: usize) -> anyhow::Result<In
     anyhow::bail!("the application watch ended")
 }
 
+/// How much the counter sample `name` grew from `before` to `after` (samples as [`counters`]
+/// reads them; an absent one counts as 0).
+pub fn delta(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    name: &str,
+) -> f64 {
+    after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+}
+
 /// The server's counters on `/metrics` (samples of `counter` families: name and labels, the
 /// `_total` suffix left on), read through `client`.
 pub async fn counters(client: &Client) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {

@@ -6,6 +6,7 @@
 //! the same values serve both `/openapi/v3` and validation.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use apimachinery::{FieldError, FieldErrorKind};
@@ -174,7 +175,6 @@ impl Schema {
                 if let Some(sub) = schema.get("items") {
                     for (i, item) in items.iter_mut().enumerate() {
                         let at = path.len();
-                        use std::fmt::Write as _;
                         let _ = write!(path, "[{i}]");
                         self.prune_at(item, sub, path, false, unknown);
                         path.truncate(at);

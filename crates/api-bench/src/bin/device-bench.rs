@@ -338,9 +338,7 @@ async fn main() -> anyhow::Result<()> {
     for (what, n) in api_bench::writes_between(&counted, &now) {
         println!("| {what} | {n:.0} | {:.2} |", per_device(n));
     }
-    let compositions = "eve_device_api_config_compositions_total";
-    let composed = now.get(compositions).copied().unwrap_or(0.0)
-        - counted.get(compositions).copied().unwrap_or(0.0);
+    let composed = api_bench::delta(&counted, &now, "eve_device_api_config_compositions_total");
     println!(
         "| (configurations composed) | {composed:.0} | {:.2} |",
         per_device(composed)

@@ -115,7 +115,9 @@ fn template(image: &str, label: &str) -> serde_json::Value {
     })
 }
 
-async fn daemon_set(server: &Server, count: usize, only: bool) -> anyhow::Result<()> {
+/// The daemon set over `count` new Devices of `fleet`, reported until every Application is bound
+/// and then until every DeviceConfig is written. Returns the client it used.
+async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<Client> {
     let client = server.client().await?;
     base(&client, "fleet").await?;
     let took = devices(server, "fleet", count).await?;
@@ -145,10 +147,7 @@ async fn daemon_set(server: &Server, count: usize, only: bool) -> anyhow::Result
     let done = waiting.await??;
     let elapsed = done - started;
     let bound_cpu = server.cpu().saturating_sub(cpu);
-    server.settle(Duration::from_secs(600)).await;
-    // `settle` returns after a quiet second: that second is not the server's.
-    let quiet = started.elapsed().saturating_sub(Duration::from_secs(1));
-    let used = server.cpu().saturating_sub(cpu);
+    let (quiet, used) = quiet_again(server, started, cpu).await;
     let after = api_bench::counters(&client).await?;
     let (rss, peak) = server.memory();
     println!("| measurement | figure |\n|---|---|");
@@ -164,9 +163,7 @@ async fn daemon_set(server: &Server, count: usize, only: bool) -> anyhow::Result
         used.as_secs_f64(),
         used.as_secs_f64() * 1e6 / count as f64
     );
-    let delta = |name: &str| {
-        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
-    };
+    let delta = |name: &str| api_bench::delta(&before, &after, name);
     println!(
         "| configurations composed | {:.2} a device |",
         delta("eve_device_api_config_compositions_total") / count as f64
@@ -180,10 +177,22 @@ async fn daemon_set(server: &Server, count: usize, only: bool) -> anyhow::Result
     }
     println!("| server RSS before / after | {rss_before:.0} MiB / {rss:.0} MiB |");
     println!("| server peak RSS (whole run so far) | {peak:.0} MiB |");
-    if only {
-        return Ok(());
-    }
+    Ok(client)
+}
 
+/// Waits (up to 10 minutes) for the server to be quiet again, and returns
+/// the time since `started` and the server's CPU since it read `cpu`.
+async fn quiet_again(server: &Server, started: Instant, cpu: Duration) -> (Duration, Duration) {
+    server.settle(Duration::from_secs(600)).await;
+    // `settle` returns after a quiet second: that second is not the server's.
+    let quiet = started.elapsed().saturating_sub(Duration::from_secs(1));
+    (quiet, server.cpu().saturating_sub(cpu))
+}
+
+/// After the daemon set over `count` Devices: two bursts of changes, a watcher that falls
+/// behind, and the baseline of the same number of Applications written straight through the API.
+async fn after_daemon_set(server: &Server, client: &Client, count: usize) -> anyhow::Result<()> {
+    let client = client.clone();
     let annotation =
         |_: usize| json!({"metadata": {"annotations": {"bench.adamant.dev/burst": "1"}}});
     let other = "An annotation of another domain (`bench.adamant.dev/burst`) on each Device";
@@ -541,15 +550,10 @@ async fn burst(
     let started = Instant::now();
     patch_devices(server, count, patch).await?;
     let written = started.elapsed();
-    server.settle(Duration::from_secs(600)).await;
-    // `settle` returns after a quiet second: that second is not the server's.
-    let absorbed = started.elapsed().saturating_sub(Duration::from_secs(1));
-    let used = server.cpu().saturating_sub(cpu);
+    let (absorbed, used) = quiet_again(server, started, cpu).await;
     let (rss, peak) = server.memory();
     let after = api_bench::counters(client).await?;
-    let delta = |name: &str| {
-        after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
-    };
+    let delta = |name: &str| api_bench::delta(&before, &after, name);
     println!("\n### A burst of {count} changes that move no configuration\n");
     println!("{what}, 16 clients at once.\n\n| measurement | figure |\n|---|---|");
     println!(
@@ -593,11 +597,12 @@ async fn main() -> anyhow::Result<()> {
     println!("# eve-bench\n\n{cpus} CPUs\n");
     println!("## A daemon set over {} devices\n", args.devices);
     let server = Server::start(&binary, &[]).context("cannot start adamant serve")?;
-    daemon_set(&server, args.devices, args.daemon_set_only).await?;
-    drop(server);
+    let client = daemon_set(&server, args.devices).await?;
     if args.daemon_set_only {
         return Ok(());
     }
+    after_daemon_set(&server, &client, args.devices).await?;
+    drop(server);
     println!(
         "\n## A rollout over {} devices\n\n| measurement | figure |\n|---|---|",
         args.rollout_devices
