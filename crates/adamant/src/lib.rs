@@ -270,6 +270,9 @@ impl DeviceArgs {
             max_per_address: self.device_max_connections_per_address.max(1),
             header: self.device_idle_timeout,
             http2: false,
+            // Whole responses to a connection per request: the session ticket, the response
+            // and `close_notify` in one write.
+            coalesce_writes: true,
             ..https::Limits::default()
         }
     }
@@ -884,5 +887,27 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Listeners {
+        #[command(flatten)]
+        device: DeviceArgs,
+        #[command(flatten)]
+        api: ApiLimitArgs,
+    }
+
+    #[test]
+    fn only_the_device_listener_holds_its_writes() {
+        let args = Listeners::parse_from(["adamant"]);
+        let device = args.device.limits();
+        assert!(device.coalesce_writes && !device.http2);
+        // The Kubernetes API streams watches to clients that send nothing meanwhile.
+        assert!(!args.api.limits().coalesce_writes);
     }
 }

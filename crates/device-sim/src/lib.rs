@@ -146,6 +146,8 @@ impl Controller {
             .connect(self.address)
             .await
             .map_err(|e| connection(&e))?;
+        // Go's connections, EVE's among them, are TCP_NODELAY.
+        tcp.set_nodelay(true).map_err(|e| connection(&e))?;
         let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
             .connect(self.server_name.clone(), tcp)
             .await
@@ -157,7 +159,9 @@ impl Controller {
         let mut request = http::Request::builder()
             .method(method.clone())
             .uri(format!("https://{}{path}", self.host))
-            .header(http::header::HOST, &self.host);
+            .header(http::header::HOST, &self.host)
+            // Go's client with keep-alives off, as EVE's, says so.
+            .header(http::header::CONNECTION, "close");
         if method == http::Method::POST {
             request = request.header(http::header::CONTENT_TYPE, "application/x-proto-binary");
         }

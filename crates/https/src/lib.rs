@@ -19,6 +19,9 @@ use rustls::pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod coalesce;
+pub use coalesce::Coalesced;
+
 /// A certificate and key that cannot serve.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -115,6 +118,10 @@ pub struct Limits {
     pub http2: bool,
     /// HTTP/2: streams open at once on one connection.
     pub max_streams: u32,
+    /// Whether a connection's writes are held until it would wait for the client or closes
+    /// ([`Coalesced`]): fewer writes for clients that open a connection per request and whose
+    /// responses are whole (the device API); never where responses stream (watches).
+    pub coalesce_writes: bool,
 }
 
 impl Default for Limits {
@@ -126,6 +133,7 @@ impl Default for Limits {
             header: Duration::from_secs(30),
             http2: true,
             max_streams: 250,
+            coalesce_writes: false,
         }
     }
 }
@@ -256,10 +264,15 @@ pub async fn serve_with<C, H, F, B>(
         let builder = builder.clone();
         let handshake = limits.handshake;
         let header = limits.header;
+        let tcp = if limits.coalesce_writes {
+            Coalesced::new(tcp)
+        } else {
+            Coalesced::passing(tcp)
+        };
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let _counted = counted;
-            let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+            let mut tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, %address, "TLS handshake failed");
@@ -267,6 +280,10 @@ pub async fn serve_with<C, H, F, B>(
                 }
                 Err(_) => return,
             };
+            if tls.get_ref().1.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+                // Only the session ticket is held: the client does not wait for it.
+                tls.get_mut().0.hold_until_written();
+            }
             let certificates = tls
                 .get_ref()
                 .1

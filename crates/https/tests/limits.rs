@@ -213,3 +213,46 @@ async fn without_http2_only_http1_is_spoken() {
     );
     assert_eq!(get([127, 0, 0, 2], address, &root).await, "HTTP/1.1 200 OK");
 }
+
+/// A listener holding its writes (`coalesce_writes`) answers a connection per request, each
+/// closed after its response, and several requests on one kept-alive connection: what it holds
+/// goes when it waits for the client or closes.
+#[tokio::test]
+async fn a_listener_that_holds_its_writes_answers_closed_and_kept_alive_connections() {
+    let (address, root, _stop) = server(https::Limits {
+        http2: false,
+        coalesce_writes: true,
+        ..https::Limits::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let answer =
+            tokio::time::timeout(Duration::from_secs(10), get([127, 0, 0, 1], address, &root))
+                .await
+                .expect("answered");
+        assert_eq!(answer, "HTTP/1.1 200 OK");
+    }
+    let tcp = connect_from([127, 0, 0, 1], address).await;
+    let mut tls = client(&root, &[b"http/1.1"])
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        // The whole response (headers and the two-byte body) arrives without the connection
+        // closing.
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"\r\n\r\nok") {
+            let mut buffer = [0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buffer))
+                .await
+                .expect("answered")
+                .unwrap();
+            assert!(n > 0, "the connection stays open");
+            answer.extend_from_slice(&buffer[..n]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200 OK"));
+    }
+}

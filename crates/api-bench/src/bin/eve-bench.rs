@@ -135,6 +135,7 @@ async fn daemon_set(server: &Server, count: usize) -> anyhow::Result<Client> {
     let before = api_bench::counters(&client).await?;
     let cpu = server.cpu();
     let started = Instant::now();
+    eprintln!("the daemon set is created");
     api.create(
         &PostParams::default(),
         &object(json!({
