@@ -62,11 +62,6 @@ impl<S> Coalesced<S> {
     pub fn hold_until_written(&mut self) {
         self.quiet = self.holds;
     }
-
-    /// The connection underneath.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
 }
 
 impl<S: AsyncWrite + Unpin> Coalesced<S> {

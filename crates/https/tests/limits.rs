@@ -216,7 +216,8 @@ async fn without_http2_only_http1_is_spoken() {
 
 /// A listener holding its writes (`coalesce_writes`) answers a connection per request, each
 /// closed after its response, and several requests on one kept-alive connection: what it holds
-/// goes when it waits for the client or closes.
+/// goes when it waits for the client or closes, and the TLS 1.3 session ticket not before the
+/// response.
 #[tokio::test]
 async fn a_listener_that_holds_its_writes_answers_closed_and_kept_alive_connections() {
     let (address, root, _stop) = server(https::Limits {
@@ -237,6 +238,18 @@ async fn a_listener_that_holds_its_writes_answers_closed_and_kept_alive_connecti
         .connect("localhost".try_into().unwrap(), tcp)
         .await
         .unwrap();
+    // The handshake is done (TLS 1.3): the session ticket waits for the response, so nothing
+    // comes before the request is sent.
+    let mut peeked = [0u8; 1];
+    assert!(
+        tokio::time::timeout(
+            Duration::from_millis(300),
+            tls.get_ref().0.peek(&mut peeked)
+        )
+        .await
+        .is_err(),
+        "the session ticket was sent before the response"
+    );
     for _ in 0..3 {
         tls.write_all(b"GET / HTTP/1.1\r\nhost: localhost\r\n\r\n")
             .await
